@@ -1,0 +1,3 @@
+from aspdigest.cli import main
+
+main()

@@ -1,0 +1,180 @@
+"""Write rendered artifacts and their manifests to out/<event>/, all or nothing.
+
+Fourth stage. Takes every `DayOutput` (and the event-wide `Rendered`) and writes them
+into a temporary folder beside the output, then swaps it into place, so a failed build
+leaves the previous output untouched. Each day folder gets a `manifest.json` that depends
+only on the inputs (byte-identical for the same inputs); the event folder's
+`manifest.json` is the only file holding the build time.
+Also reads a previous day back (`read_day`), so unchanged days need not be rendered again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from aspdigest.errors import UserError
+from aspdigest.render import Artifact, DayOutput, Rendered
+
+MANIFEST = "manifest.json"
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def dumps(data: Any) -> bytes:
+    """The one JSON form we write: sorted keys, UTF-8, trailing newline."""
+    return (json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def _entry(artifact: Artifact) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "path": artifact.path,
+        "sha256": sha256(artifact.data),
+        "bytes": len(artifact.data),
+        "sources": list(artifact.sources),
+    }
+    if artifact.alt is not None:
+        entry["alt"] = artifact.alt
+    if artifact.meta:
+        entry["meta"] = dict(artifact.meta)
+    return entry
+
+
+def day_manifest(output: DayOutput, inputs: str) -> dict[str, Any]:
+    day = output.day
+    return {
+        "event": day.event.id,
+        "date": day.key,
+        "inputs": inputs,
+        "sources": dict(sorted(day.sources.items())),
+        "artifacts": sorted((_entry(a) for a in output.rendered.artifacts), key=lambda e: e["path"]),
+        "warnings": list(output.rendered.warnings),
+    }
+
+
+@dataclass(frozen=True)
+class PreviousDay:
+    inputs: str
+    rendered: Rendered
+
+
+def read_day(event_dir: Path, date: str) -> PreviousDay | None:
+    """A day as an earlier build left it, if its files are all still intact."""
+    folder = event_dir / date
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        artifacts = []
+        for entry in manifest["artifacts"]:
+            data = (folder / entry["path"]).read_bytes()
+            if sha256(data) != entry["sha256"]:
+                return None
+            artifacts.append(Artifact(
+                path=entry["path"], data=data, sources=tuple(entry["sources"]),
+                alt=entry.get("alt"), meta=entry.get("meta", {}),
+            ))
+        return PreviousDay(manifest["inputs"], Rendered(tuple(artifacts), tuple(manifest["warnings"])))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _safe(path: str) -> PurePosixPath:
+    pure = PurePosixPath(path)
+    if pure.is_absolute() or ".." in pure.parts or not pure.parts:
+        raise ValueError(f"renderer produced an unsafe artifact path: {path!r}")
+    return pure
+
+
+def _write(folder: Path, artifact: Artifact) -> None:
+    target = folder / _safe(artifact.path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(artifact.data)
+
+
+@dataclass(frozen=True)
+class Written:
+    event_dir: Path
+    day_manifests: dict[str, Path]
+    manifest: Path
+
+
+def write_output(
+    output_root: Path,
+    event_id: str,
+    days: Sequence[tuple[DayOutput, str]],
+    event_rendered: Rendered,
+    event_facts: dict[str, Any],
+    built_at: dt.datetime,
+) -> Written:
+    """Write every day and the event-wide files, then swap the new folder into place."""
+    output_root.mkdir(parents=True, exist_ok=True)
+    final = output_root / event_id
+    tmp = Path(tempfile.mkdtemp(prefix=f".{event_id}.building-", dir=output_root))
+    try:
+        # Day folders the build did not touch (outside --day) are carried over unchanged.
+        built = {out.day.key for out, _ in days}
+        if final.is_dir():
+            for child in final.iterdir():
+                if child.is_dir() and child.name not in built and _is_date(child.name):
+                    shutil.copytree(child, tmp / child.name)
+        day_manifests: dict[str, Path] = {}
+        for out, inputs in days:
+            folder = tmp / out.day.key
+            folder.mkdir(parents=True, exist_ok=True)
+            for artifact in out.rendered.artifacts:
+                _write(folder, artifact)
+            (folder / MANIFEST).write_bytes(dumps(day_manifest(out, inputs)))
+            day_manifests[out.day.key] = final / out.day.key / MANIFEST
+        for artifact in event_rendered.artifacts:
+            _write(tmp, artifact)
+        summary: dict[str, Any] = {
+            **event_facts,
+            "built_at": built_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+            "days": {
+                name: sha256((tmp / name / MANIFEST).read_bytes())
+                for name in sorted(p.name for p in tmp.iterdir() if p.is_dir() and _is_date(p.name))
+                if (tmp / name / MANIFEST).exists()
+            },
+            "artifacts": sorted((_entry(a) for a in event_rendered.artifacts), key=lambda e: e["path"]),
+            "warnings": list(event_rendered.warnings),
+        }
+        (tmp / MANIFEST).write_bytes(dumps(summary))
+        os.chmod(tmp, 0o755)
+        _swap(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Written(final, day_manifests, final / MANIFEST)
+
+
+def _is_date(name: str) -> bool:
+    try:
+        dt.date.fromisoformat(name)
+    except ValueError:
+        return False
+    return len(name) == 10
+
+
+def _swap(new: Path, final: Path) -> None:
+    if not final.exists():
+        new.rename(final)
+        return
+    if not final.is_dir():
+        raise UserError(f"{final}: exists and is not a folder; move it away")
+    old = final.with_name(f".{final.name}.old-{os.getpid()}")
+    final.rename(old)
+    try:
+        new.rename(final)
+    except BaseException:
+        old.rename(final)
+        raise
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,223 @@
+"""Project settings: `aspdigest.toml` at the project root, overridden by ASPDIGEST_* variables.
+
+Sits beside the content stage at the top of the flow: `load_project(root)` returns a
+frozen `Project` (root folder + validated `Settings`) that every later stage receives.
+Secrets never live here: `secret(name)` reads them from the environment at the moment
+they are needed, so they cannot end up in a manifest, a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from aspdigest.errors import ConfigError, Problem
+
+CONFIG_FILE = "aspdigest.toml"
+PLATFORMS = ("x", "bluesky", "mastodon", "threads", "linkedin")
+
+# Variables that are read where they are used, not settings (and never echoed back).
+SECRET_VARIABLES = frozenset(
+    {
+        "ASPDIGEST_SMTP_URL",
+        "ASPDIGEST_SMTP_PASSWORD",
+        "ASPDIGEST_UNSUBSCRIBE_KEY",
+        "ASPDIGEST_BLUESKY_PASSWORD",
+        "ASPDIGEST_MASTODON_TOKEN",
+        "ASPDIGEST_PREVIEW_TOKEN",
+    }
+)
+OTHER_VARIABLES = frozenset({"ASPDIGEST_PROJECT", "ASPDIGEST_APPROVER"})
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Brand(_Section):
+    name: str = "aspdigest"
+    primary: str = Field("#4b2c83", pattern=r"^#[0-9a-fA-F]{6}$")
+    accent: str = Field("#c2185b", pattern=r"^#[0-9a-fA-F]{6}$")
+    background: str = Field("#ffffff", pattern=r"^#[0-9a-fA-F]{6}$")
+    text: str = Field("#1d1d1f", pattern=r"^#[0-9a-fA-F]{6}$")
+    logo_url: str | None = None
+    logo_alt: str | None = None
+    website: str | None = None
+
+
+class Email(_Section):
+    from_: str = Field("digest@example.org", alias="from")
+    reply_to: str | None = None
+    list_id: str = "digest.example.org"
+    unsubscribe_url: str = "https://example.org/unsubscribe?token={token}"
+    unsubscribe_mailto: str | None = None
+    archive_url: str = "https://example.org/archive/{event}/{date}/"
+    signup_url: str | None = None
+    subscribers: str = "subscribers.csv"
+    subject: str = "{{ event.short_name }}, day {{ day.number }}: {{ day.title }}"
+    preheader: str = "{{ day.intro or day.records[0].summary }}"
+    rate_per_second: float = 10.0
+
+
+class Social(_Section):
+    platforms: tuple[str, ...] = PLATFORMS
+    numbering: tuple[str, ...] = ("x", "bluesky", "mastodon", "threads")
+    mastodon_limit: int = Field(500, ge=100)
+    signup_url: str | None = None
+
+
+class Output(_Section):
+    dir: str = "out"
+
+
+class State(_Section):
+    url: str = "sqlite:///.aspdigest/state.sqlite"
+
+
+class Paths(_Section):
+    content: str = "content"
+    templates: str = "templates"
+    schedules: str = "schedules"
+
+
+class Settings(_Section):
+    brand: Brand = Brand()
+    email: Email = Email()
+    social: Social = Social()
+    output: Output = Output()
+    state: State = State()
+    paths: Paths = Paths()
+
+
+SECTIONS = tuple(Settings.model_fields)
+
+
+@dataclass(frozen=True)
+class Project:
+    """Where a project lives and how it is set up."""
+
+    root: Path
+    settings: Settings
+
+    def path(self, relative: str) -> Path:
+        return (self.root / relative).resolve()
+
+    @property
+    def content_dir(self) -> Path:
+        return self.path(self.settings.paths.content)
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.path(self.settings.paths.templates)
+
+    @property
+    def schedules_dir(self) -> Path:
+        return self.path(self.settings.paths.schedules)
+
+    @property
+    def output_dir(self) -> Path:
+        return self.path(self.settings.output.dir)
+
+    def relative(self, path: Path) -> str:
+        """A path as messages show it: relative to the project root, with forward slashes."""
+        try:
+            return path.resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+
+def _env_overrides(environ: Mapping[str, str], problems: list[Problem]) -> dict[str, dict[str, str]]:
+    overrides: dict[str, dict[str, str]] = {}
+    for name, value in sorted(environ.items()):
+        if not name.startswith("ASPDIGEST_") or name in SECRET_VARIABLES | OTHER_VARIABLES:
+            continue
+        rest = name.removeprefix("ASPDIGEST_").lower()
+        section, _, key = rest.partition("_")
+        if section not in SECTIONS or not key:
+            continue
+        model = Settings.model_fields[section].annotation
+        fields = model.model_fields if isinstance(model, type) and issubclass(model, BaseModel) else {}
+        names = {f.alias or k: k for k, f in fields.items()}
+        if key not in names:
+            problems.append(Problem(name, "", f"unknown setting [{section}] {key}"))
+            continue
+        overrides.setdefault(section, {})[key] = value
+    return overrides
+
+
+def _split_list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def load_settings(root: Path, environ: Mapping[str, str] | None = None) -> Settings:
+    environ = os.environ if environ is None else environ
+    path = root / CONFIG_FILE
+    problems: list[Problem] = []
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError([Problem(CONFIG_FILE, "", f"invalid TOML: {exc}")]) from None
+    for section, values in _env_overrides(environ, problems).items():
+        target = data.setdefault(section, {})
+        for key, value in values.items():
+            model = Settings.model_fields[section].annotation
+            assert isinstance(model, type) and issubclass(model, BaseModel)
+            field = next(f for k, f in model.model_fields.items() if (f.alias or k) == key)
+            target[key] = _split_list(value) if "tuple" in str(field.annotation) else value
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"])
+            problems.append(Problem(CONFIG_FILE, loc, _config_message(err)))
+    if problems:
+        raise ConfigError(problems)
+    for name in settings.social.platforms:
+        if name not in PLATFORMS:
+            problems.append(Problem(CONFIG_FILE, "social.platforms",
+                                    f'unknown platform "{name}"; known: {", ".join(PLATFORMS)}'))
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def _config_message(err: Any) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown setting"
+    if err["type"] == "missing":
+        return "required setting missing"
+    return str(err["msg"])
+
+
+def find_root(start: Path) -> Path:
+    """The nearest folder at or above `start` holding aspdigest.toml, else `start` itself."""
+    for folder in (start, *start.parents):
+        if (folder / CONFIG_FILE).exists():
+            return folder
+    return start
+
+
+def load_project(root: Path | None = None, environ: Mapping[str, str] | None = None) -> Project:
+    environ = os.environ if environ is None else environ
+    if root is None:
+        root = Path(environ["ASPDIGEST_PROJECT"]) if environ.get("ASPDIGEST_PROJECT") else find_root(
+            Path.cwd()
+        )
+    if not root.is_dir():
+        raise ConfigError(f"{root}: project folder not found")
+    return Project(root=root.resolve(), settings=load_settings(root, environ))
+
+
+def secret(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """A secret from the environment, or None; callers decide whether it is required."""
+    environ = os.environ if environ is None else environ
+    value = environ.get(name)
+    return value or None

@@ -1,0 +1,53 @@
+"""Errors every stage raises and only the CLI prints.
+
+A stage that finds problems in the user's input collects all of them as `Problem`s and
+raises one `UserError`; `cli.py` prints each problem as one line (`path: field: message`)
+and exits 1. Anything else that escapes is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One problem in one file, printed as `path: field: message`."""
+
+    path: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        if self.field:
+            return f"{self.path}: {self.field}: {self.message}"
+        return f"{self.path}: {self.message}"
+
+
+class UserError(Exception):
+    """Bad input, missing files or settings: the user can fix it; no traceback."""
+
+    def __init__(self, problems: Iterable[Problem] | str) -> None:
+        if isinstance(problems, str):
+            self.problems: tuple[Problem, ...] = ()
+            self.text = problems
+        else:
+            self.problems = tuple(problems)
+            self.text = "\n".join(str(p) for p in self.problems)
+        super().__init__(self.text)
+
+    def lines(self) -> list[str]:
+        return self.text.splitlines()
+
+
+class ContentError(UserError):
+    """Records or event.toml failed validation."""
+
+
+class ConfigError(UserError):
+    """aspdigest.toml or an ASPDIGEST_* variable is invalid."""
+
+
+class RenderError(UserError):
+    """A renderer met content it cannot publish faithfully (e.g. an unsplittable clause)."""

@@ -1,0 +1,220 @@
+"""The content model: what `event.toml` and each record's front matter may contain.
+
+First stage of the flow. `content.py` feeds these pydantic models the raw TOML/YAML
+mappings; they return typed, frozen `Event` and `RecordMeta` values (or validation errors
+that `content.py` turns into one-line problems). The models are also the source of the
+JSON Schema that `aspdigest schema` prints for editors.
+
+Strict mode on purpose: `summary: yes` (a YAML boolean) or `title: 2024` (a number) are
+typos, not values to coerce.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
+
+KINDS = ("session", "side-event", "statement", "launch", "report", "screening", "plea", "closing")
+Kind = Literal["session", "side-event", "statement", "launch", "report", "screening", "plea", "closing"]
+
+SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_HHMM_RE = re.compile(r"^(\d{2}):(\d{2})$")
+_LANG_RE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
+
+
+def describe(value: Any) -> str:
+    """Say what YAML or TOML turned a value into, in the words the messages use."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f'the text "{value}"'
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table of keys"
+    if isinstance(value, dt.datetime):
+        return f"the date-time {value.isoformat()}"
+    if isinstance(value, dt.date):
+        return f"the date {value.isoformat()}"
+    return f"a {type(value).__name__}"
+
+
+def _parse_time(value: Any) -> Any:
+    # YAML 1.1 reads 13:15 unquoted as the base-60 number 795; say so rather than guess.
+    if isinstance(value, bool) or not isinstance(value, str):
+        if isinstance(value, dt.time):
+            return value
+        raise PydanticCustomError(
+            "time_format", 'expected "HH:MM" in quotes, got {got}', {"got": describe(value)}
+        )
+    m = _HHMM_RE.match(value)
+    if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+        raise PydanticCustomError(
+            "time_format", 'expected "HH:MM" (24-hour clock), got "{value}"', {"value": value}
+        )
+    return dt.time(int(m.group(1)), int(m.group(2)))
+
+
+def _check_url(value: str) -> str:
+    lowered = value.lower()
+    if not (lowered.startswith("https://") or lowered.startswith("http://")) or len(value) < 11:
+        raise PydanticCustomError(
+            "url_scheme", 'expected an http(s) URL, got "{value}"', {"value": value}
+        )
+    if any(c.isspace() for c in value):
+        raise PydanticCustomError(
+            "url_space", 'URL contains a space: "{value}"; encode it as %20', {"value": value}
+        )
+    return value
+
+
+def _check_lang(value: str) -> str:
+    if not _LANG_RE.match(value):
+        raise PydanticCustomError(
+            "lang_tag", 'expected a BCP 47 language tag such as "en" or "fr-CA", got "{value}"',
+            {"value": value},
+        )
+    return value
+
+
+def _nonempty(value: str) -> str:
+    if not value.strip():
+        raise PydanticCustomError("empty", "must not be empty", {})
+    return value
+
+
+Text = Annotated[str, AfterValidator(_nonempty)]
+LocalTime = Annotated[
+    dt.time,
+    BeforeValidator(_parse_time),
+    WithJsonSchema({"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d$"}),
+]
+HttpUrl = Annotated[str, AfterValidator(_check_url)]
+LangTag = Annotated[str, AfterValidator(_check_lang)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Speaker(_Strict):
+    """A person (or, for a quoted text, its source) speaking at the item."""
+
+    name: Text = Field(description="Full name as it should be printed and attributed.")
+    role: Text | None = Field(None, description="Title and organisation, printed after the name.")
+
+
+class Quote(_Strict):
+    """A verbatim quote; never shortened or altered by any renderer."""
+
+    text: Text = Field(description="The words exactly as spoken, without surrounding quotation marks.")
+    by: Text = Field(description="Must equal the name of one of this record's speakers.")
+    lang: LangTag | None = Field(None, description="BCP 47 tag; defaults to the event language.")
+    card: bool = Field(True, description="Make quote cards (share images) for this quote.")
+
+
+class Link(_Strict):
+    title: Text = Field(description="Link text shown to readers.")
+    url: HttpUrl = Field(description="http:// or https:// only.")
+
+
+class RecordMeta(_Strict):
+    """The YAML front matter of one record file."""
+
+    title: Text = Field(description="Headline of the item.")
+    kind: Kind = Field(description="What sort of item this is.")
+    time: LocalTime | None = Field(None, description='Local start time, "HH:MM" in quotes.')
+    order: int | None = Field(None, description="Position within the day; otherwise time, then file name.")
+    summary: Text = Field(description="One or two sentences for social posts and the digest teaser.")
+    organisers: list[Text] = Field(default_factory=list, description="Organisations hosting the item.")
+    speakers: list[Speaker] = Field(default_factory=list)
+    quotes: list[Quote] = Field(default_factory=list)
+    links: list[Link] = Field(default_factory=list)
+    tags: list[Text] = Field(default_factory=list, description="Free-form topic tags.")
+
+
+class DayInfo(_Strict):
+    title: Text | None = Field(None, description="Headline of the day (digest subject, thread opener).")
+    intro: Text | None = Field(None, description="A short paragraph opening the day's digest.")
+
+
+class Handles(_Strict):
+    """A name's account on each platform; used when the name appears in a post."""
+
+    x: str | None = Field(None, pattern=r"^[A-Za-z0-9_]{1,15}$", description="Without the @.")
+    bluesky: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z]{2,}$",
+                                description="A domain handle such as name.bsky.social, without @.")
+    mastodon: str | None = Field(None, pattern=r"^@[A-Za-z0-9_]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$",
+                                 description="@user@instance")
+    threads: str | None = Field(None, pattern=r"^[A-Za-z0-9_.]{1,30}$", description="Without the @.")
+    linkedin: str | None = Field(None, description="Company or profile name as LinkedIn shows it.")
+
+
+class EventMeta(_Strict):
+    """The contents of content/<event>/event.toml."""
+
+    id: str = Field(pattern=SLUG_RE.pattern, description="Slug; must match the folder name.")
+    name: Text = Field(description="Full name of the conference.")
+    short_name: Text = Field(description="Short name used in subjects, cards and posts.")
+    publisher: Text = Field(description="Who sends the newsletter and posts.")
+    venue: Text | None = Field(None, description="Where the conference takes place.")
+    timezone: str = Field(description="IANA time zone of the venue, e.g. Europe/Amsterdam.")
+    language: LangTag = Field("en", description="BCP 47 tag of the content; quotes may override.")
+    start: dt.date = Field(description="First conference day.")
+    end: dt.date = Field(description="Last conference day.")
+    hashtags: list[Annotated[str, Field(pattern=r"^\w+$")]] = Field(
+        default_factory=list, description="Without the #; added to thread openers."
+    )
+    days: dict[str, DayInfo] = Field(
+        default_factory=dict, description='Per-day title and intro, keyed by date: [days."2024-12-02"].'
+    )
+    handles: dict[str, Handles] = Field(
+        default_factory=dict, description="Name → platform handles."
+    )
+
+
+class Record(RecordMeta):
+    """A validated record with what its place on disk tells: id (file name) and date (folder)."""
+
+    id: str
+    date: dt.date
+    path: str = Field(description="Project-relative path of the source file.")
+    sha256: str = Field(description="sha256 of the source file's bytes.")
+    body: str = Field("", description="Markdown body: the digest paragraph.")
+
+    def speaker(self, name: str) -> Speaker | None:
+        return next((s for s in self.speakers if s.name == name), None)
+
+
+class Event(EventMeta):
+    """A validated event.toml with its source hash."""
+
+    path: str
+    sha256: str
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def dates(self) -> list[dt.date]:
+        n = (self.end - self.start).days + 1
+        return [self.start + dt.timedelta(days=i) for i in range(n)]
+
+    def day_info(self, date: dt.date) -> DayInfo:
+        return self.days.get(date.isoformat(), DayInfo())

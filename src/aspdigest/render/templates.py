@@ -1,0 +1,90 @@
+"""The one Jinja2 environment every renderer uses.
+
+Used by the render stage. `make_environment(project)` looks up a template first in the
+project's own templates folder, then in the defaults shipped in the package
+(`aspdigest/templates/`), file by file. Undefined names raise (StrictUndefined), and
+autoescaping follows the file name: `.html.j2`/`.mjml.j2`/`.xml.j2` escape, `.txt.j2` does not.
+Filters give dates and times in the event's language with Babel.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from babel.dates import format_date, format_datetime, format_time
+from babel.numbers import format_decimal
+
+from aspdigest.config import Project
+
+DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+_ESCAPED = (".html.j2", ".mjml.j2", ".xml.j2", ".svg.j2")
+
+
+def _autoescape(name: str | None) -> bool:
+    return bool(name) and str(name).endswith(_ESCAPED)
+
+
+def _locale(ctx: Any) -> str:
+    locale = ctx.get("locale")
+    return str(locale).replace("-", "_") if locale else "en"
+
+
+@jinja2.pass_context
+def _date(ctx: Any, value: dt.date, format: str = "long") -> str:
+    return format_date(value, format=format, locale=_locale(ctx))
+
+
+@jinja2.pass_context
+def _time(ctx: Any, value: dt.time | None, format: str = "short") -> str:
+    if value is None:
+        return ""
+    # A bare wall-clock time: format it without any zone conversion.
+    return format_time(value, format=format, locale=_locale(ctx))
+
+
+@jinja2.pass_context
+def _datetime(ctx: Any, value: dt.datetime, format: str = "medium") -> str:
+    return format_datetime(value, format=format, locale=_locale(ctx))
+
+
+@jinja2.pass_context
+def _number(ctx: Any, value: float) -> str:
+    return format_decimal(value, locale=_locale(ctx))
+
+
+def template_dirs(project: Project | None) -> list[Path]:
+    dirs = []
+    if project is not None and project.templates_dir.is_dir():
+        dirs.append(project.templates_dir)
+    dirs.append(DEFAULT_TEMPLATES)
+    return dirs
+
+
+def make_environment(project: Project | None) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(d)) for d in template_dirs(project)]),
+        undefined=jinja2.StrictUndefined,
+        autoescape=_autoescape,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(format_date=_date, format_time=_time, format_datetime=_datetime,
+                       format_number=_number)
+    return env
+
+
+def templates_digest(project: Project | None) -> dict[str, str]:
+    """sha256 of every template that would be used (after overrides), for the manifest."""
+    import hashlib
+
+    seen: dict[str, str] = {}
+    for folder in template_dirs(project):
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                name = path.relative_to(folder).as_posix()
+                seen.setdefault(name, hashlib.sha256(path.read_bytes()).hexdigest())
+    return dict(sorted(seen.items()))
