@@ -15,7 +15,9 @@ from aspdigest.config import Project, load_project
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 GOLDEN = Path(__file__).resolve().parent / "golden"
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"  # screenshots and cards for people to look at
+ARTIFACTS = (
+    Path(__file__).resolve().parent / "artifacts"
+)  # screenshots and cards for people to look at
 FIXED_NOW = dt.datetime(2024, 11, 30, 12, 0, tzinfo=dt.UTC)
 
 
@@ -70,12 +72,19 @@ def golden(request: pytest.FixtureRequest) -> Callable[[str, bytes | str], None]
         if raw != expected:
             import difflib
 
-            diff = "\n".join(difflib.unified_diff(
-                expected.decode("utf-8", "replace").splitlines(),
-                raw.decode("utf-8", "replace").splitlines(),
-                "golden", "actual", lineterm="", n=2,
-            ))
-            pytest.fail(f"{name} differs from golden (pytest --update-golden to accept):\n{diff[:4000]}")
+            diff = "\n".join(
+                difflib.unified_diff(
+                    expected.decode("utf-8", "replace").splitlines(),
+                    raw.decode("utf-8", "replace").splitlines(),
+                    "golden",
+                    "actual",
+                    lineterm="",
+                    n=2,
+                )
+            )
+            pytest.fail(
+                f"{name} differs from golden (pytest --update-golden to accept):\n{diff[:4000]}"
+            )
 
     return check
 

@@ -57,7 +57,9 @@ def day_manifest(output: DayOutput, inputs: str) -> dict[str, Any]:
         "date": day.key,
         "inputs": inputs,
         "sources": dict(sorted(day.sources.items())),
-        "artifacts": sorted((_entry(a) for a in output.rendered.artifacts), key=lambda e: e["path"]),
+        "artifacts": sorted(
+            (_entry(a) for a in output.rendered.artifacts), key=lambda e: e["path"]
+        ),
         "warnings": list(output.rendered.warnings),
     }
 
@@ -78,11 +80,18 @@ def read_day(event_dir: Path, date: str) -> PreviousDay | None:
             data = (folder / entry["path"]).read_bytes()
             if sha256(data) != entry["sha256"]:
                 return None
-            artifacts.append(Artifact(
-                path=entry["path"], data=data, sources=tuple(entry["sources"]),
-                alt=entry.get("alt"), meta=entry.get("meta", {}),
-            ))
-        return PreviousDay(manifest["inputs"], Rendered(tuple(artifacts), tuple(manifest["warnings"])))
+            artifacts.append(
+                Artifact(
+                    path=entry["path"],
+                    data=data,
+                    sources=tuple(entry["sources"]),
+                    alt=entry.get("alt"),
+                    meta=entry.get("meta", {}),
+                )
+            )
+        return PreviousDay(
+            manifest["inputs"], Rendered(tuple(artifacts), tuple(manifest["warnings"]))
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -144,7 +153,9 @@ def write_output(
                 for name in sorted(p.name for p in tmp.iterdir() if p.is_dir() and _is_date(p.name))
                 if (tmp / name / MANIFEST).exists()
             },
-            "artifacts": sorted((_entry(a) for a in event_rendered.artifacts), key=lambda e: e["path"]),
+            "artifacts": sorted(
+                (_entry(a) for a in event_rendered.artifacts), key=lambda e: e["path"]
+            ),
             "warnings": list(event_rendered.warnings),
         }
         (tmp / MANIFEST).write_bytes(dumps(summary))

@@ -26,8 +26,8 @@ from aspdigest.render import (
     DAY_RENDERERS,
     EVENT_RENDERERS,
     DayOutput,
-    Rendered,
     RenderContext,
+    Rendered,
     day_renderers,
     event_renderers,
 )
@@ -92,8 +92,14 @@ def build(
     templates = templates_digest(project)
     settings_json = project.settings.model_dump_json(by_alias=True)
     shared = hashlib.sha256(
-        dumps({"code": code_digest(), "settings": settings_json, "templates": templates,
-               "renderers": [*DAY_RENDERERS, *EVENT_RENDERERS]})
+        dumps(
+            {
+                "code": code_digest(),
+                "settings": settings_json,
+                "templates": templates,
+                "renderers": [*DAY_RENDERERS, *EVENT_RENDERERS],
+            }
+        )
     ).hexdigest()
     event_dir = project.output_dir / event.id
     renderers = day_renderers()
@@ -115,8 +121,8 @@ def build(
             progress(i, total, day.key)
     event_rendered = Rendered()
     all_days = tuple(out for out, _ in outputs)
-    for j, renderer in enumerate(event_renderers(), start=len(days) + 1):
-        event_rendered = event_rendered + renderer(all_days, ctx)
+    for j, event_renderer in enumerate(event_renderers(), start=len(days) + 1):
+        event_rendered = event_rendered + event_renderer(all_days, ctx)
         if progress:
             progress(j, total, "event")
     facts = {
@@ -126,9 +132,11 @@ def build(
         "settings_sha256": hashlib.sha256(settings_json.encode()).hexdigest(),
         "templates": templates,
     }
-    written = write_output(project.output_dir, event.id, outputs, event_rendered, facts,
-                           now or build_time())
-    warnings = tuple(
-        f"{out.day.key}: {w}" for out in all_days for w in out.rendered.warnings
-    ) + event_rendered.warnings
+    written = write_output(
+        project.output_dir, event.id, outputs, event_rendered, facts, now or build_time()
+    )
+    warnings = (
+        tuple(f"{out.day.key}: {w}" for out in all_days for w in out.rendered.warnings)
+        + event_rendered.warnings
+    )
     return BuildResult(event.id, written, all_days, tuple(reused), warnings)

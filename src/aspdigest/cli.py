@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -35,8 +35,13 @@ T = TypeVar("T")
 
 ProjectOpt = Annotated[
     Path | None,
-    typer.Option("--project", "-C", help="Project folder (default: nearest with aspdigest.toml).",
-                 envvar="ASPDIGEST_PROJECT", show_default=False),
+    typer.Option(
+        "--project",
+        "-C",
+        help="Project folder (default: nearest with aspdigest.toml).",
+        envvar="ASPDIGEST_PROJECT",
+        show_default=False,
+    ),
 ]
 EventArg = Annotated[
     str | None, typer.Argument(help="Event id (folder under content/); optional when there is one.")
@@ -83,9 +88,15 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int, str], None]]:
     def step(done: int, total: int, what: str) -> None:
         nonlocal bar, task
         if bar is None and time.monotonic() - started > 1.0 and sys.stderr.isatty():
-            bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(),
-                           TextColumn("{task.description}"), TimeElapsedColumn(),
-                           transient=True, console=None)
+            bar = Progress(
+                TextColumn(label),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                transient=True,
+                console=None,
+            )
             bar.start()
             task = bar.add_task(what, total=total)
         if bar is not None and task is not None:
@@ -110,27 +121,55 @@ def check(event: EventArg = None, project: ProjectOpt = None, as_json: JsonOpt =
         content = load_content(proj, event_id)
     except ContentError as exc:
         if as_json:
-            print(json.dumps({"event": event_id, "ok": False, "problems": [
-                {"path": p.path, "field": p.field, "message": p.message} for p in exc.problems
-            ]}, ensure_ascii=False, indent=2))
+            print(
+                json.dumps(
+                    {
+                        "event": event_id,
+                        "ok": False,
+                        "problems": [
+                            {"path": p.path, "field": p.field, "message": p.message}
+                            for p in exc.problems
+                        ],
+                    },
+                    ensure_ascii=False,
+                    indent=2,
+                )
+            )
             raise typer.Exit(1) from None
         fail(exc.lines())
         return
     days = len({r.date for r in content.records})
     quotes = sum(len(r.quotes) for r in content.records)
     if as_json:
-        print(json.dumps({"event": event_id, "ok": True, "records": len(content.records),
-                          "days": days, "quotes": quotes, "problems": []}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "event": event_id,
+                    "ok": True,
+                    "records": len(content.records),
+                    "days": days,
+                    "quotes": quotes,
+                    "problems": [],
+                },
+                indent=2,
+            )
+        )
     else:
-        print(f"{event_id}: {len(content.records)} records on {days} days, "
-              f"{quotes} quotes; no problems")
+        print(
+            f"{event_id}: {len(content.records)} records on {days} days, "
+            f"{quotes} quotes; no problems"
+        )
 
 
 @app.command()
 def build(
     event: EventArg = None,
-    day: Annotated[str | None, typer.Option("--day", help="Build only this date (YYYY-MM-DD).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Re-render days whose inputs are unchanged.")] = False,
+    day: Annotated[
+        str | None, typer.Option("--day", help="Build only this date (YYYY-MM-DD).")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Re-render days whose inputs are unchanged.")
+    ] = False,
     project: ProjectOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -153,29 +192,41 @@ def build(
         sys.stderr.write(f"warning: {warning}\n")
     out_dir = proj.relative(result.written.event_dir)
     if as_json:
-        print(json.dumps({
-            "event": event_id, "output": out_dir, "days": [d.day.key for d in result.days],
-            "reused": list(result.reused), "artifacts": result.artifact_count,
-            "warnings": list(result.warnings), "seconds": round(elapsed, 3),
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "event": event_id,
+                    "output": out_dir,
+                    "days": [d.day.key for d in result.days],
+                    "reused": list(result.reused),
+                    "artifacts": result.artifact_count,
+                    "warnings": list(result.warnings),
+                    "seconds": round(elapsed, 3),
+                },
+                indent=2,
+            )
+        )
         return
     fresh = len(result.days) - len(result.reused)
-    print(f"{event_id}: built {fresh} day(s), {len(result.reused)} unchanged, "
-          f"{result.artifact_count} artifacts in {elapsed:.2f}s -> {out_dir}/")
+    print(
+        f"{event_id}: built {fresh} day(s), {len(result.reused)} unchanged, "
+        f"{result.artifact_count} artifacts in {elapsed:.2f}s -> {out_dir}/"
+    )
     review = result.written.event_dir / "index.html"
     if review.exists():
         print(f"review page: {proj.relative(review)}")
 
 
-class SchemaKind(str, Enum):
+class SchemaKind(StrEnum):
     record = "record"
     event = "event"
 
 
 @app.command()
 def schema(
-    kind: Annotated[SchemaKind, typer.Argument(help="record (front matter) or event (event.toml).")]
-    = SchemaKind.record,
+    kind: Annotated[
+        SchemaKind, typer.Argument(help="record (front matter) or event (event.toml).")
+    ] = SchemaKind.record,
 ) -> None:
     """Print the JSON Schema of a record's front matter or of event.toml, for editors."""
     from aspdigest.records import EventMeta, RecordMeta

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from aspdigest.errors import ConfigError, Problem
+from aspdigest.errors import ConfigError, Problem, toml_message
 
 CONFIG_FILE = "aspdigest.toml"
 PLATFORMS = ("x", "bluesky", "mastodon", "threads", "linkedin")
@@ -132,7 +132,9 @@ class Project:
             return path.as_posix()
 
 
-def _env_overrides(environ: Mapping[str, str], problems: list[Problem]) -> dict[str, dict[str, str]]:
+def _env_overrides(
+    environ: Mapping[str, str], problems: list[Problem]
+) -> dict[str, dict[str, str]]:
     overrides: dict[str, dict[str, str]] = {}
     for name, value in sorted(environ.items()):
         if not name.startswith("ASPDIGEST_") or name in SECRET_VARIABLES | OTHER_VARIABLES:
@@ -142,7 +144,9 @@ def _env_overrides(environ: Mapping[str, str], problems: list[Problem]) -> dict[
         if section not in SECTIONS or not key:
             continue
         model = Settings.model_fields[section].annotation
-        fields = model.model_fields if isinstance(model, type) and issubclass(model, BaseModel) else {}
+        fields = (
+            model.model_fields if isinstance(model, type) and issubclass(model, BaseModel) else {}
+        )
         names = {f.alias or k: k for k, f in fields.items()}
         if key not in names:
             problems.append(Problem(name, "", f"unknown setting [{section}] {key}"))
@@ -164,7 +168,7 @@ def load_settings(root: Path, environ: Mapping[str, str] | None = None) -> Setti
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError([Problem(CONFIG_FILE, "", f"invalid TOML: {exc}")]) from None
+            raise ConfigError([Problem(CONFIG_FILE, "", toml_message(exc))]) from None
     for section, values in _env_overrides(environ, problems).items():
         target = data.setdefault(section, {})
         for key, value in values.items():
@@ -182,8 +186,13 @@ def load_settings(root: Path, environ: Mapping[str, str] | None = None) -> Setti
         raise ConfigError(problems)
     for name in settings.social.platforms:
         if name not in PLATFORMS:
-            problems.append(Problem(CONFIG_FILE, "social.platforms",
-                                    f'unknown platform "{name}"; known: {", ".join(PLATFORMS)}'))
+            problems.append(
+                Problem(
+                    CONFIG_FILE,
+                    "social.platforms",
+                    f'unknown platform "{name}"; known: {", ".join(PLATFORMS)}',
+                )
+            )
     if problems:
         raise ConfigError(problems)
     return settings
@@ -208,8 +217,10 @@ def find_root(start: Path) -> Path:
 def load_project(root: Path | None = None, environ: Mapping[str, str] | None = None) -> Project:
     environ = os.environ if environ is None else environ
     if root is None:
-        root = Path(environ["ASPDIGEST_PROJECT"]) if environ.get("ASPDIGEST_PROJECT") else find_root(
-            Path.cwd()
+        root = (
+            Path(environ["ASPDIGEST_PROJECT"])
+            if environ.get("ASPDIGEST_PROJECT")
+            else find_root(Path.cwd())
         )
     if not root.is_dir():
         raise ConfigError(f"{root}: project folder not found")

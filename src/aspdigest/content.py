@@ -25,7 +25,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from aspdigest.config import Project
-from aspdigest.errors import ContentError, Problem, UserError
+from aspdigest.errors import ContentError, Problem, UserError, toml_message
 from aspdigest.records import (
     KINDS,
     SLUG_RE,
@@ -72,6 +72,7 @@ def resolve_event(project: Project, event_id: str | None) -> str:
 
 
 # -- turning pydantic's errors into our one-line messages -------------------------------------
+
 
 def _loc(parts: Sequence[int | str]) -> str:
     out = ""
@@ -161,23 +162,34 @@ def _problems(path: str, exc: ValidationError, model: type[BaseModel]) -> list[P
     problems = []
     for err in exc.errors():
         # For a union with None pydantic reports each branch; the first is the useful one.
-        loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "nullable")))]
+        loc = [
+            p
+            for p in err["loc"]
+            if not (isinstance(p, str) and p.startswith(("function-", "nullable")))
+        ]
         problems.append(Problem(path, _loc(loc), _message({**err, "loc": tuple(loc)}, model)))
     return list(dict.fromkeys(problems))
 
 
 # -- reading files ----------------------------------------------------------------------------
 
+
 def _decode(raw: bytes, path: str, problems: list[Problem]) -> str | None:
     if raw.startswith(BOM):
-        raw = raw[len(BOM):]
+        raw = raw[len(BOM) :]
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        problems.append(Problem(path, "encoding", (
-            f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} on line {line}); save the file as UTF-8"
-        )))
+        problems.append(
+            Problem(
+                path,
+                "encoding",
+                (
+                    f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} on line {line}); save the file as UTF-8"
+                ),
+            )
+        )
         return None
 
 
@@ -191,22 +203,28 @@ def _load_event(project: Project, event_id: str, problems: list[Problem]) -> Eve
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        problems.append(Problem(path, "", f"invalid TOML: {exc}"))
+        problems.append(Problem(path, "", toml_message(exc)))
         return None
-    before = len(problems)
     try:
         meta = EventMeta.model_validate(data)
     except ValidationError as exc:
         problems.extend(_problems(path, exc, EventMeta))
         meta = None
     if isinstance(data.get("id"), str) and data["id"] != event_id:
-        problems.append(Problem(path, "id", f'"{data["id"]}" does not match the folder name "{event_id}"'))
+        problems.append(
+            Problem(path, "id", f'"{data["id"]}" does not match the folder name "{event_id}"')
+        )
     tz = data.get("timezone")
     if isinstance(tz, str) and not _valid_zone(tz):
         close = difflib.get_close_matches(tz, sorted(zoneinfo.available_timezones()), n=1)
-        fix = f'; did you mean "{close[0]}"?' if close else ' (an IANA name such as "Europe/Amsterdam")'
+        fix = (
+            f'; did you mean "{close[0]}"?'
+            if close
+            else ' (an IANA name such as "Europe/Amsterdam")'
+        )
         problems.append(Problem(path, "timezone", f'unknown time zone "{tz}"{fix}'))
-    if meta is None or len(problems) > before:
+    # A valid-but-wrong event (bad id or zone) still dates the records, so their problems show too.
+    if meta is None:
         return None
     if meta.end < meta.start:
         problems.append(Problem(path, "end", f"{meta.end} is before start {meta.start}"))
@@ -218,9 +236,11 @@ def _load_event(project: Project, event_id: str, problems: list[Problem]) -> Eve
             problems.append(Problem(path, f"days.{key}", 'not a date; write [days."YYYY-MM-DD"]'))
             continue
         if not meta.start <= day <= meta.end:
-            problems.append(Problem(path, f"days.{key}", (
-                f"outside the event's dates ({meta.start} to {meta.end})"
-            )))
+            problems.append(
+                Problem(
+                    path, f"days.{key}", (f"outside the event's dates ({meta.start} to {meta.end})")
+                )
+            )
     return Event(**dict(meta), path=path, sha256=hashlib.sha256(raw).hexdigest())
 
 
@@ -244,7 +264,11 @@ def _record_files(folder: Path) -> list[Path]:
 
 
 def _read_record(
-    project: Project, file: Path, event: Event | None, problems: list[Problem]
+    project: Project,
+    file: Path,
+    folder_of_event: Path,
+    event: Event | None,
+    problems: list[Problem],
 ) -> Record | None:
     path = project.relative(file)
     raw = file.read_bytes()
@@ -254,51 +278,78 @@ def _read_record(
     before = len(problems)
     folder = file.parent.name
     date: dt.date | None = None
-    event_dir = file.parent.parent
-    if event_dir.name != file.parents[2].name and False:  # pragma: no cover
-        pass
-    if file.parent == (event_dir if event is None else project.content_dir / event.id):
-        problems.append(Problem(path, "date", "record is not in a day folder; move it into YYYY-MM-DD/"))
+    if file.parent == folder_of_event:
+        problems.append(
+            Problem(path, "date", "record is not in a day folder; move it into YYYY-MM-DD/")
+        )
     else:
         try:
             date = dt.date.fromisoformat(folder) if len(folder) == 10 else None
         except ValueError:
             date = None
         if date is None:
-            problems.append(Problem(path, "date", (
-                f'folder "{folder}" is not a date; name day folders YYYY-MM-DD'
-            )))
+            problems.append(
+                Problem(
+                    path, "date", (f'folder "{folder}" is not a date; name day folders YYYY-MM-DD')
+                )
+            )
         elif event is not None and not event.start <= date <= event.end:
-            problems.append(Problem(path, "date", (
-                f"{date} is outside the event's dates ({event.start} to {event.end})"
-            )))
+            problems.append(
+                Problem(
+                    path,
+                    "date",
+                    (f"{date} is outside the event's dates ({event.start} to {event.end})"),
+                )
+            )
     record_id = file.stem
     if not SLUG_RE.match(record_id):
-        problems.append(Problem(path, "id", (
-            f'file name "{file.name}" is not a slug (lowercase letters, digits, hyphens)'
-        )))
+        problems.append(
+            Problem(
+                path,
+                "id",
+                (f'file name "{file.name}" is not a slug (lowercase letters, digits, hyphens)'),
+            )
+        )
     if not text.strip():
-        problems.append(Problem(path, "", (
-            "file is empty; a record starts with front matter between two --- lines "
-            "(title, kind, summary)"
-        )))
+        problems.append(
+            Problem(
+                path,
+                "",
+                (
+                    "file is empty; a record starts with front matter between two --- lines "
+                    "(title, kind, summary)"
+                ),
+            )
+        )
         return None
     if not text.startswith("---"):
-        problems.append(Problem(path, "front matter", (
-            'missing; start the file with a line "---", then title, kind and summary, then "---"'
-        )))
+        problems.append(
+            Problem(
+                path,
+                "front matter",
+                (
+                    'missing; start the file with a line "---", then title, kind and summary, then "---"'
+                ),
+            )
+        )
         return None
     try:
         post = frontmatter.loads(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+        # Line numbers count from the file's first line ("---" is line 1).
+        mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
         reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        where = f" at line {mark.line + 2}" if mark is not None else ""
+        context = getattr(exc, "context", None)
+        if context and getattr(exc, "context_mark", None) is not None:
+            reason = f"{reason} {context}"
+        where = f" at line {mark.line + 1}" if mark is not None else ""
         problems.append(Problem(path, "front matter", f"invalid YAML{where}: {reason}"))
         return None
     data = post.metadata
     if not isinstance(data, dict):
-        problems.append(Problem(path, "front matter", f"expected keys and values, got {describe(data)}"))
+        problems.append(
+            Problem(path, "front matter", f"expected keys and values, got {describe(data)}")
+        )
         return None
     try:
         meta = RecordMeta.model_validate(data)
@@ -315,14 +366,20 @@ def _read_record(
                 fix = f"; speakers: {', '.join(names)}"
             else:
                 fix = "; add them to speakers"
-            problems.append(Problem(path, f"quotes[{i}].by", (
-                f'"{quote.by}" is not a speaker of this record{fix}'
-            )))
+            problems.append(
+                Problem(
+                    path, f"quotes[{i}].by", (f'"{quote.by}" is not a speaker of this record{fix}')
+                )
+            )
     if len(problems) > before or date is None:
         return None
     return Record(
-        **dict(meta), id=record_id, date=date, path=path,
-        sha256=hashlib.sha256(raw).hexdigest(), body=post.content.strip() + "\n" if post.content.strip() else "",
+        **dict(meta),
+        id=record_id,
+        date=date,
+        path=path,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        body=post.content.strip() + "\n" if post.content.strip() else "",
     )
 
 
@@ -334,12 +391,18 @@ def load_content(project: Project, event_id: str) -> Content:
     records: list[Record] = []
     seen: dict[str, str] = {}
     for file in _record_files(folder):
-        record = _read_record(project, file, event, problems)
+        record = _read_record(project, file, folder, event, problems)
         key = file.stem.lower()
         if key in seen:
-            problems.append(Problem(project.relative(file), "id", (
-                f'duplicate id "{file.stem}", also used by {seen[key]}; rename one of the files'
-            )))
+            problems.append(
+                Problem(
+                    project.relative(file),
+                    "id",
+                    (
+                        f'duplicate id "{file.stem}", also used by {seen[key]}; rename one of the files'
+                    ),
+                )
+            )
             continue
         seen[key] = project.relative(file)
         if record is not None:
@@ -347,13 +410,24 @@ def load_content(project: Project, event_id: str) -> Content:
     for record in records:
         for i, quote in enumerate(record.quotes):
             if quote.lang is not None and not _known_language(quote.lang):
-                problems.append(Problem(record.path, f"quotes[{i}].lang", f'unknown language "{quote.lang}"'))
+                problems.append(
+                    Problem(record.path, f"quotes[{i}].lang", f'unknown language "{quote.lang}"')
+                )
     if event is not None and not _known_language(event.language):
         problems.append(Problem(event.path, "language", f'unknown language "{event.language}"'))
     if problems:
-        raise ContentError(sorted(problems, key=lambda p: (p.path, p.field)))
+        raise ContentError(sorted(problems, key=lambda p: p.path))  # stable: file order kept
     assert event is not None
-    records.sort(key=lambda r: (r.date, r.order is None, r.order or 0, r.time is None, r.time or dt.time(), r.id))
+    records.sort(
+        key=lambda r: (
+            r.date,
+            r.order is None,
+            r.order or 0,
+            r.time is None,
+            r.time or dt.time(),
+            r.id,
+        )
+    )
     return Content(event=event, records=tuple(records))
 
 

@@ -52,12 +52,14 @@ def plan_days(content: Content, only: dt.date | None = None) -> list[Day]:
         if only is not None and date != only:
             continue
         info = event.day_info(date)
-        days.append(Day(
-            event=event,
-            date=date,
-            number=number,
-            title=info.title or f"{event.short_name} day {number}",
-            intro=info.intro,
-            records=tuple(r for r in content.records if r.date == date),
-        ))
+        days.append(
+            Day(
+                event=event,
+                date=date,
+                number=number,
+                title=info.title or f"{event.short_name} day {number}",
+                intro=info.intro,
+                records=tuple(r for r in content.records if r.date == date),
+            )
+        )
     return days

@@ -51,3 +51,17 @@ class ConfigError(UserError):
 
 class RenderError(UserError):
     """A renderer met content it cannot publish faithfully (e.g. an unsplittable clause)."""
+
+
+def toml_message(exc: Exception) -> str:
+    """tomllib's error, reworded: where first, then what (and the likely cause of the usual one)."""
+    import re
+
+    text = str(exc)
+    m = re.match(r"^(.*) \(at line (\d+), column (\d+)\)$", text)
+    if not m:
+        return f"invalid TOML: {text}"
+    what, line, column = m.groups()
+    if what == "Illegal character '\\n'":
+        what = "line ends inside a value (an unclosed quote?)"
+    return f"invalid TOML at line {line}, column {column}: {what}"

@@ -27,7 +27,9 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 KINDS = ("session", "side-event", "statement", "launch", "report", "screening", "plea", "closing")
-Kind = Literal["session", "side-event", "statement", "launch", "report", "screening", "plea", "closing"]
+Kind = Literal[
+    "session", "side-event", "statement", "launch", "report", "screening", "plea", "closing"
+]
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _HHMM_RE = re.compile(r"^(\d{2}):(\d{2})$")
@@ -87,7 +89,8 @@ def _check_url(value: str) -> str:
 def _check_lang(value: str) -> str:
     if not _LANG_RE.match(value):
         raise PydanticCustomError(
-            "lang_tag", 'expected a BCP 47 language tag such as "en" or "fr-CA", got "{value}"',
+            "lang_tag",
+            'expected a BCP 47 language tag such as "en" or "fr-CA", got "{value}"',
             {"value": value},
         )
     return value
@@ -123,7 +126,9 @@ class Speaker(_Strict):
 class Quote(_Strict):
     """A verbatim quote; never shortened or altered by any renderer."""
 
-    text: Text = Field(description="The words exactly as spoken, without surrounding quotation marks.")
+    text: Text = Field(
+        description="The words exactly as spoken, without surrounding quotation marks."
+    )
     by: Text = Field(description="Must equal the name of one of this record's speakers.")
     lang: LangTag | None = Field(None, description="BCP 47 tag; defaults to the event language.")
     card: bool = Field(True, description="Make quote cards (share images) for this quote.")
@@ -140,9 +145,15 @@ class RecordMeta(_Strict):
     title: Text = Field(description="Headline of the item.")
     kind: Kind = Field(description="What sort of item this is.")
     time: LocalTime | None = Field(None, description='Local start time, "HH:MM" in quotes.')
-    order: int | None = Field(None, description="Position within the day; otherwise time, then file name.")
-    summary: Text = Field(description="One or two sentences for social posts and the digest teaser.")
-    organisers: list[Text] = Field(default_factory=list, description="Organisations hosting the item.")
+    order: int | None = Field(
+        None, description="Position within the day; otherwise time, then file name."
+    )
+    summary: Text = Field(
+        description="One or two sentences for social posts and the digest teaser."
+    )
+    organisers: list[Text] = Field(
+        default_factory=list, description="Organisations hosting the item."
+    )
     speakers: list[Speaker] = Field(default_factory=list)
     quotes: list[Quote] = Field(default_factory=list)
     links: list[Link] = Field(default_factory=list)
@@ -150,7 +161,9 @@ class RecordMeta(_Strict):
 
 
 class DayInfo(_Strict):
-    title: Text | None = Field(None, description="Headline of the day (digest subject, thread opener).")
+    title: Text | None = Field(
+        None, description="Headline of the day (digest subject, thread opener)."
+    )
     intro: Text | None = Field(None, description="A short paragraph opening the day's digest.")
 
 
@@ -158,11 +171,17 @@ class Handles(_Strict):
     """A name's account on each platform; used when the name appears in a post."""
 
     x: str | None = Field(None, pattern=r"^[A-Za-z0-9_]{1,15}$", description="Without the @.")
-    bluesky: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z]{2,}$",
-                                description="A domain handle such as name.bsky.social, without @.")
-    mastodon: str | None = Field(None, pattern=r"^@[A-Za-z0-9_]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$",
-                                 description="@user@instance")
-    threads: str | None = Field(None, pattern=r"^[A-Za-z0-9_.]{1,30}$", description="Without the @.")
+    bluesky: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z]{2,}$",
+        description="A domain handle such as name.bsky.social, without @.",
+    )
+    mastodon: str | None = Field(
+        None, pattern=r"^@[A-Za-z0-9_]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$", description="@user@instance"
+    )
+    threads: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_.]{1,30}$", description="Without the @."
+    )
     linkedin: str | None = Field(None, description="Company or profile name as LinkedIn shows it.")
 
 
@@ -182,7 +201,8 @@ class EventMeta(_Strict):
         default_factory=list, description="Without the #; added to thread openers."
     )
     days: dict[str, DayInfo] = Field(
-        default_factory=dict, description='Per-day title and intro, keyed by date: [days."2024-12-02"].'
+        default_factory=dict,
+        description='Per-day title and intro, keyed by date: [days."2024-12-02"].',
     )
     handles: dict[str, Handles] = Field(
         default_factory=dict, description="Name → platform handles."

@@ -21,9 +21,7 @@ from aspdigest.content import Content
 from aspdigest.days import Day
 
 # Order matters only for event renderers that read other renderers' artifacts.
-DAY_RENDERERS: tuple[str, ...] = (
-    "aspdigest.render.summary:render",
-)
+DAY_RENDERERS: tuple[str, ...] = ("aspdigest.render.summary:render",)
 EVENT_RENDERERS: tuple[str, ...] = ()
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from aspdigest.days import Day
-from aspdigest.render import Artifact, Rendered, RenderContext
+from aspdigest.render import Artifact, RenderContext, Rendered
 
 
 def day_data(day: Day) -> dict[str, object]:
@@ -19,14 +19,16 @@ def day_data(day: Day) -> dict[str, object]:
         "number": day.number,
         "title": day.title,
         "intro": day.intro,
-        "records": [
-            r.model_dump(mode="json", exclude={"sha256"}) for r in day.records
-        ],
+        "records": [r.model_dump(mode="json", exclude={"sha256"}) for r in day.records],
     }
 
 
 def render(day: Day, ctx: RenderContext) -> Rendered:
     data = json.dumps(day_data(day), ensure_ascii=False, indent=2, sort_keys=True) + "\n"
-    return Rendered(artifacts=(
-        Artifact(path="day.json", data=data.encode("utf-8"), sources=tuple(r.id for r in day.records)),
-    ))
+    return Rendered(
+        artifacts=(
+            Artifact(
+                path="day.json", data=data.encode("utf-8"), sources=tuple(r.id for r in day.records)
+            ),
+        )
+    )

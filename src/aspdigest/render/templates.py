@@ -65,15 +65,18 @@ def template_dirs(project: Project | None) -> list[Path]:
 
 def make_environment(project: Project | None) -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(d)) for d in template_dirs(project)]),
+        loader=jinja2.ChoiceLoader(
+            [jinja2.FileSystemLoader(str(d)) for d in template_dirs(project)]
+        ),
         undefined=jinja2.StrictUndefined,
         autoescape=_autoescape,
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(format_date=_date, format_time=_time, format_datetime=_datetime,
-                       format_number=_number)
+    env.filters.update(
+        format_date=_date, format_time=_time, format_datetime=_datetime, format_number=_number
+    )
     return env
 
 

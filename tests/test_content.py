@@ -1,0 +1,283 @@
+"""content.py: every problem in every file as one exact line; valid input as typed values."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from aspdigest.cli import app
+from aspdigest.config import load_project
+from aspdigest.content import load_content
+from aspdigest.errors import ContentError
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+INVALID = FIXTURES / "invalid"
+DAY = "content/demo/2025-03-10"
+
+# fixture file → (where it goes in the tiny project, the exact lines `aspdigest check` prints)
+CASES: dict[str, tuple[str, list[str]]] = {
+    "missing-title.md": (
+        DAY,
+        [
+            f"{DAY}/missing-title.md: title: required field missing",
+        ],
+    ),
+    "unknown-key.md": (
+        DAY,
+        [
+            f'{DAY}/unknown-key.md: speaker: unknown field; did you mean "speakers"?',
+        ],
+    ),
+    "wrong-type.md": (
+        DAY,
+        [
+            f'{DAY}/wrong-type.md: order: expected a whole number, got the text "two"',
+        ],
+    ),
+    "tags-not-list.md": (
+        DAY,
+        [
+            f'{DAY}/tags-not-list.md: tags: expected a list, got the text "asp" '
+            '(write [asp] or one "- item" line per item)',
+        ],
+    ),
+    "unquoted-time.md": (
+        DAY,
+        [
+            f'{DAY}/unquoted-time.md: time: expected "HH:MM" in quotes, got the number 795',
+        ],
+    ),
+    "bad-time.md": (
+        DAY,
+        [
+            f'{DAY}/bad-time.md: time: expected "HH:MM" (24-hour clock), got "25:00"',
+        ],
+    ),
+    "bad-kind.md": (
+        DAY,
+        [
+            f"{DAY}/bad-kind.md: kind: expected one of session, side-event, statement, launch, "
+            'report, screening, plea, closing; got the text "panel"',
+        ],
+    ),
+    "outside-dates.md": (
+        "content/demo/2025-03-20",
+        [
+            "content/demo/2025-03-20/outside-dates.md: date: 2025-03-20 is outside the event's "
+            "dates (2025-03-10 to 2025-03-12)",
+        ],
+    ),
+    "not-a-date.md": (
+        "content/demo/day-one",
+        [
+            'content/demo/day-one/not-a-date.md: date: folder "day-one" is not a date; '
+            "name day folders YYYY-MM-DD",
+        ],
+    ),
+    "quote-by.md": (
+        DAY,
+        [
+            f'{DAY}/quote-by.md: quotes[0].by: "Akane" is not a speaker of this record; '
+            'did you mean "Tomoko Akane"?',
+        ],
+    ),
+    "keynote.md": (
+        "content/demo/2025-03-11",
+        [
+            'content/demo/2025-03-11/keynote.md: id: duplicate id "keynote", also used by '
+            f"{DAY}/keynote.md; rename one of the files",
+        ],
+    ),
+    "non-http-link.md": (
+        DAY,
+        [
+            f"{DAY}/non-http-link.md: links[0].url: expected an http(s) URL, got "
+            '"ftp://example.org/report.pdf"',
+            f'{DAY}/non-http-link.md: links[1].url: expected an http(s) URL, got "javascript:alert(1)"',
+        ],
+    ),
+    "empty.md": (
+        DAY,
+        [
+            f"{DAY}/empty.md: file is empty; a record starts with front matter between two --- "
+            "lines (title, kind, summary)",
+        ],
+    ),
+    "invalid-yaml.md": (
+        DAY,
+        [
+            f"{DAY}/invalid-yaml.md: front matter: invalid YAML at line 4: "
+            "found unexpected end of stream while scanning a quoted scalar",
+        ],
+    ),
+    "invalid-utf8.md": (
+        DAY,
+        [
+            f"{DAY}/invalid-utf8.md: encoding: not valid UTF-8 (byte 0xe9 on line 2); "
+            "save the file as UTF-8",
+        ],
+    ),
+    "no-front-matter.md": (
+        DAY,
+        [
+            f'{DAY}/no-front-matter.md: front matter: missing; start the file with a line "---", '
+            'then title, kind and summary, then "---"',
+        ],
+    ),
+    "Keynote Talk.md": (
+        DAY,
+        [
+            f'{DAY}/Keynote Talk.md: id: file name "Keynote Talk.md" is not a slug '
+            "(lowercase letters, digits, hyphens)",
+        ],
+    ),
+    "event-bad-timezone.toml": (
+        "content/demo/event.toml",
+        [
+            'content/demo/event.toml: timezone: unknown time zone "Europe/Amsterdan"; '
+            'did you mean "Europe/Amsterdam"?',
+        ],
+    ),
+    "event-id-and-dates.toml": (
+        "content/demo/event.toml",
+        [
+            'content/demo/event.toml: id: "demo2" does not match the folder name "demo"',
+            "content/demo/event.toml: end: 2025-03-01 is before start 2025-03-10",
+        ],
+    ),
+    "event-fields.toml": (
+        "content/demo/event.toml",
+        [
+            "content/demo/event.toml: name: required field missing",
+            'content/demo/event.toml: hashtags: expected a list, got the text "DemoConf" '
+            '(write [DemoConf] or one "- item" line per item)',
+            "content/demo/event.toml: website: unknown field; allowed: id, name, short_name, "
+            "publisher, venue, timezone, language, start, end, hashtags, days, handles",
+        ],
+    ),
+    "event-day-outside.toml": (
+        "content/demo/event.toml",
+        [
+            "content/demo/event.toml: days.2025-04-01: outside the event's dates "
+            "(2025-03-10 to 2025-03-12)",
+            'content/demo/event.toml: days.monday: not a date; write [days."YYYY-MM-DD"]',
+        ],
+    ),
+    "event-invalid-toml.toml": (
+        "content/demo/event.toml",
+        [
+            "content/demo/event.toml: invalid TOML at line 2, column 10: line ends inside a value "
+            "(an unclosed quote?)",
+        ],
+    ),
+}
+
+
+def _project_with(tmp_path: Path, fixture: str, where: str) -> Path:
+    root = tmp_path / "project"
+    shutil.copytree(FIXTURES / "project", root)
+    source = INVALID / fixture
+    target = root / where if where.endswith(".toml") else root / where / fixture
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(source, target)
+    return root
+
+
+def test_valid_fixture_loads_as_typed_values(tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    shutil.copytree(FIXTURES / "project", root)
+    content = load_content(load_project(root, environ={}), "demo")
+    assert content.event.timezone == "Europe/Amsterdam"
+    assert [r.id for r in content.records] == ["keynote", "panel"]
+    keynote = content.records[0]
+    assert keynote.date == dt.date(2025, 3, 10)
+    assert keynote.time == dt.time(9, 30)
+    assert keynote.quotes[0].card is True
+    assert keynote.speaker("Tomoko Akane") is not None
+    assert keynote.body == "The President opened the conference with a **warning**.\n"
+    assert keynote.path == "content/demo/2025-03-10/keynote.md"
+    assert len(keynote.sha256) == 64
+
+
+@pytest.mark.parametrize("fixture", sorted(CASES))
+def test_each_invalid_fixture_prints_exactly_its_lines(tmp_path: Path, fixture: str) -> None:
+    where, expected = CASES[fixture]
+    root = _project_with(tmp_path, fixture, where)
+    result = CliRunner().invoke(app, ["check", "demo", "--project", str(root)])
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == expected
+    assert "Traceback" not in result.stderr
+    assert not (root / "out").exists()
+
+
+def test_every_invalid_fixture_is_covered() -> None:
+    on_disk = {p.name for p in INVALID.iterdir()} - {"bom.md"}
+    assert on_disk == set(CASES)
+
+
+def test_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    root = _project_with(tmp_path, "bom.md", DAY)
+    content = load_content(load_project(root, environ={}), "demo")
+    assert any(r.title == "With a byte order mark" for r in content.records)
+
+
+def test_every_problem_in_every_file_is_reported_at_once(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    shutil.copytree(FIXTURES / "project", root)
+    for name in ("missing-title.md", "unquoted-time.md", "quote-by.md"):
+        shutil.copy(INVALID / name, root / DAY / name)
+    shutil.copy(INVALID / "event-bad-timezone.toml", root / "content/demo/event.toml")
+    with pytest.raises(ContentError) as info:
+        load_content(load_project(root, environ={}), "demo")
+    paths = [p.path for p in info.value.problems]
+    assert paths == sorted(paths)
+    assert len(paths) == 4
+    assert {p.split("/")[-1] for p in paths} == {
+        "event.toml",
+        "missing-title.md",
+        "quote-by.md",
+        "unquoted-time.md",
+    }
+
+
+def test_records_sort_by_order_then_time_then_name(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    shutil.copytree(FIXTURES / "project", root)
+    day = root / DAY
+    (day / "b-late.md").write_text(
+        '---\ntitle: B\nkind: session\ntime: "18:00"\nsummary: S.\n---\n'
+    )
+    (day / "c-first.md").write_text("---\ntitle: C\nkind: session\norder: 1\nsummary: S.\n---\n")
+    (day / "a-untimed.md").write_text("---\ntitle: A\nkind: session\nsummary: S.\n---\n")
+    content = load_content(load_project(root, environ={}), "demo")
+    first_day = [r.id for r in content.records if r.date == dt.date(2025, 3, 10)]
+    assert first_day == ["c-first", "keynote", "b-late", "a-untimed"]
+
+
+def test_drafts_and_editor_files_are_ignored(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    shutil.copytree(FIXTURES / "project", root)
+    (root / DAY / "_draft.md").write_text("not even front matter")
+    (root / DAY / ".#keynote.md").write_text("lock file")
+    content = load_content(load_project(root, environ={}), "demo")
+    assert len(content.records) == 2
+
+
+def test_unknown_event_names_the_ones_there_are(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    shutil.copytree(FIXTURES / "project", root)
+    result = CliRunner().invoke(app, ["check", "asp99", "--project", str(root)])
+    assert result.exit_code == 1
+    assert result.stderr == "content/asp99: no such event (no event.toml); events here: demo\n"
+
+
+def test_asp23_sample_is_valid_and_complete(sample_project) -> None:  # type: ignore[no-untyped-def]
+    content = load_content(sample_project, "asp23")
+    assert content.event.start == dt.date(2024, 12, 2)
+    assert len({r.date for r in content.records}) == 5
+    assert 15 <= len(content.records) <= 25
