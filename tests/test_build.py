@@ -119,6 +119,10 @@ def test_day_option_rebuilds_one_day_and_keeps_the_others(sample_project: Projec
     result = build(sample_project, "asp23", only=dt.date(2024, 12, 5), now=NOW, force=True)
     assert [d.day.key for d in result.days] == ["2024-12-05"]
     assert _tree(sample_project.output_dir / "asp23" / "2024-12-02") == other
+    index = (sample_project.output_dir / "asp23" / "index.html").read_text()
+    assert all(f"2024-12-0{n}" in index for n in range(2, 7))  # the review index lists all days
+    feed = (sample_project.output_dir / "asp23" / "feed.atom").read_text()
+    assert feed.count("<entry>") == 5
     with pytest.raises(UserError, match=r"--day 2024-12-09: outside asp23's dates"):
         build(sample_project, "asp23", only=dt.date(2024, 12, 9), now=NOW)
 

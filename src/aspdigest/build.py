@@ -51,10 +51,13 @@ class BuildResult:
 
 
 def code_digest() -> str:
-    """Hash of aspdigest's own source, so a changed renderer invalidates reused days."""
+    """Hash of aspdigest's own code and data (fonts, default templates), so a change to any of
+    them invalidates days reused from the previous build."""
     digest = hashlib.sha256(__version__.encode())
     package = Path(__file__).resolve().parent
-    for path in sorted(package.rglob("*.py")):
+    for path in sorted(package.rglob("*")):
+        if not path.is_file() or "__pycache__" in path.parts:
+            continue
         digest.update(path.relative_to(package).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
@@ -120,7 +123,17 @@ def build(
         if progress:
             progress(i, total, day.key)
     event_rendered = Rendered()
-    all_days = tuple(out for out, _ in outputs)
+    built = tuple(out for out, _ in outputs)
+    all_days = built
+    if only is not None:
+        # Event-wide pages (feed, review index) list every day, not just the one rebuilt:
+        # the others come back from the previous build as they are on disk.
+        kept = [
+            DayOutput(day, previous.rendered)
+            for day in plan_days(content)
+            if day.date != only and (previous := read_day(event_dir, day.key)) is not None
+        ]
+        all_days = tuple(sorted((*built, *kept), key=lambda out: out.day.date))
     for j, event_renderer in enumerate(event_renderers(), start=len(days) + 1):
         event_rendered = event_rendered + event_renderer(all_days, ctx)
         if progress:
@@ -136,7 +149,7 @@ def build(
         project.output_dir, event.id, outputs, event_rendered, facts, now or build_time()
     )
     warnings = (
-        tuple(f"{out.day.key}: {w}" for out in all_days for w in out.rendered.warnings)
+        tuple(f"{out.day.key}: {w}" for out in built for w in out.rendered.warnings)
         + event_rendered.warnings
     )
-    return BuildResult(event.id, written, all_days, tuple(reused), warnings)
+    return BuildResult(event.id, written, built, tuple(reused), warnings)

@@ -62,7 +62,12 @@ class Email(_Section):
     subscribers: str = "subscribers.csv"
     subject: str = "{{ event.short_name }}, day {{ day.number }}: {{ day.title }}"
     preheader: str = "{{ day.intro or day.records[0].summary }}"
-    rate_per_second: float = 10.0
+    rate_per_second: float = 10.0  # messages per second over SMTP; 0 = as fast as possible
+    return_path: str | None = None  # envelope sender (where bounces go); default: from
+    feed_url: str | None = None  # Atom feed URL; default: archive_url up to {date} + feed.atom
+    max_attempts: int = Field(4, ge=1)  # tries per recipient on 4xx replies
+    retry_backoff: float = Field(2.0, ge=0)  # seconds before the first retry; doubles
+    timeout: float = Field(30.0, gt=0)  # seconds to wait for the SMTP server
 
 
 class Social(_Section):
@@ -86,6 +91,15 @@ class Paths(_Section):
     schedules: str = "schedules"
 
 
+class Delivery(_Section):
+    """The queue's runner and the social publisher (schedules/<event>.toml says when)."""
+
+    publisher: str = "handoff"  # how thread and quote posts go out; "handoff": files (+ email)
+    outbox: str = "outbox"  # handoff files: <outbox>/<event>/<date>/<platform>/<channel>/
+    handoff_to: tuple[str, ...] = ()  # team addresses that get each handoff by email
+    poll_seconds: float = Field(5.0, gt=0, le=300)  # how often `aspdigest run` rereads the store
+
+
 class Settings(_Section):
     brand: Brand = Brand()
     email: Email = Email()
@@ -93,6 +107,7 @@ class Settings(_Section):
     output: Output = Output()
     state: State = State()
     paths: Paths = Paths()
+    delivery: Delivery = Delivery()
 
 
 SECTIONS = tuple(Settings.model_fields)

@@ -21,8 +21,16 @@ from aspdigest.content import Content
 from aspdigest.days import Day
 
 # Order matters only for event renderers that read other renderers' artifacts.
-DAY_RENDERERS: tuple[str, ...] = ("aspdigest.render.summary:render",)
-EVENT_RENDERERS: tuple[str, ...] = ()
+DAY_RENDERERS: tuple[str, ...] = (
+    "aspdigest.render.summary:render",
+    "aspdigest.render.email:render",
+    "aspdigest.render.cards:render",
+    "aspdigest.render.social:render",
+)
+EVENT_RENDERERS: tuple[str, ...] = (
+    "aspdigest.render.feed:render_event",
+    "aspdigest.render.review:render_event",
+)
 
 
 @dataclass(frozen=True)

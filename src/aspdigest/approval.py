@@ -1,0 +1,178 @@
+"""Approval: a person signs off the built artifacts of a day's deliveries, by their sha256.
+
+Between the schedule and the deliver stage (… → build → schedule/outbox → deliver).
+`approve(project, event, date, channel=…, platform=…, by=…)` reads the day's built manifest,
+checks the files on disk still match it, and records on each matching delivery in the state
+store the sha256 of every artifact it carries (`schedule.channel_artifacts`), who approved and
+when; it returns one frozen `Approved` per delivery. At send time `changed_since_approval`
+compares the files with those hashes again: a delivery whose files changed is not sent.
+`status(project, event)` returns every delivery as a frozen `DeliveryStatus` for the review
+page and `aspdigest status`. Both raise `UserError` with one line per problem.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from aspdigest.config import Project
+from aspdigest.errors import UserError
+from aspdigest.outbox import Delivery, Store, open_project_store
+from aspdigest.schedule import (
+    CHANNELS,
+    channel_artifacts,
+    day_dir,
+    files_differ,
+    manifest_hashes,
+    read_manifest,
+)
+
+APPROVABLE = ("planned", "approved", "held", "failed")
+APPROVER_VARIABLE = "ASPDIGEST_APPROVER"
+
+
+@dataclass(frozen=True)
+class Approved:
+    delivery_id: int
+    channel: str
+    platform: str  # "" for the digest
+    hashes: dict[str, str]  # day-relative artifact path → sha256 approved
+
+
+@dataclass(frozen=True)
+class DeliveryStatus:
+    id: int
+    date: dt.date  # the conference day it is about
+    channel: str
+    platform: str  # "" for the digest
+    status: str
+    send_at_utc: dt.datetime | None
+    send_at_local: dt.datetime | None  # in the event's zone
+    approved_by: str | None
+    approved_at: dt.datetime | None
+    approved: Mapping[str, str] | None
+    last_error: str | None
+
+
+def default_approver(environ: Mapping[str, str] | None = None) -> str:
+    """ASPDIGEST_APPROVER, else the operating-system user."""
+    environ = os.environ if environ is None else environ
+    name = (environ.get(APPROVER_VARIABLE) or "").strip()
+    if name:
+        return name
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def label(d: Delivery) -> str:
+    """How messages name a delivery: `delivery 3 (2024-12-02 thread x)`."""
+    what = f"{d.channel} {d.platform}" if d.platform else d.channel
+    return f"delivery {d.id} ({d.date} {what})"
+
+
+def normalise_selection(channel: str | None, platform: str | None) -> tuple[str | None,
+                                                                             str | None]:
+    """Check --channel/--platform; "email" names the digest's platform (stored as "")."""
+    if channel is not None and channel not in CHANNELS:
+        raise UserError(f'--channel: expected one of {", ".join(CHANNELS)}, got "{channel}"')
+    if platform == "email":
+        if channel not in (None, "digest"):
+            raise UserError(f"--platform: email goes with --channel digest, not {channel}")
+        return "digest", ""
+    if platform is not None and channel == "digest":
+        raise UserError(f'--platform: the digest goes by email, not "{platform}"')
+    return channel, platform
+
+
+def _not_approvable(d: Delivery, tz: ZoneInfo | None) -> str:
+    if d.status == "sent":
+        when = d.sent_at.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z") if d.sent_at and tz \
+            else "already"
+        return f"{label(d)}: already sent ({when}); nothing to approve"
+    if d.status == "claimed":
+        return f"{label(d)}: is being sent right now; nothing to approve"
+    if d.status == "unknown":
+        return (f"{label(d)}: its send was interrupted; resolve it first with "
+                f"`aspdigest schedule resolve {d.id} --sent` or `--not-sent`")
+    return (f"{label(d)}: was skipped; bring it back with "
+            f"`aspdigest schedule reschedule {d.id} HH:MM`")
+
+
+def approve(project: Project, event_id: str, date: dt.date, *, channel: str | None = None,
+            platform: str | None = None, by: str) -> list[Approved]:
+    """Approve the built artifacts of the day's deliveries (all, or one channel/platform)."""
+    channel, platform = normalise_selection(channel, platform)
+    if not by.strip():
+        raise UserError(f"--by: give the approver's name (or set {APPROVER_VARIABLE})")
+    manifest = read_manifest(project, event_id, date)
+    folder = day_dir(project, event_id, date)
+    built = manifest_hashes(manifest)
+    with open_project_store(project) as store:
+        chosen = [d for d in store.deliveries(event_id) if d.date == date
+                  and (channel is None or d.channel == channel)
+                  and (platform is None or d.platform == platform)]
+        if not chosen:
+            what = " ".join(w for w in (channel, platform) if w)
+            raise UserError(f"{event_id} {date}: no {what + ' ' if what else ''}delivery "
+                            f"planned; run `aspdigest schedule plan {event_id}` first")
+        queue = store.queue(event_id)
+        tz = ZoneInfo(queue.timezone) if queue else None
+        todo = [d for d in chosen if d.status in APPROVABLE]
+        if not todo:
+            raise UserError("\n".join(_not_approvable(d, tz) for d in chosen))
+        problems: list[str] = []
+        plans: list[tuple[Delivery, dict[str, str]]] = []
+        for d in todo:
+            hashes = channel_artifacts(folder, built, d.channel, d.platform)
+            if not hashes:
+                problems.append(f"{label(d)}: the build of {date} has nothing to send for it; "
+                                f"run `aspdigest build {event_id}`, then "
+                                f"`aspdigest schedule plan {event_id}`")
+                continue
+            for name in files_differ(folder, hashes):
+                problems.append(f"{project.relative(folder / name)}: changed or missing since "
+                                f"the build; run `aspdigest build {event_id}` again")
+            plans.append((d, hashes))
+        if problems:
+            raise UserError("\n".join(dict.fromkeys(problems)))
+        return [a for d, hashes in plans if (a := record_approval(store, d, hashes, by)) is not None]
+
+
+def record_approval(store: Store, d: Delivery, hashes: dict[str, str], by: str) -> Approved | None:
+    moved = store.transition(d.id, "approved", allowed_from=APPROVABLE, approved=hashes,
+                             artifacts=hashes, approved_by=by, approved_at=store.clock(),
+                             last_error=None)
+    if not moved:  # claimed, sent or skipped meanwhile: not ours to approve any more
+        return None
+    store.log(d.id, "approved", d.status, by, f"{len(hashes)} artifact(s)")
+    return Approved(d.id, d.channel, d.platform, dict(hashes))
+
+
+def changed_since_approval(project: Project, d: Delivery) -> list[str]:
+    """Project-relative paths of this delivery's files that differ from what was approved
+    (all of them when nothing was approved)."""
+    folder = day_dir(project, d.event, d.date)
+    if not d.approved:
+        return [project.relative(folder)]
+    return [project.relative(folder / name) for name in files_differ(folder, d.approved)]
+
+
+def delivery_status(d: Delivery, tz: ZoneInfo | None) -> DeliveryStatus:
+    local = d.send_at.astimezone(tz) if d.send_at and tz else None
+    return DeliveryStatus(d.id, d.date, d.channel, d.platform, d.status, d.send_at, local,
+                          d.approved_by, d.approved_at,
+                          dict(d.approved) if d.approved is not None else None, d.last_error)
+
+
+def status(project: Project, event_id: str) -> list[DeliveryStatus]:
+    """Every delivery of the event, by day, channel and platform."""
+    with open_project_store(project) as store:
+        queue = store.queue(event_id)
+        tz = ZoneInfo(queue.timezone) if queue else None
+        return [delivery_status(d, tz) for d in store.deliveries(event_id)]

@@ -1,0 +1,258 @@
+"""SMTP transport: one reused connection that reports, per message, what the server did.
+
+Deliver stage. `smtp_target(environ)` reads ASPDIGEST_SMTP_URL (smtp://user@host:port
+with STARTTLS whenever the server offers it, smtps:// for implicit TLS) and the password
+(ASPDIGEST_SMTP_PASSWORD, or inside the URL) into a frozen `SmtpTarget`, whose `safe`
+form is the only one any message ever shows. `SmtpSession.send(sender, recipient, data)`
+returns a frozen `Reply`: sent, temporary (4xx), permanent (5xx), retry (the connection
+dropped before the server could have accepted the message, so sending again is safe) or
+unknown (it dropped while we waited for the final reply: the message may have arrived).
+
+Why the steps of smtplib's `sendmail` are taken one by one: only then do we know whether
+a dropped connection happened before or after the end of the message, which decides
+between resending and asking a person.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import smtplib
+import socket
+import ssl
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+from aspdigest.config import secret
+from aspdigest.errors import UserError
+
+URL_VARIABLE = "ASPDIGEST_SMTP_URL"
+PASSWORD_VARIABLE = "ASPDIGEST_SMTP_PASSWORD"
+DEFAULT_PORTS = {"smtp": 587, "smtps": 465}
+_LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
+
+Status = Literal["sent", "temporary", "permanent", "retry", "unknown"]
+
+
+@dataclass(frozen=True)
+class SmtpTarget:
+    scheme: str
+    host: str
+    port: int
+    user: str | None
+    password: str | None = field(default=None, repr=False)
+
+    @property
+    def safe(self) -> str:
+        """The URL as messages may show it: never with the password."""
+        user = f"{self.user}@" if self.user else ""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{user}{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: Status
+    code: int | None = None
+    text: str = ""
+
+    def describe(self) -> str:
+        return f"{self.code} {self.text}".strip() if self.code else self.text
+
+
+class SmtpUnavailable(UserError):
+    """The server could not be reached (or logged in to) after every retry."""
+
+
+def parse_smtp_url(url: str, password: str | None = None) -> SmtpTarget:
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    shown = f"{scheme}://{parts.hostname or ''}" if parts.hostname else "the value"
+    if scheme not in DEFAULT_PORTS:
+        raise UserError(f"{URL_VARIABLE}: expected smtp://user@host:port (STARTTLS) or "
+                        f"smtps://user@host:port (TLS), got {shown}")
+    if not parts.hostname:
+        raise UserError(f"{URL_VARIABLE}: no host name in {scheme}://…")
+    try:
+        port = parts.port or DEFAULT_PORTS[scheme]
+    except ValueError:
+        raise UserError(f"{URL_VARIABLE}: the port is not a number") from None
+    user = unquote(parts.username) if parts.username else None
+    in_url = unquote(parts.password) if parts.password else None
+    return SmtpTarget(scheme, parts.hostname, port, user, password or in_url)
+
+
+def smtp_target(environ: Mapping[str, str] | None = None) -> SmtpTarget:
+    url = secret(URL_VARIABLE, environ)
+    if url is None:
+        raise UserError(f"{URL_VARIABLE}: not set; set it to smtp://user@host:587 (STARTTLS) "
+                        f"or smtps://user@host:465, and the password in {PASSWORD_VARIABLE}")
+    return parse_smtp_url(url, secret(PASSWORD_VARIABLE, environ))
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _classify(code: int, text: bytes | str) -> Reply:
+    message = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    message = " ".join(message.split())
+    if 200 <= code < 300:
+        return Reply("sent", code, message)
+    if code == 421:  # the server is closing the connection: nothing was accepted
+        return Reply("retry", code, message)
+    if 400 <= code < 500:
+        return Reply("temporary", code, message)
+    return Reply("permanent", code, message)
+
+
+def _wire(data: bytes) -> bytes:
+    """The message as DATA carries it: CRLF lines, leading dots doubled, then CRLF.CRLF."""
+    data = re.sub(rb"\r\n|\r|\n", b"\r\n", data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return _LEADING_DOT.sub(b"..", data) + b".\r\n"
+
+
+class SmtpSession:
+    """One SMTP connection, opened on first use and reopened after a drop."""
+
+    def __init__(self, target: SmtpTarget, *, timeout: float = 30.0, connect_attempts: int = 3,
+                 backoff: float = 1.0) -> None:
+        self.target = target
+        self.timeout = timeout
+        self.connect_attempts = connect_attempts
+        self.backoff = backoff
+        self.connections = 0  # how many times we connected, for reports and tests
+        self._conn: smtplib.SMTP | None = None
+
+    def __enter__(self) -> SmtpSession:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.quit()
+            except (smtplib.SMTPException, OSError):
+                conn.close()
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    def _open(self) -> smtplib.SMTP:
+        t = self.target
+        context = ssl.create_default_context()
+        name = socket.gethostname() or "localhost"
+        conn: smtplib.SMTP
+        if t.scheme == "smtps":
+            conn = smtplib.SMTP_SSL(t.host, t.port, local_hostname=name, timeout=self.timeout,
+                                    context=context)
+        else:
+            conn = smtplib.SMTP(t.host, t.port, local_hostname=name, timeout=self.timeout)
+        try:
+            if conn.sock is not None:
+                # The end-of-data marker goes in its own small write (see send); without
+                # NODELAY, Nagle's algorithm holds it back until the server's delayed ACK.
+                conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn.ehlo()
+            encrypted = t.scheme == "smtps"
+            if not encrypted and conn.has_extn("starttls"):
+                conn.starttls(context=context)
+                conn.ehlo()
+                encrypted = True
+            if t.user:
+                peer = conn.sock.getpeername()[0] if conn.sock is not None else t.host
+                if not encrypted and not _is_loopback(str(peer)):
+                    raise SmtpUnavailable(f"{t.safe}: the server offers no STARTTLS; refusing to "
+                                          "send the password unencrypted (use smtps://)")
+                conn.login(t.user, t.password or "")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def connection(self) -> smtplib.SMTP:
+        if self._conn is not None:
+            return self._conn
+        last = ""
+        for attempt in range(self.connect_attempts):
+            if attempt:
+                time.sleep(self.backoff * 2 ** (attempt - 1))
+            try:
+                self._conn = self._open()
+                self.connections += 1
+                return self._conn
+            except smtplib.SMTPAuthenticationError as exc:
+                raise SmtpUnavailable(f"{self.target.safe}: login refused: "
+                                      f"{_classify(exc.smtp_code, exc.smtp_error).describe()}"
+                                      ) from None
+            except ssl.SSLError as exc:
+                last = f"TLS failed: {exc.reason or exc}"
+            except (smtplib.SMTPException, OSError) as exc:
+                last = str(exc) or type(exc).__name__
+        raise SmtpUnavailable(f"{self.target.safe}: cannot connect after "
+                              f"{self.connect_attempts} attempts: {last}")
+
+    def send(self, sender: str, recipient: str, data: bytes) -> Reply:
+        """Hand one message to the server and say what became of it."""
+        conn = self.connection()
+        options: list[str] = []
+        if not (sender + recipient).isascii():
+            if not conn.has_extn("smtputf8"):
+                return Reply("permanent", None, "the address is not ASCII and the server does "
+                                                "not offer SMTPUTF8")
+            options.append("SMTPUTF8")
+        ended = False  # True once the end-of-data marker is on its way
+        try:
+            code, text = conn.mail(sender, options)
+            if code != 250:
+                return self._refused(conn, code, text)
+            code, text = conn.rcpt(recipient)
+            if code not in (250, 251):
+                return self._refused(conn, code, text)
+            code, text = conn.docmd("data")
+            if code != 354:
+                return self._refused(conn, code, text)
+            wire = _wire(data)
+            sock = conn.sock
+            if sock is None:
+                raise smtplib.SMTPServerDisconnected("connection closed")
+            # Everything but the final ".\r\n": until that is sent the server cannot have
+            # taken the message, so a drop before it is safe to retry.
+            sock.sendall(wire[:-3])
+            ended = True
+            sock.sendall(wire[-3:])
+            code, text = conn.getreply()
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            self._drop()
+            reason = f"connection lost: {exc or type(exc).__name__}"
+            return Reply("unknown" if ended else "retry", None, reason)
+        reply = _classify(code, text)
+        if reply.status == "retry":
+            self._drop()
+        return reply
+
+    def _refused(self, conn: smtplib.SMTP, code: int, text: bytes) -> Reply:
+        reply = _classify(code, text)
+        if reply.status == "retry":
+            self._drop()
+            return reply
+        try:
+            conn.rset()
+        except (smtplib.SMTPException, OSError):
+            self._drop()
+        return reply

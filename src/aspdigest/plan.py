@@ -1,0 +1,154 @@
+"""Plan: turn the schedule and the build into deliveries in the state store, safely again.
+
+Schedule/outbox stage (… → build → schedule/outbox → deliver). `plan(project, event, store)`
+reads `schedules/<event>.toml` (`schedule.load_schedule`) and each built day's manifest,
+creates or updates one delivery per (day, channel, platform) and returns a frozen
+`PlanResult` saying what it did to each. Running it again never duplicates a delivery (the
+store's unique key) and never moves one already sent, claimed, in doubt or skipped; a changed
+send time or a changed artifact drops an approval (the reason goes in the delivery's log and
+`last_error`); a time moved by hand (`schedule reschedule`) stands until the schedule's own
+time for it changes. Channels with `approval = false` are approved here, by hash, like any.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from aspdigest.approval import record_approval
+from aspdigest.config import Project
+from aspdigest.content import load_content
+from aspdigest.errors import UserError
+from aspdigest.outbox import Delivery, Store
+from aspdigest.schedule import (
+    channel_artifacts,
+    day_dir,
+    load_schedule,
+    local_text,
+    manifest_hashes,
+    read_manifest,
+)
+
+OPEN = ("planned", "approved", "held", "failed")  # not yet out, and no doubt about it
+
+
+@dataclass(frozen=True)
+class PlanChange:
+    delivery_id: int
+    date: dt.date
+    channel: str
+    platform: str
+    action: str  # created, updated, unapproved, unchanged, kept, removed
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    event: str
+    changes: tuple[PlanChange, ...]
+    notes: tuple[str, ...]  # days or channels with nothing built to plan
+
+    def count(self, action: str) -> int:
+        return sum(1 for c in self.changes if c.action == action)
+
+
+def plan(project: Project, event_id: str, store: Store, *, by: str = "plan",
+         only: dt.date | None = None) -> PlanResult:
+    """Create or update the event's deliveries from its schedule and its build."""
+    event = load_content(project, event_id).event
+    schedule = load_schedule(project, event)
+    dates = [only] if only else event.dates()
+    wanted = schedule.planned(dates)
+    built: dict[dt.date, dict[str, str]] = {}
+    notes: list[str] = []
+    for date in dates:
+        try:
+            built[date] = manifest_hashes(read_manifest(project, event_id, date))
+        except UserError:
+            notes.append(f"{date}: not built; nothing planned for it (run `aspdigest build "
+                         f"{event_id}`)")
+    if not built:
+        where = project.relative(project.output_dir / event_id)
+        raise UserError(f"{where}: not built; run `aspdigest build {event_id}` first")
+    now = store.clock()
+    store.set_queue(event_id, timezone=event.timezone, planned_at=now)
+    existing = {(d.date, d.channel, d.platform): d for d in store.deliveries(event_id)
+                if only is None or d.date == only}
+    changes: list[PlanChange] = []
+    seen: set[tuple[dt.date, str, str]] = set()
+    missing: dict[dt.date, list[str]] = {}
+    for want in wanted:
+        if want.date not in built:
+            continue
+        files = channel_artifacts(day_dir(project, event_id, want.date), built[want.date],
+                                  want.channel, want.platform)
+        if files is None:
+            if want.channel != "quotes":  # a day without quotes has no quote posts: normal
+                missing.setdefault(want.date, []).append(f"{want.channel} {want.platform}"
+                                                         .rstrip())
+            continue
+        seen.add(want.key)
+        values = {"schedule_at": want.send_at, "grace_seconds": int(want.grace.total_seconds()),
+                  "missed": want.missed}
+        d = existing.get(want.key)
+        if d is None:
+            d = store.ensure_delivery(event_id, want.date, want.channel, want.platform,
+                                      send_at=want.send_at, artifacts=files)
+            store.transition(d.id, d.status, allowed_from=(d.status,), **values)
+            store.log(d.id, "planned", None, by, f"for {local_text(want.send_at, event.tz)}")
+            change = PlanChange(d.id, want.date, want.channel, want.platform, "created")
+        else:
+            change = _update(store, d, want.send_at, files, values, by, event.tz)
+        changes.append(change)
+        if not want.approval and change.action != "kept":
+            fresh = store.delivery(change.delivery_id)
+            if fresh is not None and fresh.status == "planned":
+                record_approval(store, fresh, files, "schedule (approval not required)")
+    for date, what in sorted(missing.items()):
+        notes.append(f"{date}: the build has nothing to send for {', '.join(what)}; "
+                     "not planned")
+    for key, d in sorted(existing.items()):
+        if key in seen or d.date not in built:
+            continue
+        note = f"no longer wanted by {schedule.path} or not in the build"
+        if d.status in OPEN and _move(store, d, "skipped", by, note):
+            changes.append(PlanChange(d.id, d.date, d.channel, d.platform, "removed", note))
+    return PlanResult(event_id, tuple(changes), tuple(notes))
+
+
+def _update(store: Store, d: Delivery, send_at: dt.datetime, files: dict[str, str],
+            values: dict[str, object], by: str, tz: ZoneInfo) -> PlanChange:
+    key = (d.id, d.date, d.channel, d.platform)
+    if d.status not in OPEN:  # sent, claimed, unknown or skipped: history, never moved
+        return PlanChange(*key, "kept", f"{d.status}; not changed")
+    before = d.schedule_at or d.send_at
+    moved = before != send_at
+    compared = d.approved if d.approved is not None and d.status != "planned" else d.artifacts
+    changed = sorted(set(compared) ^ set(files) | {n for n in files if compared.get(n)
+                                                   != files[n]})
+    update: dict[str, object] = {**values, "artifacts": files}
+    if moved:
+        update["send_at"] = send_at  # a hand-made reschedule stands until the schedule moves
+    if d.status != "planned" and (moved or changed):
+        why = (f"send time moved from {local_text(before, tz)} to {local_text(send_at, tz)}"
+               if moved else f"changed since approval: {', '.join(changed)}")
+        ok = store.transition(d.id, "planned", allowed_from=(d.status,), approved=None,
+                              approved_by=None, approved_at=None,
+                              last_error=f"approval dropped: {why}", **update)
+        if ok:
+            store.log(d.id, "planned", d.status, by, f"approval dropped: {why}")
+        return PlanChange(*key, "unapproved" if ok else "kept", why)
+    same = not moved and not changed and d.grace_seconds == values["grace_seconds"] \
+        and d.missed == values["missed"]
+    if same:
+        return PlanChange(*key, "unchanged")
+    store.transition(d.id, d.status, allowed_from=(d.status,), **update)
+    return PlanChange(*key, "updated", f"to {local_text(send_at, tz)}" if moved else "")
+
+
+def _move(store: Store, d: Delivery, to: str, by: str, note: str | None = None) -> bool:
+    ok = store.transition(d.id, to, allowed_from=(d.status,))
+    if ok:
+        store.log(d.id, to, d.status, by, note)
+    return ok

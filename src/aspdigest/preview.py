@@ -1,0 +1,430 @@
+"""`aspdigest preview`: serve the review site, rebuild it as files change, approve from it.
+
+At the end of the flow, beside the CLI (content → … → build → review site → approve). `start(
+config)` builds the event, serves out/<event>/ over HTTP (stdlib ThreadingHTTPServer) and
+watches content/, templates/, schedules/ and aspdigest.toml with watchfiles; every change
+rebuilds through `aspdigest.build.build` and bumps a version that open pages poll at
+`/_version`, so they reload. When a rebuild fails, every review page shows the same one-line
+messages the CLI prints instead of stale drafts. `POST /approve` calls
+`aspdigest.approval.approve`, the code behind `aspdigest approve`, then rebuilds so the
+pages show the new status. It returns a running `Preview`; `serve(config)` blocks until Ctrl-C.
+
+Safety: bound to 127.0.0.1 unless told otherwise, and then only requests naming a loopback
+Host are answered (no DNS rebinding). Bound anywhere else, or with `--token`, every request
+needs the token (ASPDIGEST_PREVIEW_TOKEN, else a generated one printed once), given once as
+`?token=` and then kept in an HttpOnly cookie. Approvals also need the page's per-server
+form key and the version the page showed, so a cross-site form or a stale page cannot
+approve anything.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import mimetypes
+import secrets
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.cookies import SimpleCookie
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from aspdigest.build import build
+from aspdigest.config import CONFIG_FILE, Project, load_project, secret
+from aspdigest.content import resolve_event
+from aspdigest.errors import UserError
+from aspdigest.render.templates import make_environment
+
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+TOKEN_VARIABLE = "ASPDIGEST_PREVIEW_TOKEN"
+COOKIE = "aspdigest_preview"
+STATIC_MARK = b'<meta name="aspdigest-mode" content="static">'
+ASSETS = {"/_review/review.css": "review/static/review.css",
+          "/_review/review.js": "review/static/review.js"}
+TEXT_TYPES = {".txt": "text/plain", ".mjml": "text/plain", ".json": "application/json",
+              ".atom": "application/atom+xml", ".eml": "text/plain", ".html": "text/html",
+              ".css": "text/css", ".js": "text/javascript"}
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class PreviewConfig:
+    root: Path  # the project folder; settings are read again at every rebuild
+    event: str | None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    token: str | None = None  # required on every request when set
+    by: str = "preview"  # the approver's name recorded by /approve
+    watch: bool = True
+
+
+def needs_token(host: str, force: bool = False) -> bool:
+    return force or host not in LOOPBACK
+
+
+def choose_token(host: str, force: bool, environ: Mapping[str, str] | None = None
+                 ) -> tuple[str | None, bool]:
+    """The token to require (None when not needed) and whether it was generated here."""
+    if not needs_token(host, force):
+        return None, False
+    given = secret(TOKEN_VARIABLE, environ)
+    if given:
+        return given, False
+    return secrets.token_urlsafe(24), True
+
+
+def url_for(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/"
+
+
+class Site:
+    """What the server shows: the latest build of the event, or the lines that stopped it."""
+
+    def __init__(self, config: PreviewConfig, log: Log) -> None:
+        self.config = config
+        self.log = log
+        self.lock = threading.RLock()  # one build at a time; no reads mid-swap
+        self.boot = secrets.token_hex(4)
+        self.count = 0
+        self.errors: tuple[str, ...] = ()
+        self.project: Project | None = None
+        self.event_id = config.event or ""
+        self.csrf = secrets.token_urlsafe(24)
+
+    @property
+    def version(self) -> str:
+        return f"{self.boot}.{self.count}"
+
+    @property
+    def event_dir(self) -> Path | None:
+        if self.project is None or not self.event_id:
+            return None
+        return self.project.output_dir / self.event_id
+
+    def rebuild(self, why: str = "start") -> None:
+        with self.lock:
+            started = time.monotonic()
+            try:
+                self.project = load_project(self.config.root)
+                self.event_id = resolve_event(self.project, self.config.event)
+                result = build(self.project, self.event_id)
+                self.errors = ()
+                fresh = len(result.days) - len(result.reused)
+                self.log(f"{why}: rebuilt {self.event_id} ({fresh} day(s) rendered) in "
+                         f"{time.monotonic() - started:.2f}s")
+            except UserError as exc:
+                self.errors = tuple(exc.lines())
+                self.log(f"{why}: build failed:")
+                for line in self.errors:
+                    self.log(f"  {line}")
+            except Exception as exc:  # a bug: keep serving, show it, and keep the traceback
+                traceback.print_exc(file=sys.stderr)
+                self.errors = (f"internal error: {type(exc).__name__}: {exc}",)
+            self.count += 1
+
+    def approve(self, fields: Mapping[str, str]) -> dict[str, Any]:
+        import datetime as dt
+
+        from aspdigest.approval import approve
+
+        with self.lock:
+            if fields.get("version") != self.version:
+                raise UserError("the drafts changed since this page loaded; it reloads now, "
+                                "then approve again")
+            if self.errors or self.project is None:
+                raise UserError("the build failed; fix the problems shown first")
+            try:
+                date = dt.date.fromisoformat(fields.get("date", ""))
+            except ValueError:
+                raise UserError(f'date: expected a date like 2024-12-02, got '
+                                f'"{fields.get("date", "")}"') from None
+            approved = approve(self.project, self.event_id, date,
+                               channel=fields.get("channel") or None,
+                               platform=fields.get("platform") or None, by=self.config.by)
+            self.log(f"approved {len(approved)} delivery(ies) of {date} as {self.config.by}")
+            self.rebuild("approval")
+            return {"approved": [a.delivery_id for a in approved],
+                    "message": f"Approved {len(approved)} deliver"
+                               f"{'y' if len(approved) == 1 else 'ies'}; reloading…"}
+
+    def error_page(self) -> bytes:
+        env = make_environment(self.project)
+        html = env.get_template("review/error.html.j2").render(
+            lines=self.errors, event_id=self.event_id or "aspdigest", version=self.version)
+        return html.encode("utf-8")
+
+    def asset(self, path: str) -> bytes | None:
+        env = make_environment(self.project)
+        assert env.loader is not None
+        source, _, _ = env.loader.get_source(env, ASSETS[path])
+        return source.encode("utf-8")
+
+
+class PreviewServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        host = site.config.host
+        if ":" in host:
+            self.address_family = socket.AF_INET6
+        super().__init__((host, site.config.port), Handler)
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: PreviewServer
+    server_version = "aspdigest-preview"
+    sys_version = ""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # pages poll every second; the terminal shows rebuilds, not requests
+
+    # -- checks -------------------------------------------------------------------------------
+
+    def _allowed_host(self) -> bool:
+        if self.server.site.config.token is not None:
+            return True
+        host = (self.headers.get("Host") or "").lower()
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        return name.strip("[]") in LOOPBACK
+
+    def _token_ok(self, query: Mapping[str, list[str]]) -> bool | str:
+        """True if the request carries the token; the token itself when given in the URL."""
+        token = self.server.site.config.token
+        if token is None:
+            return True
+        cookies = SimpleCookie(self.headers.get("Cookie") or "")
+        if COOKIE in cookies and hmac.compare_digest(cookies[COOKIE].value, token):
+            return True
+        auth = self.headers.get("Authorization") or ""
+        if auth.startswith("Bearer ") and hmac.compare_digest(auth[7:], token):
+            return True
+        given = query.get("token", [""])[0]
+        if given and hmac.compare_digest(given, token):
+            return given
+        return False
+
+    def _guard(self) -> bool:
+        if not self._allowed_host():
+            self._send(HTTPStatus.MISDIRECTED_REQUEST, b"unexpected Host header\n", "text/plain")
+            return False
+        parts = urlsplit(self.path)
+        ok = self._token_ok(parse_qs(parts.query))
+        if ok is False:
+            self._send(HTTPStatus.UNAUTHORIZED, (
+                b"This preview needs its token: open the URL that `aspdigest preview` printed, "
+                b"or add ?token=... (ASPDIGEST_PREVIEW_TOKEN).\n"), "text/plain")
+            return False
+        if isinstance(ok, str):  # keep the token out of history and logs: cookie, then redirect
+            self.send_response(HTTPStatus.SEE_OTHER)
+            self.send_header("Set-Cookie", f"{COOKIE}={ok}; HttpOnly; SameSite=Strict; Path=/")
+            self.send_header("Location", quote(parts.path) or "/")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return False
+        return True
+
+    # -- responses ----------------------------------------------------------------------------
+
+    def _send(self, status: HTTPStatus, body: bytes, content_type: str,
+              head: bool = False) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Referrer-Policy", "no-referrer")
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
+
+    def _json(self, status: HTTPStatus, data: Any) -> None:
+        self._send(status, json.dumps(data, ensure_ascii=False).encode("utf-8"),
+                   "application/json; charset=utf-8")
+
+    def do_HEAD(self) -> None:
+        self.do_GET(head=True)
+
+    def do_GET(self, head: bool = False) -> None:
+        if not self._guard():
+            return
+        site = self.server.site
+        path = unquote(urlsplit(self.path).path)
+        if path == "/_version":
+            with site.lock:
+                self._json(HTTPStatus.OK, {"version": site.version, "ok": not site.errors})
+            return
+        with site.lock:
+            self._file(path, head)
+
+    def _file(self, path: str, head: bool) -> None:
+        site = self.server.site
+        folder = site.event_dir
+        if path.endswith("/"):
+            path += "index.html"
+        is_page = path.endswith("/index.html") or path == "/index.html"
+        if site.errors and (is_page or folder is None or not folder.is_dir()):
+            self._send(HTTPStatus.OK, site.error_page(), "text/html; charset=utf-8", head)
+            return
+        target = _inside(folder, path) if folder is not None else None
+        if target is not None and target.is_dir():
+            self.send_response(HTTPStatus.MOVED_PERMANENTLY)
+            self.send_header("Location", quote(path) + "/")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if target is None or not target.is_file():
+            if path in ASSETS:
+                body = site.asset(path)
+                if body is not None:
+                    self._send(HTTPStatus.OK, body, _type(path), head)
+                    return
+            self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
+            return
+        body = target.read_bytes()
+        if target.suffix == ".html" and STATIC_MARK in body:
+            body = body.replace(STATIC_MARK, (
+                f'<meta name="aspdigest-mode" content="served" data-version="{site.version}" '
+                f'data-csrf="{site.csrf}">').encode(), 1)
+        self._send(HTTPStatus.OK, body, _type(path), head)
+
+    def do_POST(self) -> None:
+        if not self._guard():
+            return
+        if urlsplit(self.path).path != "/approve":
+            self._json(HTTPStatus.NOT_FOUND, {"errors": ["not found"]})
+            return
+        site = self.server.site
+        origin = self.headers.get("Origin")
+        host = self.headers.get("Host") or ""
+        if origin and urlsplit(origin).netloc != host:
+            self._json(HTTPStatus.FORBIDDEN, {"errors": ["cross-site request refused"]})
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > 10_000:
+            self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"errors": ["request too large"]})
+            return
+        raw = self.rfile.read(length).decode("utf-8", "replace")
+        fields = {k: v[0] for k, v in parse_qs(raw, keep_blank_values=True).items()}
+        if not hmac.compare_digest(fields.get("csrf", ""), site.csrf):
+            self._json(HTTPStatus.FORBIDDEN, {"errors": [
+                "this form is not from the page the preview served; reload the page"]})
+            return
+        try:
+            result = site.approve(fields)
+        except UserError as exc:
+            self._json(HTTPStatus.CONFLICT, {"errors": exc.lines()})
+            return
+        self._json(HTTPStatus.OK, result)
+
+
+def _inside(folder: Path, path: str) -> Path | None:
+    """The file a URL path names under folder, or None if it would leave the folder."""
+    relative = path.lstrip("/")
+    if "\x00" in relative:
+        return None
+    root = folder.resolve()
+    target = (root / relative).resolve()
+    if target != root and root not in target.parents:
+        return None
+    return target
+
+
+def _type(path: str) -> str:
+    suffix = Path(path).suffix.lower()
+    kind = TEXT_TYPES.get(suffix) or mimetypes.guess_type(path)[0] or "application/octet-stream"
+    return f"{kind}; charset=utf-8" if kind.startswith("text/") or kind.endswith(
+        ("json", "xml")) else kind
+
+
+def watch_paths(project: Project) -> list[Path]:
+    paths = [p for p in (project.content_dir, project.templates_dir, project.schedules_dir)
+             if p.is_dir()]
+    config = project.root / CONFIG_FILE
+    if config.is_file():
+        paths.append(config)
+    return paths
+
+
+@dataclass
+class Preview:
+    """A running preview: its URL, and how to stop it."""
+
+    site: Site
+    server: PreviewServer
+    url: str
+    stop_event: threading.Event
+    threads: tuple[threading.Thread, ...]
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.server.shutdown()
+        self.server.server_close()
+        for thread in self.threads:
+            thread.join(timeout=5)
+
+
+def _watch(site: Site, paths: list[Path], stop: threading.Event) -> None:
+    import watchfiles
+
+    for changes in watchfiles.watch(*paths, stop_event=stop, debounce=300, step=50,
+                                    raise_interrupt=False):
+        names = sorted({Path(p).name for _, p in changes})
+        site.rebuild(f"changed {', '.join(names[:3])}{' …' if len(names) > 3 else ''}")
+
+
+def start(config: PreviewConfig, log: Log = print) -> Preview:
+    """Build, then serve and watch in background threads."""
+    site = Site(config, log)
+    site.rebuild()
+    try:
+        server = PreviewServer(site)
+    except OSError as exc:
+        raise UserError(f"--port {config.port}: cannot listen on {config.host}: "
+                        f"{exc.strerror or exc}") from None
+    stop = threading.Event()
+    threads = [threading.Thread(target=server.serve_forever, name="preview-http", daemon=True)]
+    if config.watch and site.project is not None:
+        threads.append(threading.Thread(target=_watch, name="preview-watch", daemon=True,
+                                        args=(site, watch_paths(site.project), stop)))
+    for thread in threads:
+        thread.start()
+    return Preview(site, server, url_for(config.host, server.port), stop, tuple(threads))
+
+
+def serve(config: PreviewConfig, log: Log = print, generated_token: bool = False) -> None:
+    """Run until Ctrl-C (or SIGTERM)."""
+    import signal
+
+    preview = start(config, log)
+    shown = preview.url
+    if config.token is not None:
+        shown += f"?token={config.token}" if generated_token else \
+            f"  (add ?token=… from {TOKEN_VARIABLE} once)"
+    log(f"preview: {shown}")
+    log("watching content, templates and schedules; Ctrl-C stops")
+
+    def stop(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        preview.stop()

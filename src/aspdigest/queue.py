@@ -1,0 +1,320 @@
+"""The delivery queue as people steer it: the `aspdigest schedule …` verbs and `status`.
+
+Schedule/outbox stage, after `plan.py` (… → build → schedule/outbox → deliver). Each
+function is a guarded status change on one delivery (or on one event's queue) in the state
+store that returns the new frozen `Delivery` (or `Queue`) or raises a one-line `UserError`:
+`reschedule`, `send_now`, `skip`, `retry`, `resolve`, `pause`, `resume`; and the read-only
+views `listing`, `ics` (an iCalendar file with stable UIDs) and `report` (for `aspdigest
+status`). Every change is written to the delivery's log with who made it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from aspdigest.approval import DeliveryStatus, changed_since_approval, delivery_status, label
+from aspdigest.config import Project
+from aspdigest.errors import UserError
+from aspdigest.outbox import Delivery, Queue, Runner, Store
+from aspdigest.plan import OPEN
+from aspdigest.plan import PlanChange as PlanChange  # re-exported: plan lived here at first
+from aspdigest.plan import PlanResult as PlanResult
+from aspdigest.plan import plan as plan
+from aspdigest.schedule import local_datetime, local_text
+
+OVERDUE_CHOICES = ("send", "skip", "reschedule")
+
+
+# -- one delivery at a time ---------------------------------------------------------------------
+
+
+def _move(store: Store, d: Delivery, to: str, by: str, note: str | None = None,
+          allowed: Sequence[str] | None = None, **values: object) -> bool:
+    ok = store.transition(d.id, to, allowed_from=allowed or (d.status,), **values)
+    if ok:
+        store.log(d.id, to, d.status, by, note)
+    return ok
+
+
+def get(store: Store, delivery_id: int) -> Delivery:
+    d = store.delivery(delivery_id)
+    if d is None:
+        raise UserError(f"delivery {delivery_id}: no such delivery; "
+                        "`aspdigest schedule list` shows the ids")
+    return d
+
+
+def _tz(store: Store, event: str) -> ZoneInfo:
+    queue = store.queue(event)
+    return ZoneInfo(queue.timezone) if queue else ZoneInfo("UTC")
+
+
+def describe(store: Store, d: Delivery) -> str:
+    """`delivery 3 (2024-12-02 thread x): approved, Tue 2024-12-03 12:00 CET`."""
+    return f"{label(d)}: {d.status}, {local_text(d.send_at, _tz(store, d.event))}"
+
+
+def _refuse(d: Delivery, verb: str, allowed: Sequence[str]) -> UserError:
+    hint = {
+        "sent": "it is already sent",
+        "claimed": "it is being sent right now",
+        "unknown": f"its send was interrupted; resolve it first with "
+                   f"`aspdigest schedule resolve {d.id} --sent` or `--not-sent`",
+        "planned": "it is not approved; approve it first with "
+                   f"`aspdigest approve {d.event} {d.date} --channel {d.channel}`",
+    }.get(d.status, f"it is {d.status}")
+    return UserError(f"{label(d)}: cannot {verb}: {hint} (only {'/'.join(allowed)} can)")
+
+
+def _check_files(project: Project, d: Delivery) -> None:
+    changed = changed_since_approval(project, d)
+    if changed:
+        raise UserError(f"{label(d)}: {', '.join(changed)} changed since it was approved; "
+                        f"approve the new build with `aspdigest approve {d.event} {d.date} "
+                        f"--channel {d.channel}`")
+
+
+def parse_when(text: str, d: Delivery, tz: ZoneInfo) -> dt.datetime:
+    """TIME as people type it, in the event's zone: HH:MM (on the delivery's current local
+    day) or YYYY-MM-DD HH:MM; clock-change gaps and repeats are refused."""
+    raw = text.strip().replace("T", " ")
+    try:
+        if len(raw) <= 5:
+            base = (d.send_at or dt.datetime.now(dt.UTC)).astimezone(tz).date()
+            clock = dt.time.fromisoformat(raw.zfill(5))
+        else:
+            day, _, hhmm = raw.partition(" ")
+            base = dt.date.fromisoformat(day)
+            clock = dt.time.fromisoformat(hhmm)
+    except ValueError:
+        raise UserError(f'TIME: expected HH:MM or "YYYY-MM-DD HH:MM" (local time in '
+                        f'{tz.key}), got "{text}"') from None
+    try:
+        return local_datetime(base, clock.replace(second=0, microsecond=0), tz)
+    except ValueError as exc:
+        raise UserError(f"TIME: {exc}") from None
+
+
+def reschedule(project: Project, store: Store, delivery_id: int, when: str, *,
+               by: str) -> Delivery:
+    """Move a delivery not yet out to another local time; a held, failed or skipped one
+    comes back (approved if it was approved, else planned)."""
+    d = get(store, delivery_id)
+    allowed = (*OPEN, "skipped")
+    if d.status not in allowed:
+        raise _refuse(d, "reschedule", allowed)
+    tz = _tz(store, d.event)
+    at = parse_when(when, d, tz)
+    if at <= store.clock():
+        raise UserError(f"TIME: {local_text(at, tz)} is in the past; use "
+                        f"`aspdigest schedule send-now {d.id}` to send it now")
+    to = "approved" if d.approved is not None and d.status != "planned" else "planned"
+    note = f"rescheduled to {local_text(at, tz)}"
+    if not _move(store, d, to, by, note, send_at=at, last_error=None):
+        raise UserError(f"{label(d)}: changed while rescheduling; try again")
+    return get(store, d.id)
+
+
+def send_now(project: Project, store: Store, delivery_id: int, *, by: str) -> Delivery:
+    """Make an approved (or held) delivery due now; the runner sends it at once."""
+    d = get(store, delivery_id)
+    if d.status not in ("approved", "held"):
+        raise _refuse(d, "send now", ("approved", "held"))
+    if d.approved is None:
+        raise UserError(f"{label(d)}: was never approved; approve it first with "
+                        f"`aspdigest approve {d.event} {d.date} --channel {d.channel}`")
+    _check_files(project, d)
+    if not _move(store, d, "approved", by, "send now", send_at=store.clock(), last_error=None):
+        raise UserError(f"{label(d)}: changed meanwhile; look again with "
+                        "`aspdigest schedule list`")
+    return get(store, d.id)
+
+
+def skip(project: Project, store: Store, delivery_id: int, *, by: str) -> Delivery:
+    d = get(store, delivery_id)
+    if d.status not in OPEN:
+        raise _refuse(d, "skip", OPEN)
+    if not _move(store, d, "skipped", by, f"skipped by {by}", last_error=f"skipped by {by}"):
+        raise UserError(f"{label(d)}: changed meanwhile; look again with "
+                        "`aspdigest schedule list`")
+    return get(store, d.id)
+
+
+def retry(project: Project, store: Store, delivery_id: int, *, by: str) -> Delivery:
+    """Send a failed or held delivery again now (an email resumes where it stopped:
+    recipients already sent are not sent again)."""
+    d = get(store, delivery_id)
+    if d.status not in ("failed", "held"):
+        raise _refuse(d, "retry", ("failed", "held"))
+    if d.approved is None:
+        raise UserError(f"{label(d)}: was never approved; approve it first with "
+                        f"`aspdigest approve {d.event} {d.date} --channel {d.channel}`")
+    _check_files(project, d)
+    if not _move(store, d, "approved", by, f"retry after: {d.last_error or d.status}",
+                 send_at=store.clock(), last_error=None):
+        raise UserError(f"{label(d)}: changed meanwhile; look again with "
+                        "`aspdigest schedule list`")
+    return get(store, d.id)
+
+
+def resolve(project: Project, store: Store, delivery_id: int, *, sent: bool,
+            by: str) -> Delivery:
+    """A person decides an `unknown` delivery: --sent (it went; recipients in doubt count as
+    sent) or --not-sent (it becomes failed, and `retry` sends it to those still without it)."""
+    d = get(store, delivery_id)
+    if d.status != "unknown":
+        raise UserError(f"{label(d)}: is {d.status}, not unknown; only a delivery in doubt "
+                        "is resolved")
+    if sent:
+        n = store.resolve_recipients(d.id, "sent", f"resolved as sent by {by}")
+        ok = _move(store, d, "sent", by, f"resolved as sent ({n} recipient(s) in doubt)",
+                   sent_at=store.clock(), last_error=None)
+    else:
+        n = store.resolve_recipients(d.id, "pending", f"resolved as not sent by {by}")
+        extra = f" ({n} recipient(s) left)" if n else ""
+        ok = _move(store, d, "failed", by, f"resolved as not sent{extra}",
+                   last_error=f"resolved as not sent by {by}; `aspdigest schedule retry "
+                              f"{d.id}` sends it{extra}")
+    if not ok:
+        raise UserError(f"{label(d)}: changed meanwhile; look again with "
+                        "`aspdigest schedule list`")
+    return get(store, d.id)
+
+
+# -- the whole queue ----------------------------------------------------------------------------
+
+
+def queue_of(store: Store, event_id: str) -> Queue:
+    queue = store.queue(event_id)
+    if queue is None:
+        raise UserError(f"{event_id}: nothing planned; run `aspdigest schedule plan "
+                        f"{event_id}` first")
+    return queue
+
+
+def pause(store: Store, event_id: str, *, by: str) -> Queue:
+    """Stop the runner from starting any of the event's deliveries (one in hand finishes)."""
+    queue = queue_of(store, event_id)
+    if queue.paused_at is None:
+        store.set_queue(event_id, paused_at=store.clock(), paused_by=by)
+    return queue_of(store, event_id)
+
+
+class OverdueDecision(UserError):
+    """Resuming would meet deliveries whose time passed while paused: a person chooses."""
+
+    def __init__(self, overdue: Sequence[Delivery], tz: ZoneInfo) -> None:
+        self.overdue = tuple(overdue)
+        shown = ", ".join(f"{d.id} ({d.channel} {local_text(d.send_at, tz)})"
+                          for d in overdue[:5])
+        more = f" and {len(overdue) - 5} more" if len(overdue) > 5 else ""
+        super().__init__(f"{len(overdue)} delivery(ies) came due while paused: {shown}{more}; "
+                         "say what to do with --overdue send|skip|reschedule --at TIME")
+
+
+def overdue(store: Store, event_id: str) -> list[Delivery]:
+    now = store.clock()
+    return [d for d in store.deliveries(event_id, "approved")
+            if d.send_at is not None and d.send_at <= now]
+
+
+def resume(project: Project, store: Store, event_id: str, *, choice: str | None, by: str,
+           at: str | None = None) -> list[Delivery]:
+    """Unpause; deliveries that came due meanwhile are sent now, skipped or rescheduled to
+    `at` (HH:MM or YYYY-MM-DD HH:MM local), as `choice` says. Returns those overdue ones."""
+    queue = queue_of(store, event_id)
+    tz = ZoneInfo(queue.timezone)
+    late = overdue(store, event_id)
+    if late and choice is None:
+        raise OverdueDecision(late, tz)
+    if choice is not None and choice not in OVERDUE_CHOICES:
+        raise UserError(f'--overdue: expected send, skip or reschedule, got "{choice}"')
+    if late and choice == "reschedule" and not at:
+        raise UserError("--at: give the time to move the overdue deliveries to (HH:MM)")
+    for d in late:
+        if choice == "send":
+            _move(store, d, "approved", by, "sent late after a pause", send_at=store.clock())
+        elif choice == "skip":
+            _move(store, d, "skipped", by, "came due while paused; skipped",
+                  last_error=f"came due while paused; skipped by {by}")
+        else:
+            assert at is not None
+            reschedule(project, store, d.id, at, by=by)
+    store.set_queue(event_id, paused_at=None, paused_by=None)
+    return [get(store, d.id) for d in late]
+
+
+def listing(store: Store, event_id: str, *, day: dt.date | None = None,
+            status: str | None = None) -> list[DeliveryStatus]:
+    tz = _tz(store, event_id)
+    rows = [delivery_status(d, tz) for d in store.deliveries(event_id, status)
+            if day is None or d.date == day]
+    far = dt.datetime.max.replace(tzinfo=dt.UTC)
+    return sorted(rows, key=lambda r: (r.send_at_utc or far, r.channel, r.platform, r.id))
+
+
+def ics(store: Store, event_id: str) -> bytes:
+    """The queue as an iCalendar file: one event per delivery, with a UID that stays the
+    same across plans and stores (event, day, channel, platform), so calendars update."""
+    from icalendar import Calendar
+    from icalendar import Event as VEvent
+
+    tz = _tz(store, event_id)
+    cal = Calendar()
+    cal.add("prodid", "-//aspdigest//delivery queue//EN")
+    cal.add("version", "2.0")
+    cal.add("x-wr-calname", f"{event_id} delivery queue")
+    for d in sorted(store.deliveries(event_id), key=lambda d: (d.date, d.channel, d.platform)):
+        if d.send_at is None:
+            continue
+        what = f"{d.channel} {d.platform}".strip()
+        item = VEvent()
+        item.add("uid", f"{d.event}-{d.date}-{d.channel}{'-' + d.platform if d.platform else ''}"
+                        "@aspdigest")
+        item.add("dtstamp", d.updated_at)
+        item.add("dtstart", d.send_at)
+        item.add("duration", dt.timedelta(minutes=15))
+        item.add("summary", f"{event_id} {what} for {d.date} [{d.status}]")
+        lines = [f"delivery {d.id}: {d.status}", f"local time: {local_text(d.send_at, tz)}"]
+        if d.approved_by:
+            lines.append(f"approved by {d.approved_by}")
+        if d.last_error:
+            lines.append(d.last_error)
+        item.add("description", "\n".join(lines))
+        item.add("status", {"skipped": "CANCELLED", "planned": "TENTATIVE",
+                            "held": "TENTATIVE"}.get(d.status, "CONFIRMED"))
+        cal.add_component(item)
+    data: bytes = cal.to_ical()
+    return data
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    event: str
+    timezone: str
+    paused_at: dt.datetime | None
+    paused_by: str | None
+    runner: Runner | None
+    running: bool
+    counts: dict[str, int]
+    upcoming: tuple[DeliveryStatus, ...]  # the next approved deliveries
+    attention: tuple[DeliveryStatus, ...]  # unknown, held, failed, or due and not approved
+
+
+def report(store: Store, event_id: str, *, running: bool) -> StatusReport:
+    queue = queue_of(store, event_id)
+    tz = ZoneInfo(queue.timezone)
+    now = store.clock()
+    rows = listing(store, event_id)
+    soon = now + dt.timedelta(hours=24)
+    attention = [r for r in rows if r.status in ("unknown", "held", "failed")
+                 or (r.status == "planned" and r.send_at_utc is not None
+                     and r.send_at_utc <= soon)]
+    upcoming = [r for r in rows if r.status == "approved"][:5]
+    counts = Counter(r.status for r in rows)
+    return StatusReport(event_id, str(tz.key), queue.paused_at, queue.paused_by, store.runner(),
+                        running, dict(sorted(counts.items())), tuple(upcoming), tuple(attention))

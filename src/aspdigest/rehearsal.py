@@ -1,0 +1,181 @@
+"""`aspdigest run --rehearse DATE --speed N`: replay one conference day's queue, safely.
+
+Schedule/outbox → deliver, in a sandbox. `rehearse(project, event, date, speed)` plans the
+day from the schedule and the current build into a fresh store under
+`<delivery.outbox>/<event>/rehearsal/<date>/` (approved as "rehearsal"; the real store is only
+read, for its subscribers and suppressions), squeezes the day's send times onto a clock running
+`speed` times faster than real time, and runs the same `Runner` as `aspdigest run` against a
+local SMTP sink on 127.0.0.1 (every message lands in `mail/`, nothing leaves the machine) and
+the handoff publisher writing to `outbox/`. It returns a frozen `RehearsalResult` with each
+delivery's outcome and how late its job fired, in real seconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import socket
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aspdigest.approval import record_approval
+from aspdigest.config import Project
+from aspdigest.deliver.handoff import HandoffPublisher
+from aspdigest.errors import UserError
+from aspdigest.outbox import Store, open_project_store, open_store
+from aspdigest.plan import plan
+from aspdigest.runlock import RunnerLock
+from aspdigest.runner import Log, Runner
+from aspdigest.subscribers import import_csv, subscribers_path
+
+LEAD_SECONDS = 2.0  # real time between the start and the day's first delivery
+REHEARSAL_KEY = "rehearsal-only-unsubscribe-key"  # signs links in mail that never leaves
+
+
+@dataclass(frozen=True)
+class Rehearsed:
+    delivery_id: int
+    channel: str
+    platform: str
+    planned_local: dt.datetime  # the real schedule's local time
+    status: str
+    late_seconds: float | None  # real seconds after its compressed time; None if not fired
+    detail: str
+
+
+@dataclass(frozen=True)
+class RehearsalResult:
+    folder: Path
+    speed: float
+    deliveries: tuple[Rehearsed, ...]
+    messages: int  # accepted by the sink
+
+    @property
+    def lateness(self) -> list[float]:
+        return [r.late_seconds for r in self.deliveries if r.late_seconds is not None]
+
+
+class Sink:
+    """An aiosmtpd handler writing every accepted message to a folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.count = 0
+        self.lock = threading.Lock()
+        folder.mkdir(parents=True, exist_ok=True)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            self.count += 1
+            n = self.count
+        for rcpt in envelope.rcpt_tos:
+            safe = "".join(c if c.isalnum() or c in "@.-_" else "_" for c in rcpt)
+            (self.folder / f"{n:05d}-{safe}.eml").write_bytes(envelope.content)
+        return "250 2.0.0 kept in the rehearsal folder"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _audience(project: Project, rehearsal: Store) -> None:
+    with open_project_store(project) as real:
+        people = real.subscribers()
+        suppressed = real.suppressions()
+    if people:
+        rehearsal.import_subscribers((p.address, p.name, p.language) for p in people)
+    else:
+        path = subscribers_path(project)
+        if not path.is_file():
+            raise UserError(f"{project.relative(path)}: no subscribers to rehearse with; import "
+                            "them with `aspdigest subscribers import`")
+        import_csv(rehearsal, path, shown=project.relative(path))
+    for s in suppressed:
+        rehearsal.suppress(s.address, s.reason, s.note)
+
+
+def rehearse(project: Project, event_id: str, date: dt.date, speed: float, *,
+             environ: Mapping[str, str], log: Log | None = None,
+             lead: float = LEAD_SECONDS) -> RehearsalResult:
+    if not speed > 0:
+        raise UserError(f"--speed: expected a positive number, got {speed:g}")
+    try:
+        from aiosmtpd.controller import Controller
+    except ImportError:
+        raise UserError("--rehearse needs the aiosmtpd package for its local SMTP sink; "
+                        "install it with `pip install aiosmtpd`") from None
+    folder = project.path(project.settings.delivery.outbox) / event_id / "rehearsal" / \
+        date.isoformat()
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    store = open_store(f"sqlite:///{folder / 'state.sqlite'}")
+    try:
+        plan(project, event_id, store, by="rehearsal", only=date)
+        day = [d for d in store.deliveries(event_id) if d.status in ("planned", "approved")]
+        if not day:
+            raise UserError(f"{event_id} {date}: the schedule plans nothing for this day")
+        for d in day:
+            record_approval(store, d, dict(d.artifacts), "rehearsal")
+        _audience(project, store)
+        first = min(d.send_at for d in day if d.send_at is not None)
+        start = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=lead)
+        planned: dict[int, dt.datetime] = {}
+        for d in store.deliveries(event_id, "approved"):
+            assert d.send_at is not None
+            planned[d.id] = d.send_at
+            real = start + (d.send_at - first) / speed
+            grace = max(1, int((d.grace_seconds or 3600) / speed))
+            store.transition(d.id, "approved", allowed_from=("approved",), send_at=real,
+                             schedule_at=real, grace_seconds=grace)
+        queue = store.queue(event_id)
+        zone = queue.timezone if queue else "UTC"
+
+        def simulated() -> dict[str, Any]:
+            now = dt.datetime.now(dt.UTC)
+            at = first + (now - start) * speed
+            return {"rehearsal": at.astimezone(ZoneInfo(zone)).isoformat(timespec="seconds")}
+
+        log = log or Log()
+        log.extra = simulated
+        sink = Sink(folder / "mail")
+        port = _free_port()
+        controller = Controller(sink, hostname="127.0.0.1", port=port)
+        controller.start()
+        try:
+            env = {k: v for k, v in environ.items() if k != "ASPDIGEST_SMTP_PASSWORD"}
+            env["ASPDIGEST_SMTP_URL"] = f"smtp://127.0.0.1:{port}"
+            env.setdefault("ASPDIGEST_UNSUBSCRIBE_KEY", REHEARSAL_KEY)
+            publisher = HandoffPublisher(project, env, folder / "outbox")
+            runner = Runner(project, event_id, store, environ=env, publisher=publisher, log=log,
+                            poll=min(1.0, project.settings.delivery.poll_seconds),
+                            actor="rehearsal", stop_when_idle=True)
+            with RunnerLock(store, project.relative(folder / "state.sqlite")):
+                log("rehearsal", event=event_id, date=date.isoformat(), speed=speed,
+                    sink=f"127.0.0.1:{port}", folder=project.relative(folder))
+                runner.start()
+        finally:
+            controller.stop()
+        late = {f.delivery_id: f.late_seconds for f in runner.fired}
+        out = []
+        for d in store.deliveries(event_id):
+            if d.id not in planned:
+                continue
+            receipt = dict(d.receipt or {})
+            detail = d.last_error or ""
+            if "recipients" in receipt:
+                detail = ", ".join(f"{n} {s}" for s, n in receipt["recipients"].items() if n)
+            elif "folder" in receipt:
+                detail = str(receipt["folder"])
+            out.append(Rehearsed(d.id, d.channel, d.platform,
+                                 planned[d.id].astimezone(ZoneInfo(zone)), d.status,
+                                 late.get(d.id), detail))
+        out.sort(key=lambda r: (r.planned_local, r.channel, r.platform))
+        return RehearsalResult(folder, speed, tuple(out), sink.count)
+    finally:
+        store.close()

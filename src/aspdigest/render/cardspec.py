@@ -1,0 +1,240 @@
+"""The card spec: where everything on a quote card goes, read from templates/cards/cards.toml.
+
+A helper of the render stage, used by `render/cards.py`. `load_spec(project)` finds the
+spec (the project's `templates/cards/cards.toml` if it has one, else the default shipped in
+`aspdigest/templates/cards/`), validates it, resolves `brand.*` colours from the project's
+[brand] settings, checks that every text colour reaches a 4.5:1 contrast ratio (WCAG AA)
+against the background, and returns a frozen `LoadedSpec`. Every problem is reported, one
+line each, as a `RenderError`; a designer changes this data, never the code.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from aspdigest.config import Brand, Project
+from aspdigest.errors import Problem, RenderError
+from aspdigest.render.fonts import font_path
+from aspdigest.render.templates import template_dirs
+
+SPEC_NAME = "cards/cards.toml"
+MIN_CONTRAST = 4.5
+# What a text element's `text` may contain; `quote` is already wrapped in quotation marks.
+PLACEHOLDERS = ("quote", "speaker", "role", "event", "event_name", "date", "brand")
+_HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
+_BRAND_COLOURS = ("primary", "accent", "background", "text")
+
+
+
+def _as_tuple(value: Any) -> Any:
+    # TOML has arrays only; the models keep tuples so a loaded spec stays immutable.
+    return tuple(value) if isinstance(value, list) else value
+
+
+# x, y, width, height in pixels, from the card's top-left corner
+Box = Annotated[tuple[int, int, int, int], BeforeValidator(_as_tuple)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class TextBox(_Strict):
+    """One text element: what it says, where, and the range of sizes it may be drawn at."""
+
+    text: str
+    box: Box
+    font: str = "regular"
+    color: str
+    min_size: int = Field(ge=8, le=400)
+    max_size: int = Field(ge=8, le=400)
+    line_height: float = Field(1.25, ge=0.8, le=3.0)
+    # Arabic needs more room between lines than Latin (taller marks, deeper descenders).
+    line_height_rtl: float | None = Field(None, ge=0.8, le=3.0)
+    max_lines: int | None = Field(None, ge=1)
+    align: Literal["start", "center", "end"] = "start"
+    valign: Literal["top", "middle", "bottom"] = "top"
+
+
+class Shape(_Strict):
+    """A filled rectangle (bands, rules); decoration, so no contrast rule applies."""
+
+    box: Box
+    color: str
+
+
+class Logo(_Strict):
+    """An image file (relative to the spec's folder), scaled to fit its box."""
+
+    path: str
+    box: Box
+    align: Literal["start", "center", "end"] = "end"
+
+
+class CardSize(_Strict):
+    width: int = Field(ge=100, le=4000)
+    height: int = Field(ge=100, le=4000)
+    shapes: Annotated[tuple[Shape, ...], BeforeValidator(_as_tuple)] = ()
+    logo: Logo | None = None
+    text: dict[str, TextBox]
+
+
+class CardSpec(_Strict):
+    colors: dict[str, str]
+    fonts: dict[str, str]
+    sizes: dict[str, CardSize]
+
+
+class LoadedSpec(BaseModel):
+    """A valid spec with its colours resolved to #rrggbb and its fonts to file paths."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str  # as messages show it
+    folder: str
+    spec: CardSpec
+    colors: dict[str, str]
+    fonts: dict[str, str]
+
+
+def find_spec(project: Project) -> Path:
+    for folder in template_dirs(project):
+        if (folder / SPEC_NAME).is_file():
+            return folder / SPEC_NAME
+    raise RenderError(f"{SPEC_NAME}: card spec not found in the project or the package")
+
+
+def load_spec(project: Project) -> LoadedSpec:
+    path = find_spec(project)
+    shown = project.relative(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise RenderError([Problem(shown, "", f"invalid TOML: {exc}")]) from None
+    try:
+        spec = CardSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise RenderError(
+            Problem(shown, ".".join(str(p) for p in err["loc"]), _message(err)) for err in exc.errors()
+        ) from None
+    problems: list[Problem] = []
+    colors = _resolve_colors(spec, project.settings.brand, shown, problems)
+    fonts = {}
+    for role, name in spec.fonts.items():
+        file = font_path(name, path.parent)
+        if not file.is_file():
+            problems.append(Problem(shown, f"fonts.{role}", f'font file "{name}" not found'))
+        fonts[role] = str(file)
+    for size_name, size in spec.sizes.items():
+        _check_size(size_name, size, spec, shown, problems)
+        if size.logo is not None and not (path.parent / size.logo.path).is_file():
+            problems.append(Problem(shown, f"sizes.{size_name}.logo.path",
+                                    f'image "{size.logo.path}" not found beside the spec'))
+    if not problems:
+        problems.extend(_contrast_problems(spec, colors, shown))
+    if problems:
+        raise RenderError(problems)
+    return LoadedSpec(path=shown, folder=str(path.parent), spec=spec, colors=colors, fonts=fonts)
+
+
+def _message(err: Any) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown key"
+    if err["type"] == "missing":
+        return "required key missing"
+    return str(err["msg"])
+
+
+def _resolve_colors(spec: CardSpec, brand: Brand, shown: str, problems: list[Problem]) -> dict[str, str]:
+    out = {}
+    for key, value in spec.colors.items():
+        if value.startswith("brand."):
+            name = value.removeprefix("brand.")
+            if name not in _BRAND_COLOURS:
+                problems.append(Problem(shown, f"colors.{key}", f'unknown brand colour "{value}"; '
+                                        f"known: {', '.join('brand.' + c for c in _BRAND_COLOURS)}"))
+                continue
+            value = str(getattr(brand, name))
+        if not _HEX.match(value):
+            problems.append(Problem(shown, f"colors.{key}",
+                                    f'expected "#rrggbb" or "brand.<colour>", got "{value}"'))
+            continue
+        out[key] = value.lower()
+    if "background" not in spec.colors:
+        problems.append(Problem(shown, "colors.background", "required key missing"))
+    return out
+
+
+def _check_size(name: str, size: CardSize, spec: CardSpec, shown: str, problems: list[Problem]) -> None:
+    where = f"sizes.{name}"
+    if "quote" not in size.text:
+        problems.append(Problem(shown, f"{where}.text", 'needs a "quote" element'))
+    boxes: list[tuple[str, Box]] = [(f"{where}.shapes[{i}]", s.box) for i, s in enumerate(size.shapes)]
+    if size.logo is not None:
+        boxes.append((f"{where}.logo", size.logo.box))
+    for el_name, el in size.text.items():
+        field = f"{where}.text.{el_name}"
+        boxes.append((field, el.box))
+        if el.min_size > el.max_size:
+            problems.append(Problem(shown, field, f"min_size {el.min_size} is above max_size {el.max_size}"))
+        if el.font not in spec.fonts:
+            problems.append(Problem(shown, f"{field}.font", f'no font role "{el.font}" in [fonts]'))
+        if el.color not in spec.colors:
+            problems.append(Problem(shown, f"{field}.color", f'no colour "{el.color}" in [colors]'))
+        try:
+            fields = {f for _, f, _, _ in string.Formatter().parse(el.text) if f is not None}
+        except ValueError as exc:
+            problems.append(Problem(shown, f"{field}.text", f"bad placeholder: {exc}"))
+            continue
+        unknown = sorted(fields - set(PLACEHOLDERS))
+        if unknown:
+            problems.append(Problem(shown, f"{field}.text", f"unknown placeholder {{{unknown[0]}}}; "
+                                    f"known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)}"))
+        if el_name == "quote" and el.text != "{quote}":
+            problems.append(Problem(shown, f"{field}.text", 'must be exactly "{quote}"'))
+    for shape_i, shape in enumerate(size.shapes):
+        if shape.color not in spec.colors:
+            problems.append(Problem(shown, f"{where}.shapes[{shape_i}].color",
+                                    f'no colour "{shape.color}" in [colors]'))
+    for field, (x, y, w, h) in boxes:
+        if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > size.width or y + h > size.height:
+            problems.append(Problem(shown, f"{field}.box",
+                                    f"[{x}, {y}, {w}, {h}] is not inside the {size.width}×{size.height} card"))
+
+
+# -- contrast (WCAG 2.x relative luminance) -----------------------------------------------------
+
+def _channel(value: int) -> float:
+    c = value / 255
+    return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+
+def luminance(hex_colour: str) -> float:
+    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    return 0.2126 * _channel(r) + 0.7152 * _channel(g) + 0.0722 * _channel(b)
+
+
+def contrast(a: str, b: str) -> float:
+    la, lb = sorted((luminance(a), luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def _contrast_problems(spec: CardSpec, colors: dict[str, str], shown: str) -> list[Problem]:
+    background = colors["background"]
+    used = sorted({el.color for size in spec.sizes.values() for el in size.text.values()})
+    problems = []
+    for key in used:
+        ratio = contrast(colors[key], background)
+        if ratio < MIN_CONTRAST:
+            problems.append(Problem(
+                shown, f"colors.{key}",
+                f"text colour {colors[key]} on background {background} has contrast "
+                f"{ratio:.2f}:1; text needs at least {MIN_CONTRAST}:1",
+            ))
+    return problems

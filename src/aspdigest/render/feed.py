@@ -1,0 +1,82 @@
+"""An Atom feed of every digest of the event: `out/<event>/feed.atom`.
+
+Event renderer (render stage). `render_event(days, ctx)` takes every day's output and
+returns one artifact, an Atom feed (feedgen) with one entry per day that has a digest:
+its subject, preheader, the day's items as a short HTML list and a link to the web
+archive. Deterministic: every time in it comes from the event's dates (a day's entry is
+dated midnight of that day at the venue), never from the clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from collections.abc import Sequence
+
+from aspdigest.days import Day
+from aspdigest.render import Artifact, DayOutput, RenderContext, Rendered
+
+FEED = "feed.atom"
+
+
+def entry_time(day: Day) -> dt.datetime:
+    return dt.datetime.combine(day.date, dt.time(0, 0), tzinfo=day.event.tz)
+
+
+def feed_location(feed_url: str | None, archive_url: str, event_id: str) -> str:
+    """The feed's own URL: as configured, or beside the day pages of the web archive."""
+    if feed_url:
+        return feed_url.format(event=event_id)
+    base = archive_url.split("{date}", 1)[0].format(event=event_id)
+    return base.rstrip("/") + "/" + FEED
+
+
+def _summary_html(day: Day) -> str:
+    parts = [f"<p>{html.escape(day.intro)}</p>"] if day.intro else []
+    items = "".join(
+        f"<li><strong>{html.escape(r.title)}</strong>: {html.escape(r.summary)}</li>"
+        for r in day.records
+    )
+    parts.append(f"<ul>{items}</ul>")
+    return "".join(parts)
+
+
+def render_event(days: Sequence[DayOutput], ctx: RenderContext) -> Rendered:
+    from feedgen.feed import FeedGenerator
+
+    settings = ctx.project.settings
+    event = ctx.content.event
+    entries = []
+    for out in days:
+        digest = next((a for a in out.rendered.artifacts if a.path == "digest.html"), None)
+        if digest is not None:
+            entries.append((out.day, digest))
+    if not entries:
+        return Rendered()
+    feed_url = feed_location(settings.email.feed_url, settings.email.archive_url, event.id)
+    fg = FeedGenerator()
+    fg.id(feed_url)
+    fg.title(f"{event.short_name}: {event.name}")
+    fg.subtitle(f"Daily digest from {event.publisher}")
+    fg.author({"name": event.publisher})
+    fg.link(href=feed_url, rel="self", type="application/atom+xml")
+    if settings.brand.website:
+        fg.link(href=settings.brand.website, rel="alternate")
+    fg.language(event.language)
+    fg.generator("aspdigest")
+    fg.updated(max(entry_time(day) for day, _ in entries))
+    for day, digest in entries:
+        url = settings.email.archive_url.format(event=event.id, date=day.key)
+        entry = fg.add_entry(order="append")
+        entry.id(url)
+        entry.title(str(digest.meta.get("subject", day.title)))
+        entry.link(href=url, rel="alternate", type="text/html")
+        entry.updated(entry_time(day))
+        entry.published(entry_time(day))
+        entry.summary(str(digest.meta.get("preheader", "")) or day.title)
+        entry.content(_summary_html(day), type="html")
+    data: bytes = fg.atom_str(pretty=True)
+    return Rendered(artifacts=(
+        Artifact(path=FEED, data=data, sources=tuple(r.id for d, _ in entries for r in d.records),
+                 meta={"entries": len(entries)}),
+    ))

@@ -1,0 +1,383 @@
+"""Social threads per platform and quote posts: thread.<platform>.json and .txt for each day.
+
+Render stage, registered in DAY_RENDERERS. `render(day, ctx)` takes a `Day` and returns, for
+every platform in `settings.social.platforms`, `thread.<platform>.json` (the posts with their
+length by the platform's own rule, limit, links, media with alt text, the exact quote spans
+they carry, Bluesky facets, LinkedIn's escaped API text) and `thread.<platform>.txt` for people.
+The day's quote posts live in the same JSON under the separate key `quote_posts`.
+`social_day(day, ctx, platform)` returns the same as a frozen `SocialDay` for callers that want
+values, not files.
+
+What a thread says comes from templates/social/*.txt.j2 (opener, one item per record with its
+quotes, closing); how it is cut into posts is `render/threads.py`; which card goes with which
+quote is `render/quoteposts.py`.
+
+JSON, per post: `text` exactly as posted (on Bluesky with long links shortened for display),
+`length` by the platform's own rule and `limit`, `links` (full URLs), `media` ([{path, alt,
+size}], a card attached where a quote starts), `quotes` ([{record, index, start, end, part,
+parts}]: the characters of `quotes[index].text` the post carries), `records`; Bluesky adds
+`bytes` and `facets` ([{type, byteStart, byteEnd, uri|tag|handle}]; a mention's handle must be
+resolved to a DID when publishing), LinkedIn adds `api_text` (reserved characters escaped for
+the Posts API; the length counts the unescaped text). Numbered platforms end each post with a
+line "3/7".
+
+Names and handles: an organiser named in `event.handles` is written as that platform's handle
+in the item posts (@IntlCrimCourt on X, @user@instance on Mastodon, @handle on Bluesky and
+Threads, the page name on LinkedIn, whose mentions need an API URN); every other name, and
+every quote attribution, stays the name as written: an attribution is editorial and must read
+the same in the post, on the card and in its alt text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import jinja2
+from babel.lists import format_list
+
+from aspdigest.config import Social
+from aspdigest.days import Day
+from aspdigest.errors import Problem, RenderError, UserError
+from aspdigest.records import Event, Record
+from aspdigest.render import Artifact, RenderContext, Rendered
+from aspdigest.render.quotemarks import marks
+from aspdigest.render.quoteposts import CardIndex, QuotePost, attach, card_index, quote_post
+from aspdigest.render.threads import (
+    Media,
+    Platform,
+    Post,
+    QuoteUnit,
+    Section,
+    TextUnit,
+    compose,
+    single,
+    verify,
+)
+from aspdigest.text import (
+    RULES,
+    bluesky_bytes,
+    bluesky_shorten_links,
+    extract_mastodon_urls,
+    extract_urls,
+    linkedin_escape,
+    mastodon_rule,
+)
+
+TEMPLATES = {
+    "opener": "social/opener.txt.j2",
+    "item": "social/item.txt.j2",
+    "quote": "social/quote.txt.j2",
+    "closing": "social/closing.txt.j2",
+    "quote_post": "social/quote_post.txt.j2",
+    "thread": "social/thread.txt.j2",
+}
+SENTINEL = "\x00quote\x00"
+_PARAGRAPH = re.compile(r"\n[ \t]*\n\s*")
+
+
+@dataclass(frozen=True)
+class SocialDay:
+    """One platform's thread and quote posts for one day."""
+
+    platform: Platform
+    posts: tuple[Post, ...]
+    quote_posts: tuple[QuotePost, ...]
+    warnings: tuple[str, ...]
+    unattached: tuple[tuple[str, int, str], ...] = ()  # (record, quote index, why no card)
+
+
+def platform_for(name: str, social: Social) -> Platform:
+    rule = mastodon_rule(social.mastodon_limit) if name == "mastodon" else RULES[name]
+    return Platform(name, rule, numbered=name in social.numbering and rule.thread,
+                    max_media=4 if rule.thread else 0)
+
+
+def handle(event: Event, name: str, platform: str) -> str | None:
+    """`name`'s handle on `platform` as written in a post, if event.toml gives one."""
+    handles = event.handles.get(name)
+    value: str | None = getattr(handles, platform, None) if handles else None
+    if not value:
+        return None
+    return value if platform in ("mastodon", "linkedin") else "@" + value
+
+
+def paragraphs(text: str) -> list[str]:
+    return [p.strip() for p in _PARAGRAPH.split(text.strip()) if p.strip()]
+
+
+def _render(env: jinja2.Environment, key: str, values: dict[str, Any]) -> str:
+    name = TEMPLATES[key]
+    try:
+        return env.get_template(name).render(**values)
+    except jinja2.TemplateSyntaxError as exc:
+        raise RenderError([Problem(exc.filename or name, f"line {exc.lineno}", exc.message or "")
+                           ]) from None
+    except jinja2.UndefinedError as exc:
+        raise RenderError([Problem(name, "", str(exc))]) from None
+
+
+def _archive_url(ctx: RenderContext, day: Day) -> str:
+    try:
+        return ctx.project.settings.email.archive_url.format(event=day.event.id, date=day.key)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise UserError([Problem("aspdigest.toml", "email.archive_url",
+                                 f"unknown placeholder {exc}; use {{event}}, {{date}}")]) from None
+
+
+def _values(day: Day, ctx: RenderContext, platform: Platform) -> dict[str, Any]:
+    settings = ctx.project.settings
+    language = day.event.language
+    return {
+        "event": day.event, "day": day, "platform": platform.name, "label": platform.label,
+        "locale": language, "brand": settings.brand,
+        "hashtags": " ".join("#" + tag for tag in day.event.hashtags),
+        "archive_url": _archive_url(ctx, day),
+        "signup_url": settings.social.signup_url or settings.email.signup_url,
+        "format_list": lambda names: format_list(list(names), locale=language.replace("-", "_")),
+    }
+
+
+def _frames(ctx: RenderContext, values: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    out = []
+    for last in (False, True):
+        text = _render(ctx.env, "quote", {**values, "text": SENTINEL, "last": last}).strip()
+        if text.count(SENTINEL) != 1:
+            raise RenderError([Problem(TEMPLATES["quote"], "",
+                                       "must print {{ text }} (the quote) exactly once")])
+        before, after = text.split(SENTINEL)
+        out.append((before, after))
+    return tuple(out)
+
+
+def _quote_values(record: Record, index: int, values: dict[str, Any]) -> dict[str, Any]:
+    quote = record.quotes[index]
+    speaker = record.speaker(quote.by)
+    return {**values, "record": record, "by": quote.by,
+            "role": speaker.role if speaker and speaker.role else None}
+
+
+@dataclass
+class _Media:
+    """Cards per quote for one platform, and why a quote has none."""
+
+    cards: CardIndex | None
+    missing: list[tuple[str, int, str]]
+
+    def get(self, day: Day, record: Record, index: int, platform: str) -> Media | None:
+        if self.cards is None:
+            return None
+        media, why = attach(self.cards, record, index, platform, day.event.language)
+        if why is not None and (record.id, index, why) not in self.missing:
+            self.missing.append((record.id, index, why))
+        return media
+
+
+def thread_sections(
+    day: Day, ctx: RenderContext, platform: Platform, media: _Media | None = None,
+    values: dict[str, Any] | None = None,
+) -> list[Section]:
+    """The day's thread before packing: opener, one section per record (its item paragraphs,
+    then its quotes), closing. Joined whole, they are the text the thread's posts divide."""
+    media = media or _Media(None, [])
+    values = values or _values(day, ctx, platform)
+    event = day.event
+    date_key = f'days."{day.key}"'
+    info = ((f"{date_key}.title", day.title), (f"{date_key}.intro", day.intro or ""))
+    sections: list[Section] = [tuple(
+        TextUnit(p, event.path, (), info) for p in paragraphs(_render(ctx.env, "opener", values))
+    )]
+    for record in day.records:
+        organisers = [handle(event, name, platform.name) or name for name in record.organisers]
+        link = record.links[0].url if record.links else None
+        text = _render(ctx.env, "item", {**values, "record": record, "organisers": organisers,
+                                         "link": link})
+        fields = (("title", record.title), ("summary", record.summary))
+        units: list[TextUnit | QuoteUnit] = [
+            TextUnit(p, record.path, (record.id,), fields) for p in paragraphs(text)
+        ]
+        for index in range(len(record.quotes)):
+            unit = quote_unit(day, ctx, record, index, values)
+            card = media.get(day, record, index, platform.name) if platform.max_media else None
+            units.append(replace(unit, media=(card,)) if card else unit)
+        sections.append(tuple(units))
+    closing = paragraphs(_render(ctx.env, "closing", values))
+    if closing:
+        sections.append(tuple(TextUnit(p, "aspdigest.toml") for p in closing))
+    return sections
+
+
+def quote_unit(
+    day: Day, ctx: RenderContext, record: Record, index: int, values: dict[str, Any]
+) -> QuoteUnit:
+    quote = record.quotes[index]
+    frame, frame_last = _frames(ctx, _quote_values(record, index, values))
+    return QuoteUnit(record.id, index, quote.text, marks(quote.lang or day.event.language),
+                     frame, frame_last, record.path)
+
+
+def _linkedin(day: Day, sections: list[Section], platform: Platform) -> tuple[Post, list[str]]:
+    """The day in one post; quotes that would push it over are left out, in order, with a
+    warning (each still has its quote post)."""
+    post = single(sections, platform)
+    if not platform.problems(post.text):
+        return post, []
+    quotes = [(i, j) for i, sec in enumerate(sections) for j, unit in enumerate(sec)
+              if isinstance(unit, QuoteUnit)]
+    dropped = set(quotes)
+
+    def without(left_out: set[tuple[int, int]]) -> Post:
+        return single([tuple(u for j, u in enumerate(sec) if (i, j) not in left_out)
+                       for i, sec in enumerate(sections)], platform)
+
+    post = without(dropped)
+    if platform.problems(post.text):
+        folder = day.records[0].path.rpartition("/")[0]
+        raise RenderError([Problem(folder, "", (
+            f"the day's LinkedIn post (one post, no thread) is "
+            f"{'; '.join(platform.problems(post.text))} even without its quotes; "
+            "shorten the titles or summaries"))])
+    for position in quotes:  # put each quote back, in order, while the post still fits
+        candidate = without(dropped - {position})
+        if not platform.problems(candidate.text):
+            dropped.discard(position)
+            post = candidate
+    left = []
+    for i, j in quotes:
+        unit = sections[i][j]
+        if (i, j) in dropped and isinstance(unit, QuoteUnit):
+            left.append(f"{unit.record} quote {unit.index + 1}")
+    return post, [f"social: linkedin: the day's post would be over {platform.rule.limit} "
+                  f"{platform.rule.unit} with every quote, so it leaves out "
+                  f"{', '.join(left)} (each still has its quote post)"]
+
+
+def social_day(
+    day: Day, ctx: RenderContext, name: str, cards: CardIndex | None = None
+) -> SocialDay:
+    platform = platform_for(name, ctx.project.settings.social)
+    values = _values(day, ctx, platform)
+    media = _Media(cards, [])
+    sections = thread_sections(day, ctx, platform, media, values)
+    warnings: list[str] = []
+    if platform.rule.thread:
+        posts = compose(sections, platform)
+    else:
+        post, warnings = _linkedin(day, sections, platform)
+        verify([post], platform)
+        posts = (post,)
+    hashtags = TextUnit(values["hashtags"], day.event.path) if values["hashtags"] else None
+    quote_posts = []
+    for record in day.records:
+        for index, quote in enumerate(record.quotes):
+            if not quote.card:
+                continue
+            qvalues = _quote_values(record, index, values)
+
+            def text(record: Record, index: int, marked: str | None,
+                     qvalues: dict[str, Any] = qvalues) -> str:
+                return _render(ctx.env, "quote_post", {**qvalues, "quote": marked}).strip()
+
+            made = quote_post(
+                record, index, quote_unit(day, ctx, record, index, values),
+                media.get(day, record, index, platform.name), platform, text, hashtags,
+            )
+            if made is None:
+                warnings.append(f"social: {platform.name}: {record.id} quote {index + 1}: no "
+                                f"quote post: the quote is longer than one {platform.label} "
+                                "post and has no card to carry it")
+            else:
+                quote_posts.append(made)
+    for qp in quote_posts:
+        verify(qp.posts, platform)
+    return SocialDay(platform, posts, tuple(quote_posts), tuple(warnings), tuple(media.missing))
+
+
+def post_data(post: Post, platform: Platform, position: int) -> dict[str, Any]:
+    """A post as thread.<platform>.json holds it: the text exactly as it is posted."""
+    facets: list[dict[str, Any]] = []
+    if platform.name == "bluesky":
+        shown, found = bluesky_shorten_links(post.text)
+        key = {"link": "uri", "mention": "handle", "tag": "tag"}
+        facets = [{"type": f.kind, "byteStart": f.byte_start, "byteEnd": f.byte_end,
+                   key[f.kind]: f.value} for f in found]
+        links = [f.value for f in found if f.kind == "link"]
+    else:
+        shown = post.text
+        found_urls = extract_mastodon_urls(shown) if platform.name == "mastodon" else extract_urls(
+            shown)
+        links = [e.text for e in found_urls]
+    data: dict[str, Any] = {
+        "position": position,
+        "text": shown,
+        "length": platform.rule.count(shown),
+        "limit": platform.rule.limit,
+        "records": list(post.records),
+        "links": links,
+        "media": [asdict(m) for m in post.media],
+        "quotes": [asdict(q) for q in post.quotes],
+    }
+    if platform.name == "bluesky":
+        data["bytes"] = bluesky_bytes(shown)
+        data["facets"] = facets
+    if platform.name == "linkedin":
+        data["api_text"] = linkedin_escape(shown, keep_hashtags=True)
+    return data
+
+
+def thread_data(day: Day, result: SocialDay) -> dict[str, Any]:
+    platform = result.platform
+    return {
+        "event": day.event.id,
+        "date": day.key,
+        "timezone": day.event.timezone,
+        "platform": platform.name,
+        "limit": platform.rule.limit,
+        "unit": platform.rule.unit,
+        "numbered": platform.numbered,
+        "posts": [post_data(p, platform, n) for n, p in enumerate(result.posts, start=1)],
+        "quote_posts": [
+            {"record": qp.record, "index": qp.index, "quote_in_text": qp.quote_in_text,
+             "posts": [post_data(p, platform, n) for n, p in enumerate(qp.posts, start=1)]}
+            for qp in result.quote_posts
+        ],
+    }
+
+
+def dumps(data: Any) -> bytes:
+    """Sorted keys, UTF-8, two-space indent, final newline: the build's one JSON form."""
+    return (json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def render(day: Day, ctx: RenderContext) -> Rendered:
+    if not day.records:
+        return Rendered(warnings=("social: no records, so no threads",))
+    cards = card_index(day, ctx) if any(q.card for r in day.records for q in r.quotes) else None
+    artifacts: list[Artifact] = []
+    warnings: list[str] = []
+    unattached: dict[tuple[str, int, str], list[str]] = {}
+    for name in ctx.project.settings.social.platforms:
+        result = social_day(day, ctx, name, cards)
+        data = thread_data(day, result)
+        sources = tuple(r.id for r in day.records)
+        lengths = [p["length"] for p in data["posts"]]
+        meta = {
+            "platform": name, "posts": len(result.posts), "quote_posts": len(result.quote_posts),
+            "limit": result.platform.rule.limit, "unit": result.platform.rule.unit,
+            "longest": max(lengths),
+        }
+        people = _render(ctx.env, "thread", {
+            **_values(day, ctx, result.platform), "posts": data["posts"],
+            "quote_posts": data["quote_posts"], "limit": data["limit"], "unit": data["unit"]})
+        artifacts.append(Artifact(f"thread.{name}.json", dumps(data), sources, meta=meta))
+        artifacts.append(Artifact(f"thread.{name}.txt", people.encode("utf-8"), sources,
+                                  meta={"platform": name, "posts": len(result.posts)}))
+        warnings.extend(w for w in result.warnings if w not in warnings)
+        for key in result.unattached:
+            unattached.setdefault(key, []).append(name)
+    warnings += [f"social: {record} quote {index + 1}: no card attached on "
+                 f"{', '.join(platforms)}: {why}"
+                 for (record, index, why), platforms in unattached.items()]
+    return Rendered(tuple(artifacts), tuple(warnings))

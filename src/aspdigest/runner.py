@@ -1,0 +1,444 @@
+"""`aspdigest run`: the one scheduler process that delivers each approved delivery once.
+
+Schedule/outbox → deliver. `Runner(project, event, store, …).start()` blocks in an
+APScheduler 3 `BlockingScheduler` in the event's time zone. Jobs carry only a delivery id
+and are rebuilt from the store at start and at every poll (`delivery.poll_seconds`), so
+`schedule reschedule`, `pause` or `approve` run from another shell take effect without a
+restart. Every job has coalesce, max_instances=1 and an explicit misfire_grace_time (the
+schedule's per-channel grace); a delivery found later than its grace is skipped or held as
+its schedule says, with a reason, never dropped silently.
+
+A fired job re-reads its row, checks the files against the approved sha256 (a mismatch
+becomes `held`), claims the row atomically (`UPDATE … WHERE status = 'approved'`), delivers
+(email: `deliver.email.send_digest`; thread/quotes: the configured publisher) and marks it.
+At start, an email delivery left `claimed` by a dead runner is resumed (its recipients left
+`sending` become `unknown`, never resent); a social one becomes `unknown` for a person.
+SIGTERM/SIGINT stop new work, let the delivery in hand finish, and exit 0. Every state
+change is one JSON line on stderr (and a row in the delivery's log).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from typing import IO, Any
+from zoneinfo import ZoneInfo
+
+from aspdigest.approval import changed_since_approval
+from aspdigest.config import Project
+from aspdigest.deliver import Publisher, PublishUncertain, make_publisher, publication_for
+from aspdigest.deliver.email import send_digest
+from aspdigest.errors import UserError
+from aspdigest.outbox import Delivery, Store
+from aspdigest.schedule import local_text
+
+DEFAULT_GRACE = 3600  # seconds, for rows planned before grace was recorded
+DONE = ("sent", "failed", "unknown", "skipped", "held")
+
+
+class Log:
+    """One JSON object per line; `extra()` adds fields (the rehearsal's simulated time)."""
+
+    def __init__(self, stream: IO[str] | None = None,
+                 extra: Callable[[], Mapping[str, Any]] | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.extra = extra
+        self.lock = threading.Lock()
+        self.lines: list[dict[str, Any]] = []
+
+    def __call__(self, msg: str, **fields: Any) -> None:
+        now = dt.datetime.now(dt.UTC)
+        line = {"ts": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"), "msg": msg}
+        if self.extra is not None:
+            line.update(self.extra())
+        line.update({k: v for k, v in fields.items() if v is not None})
+        text = json.dumps(line, ensure_ascii=False, default=str)
+        with self.lock:
+            self.lines.append(line)
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+
+class _ToLog(logging.Handler):
+    """APScheduler's own warnings (missed jobs, full executors) as JSON lines too."""
+
+    def __init__(self, log: Log) -> None:
+        super().__init__(logging.WARNING)
+        self.log = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.log("apscheduler", level=record.levelname.lower(), text=record.getMessage())
+
+
+@dataclass(frozen=True)
+class Fired:
+    delivery_id: int
+    late_seconds: float  # when the job ran, after the delivery's send time
+
+
+class Runner:
+    def __init__(self, project: Project, event_id: str, store: Store, *,
+                 environ: Mapping[str, str] | None = None, publisher: Publisher | None = None,
+                 log: Log | None = None, poll: float | None = None, actor: str = "runner",
+                 stop_when_idle: bool = False) -> None:
+        self.project = project
+        self.event = event_id
+        self.store = store
+        self.environ = environ
+        self.publisher = publisher or make_publisher(project.settings.delivery.publisher,
+                                                     project, environ)
+        self.log = log or Log()
+        self.poll = poll or project.settings.delivery.poll_seconds
+        self.actor = actor
+        self.stop_when_idle = stop_when_idle
+        queue = store.queue(event_id)
+        if queue is None:
+            raise UserError(f"{event_id}: nothing planned; run `aspdigest schedule plan "
+                            f"{event_id}` first")
+        self.tz = ZoneInfo(queue.timezone)
+        self.stopping = False
+        self.fired: list[Fired] = []
+        self._busy: set[int] = set()  # submitted to the executor or being delivered
+        self._orphans: set[int] = set()  # claimed by a runner that died: resume them
+        self._warned: set[int] = set()
+        self._cv = threading.Condition()
+        self._sync_lock = threading.Lock()
+        self.pid, self.host = os.getpid(), socket.gethostname()
+        self.scheduler: Any = None
+        self._signalled: threading.Thread | None = None
+
+    # -- process lifecycle ------------------------------------------------------------------
+
+    def start(self, install_signals: bool = True) -> None:
+        """Serve the queue until SIGTERM/SIGINT (or, with stop_when_idle, until nothing is
+        left to deliver); returns once the delivery in hand has finished."""
+        from apscheduler.events import EVENT_JOB_MISSED, EVENT_JOB_SUBMITTED
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.schedulers.blocking import BlockingScheduler
+
+        aps = logging.getLogger("apscheduler")
+        aps.propagate = False
+        aps.handlers[:] = [_ToLog(self.log)]
+        self.scheduler = BlockingScheduler(
+            timezone=self.tz, executors={"default": ThreadPoolExecutor(4)},
+            job_defaults={"coalesce": True, "max_instances": 1})
+        if install_signals and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._on_signal)
+            signal.signal(signal.SIGINT, self._on_signal)
+        self.scheduler.add_listener(self._submitted, EVENT_JOB_SUBMITTED)
+        self.scheduler.add_listener(self._missed_event, EVENT_JOB_MISSED)
+        self.store.runner_seen(self.pid, self.host, started=True)
+        self.log("runner started", event=self.event, pid=self.pid, poll=self.poll,
+                 timezone=self.tz.key)
+        self.recover()
+        self.sync()
+        self.log("ready", event=self.event, jobs=len(self.scheduler.get_jobs()),
+                 resuming=sorted(self._orphans | self._busy) or None)
+        # The poll job may run late (a busy machine) but is never skipped: explicit None.
+        self.scheduler.add_job(self.sync, "interval", seconds=self.poll, id="sync",
+                               misfire_grace_time=None, coalesce=True, max_instances=1)
+        if not self.stopping:
+            self.scheduler.start()
+        with self._cv:
+            while self._busy:
+                self._cv.wait(timeout=1.0)
+        if self._signalled is not None:
+            self._signalled.join(timeout=5.0)
+        self.store.runner_seen(self.pid, self.host, stopped=True)
+        self.log("runner stopped", event=self.event, pid=self.pid)
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        # Only a flag and a thread here: the handler may have interrupted this very thread
+        # while it held the log's or the scheduler's lock.
+        again = self.stopping
+        self.stopping = True
+        self._signalled = threading.Thread(target=self._stopping, daemon=True,
+                                           args=(signal.Signals(signum).name, again))
+        self._signalled.start()
+
+    def _stopping(self, name: str, again: bool) -> None:
+        self.log("still stopping" if again else "stopping", signal=name, busy=sorted(self._busy))
+        self._shutdown()
+
+    def stop(self) -> None:
+        self.stopping = True
+        threading.Thread(target=self._shutdown, daemon=True).start()
+
+    def _shutdown(self) -> None:
+        from apscheduler.schedulers import SchedulerNotRunningError
+
+        with suppress(SchedulerNotRunningError):
+            self.scheduler.shutdown(wait=False)
+
+    # -- keeping the jobs in step with the store ----------------------------------------------
+
+    def recover(self) -> None:
+        """Claimed rows at start were in the hands of a runner that died."""
+        for d in self.store.deliveries(self.event, "claimed"):
+            if d.channel == "digest":
+                self._orphans.add(d.id)
+                continue
+            note = ("interrupted: the runner stopped while handing it to the publisher; check "
+                    "the outbox folder (and the team's inbox), then `aspdigest schedule resolve "
+                    f"{d.id} --sent` or `--not-sent`")
+            if self.store.mark_unknown(d.id, note):
+                self._state(d, "claimed", "unknown", error=note)
+
+    def sync(self) -> None:
+        if self.stopping:  # a signal that came before the scheduler was running
+            self._shutdown()
+            return
+        with self._sync_lock:
+            try:
+                self._sync()
+            except Exception as exc:  # the store was busy or away: try again at the next poll
+                self.log("sync failed", error=f"{type(exc).__name__}: {exc}")
+
+    def _sync(self) -> None:
+        from apscheduler.triggers.date import DateTrigger
+
+        store = self.store
+        store.runner_seen(self.pid, self.host)
+        queue = store.queue(self.event)
+        paused = queue is not None and queue.paused_at is not None
+        now = store.clock()
+        wanted: dict[str, Delivery] = {}
+        for d in store.deliveries(self.event, "approved"):
+            if d.id in self._busy or d.send_at is None or paused:
+                continue
+            grace = self._grace(d)
+            if (now - d.send_at).total_seconds() > grace:
+                self.missed(d, now)
+                continue
+            wanted[f"d{d.id}"] = d
+        jobs = {job.id: job for job in self.scheduler.get_jobs() if job.id.startswith("d")}
+        for job_id, job in jobs.items():
+            if job_id not in wanted:
+                job.remove()
+        added = []
+        for job_id, d in wanted.items():
+            job = jobs.get(job_id)
+            if job is not None and job.trigger.run_date == d.send_at:
+                continue
+            self.scheduler.add_job(
+                self.fire, DateTrigger(run_date=d.send_at, timezone=self.tz), args=[d.id],
+                id=job_id, replace_existing=True, misfire_grace_time=self._grace(d),
+                coalesce=True, max_instances=1)
+            added.append(d)
+        if len(added) > 20:  # a start with a full queue: one line, not thousands
+            self.log("scheduled", event=self.event, deliveries=len(added))
+        for d in added if len(added) <= 20 else ():
+            self.log("scheduled", **self._fields(d), at=local_text(d.send_at, self.tz))
+        for delivery_id in sorted(self._orphans - self._busy):
+            if not paused:
+                self._orphans.discard(delivery_id)
+                self._busy.add(delivery_id)
+                self.scheduler.add_job(self.resume, args=[delivery_id], id=f"r{delivery_id}",
+                                       misfire_grace_time=None, replace_existing=True)
+        for d in store.deliveries(self.event, "planned"):
+            # Once per process, and only for the last day: older ones are history by now.
+            if d.send_at is not None and now - dt.timedelta(days=1) <= d.send_at <= now \
+                    and d.id not in self._warned:
+                self._warned.add(d.id)
+                self.log("due but not approved", **self._fields(d),
+                         hint=f"aspdigest approve {d.event} {d.date} --channel {d.channel}")
+        if self.stop_when_idle and not self._busy and not self._orphans and not wanted \
+                and not store.deliveries(self.event, "claimed"):
+            self.log("nothing left to deliver", event=self.event)
+            self.stop()
+
+    def _grace(self, d: Delivery) -> int:
+        return max(1, d.grace_seconds if d.grace_seconds is not None else DEFAULT_GRACE)
+
+    def _submitted(self, event: Any) -> None:
+        if str(event.job_id).startswith("d"):
+            with self._cv:
+                self._busy.add(int(event.job_id[1:]))
+
+    def _missed_event(self, event: Any) -> None:
+        if str(event.job_id).startswith("d"):
+            d = self.store.delivery(int(event.job_id[1:]))
+            if d is not None and d.status == "approved":
+                self.missed(d, self.store.clock())
+
+    def missed(self, d: Delivery, now: dt.datetime) -> None:
+        """Past its grace period: skip or hold, as the schedule says, with the reason."""
+        assert d.send_at is not None
+        late = now - d.send_at
+        to = "skipped" if d.missed == "skip" else "held"
+        note = (f"missed: due {local_text(d.send_at, self.tz)}, found {_span(late)} late "
+                f"(grace {_span(dt.timedelta(seconds=self._grace(d)))}) while nothing was "
+                "running")
+        if to == "held":
+            note += (f"; send it with `aspdigest schedule send-now {d.id}` or skip it with "
+                     f"`aspdigest schedule skip {d.id}`")
+        if self.store.transition(d.id, to, allowed_from=("approved",), last_error=note):
+            self._state(d, "approved", to, error=note)
+
+    # -- delivering --------------------------------------------------------------------------
+
+    @contextmanager
+    def _held(self, delivery_id: int) -> Iterator[None]:
+        with self._cv:
+            self._busy.add(delivery_id)
+        try:
+            yield
+        finally:
+            with self._cv:
+                self._busy.discard(delivery_id)
+                self._cv.notify_all()
+
+    def fire(self, delivery_id: int) -> None:
+        """The job: deliver one approved delivery if it is still due, approved and unchanged."""
+        with self._held(delivery_id):
+            if self.stopping:
+                return
+            try:
+                self._fire(delivery_id)
+            except Exception as exc:  # a bug or the store gone: say so, keep the process up
+                self.log("job error", delivery=delivery_id, error=f"{type(exc).__name__}: {exc}")
+
+    def _fire(self, delivery_id: int) -> None:
+        store = self.store
+        d = store.delivery(delivery_id)
+        if d is None or d.status != "approved" or d.send_at is None:
+            return
+        queue = store.queue(d.event)
+        if queue is not None and queue.paused_at is not None:
+            self.log("paused; not sent", **self._fields(d))
+            return
+        now = store.clock()
+        late = (now - d.send_at).total_seconds()
+        if late < -1.0:  # moved later since the job was made; the next sync schedules it
+            return
+        changed = changed_since_approval(self.project, d)
+        if changed:
+            note = (f"not sent: {', '.join(changed)} changed since it was approved by "
+                    f"{d.approved_by}; approve the new build (`aspdigest approve {d.event} "
+                    f"{d.date} --channel {d.channel}`), then `aspdigest schedule send-now {d.id}`")
+            if store.transition(d.id, "held", allowed_from=("approved",), last_error=note):
+                self._state(d, "approved", "held", error=note)
+            return
+        if not store.claim(d.id):
+            self.log("claimed elsewhere", **self._fields(d))
+            return
+        self.fired.append(Fired(d.id, late))
+        self._state(d, "approved", "claimed", late_s=round(late, 3))
+        claimed = store.delivery(d.id)
+        assert claimed is not None
+        self._deliver(claimed)
+
+    def resume(self, delivery_id: int) -> None:
+        """Finish an email delivery a dead runner had claimed (never resending in doubt)."""
+        with self._held(delivery_id):
+            d = self.store.delivery(delivery_id)
+            if d is None or d.status != "claimed" or self.stopping:
+                return
+            self.log("resuming", **self._fields(d))
+            self._deliver(d)
+
+    def _deliver(self, d: Delivery) -> None:
+        store = self.store
+        try:
+            if d.channel == "digest":
+                report = send_digest(store, d.id, self.project, environ=self.environ)
+                self._state(d, "claimed", report.status, recipients=dict(report.counts),
+                            error=report.error)
+                return
+            receipt = self.publisher.publish(publication_for(self.project, d))
+            store.mark_sent(d.id, receipt)
+            self._state(d, "claimed", "sent", receipt=dict(receipt))
+        except PublishUncertain as exc:
+            store.mark_unknown(d.id, exc.text)
+            self._state(d, "claimed", "unknown", error=exc.text)
+        except UserError as exc:
+            store.mark_failed(d.id, exc.text)  # a no-op when send_digest already marked it
+            now = store.delivery(d.id)
+            self._state(d, "claimed", now.status if now else "failed", error=exc.text)
+        except Exception as exc:
+            # We cannot tell how far it got: in doubt, for a person, never resent blindly.
+            error = f"stopped by an unexpected error: {type(exc).__name__}: {exc}"
+            store.mark_interrupted(d.id, error)
+            store.mark_unknown(d.id, error)
+            self._state(d, "claimed", "unknown", error=error)
+
+    # -- reporting ---------------------------------------------------------------------------
+
+    def _fields(self, d: Delivery) -> dict[str, Any]:
+        return {"delivery": d.id, "event": d.event, "date": d.date.isoformat(),
+                "channel": d.channel, "platform": d.platform or None}
+
+    def _state(self, d: Delivery, previous: str, to: str, **fields: Any) -> None:
+        note = fields.get("error")
+        try:
+            self.store.log(d.id, to, previous, self.actor, note)
+        except Exception as exc:  # the state itself is recorded; only its history is missing
+            fields["log_error"] = str(exc)
+        self.log("state", **self._fields(d), **{"from": previous, "to": to}, **fields)
+
+
+def _span(delta: dt.timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 1:
+        return f"{int(delta.total_seconds())} s"
+    hours, minutes = divmod(minutes, 60)
+    if hours >= 48:
+        return f"{hours // 24} days {hours % 24} h"
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+
+
+def store_name(project: Project, store: Store) -> str:
+    """The store as messages show it: a project-relative SQLite path, else the URL
+    without its password."""
+    url = store.engine.url
+    if url.get_backend_name() == "sqlite" and url.database:
+        from pathlib import Path
+
+        return project.relative(Path(url.database))
+    return url.render_as_string(hide_password=True)
+
+
+def serve(project: Project, event_id: str, *, environ: Mapping[str, str] | None = None,
+          log: Log | None = None, poll: float | None = None) -> None:
+    """`aspdigest run`: refuse if another runner serves the store, else run until stopped."""
+    from aspdigest.outbox import open_project_store
+    from aspdigest.runlock import RunnerLock
+
+    with open_project_store(project) as store:
+        lock = RunnerLock(store, store_name(project, store))
+        lock.acquire()
+        try:
+            Runner(project, event_id, store, environ=environ, log=log, poll=poll).start()
+        finally:
+            lock.release()
+
+
+def deliver_now(project: Project, store: Store, delivery_id: int, *,
+                environ: Mapping[str, str] | None = None, log: Log | None = None) -> bool:
+    """Deliver one due delivery in this process, if no runner is up (else False: the
+    runner sends it at its next poll). Holds the runner lock meanwhile, so a runner
+    started now waits its turn instead of racing."""
+    from aspdigest.runlock import RunnerBusy, RunnerLock
+
+    d = store.delivery(delivery_id)
+    if d is None:
+        raise UserError(f"delivery {delivery_id}: no such delivery")
+    lock = RunnerLock(store, store_name(project, store), "aspdigest schedule send-now")
+    try:
+        lock.acquire()
+    except RunnerBusy:
+        return False
+    try:
+        Runner(project, d.event, store, environ=environ, log=log, actor="send-now").fire(d.id)
+    finally:
+        lock.release()
+    return True

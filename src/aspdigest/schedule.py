@@ -1,0 +1,386 @@
+"""The schedule: when each channel of each conference day goes out, and what it carries.
+
+Sits after the build in the flow (… → build → schedule/outbox → deliver).
+`load_schedule(project, event)` reads `schedules/<event>.toml`, validates it like the content
+(every problem, one line each: `path: field: message`) and returns a frozen `Schedule`;
+`Schedule.planned(dates)` turns it into one frozen `PlannedDelivery` per (day, channel,
+platform), with the local send time converted to UTC through zoneinfo. A local time that
+does not exist (clocks go forward) or occurs twice (clocks go back) on a clock-change day is
+an error naming the fix, never a guess. `channel_artifacts(...)` says which built files (and
+their sha256 from the day's manifest) a delivery carries: what a reviewer approves and what
+is checked again at send time.
+
+Channels: `digest` (the email, platform ""), `thread` and `quotes` (one delivery per platform;
+the quote posts live in `thread.<platform>.json` under `quote_posts`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from aspdigest.artifacts import MANIFEST, sha256
+from aspdigest.config import PLATFORMS, Project
+from aspdigest.content import _problems
+from aspdigest.errors import Problem, UserError, toml_message
+from aspdigest.records import Event, LocalTime
+
+CHANNELS = ("digest", "thread", "quotes")
+Channel = Literal["digest", "thread", "quotes"]
+MISSED = ("skip", "hold")
+DIGEST_FILES = ("digest.eml", "digest.html", "digest.txt")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class ChannelSpec(_Strict):
+    """One channel's defaults: `[digest]`, `[thread]` or `[quotes]`."""
+
+    time: LocalTime = Field(description='Local send time in the event\'s time zone, "HH:MM".')
+    day_offset: int = Field(0, ge=0, le=7, description="Send this many days after the day "
+                            "whose content it carries (1 = the next morning).")
+    enabled: bool = Field(True, description="false: plan nothing for this channel.")
+    platforms: list[str] | None = Field(
+        None, description="thread and quotes only; default: social.platforms in aspdigest.toml.")
+    approval: bool = Field(True, description="false: planning approves the built artifacts "
+                           "itself (they are still checked at send time).")
+    grace_minutes: int = Field(60, ge=0, le=24 * 60, description="How late a delivery may "
+                               "still go when nothing was running at its time.")
+    missed: Literal["skip", "hold"] = Field(
+        "hold", description="Past the grace period: skip it, or hold it for a person.")
+
+
+class DayOverride(_Strict):
+    """One channel on one day: `[days."2024-12-06".digest]`."""
+
+    time: LocalTime | None = None
+    day_offset: int | None = Field(None, ge=0, le=7)
+    enabled: bool | None = None
+    platforms: list[str] | None = None
+
+
+class DayOverrides(_Strict):
+    digest: DayOverride | None = None
+    thread: DayOverride | None = None
+    quotes: DayOverride | None = None
+
+
+class ScheduleFile(_Strict):
+    """The contents of schedules/<event>.toml."""
+
+    event: str | None = Field(None, description="The event id; must match the file name.")
+    digest: ChannelSpec | None = None
+    thread: ChannelSpec | None = None
+    quotes: ChannelSpec | None = None
+    days: dict[str, DayOverrides] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PlannedDelivery:
+    """One delivery as the schedule wants it; `date` is the conference day it is about."""
+
+    event: str
+    date: dt.date
+    channel: str
+    platform: str  # "" for the digest
+    local: dt.datetime  # aware, in the event's zone
+    send_at: dt.datetime  # aware, UTC
+    approval: bool
+    grace: dt.timedelta
+    missed: str
+
+    @property
+    def key(self) -> tuple[dt.date, str, str]:
+        return (self.date, self.channel, self.platform)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    event: Event
+    path: str  # project-relative, for messages
+    file: ScheduleFile
+    default_platforms: tuple[str, ...]
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self.event.tz
+
+    def spec(self, channel: str) -> ChannelSpec | None:
+        spec: ChannelSpec | None = getattr(self.file, channel)
+        return spec
+
+    def planned(self, dates: Iterable[dt.date] | None = None) -> list[PlannedDelivery]:
+        """Every delivery the schedule wants for these conference days (default: all),
+        or one UserError with a line per local time a clock change makes impossible."""
+        out: list[PlannedDelivery] = []
+        problems: list[Problem] = []
+        for date in self.event.dates() if dates is None else dates:
+            day = self.file.days.get(date.isoformat())
+            for channel in CHANNELS:
+                spec = self.spec(channel)
+                if spec is None:
+                    continue
+                over: DayOverride | None = getattr(day, channel) if day else None
+                enabled = over.enabled if over and over.enabled is not None else spec.enabled
+                if not enabled:
+                    continue
+                time = over.time if over and over.time is not None else spec.time
+                offset = over.day_offset if over and over.day_offset is not None \
+                    else spec.day_offset
+                field = f"days.{date.isoformat()}.{channel}.time" if over and over.time \
+                    else f"{channel}.time"
+                local = date + dt.timedelta(days=offset)
+                try:
+                    when = local_datetime(local, time, self.tz)
+                except ValueError as exc:
+                    fix = (f'; set another time for that day: [days."{date.isoformat()}".'
+                           f'{channel}] time = "{_suggest(local, time, self.tz)}"')
+                    problems.append(Problem(self.path, field, f"{exc}{fix}"))
+                    continue
+                platforms = ("",) if channel == "digest" else (
+                    over.platforms if over and over.platforms is not None
+                    else spec.platforms if spec.platforms is not None
+                    else self.default_platforms)
+                for platform in platforms:
+                    out.append(PlannedDelivery(
+                        self.event.id, date, channel, platform, when,
+                        when.astimezone(dt.UTC), spec.approval,
+                        dt.timedelta(minutes=spec.grace_minutes), spec.missed))
+        if problems:
+            raise UserError(problems)
+        return out
+
+
+# -- local time → UTC across clock changes ----------------------------------------------------
+
+
+def local_datetime(date: dt.date, time: dt.time, tz: ZoneInfo) -> dt.datetime:
+    """`date` at `time` on the wall clocks of `tz`; ValueError when the clocks skip that
+    time or show it twice (a schedule must say which instant it means)."""
+    naive = dt.datetime.combine(date, time)
+    first = naive.replace(tzinfo=tz, fold=0)
+    second = naive.replace(tzinfo=tz, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return first
+    hhmm = time.strftime("%H:%M")
+    start, end = _irregular_span(naive, tz)
+    if _exists(naive, tz):
+        raise ValueError(
+            f"{hhmm} occurs twice on {date} in {tz.key} (clocks go back from "
+            f"{_hhmm(end)} to {_hhmm(start)}); choose a time before {_hhmm(start)} or from "
+            f"{_hhmm(end)} on")
+    raise ValueError(
+        f"{hhmm} does not exist on {date} in {tz.key} (clocks go forward from "
+        f"{_hhmm(start)} to {_hhmm(end)}); choose a time before {_hhmm(start)} or from "
+        f"{_hhmm(end)} on")
+
+
+def _exists(naive: dt.datetime, tz: ZoneInfo) -> bool:
+    aware = naive.replace(tzinfo=tz)
+    return aware.astimezone(dt.UTC).astimezone(tz).replace(tzinfo=None) == naive
+
+
+def _regular(naive: dt.datetime, tz: ZoneInfo) -> bool:
+    return naive.replace(tzinfo=tz, fold=0).utcoffset() == \
+        naive.replace(tzinfo=tz, fold=1).utcoffset()
+
+
+def _irregular_span(naive: dt.datetime, tz: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+    """The first irregular minute and the first regular one after it, around `naive`."""
+    minute = dt.timedelta(minutes=1)
+    start = naive.replace(second=0, microsecond=0)
+    for _ in range(24 * 60):
+        if _regular(start - minute, tz):
+            break
+        start -= minute
+    end = naive.replace(second=0, microsecond=0) + minute
+    for _ in range(24 * 60):
+        if _regular(end, tz):
+            break
+        end += minute
+    return start, end
+
+
+def _hhmm(value: dt.datetime) -> str:
+    return value.strftime("%H:%M")
+
+
+def _suggest(date: dt.date, time: dt.time, tz: ZoneInfo) -> str:
+    _, end = _irregular_span(dt.datetime.combine(date, time), tz)
+    return _hhmm(end)
+
+
+def local_text(when: dt.datetime | None, tz: dt.tzinfo) -> str:
+    return when.astimezone(tz).strftime("%a %Y-%m-%d %H:%M %Z") if when else "-"
+
+
+def utc_text(when: dt.datetime | None) -> str:
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%MZ") if when else "-"
+
+
+# -- reading and validating the file ----------------------------------------------------------
+
+
+def schedule_path(project: Project, event_id: str) -> Path:
+    return project.schedules_dir / f"{event_id}.toml"
+
+
+def load_schedule(project: Project, event: Event) -> Schedule:
+    """schedules/<event>.toml, validated against the event and the project's settings."""
+    file = schedule_path(project, event.id)
+    path = project.relative(file)
+    if not file.is_file():
+        raise UserError([Problem(path, "", f"no schedule for {event.id}; create it with a "
+                                 "[digest], [thread] and/or [quotes] table (see the README)")])
+    try:
+        data = tomllib.loads(file.read_bytes().decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise UserError([Problem(path, "encoding", "not valid UTF-8; save the file as UTF-8")]
+                        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError([Problem(path, "", toml_message(exc))]) from None
+    try:
+        parsed = ScheduleFile.model_validate(data)
+    except ValidationError as exc:
+        raise UserError(_problems(path, exc, ScheduleFile)) from None
+    problems: list[Problem] = []
+    if parsed.event is not None and parsed.event != event.id:
+        problems.append(Problem(path, "event", f'"{parsed.event}" does not match the file '
+                                f'name "{event.id}"'))
+    if not any((parsed.digest, parsed.thread, parsed.quotes)):
+        problems.append(Problem(path, "", "schedules nothing; add a [digest], [thread] or "
+                                "[quotes] table"))
+    built = tuple(project.settings.social.platforms)
+    for channel in CHANNELS:
+        spec: ChannelSpec | None = getattr(parsed, channel)
+        if spec is not None:
+            problems += _check_platforms(path, channel, spec.platforms, built)
+    for key, day in parsed.days.items():
+        try:
+            date = dt.date.fromisoformat(key)
+        except ValueError:
+            problems.append(Problem(path, f"days.{key}", 'not a date; write [days."YYYY-MM-DD"]'))
+            continue
+        if not event.start <= date <= event.end:
+            problems.append(Problem(path, f"days.{key}", f"outside {event.id}'s dates "
+                                    f"({event.start} to {event.end})"))
+        for channel in CHANNELS:
+            over: DayOverride | None = getattr(day, channel)
+            if over is None:
+                continue
+            if getattr(parsed, channel) is None:
+                problems.append(Problem(path, f"days.{key}.{channel}", f"overrides [{channel}], "
+                                        f"which this schedule does not have; add a [{channel}] "
+                                        "table"))
+            problems += _check_platforms(path, f"days.{key}.{channel}", over.platforms, built,
+                                         channel)
+    if problems:
+        raise UserError(problems)
+    return Schedule(event, path, parsed, built)
+
+
+def _check_platforms(path: str, where: str, platforms: list[str] | None,
+                     built: tuple[str, ...], channel: str | None = None) -> list[Problem]:
+    if platforms is None:
+        return []
+    field = f"{where}.platforms"
+    if (channel or where) == "digest":
+        return [Problem(path, field, "the digest goes by email; platforms apply to thread "
+                        "and quotes")]
+    problems = []
+    for name in platforms:
+        if name not in PLATFORMS:
+            problems.append(Problem(path, field, f'unknown platform "{name}"; known: '
+                                    f"{', '.join(PLATFORMS)}"))
+        elif name not in built:
+            problems.append(Problem(path, field, f'"{name}" is not in social.platforms in '
+                                    "aspdigest.toml, so the build makes no posts for it; add it "
+                                    "there and rebuild"))
+    if len(set(platforms)) != len(platforms):
+        problems.append(Problem(path, field, "lists a platform twice"))
+    return problems
+
+
+# -- what a delivery carries ------------------------------------------------------------------
+
+
+def day_dir(project: Project, event_id: str, date: dt.date) -> Path:
+    return project.output_dir / event_id / date.isoformat()
+
+
+def read_manifest(project: Project, event_id: str, date: dt.date) -> dict[str, Any]:
+    """The day's manifest.json as the build wrote it, or a UserError saying to build."""
+    file = day_dir(project, event_id, date) / MANIFEST
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{project.relative(file)}: not built; run `aspdigest build "
+                        f"{event_id}` first") from None
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{project.relative(file)}: unreadable ({exc}); run `aspdigest build "
+                        f"{event_id}` again") from None
+    if not isinstance(data, dict) or not isinstance(data.get("artifacts"), list):
+        raise UserError(f"{project.relative(file)}: not a day manifest; run `aspdigest build "
+                        f"{event_id}` again")
+    return data
+
+
+def manifest_hashes(manifest: Mapping[str, Any]) -> dict[str, str]:
+    return {str(a["path"]): str(a["sha256"]) for a in manifest["artifacts"]
+            if isinstance(a, dict) and "path" in a and "sha256" in a}
+
+
+def thread_file(platform: str) -> str:
+    return f"thread.{platform}.json"
+
+
+def channel_artifacts(folder: Path, hashes: Mapping[str, str], channel: str,
+                      platform: str) -> dict[str, str] | None:
+    """Day-relative path → sha256 (from the manifest) of what this delivery sends, or None
+    when the build made nothing for it (no digest, no thread, or a day without quote posts).
+    Threads and quote posts carry the cards their posts attach."""
+    if channel == "digest":
+        if "digest.eml" not in hashes:
+            return None
+        return {name: hashes[name] for name in DIGEST_FILES if name in hashes}
+    name = thread_file(platform)
+    if name not in hashes:
+        return None
+    try:
+        data = json.loads((folder / name).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if channel == "thread":
+        posts = data.get("posts") or []
+        files = [name, f"thread.{platform}.txt"]
+    else:
+        posts = [p for qp in data.get("quote_posts") or [] for p in qp.get("posts") or []]
+        if not posts:
+            return None
+        files = [name]
+    files += sorted({m["path"] for p in posts for m in p.get("media") or [] if "path" in m})
+    return {f: hashes[f] for f in files if f in hashes}
+
+
+def files_differ(folder: Path, expected: Mapping[str, str]) -> list[str]:
+    """The files under `folder` whose bytes no longer have the expected sha256."""
+    changed = []
+    for name, digest in sorted(expected.items()):
+        try:
+            data = (folder / name).read_bytes()
+        except OSError:
+            changed.append(name)
+            continue
+        if sha256(data) != digest:
+            changed.append(name)
+    return changed

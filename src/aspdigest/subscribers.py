@@ -1,0 +1,210 @@
+"""Subscribers: the CSV the team keeps, its import into the state store, unsubscribe tokens.
+
+Beside the outbox in the flow (… → schedule/outbox → deliver). `read_csv(path)` takes a
+CSV with the columns email, name (optional) and language (optional) and returns frozen
+`SubscriberRow`s, or raises one `UserError` listing every bad line; `import_csv(store,
+…)` loads them into the store. `make_token(address, key, list_id)` signs an address for
+the per-recipient unsubscribe link (HMAC-SHA256, key from ASPDIGEST_UNSUBSCRIBE_KEY);
+`verify_token` is what an unsubscribe endpoint calls to get the address back.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import difflib
+import hashlib
+import hmac
+import io
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from aspdigest.config import Project, secret
+from aspdigest.errors import Problem, UserError
+from aspdigest.outbox import ImportCounts, Store, normalise_address
+
+COLUMNS = ("email", "name", "language")
+KEY_VARIABLE = "ASPDIGEST_UNSUBSCRIBE_KEY"
+MIN_KEY_LENGTH = 16
+# Deliberately plain: no spaces, quotes, angle brackets or line breaks (they would let a
+# CSV cell inject headers), one @, and a domain with at least one dot.
+_ADDRESS_RE = re.compile(r"^[^\s@<>()\",;:\\\[\]]+@[^\s@<>()\",;:\\\[\].]+(?:\.[^\s@<>()\",;:\\\[\].]+)+$")
+_MAC_BYTES = 16
+
+
+@dataclass(frozen=True)
+class SubscriberRow:
+    address: str
+    name: str | None
+    language: str | None
+    line: int
+
+
+def is_address(value: str) -> bool:
+    return bool(_ADDRESS_RE.match(value))
+
+
+def _known_language(tag: str) -> bool:
+    from babel import Locale, UnknownLocaleError
+
+    try:
+        Locale.parse(tag, sep="-")
+    except (UnknownLocaleError, ValueError):
+        return False
+    return True
+
+
+def subscribers_path(project: Project) -> Path:
+    return project.path(project.settings.email.subscribers)
+
+
+def read_csv(path: Path, shown: str | None = None) -> list[SubscriberRow]:
+    """Every subscriber in the CSV, or one UserError naming each bad line."""
+    where = shown or path.as_posix()
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError([Problem(where, "", "file not found")]) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise UserError([Problem(where, f"line {line}", "not valid UTF-8; save the file as UTF-8")
+                         ]) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    problems: list[Problem] = []
+    header = next(reader, None)
+    if header is None or not any(cell.strip() for cell in header):
+        raise UserError([Problem(where, "line 1", (
+            "expected a header row naming the columns: email, name, language"))])
+    columns = [cell.strip().lower() for cell in header]
+    for column in columns:
+        if column not in COLUMNS:
+            close = difflib.get_close_matches(column, COLUMNS, n=1, cutoff=0.6)
+            hint = f'; did you mean "{close[0]}"?' if close else f"; columns: {', '.join(COLUMNS)}"
+            problems.append(Problem(where, "line 1", f'unknown column "{column}"{hint}'))
+    if "email" not in columns:
+        problems.append(Problem(where, "line 1", 'no "email" column'))
+    if problems:
+        raise UserError(problems)
+    rows: list[SubscriberRow] = []
+    seen: dict[str, int] = {}
+    for cells in reader:
+        line = reader.line_num
+        if not any(cell.strip() for cell in cells):
+            continue
+        if len(cells) > len(columns):
+            problems.append(Problem(where, f"line {line}", (
+                f"{len(cells)} cells but the header names {len(columns)} columns "
+                "(a comma in a name needs the name in double quotes)")))
+            continue
+        values = dict(zip(columns, (c.strip() for c in cells), strict=False))
+        address = values.get("email", "")
+        name = values.get("name") or None
+        language = values.get("language") or None
+        if not is_address(address):
+            got = f'"{address}"' if address else "nothing"
+            problems.append(Problem(where, f"line {line}", (
+                f"email: expected an address like name@example.org, got {got}")))
+        elif normalise_address(address) in seen:
+            problems.append(Problem(where, f"line {line}", (
+                f"email: {address} is already on line {seen[normalise_address(address)]}")))
+        else:
+            seen[normalise_address(address)] = line
+        if name is not None and ("\n" in name or "\r" in name):
+            problems.append(Problem(where, f"line {line}", "name: contains a line break"))
+        if language is not None and not _known_language(language):
+            problems.append(Problem(where, f"line {line}", (
+                f'language: expected a language tag such as "en" or "fr", got "{language}"')))
+        rows.append(SubscriberRow(address, name, language, line))
+    if problems:
+        raise UserError(problems)
+    return rows
+
+
+def import_csv(store: Store, path: Path, *, shown: str | None = None,
+               replace: bool = False) -> ImportCounts:
+    rows = read_csv(path, shown)
+    return store.import_subscribers(((r.address, r.name, r.language) for r in rows),
+                                    replace=replace)
+
+
+# -- unsubscribe tokens -----------------------------------------------------------------------
+
+def unsubscribe_key(environ: Mapping[str, str] | None = None) -> bytes:
+    """The signing key for unsubscribe links; a clear error when it is missing or weak."""
+    value = secret(KEY_VARIABLE, environ)
+    if value is None:
+        raise UserError(f"{KEY_VARIABLE}: not set; real sends sign each recipient's unsubscribe "
+                        "link with it (set it to a long random string, the same one your "
+                        "unsubscribe page uses to check the link)")
+    if len(value) < MIN_KEY_LENGTH:
+        raise UserError(f"{KEY_VARIABLE}: too short; use at least {MIN_KEY_LENGTH} random "
+                        "characters")
+    return value.encode("utf-8")
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _mac(address: str, key: bytes, list_id: str) -> bytes:
+    message = b"aspdigest-unsubscribe\0" + list_id.encode() + b"\0" + address.encode("utf-8")
+    return hmac.new(key, message, hashlib.sha256).digest()[:_MAC_BYTES]
+
+
+def make_token(address: str, key: bytes, list_id: str) -> str:
+    """`<address, base64url>.<HMAC-SHA256 of list id and address, first 128 bits>`."""
+    normal = normalise_address(address)
+    return f"{_b64(normal.encode('utf-8'))}.{_b64(_mac(normal, key, list_id))}"
+
+
+def verify_token(token: str, key: bytes, list_id: str) -> str | None:
+    """The address a token was made for, or None if it was not signed with this key."""
+    encoded, dot, mac = token.partition(".")
+    if not dot:
+        return None
+    try:
+        address = _unb64(encoded).decode("utf-8")
+        given = _unb64(mac)
+    except (binascii.Error, ValueError):
+        return None
+    if not hmac.compare_digest(given, _mac(address, key, list_id)):
+        return None
+    return address
+
+
+# -- what the CLI shows ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Listed:
+    address: str
+    name: str | None
+    language: str | None
+    suppressed: str | None  # the reason, when the address is on the suppression list
+
+
+def listing(store: Store) -> list[Listed]:
+    """Every subscriber with its suppression reason, then suppressed non-subscribers."""
+    reasons = {s.address: s.reason for s in store.suppressions()}
+    people = store.subscribers()
+    out = [Listed(p.address, p.name, p.language, reasons.get(p.address)) for p in people]
+    known = {p.address for p in people}
+    out.extend(Listed(a, None, None, r) for a, r in sorted(reasons.items()) if a not in known)
+    return out
+
+
+def unsubscribe(store: Store, address: str, reason: str = "unsubscribed",
+                note: str | None = None) -> bool:
+    """Suppress an address (True if it was not already); never deletes the subscriber, so a
+    later import cannot quietly subscribe them again."""
+    if not is_address(address):
+        raise UserError(f'{address}: expected an address like name@example.org')
+    return store.suppress(address, reason, note)

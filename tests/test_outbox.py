@@ -1,0 +1,286 @@
+"""The state store on a real SQLite file and on the real PostgreSQL at 127.0.0.1:5432/test.
+
+Every test runs on both; on PostgreSQL each test gets its own schema (dropped afterwards).
+PostgreSQL being unreachable fails these tests rather than skipping them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from aspdigest.config import load_project
+from aspdigest.errors import UserError
+from aspdigest.outbox import (
+    Store,
+    metadata,
+    open_project_store,
+    open_store,
+    resolve_url,
+)
+
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+DAY = dt.date(2024, 12, 2)
+T0 = dt.datetime(2024, 12, 2, 17, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'state.sqlite'}"
+        return
+    admin = sa.create_engine(POSTGRES)
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.begin() as c:
+            c.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"PostgreSQL at {POSTGRES} is needed for these tests: {exc.orig}")
+    try:
+        yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as c:
+            c.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    with open_store(store_url, clock=Clock()) as s:
+        yield s
+
+
+def test_migration_creates_exactly_the_tables_the_code_uses(store: Store) -> None:
+    with store.engine.connect() as c:
+        context = MigrationContext.configure(c, opts={"compare_type": True})
+        assert compare_metadata(context, metadata) == []
+        assert c.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+
+
+def test_opening_again_keeps_the_data(store_url: str) -> None:
+    with open_store(store_url) as first:
+        first.ensure_delivery("asp23", DAY, "email")
+    with open_store(store_url) as second:
+        assert [d.channel for d in second.deliveries()] == ["email"]
+
+
+def test_ensure_delivery_is_one_row_per_event_date_channel_platform(store: Store) -> None:
+    a = store.ensure_delivery("asp23", DAY, "email", send_at=T0, artifacts={"x": "1"})
+    b = store.ensure_delivery("asp23", DAY, "email")
+    c = store.ensure_delivery("asp23", DAY, "social", "x")
+    d = store.ensure_delivery("asp23", DAY, "social", "bluesky")
+    assert a.id == b.id and len({a.id, c.id, d.id}) == 3
+    assert (a.status, a.attempts, a.platform, a.send_at, dict(a.artifacts)) == (
+        "planned", 0, "", T0, {"x": "1"})
+    moved = store.ensure_delivery("asp23", DAY, "email", send_at=T0 + dt.timedelta(hours=1),
+                                  artifacts={"x": "2"})
+    assert moved.send_at == T0 + dt.timedelta(hours=1) and dict(moved.artifacts) == {"x": "2"}
+    assert store.approve(a.id, {"x": "2"}, "ana")
+    kept = store.ensure_delivery("asp23", DAY, "email", send_at=T0, artifacts={"x": "3"})
+    assert kept.status == "approved" and dict(kept.artifacts) == {"x": "2"}
+    assert dict(kept.approved or {}) == {"x": "2"} and kept.approved_by == "ana"
+    assert [x.id for x in store.deliveries(status="approved")] == [a.id]
+
+
+def test_claim_is_atomic_and_only_from_approved(store: Store) -> None:
+    d = store.ensure_delivery("asp23", DAY, "email")
+    assert not store.claim(d.id)  # planned
+    assert store.approve(d.id, {}, "ana")
+    assert store.claim(d.id)
+    assert not store.claim(d.id)
+    claimed = store.delivery(d.id)
+    assert claimed is not None and (claimed.status, claimed.attempts) == ("claimed", 1)
+    assert claimed.claimed_at == T0
+
+
+def test_racing_claims_let_exactly_one_through(store: Store) -> None:
+    d = store.ensure_delivery("asp23", DAY, "email")
+    store.approve(d.id, {}, "ana")
+    results: list[bool] = []
+    start = threading.Barrier(8)
+
+    def claim() -> None:
+        start.wait()
+        results.append(store.claim(d.id))
+
+    threads = [threading.Thread(target=claim) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False] * 7 + [True]
+
+
+def test_racing_planners_create_one_delivery(store: Store) -> None:
+    ids: list[int] = []
+    start = threading.Barrier(8)
+
+    def plan() -> None:
+        start.wait()
+        ids.append(store.ensure_delivery("asp23", DAY, "email").id)
+
+    threads = [threading.Thread(target=plan) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(ids) == 8 and len(set(ids)) == 1
+    assert len(store.deliveries()) == 1
+
+
+def test_marks_only_move_a_claimed_delivery(store: Store) -> None:
+    ids = [store.ensure_delivery("asp23", DAY, "social", p).id for p in ("x", "bluesky", "mastodon")]
+    assert not store.mark_sent(ids[0])
+    for i in ids:
+        store.approve(i, {}, "ana")
+        store.claim(i)
+    assert store.mark_sent(ids[0], {"url": "https://x.example/1"})
+    assert store.mark_failed(ids[1], "401 bad token")
+    assert store.mark_unknown(ids[2], "crashed while posting")
+    assert not store.mark_failed(ids[0], "late")
+    sent, failed, unknown = (store.delivery(i) for i in ids)
+    assert sent is not None and sent.status == "sent" and sent.sent_at == T0
+    assert dict(sent.receipt or {}) == {"url": "https://x.example/1"}
+    assert failed is not None and (failed.status, failed.last_error) == ("failed", "401 bad token")
+    assert unknown is not None and unknown.status == "unknown"
+    with pytest.raises(ValueError, match="unknown delivery status"):
+        store.transition(ids[0], "done", allowed_from=("sent",))
+
+
+def test_recipients_progress_and_resume_states(store: Store) -> None:
+    d = store.ensure_delivery("asp23", DAY, "email")
+    added = store.add_recipients(d.id, [("B@Example.org", "Bee"), ("a@example.org", None),
+                                        ("b@example.org", "dup")])
+    assert added == 2
+    assert store.add_recipients(d.id, [("a@example.org", None), ("c@example.org", "Cee")]) == 1
+    assert [r.address for r in store.recipients(d.id)] == [
+        "b@example.org", "a@example.org", "c@example.org"]
+    first = store.next_pending(d.id)
+    assert first is not None and (first.address, first.name) == ("b@example.org", "Bee")
+    assert store.mark_recipient_sending(first.id)
+    assert not store.mark_recipient_sending(first.id)  # a second sender loses
+    second = store.next_pending(d.id)
+    assert second is not None and second.address == "a@example.org"
+    skipped = store.next_pending(d.id, skip={second.id})
+    assert skipped is not None and skipped.address == "c@example.org"
+    assert store.mark_recipient_sent(first.id)
+    assert store.mark_recipient_sending(second.id)
+    assert store.release_recipient(second.id, "451 try later")
+    assert store.mark_recipient_sending(second.id)
+    third = store.next_pending(d.id)
+    assert third is not None and store.mark_recipient_sending(third.id)
+    # A crash here leaves two rows `sending`; the next run turns them into `unknown`.
+    assert store.mark_interrupted(d.id, "interrupted") == 2
+    assert store.recipient_counts(d.id) == {
+        "pending": 0, "sending": 0, "sent": 1, "failed": 0, "suppressed": 0, "unknown": 2}
+    rows = {r.address: r for r in store.recipients(d.id)}
+    assert rows["a@example.org"].attempts == 2 and rows["b@example.org"].sent_at == T0
+    assert not store.mark_recipient_sent(third.id)  # unknown is for a person to resolve
+    assert store.next_pending(d.id) is None
+
+
+def test_failed_and_suppressed_recipients(store: Store) -> None:
+    d = store.ensure_delivery("asp23", DAY, "email")
+    store.add_recipients(d.id, [("a@example.org", None), ("b@example.org", None)])
+    a, b = store.recipients(d.id)
+    assert store.mark_recipient_suppressed(a.id, "unsubscribed")
+    store.mark_recipient_sending(b.id)
+    assert store.mark_recipient_failed(b.id, "550 5.1.1 no such user")
+    assert [(r.status, r.last_error) for r in store.recipients(d.id)] == [
+        ("suppressed", "unsubscribed"), ("failed", "550 5.1.1 no such user")]
+
+
+def test_deleting_a_delivery_removes_its_recipients(store: Store) -> None:
+    d = store.ensure_delivery("asp23", DAY, "email")
+    store.add_recipients(d.id, [("a@example.org", None)])
+    with store.engine.begin() as c:
+        c.execute(sa.text("DELETE FROM deliveries WHERE id = :id"), {"id": d.id})
+    assert store.recipients(d.id) == []
+
+
+def test_subscribers_import_updates_and_replaces(store: Store) -> None:
+    counts = store.import_subscribers([("Ana@example.org", "Ana", "en"),
+                                       ("bo@example.org", None, None)])
+    assert counts.__dict__ == {"added": 2, "updated": 0, "unchanged": 0, "removed": 0}
+    counts = store.import_subscribers([("ana@example.org", "Ana B", "fr"),
+                                       ("bo@example.org", None, None),
+                                       ("cy@example.org", "Cy", None)])
+    assert counts.__dict__ == {"added": 1, "updated": 1, "unchanged": 1, "removed": 0}
+    counts = store.import_subscribers([("cy@example.org", "Cy", None)], replace=True)
+    assert counts.__dict__ == {"added": 0, "updated": 0, "unchanged": 1, "removed": 2}
+    [cy] = store.subscribers()
+    assert (cy.address, cy.name, cy.language, cy.imported_at) == ("cy@example.org", "Cy", None, T0)
+
+
+def test_suppression_list_is_case_insensitive_and_kept_once(store: Store) -> None:
+    assert not store.is_suppressed("ana@example.org")
+    assert store.suppress("Ana@Example.org", "bounced", "550 mailbox unavailable")
+    assert not store.suppress("ana@example.org", "unsubscribed")
+    assert store.is_suppressed("ANA@example.org")
+    [s] = store.suppressions()
+    assert (s.address, s.reason, s.at, s.note) == ("ana@example.org", "bounced", T0,
+                                                   "550 mailbox unavailable")
+    with pytest.raises(ValueError, match="unknown suppression reason"):
+        store.suppress("bo@example.org", "annoyed")
+
+
+def test_times_are_utc_aware_and_naive_ones_are_refused(store: Store) -> None:
+    amsterdam = dt.datetime(2024, 12, 2, 18, 30, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    d = store.ensure_delivery("asp23", DAY, "email", send_at=amsterdam)
+    assert d.send_at == amsterdam and d.send_at is not None
+    assert d.send_at.tzinfo == dt.UTC and d.send_at.hour == 17
+    with pytest.raises(sa.exc.StatementError, match="timezone-aware"):
+        store.ensure_delivery("asp23", DAY, "social", "x", send_at=dt.datetime(2024, 12, 2, 18))
+
+
+def test_sqlite_store_uses_wal(tmp_path: Path) -> None:
+    with open_store(f"sqlite:///{tmp_path / 's.sqlite'}") as s, s.engine.connect() as c:
+        assert c.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
+        assert c.execute(sa.text("PRAGMA busy_timeout")).scalar() == 10000
+        assert c.execute(sa.text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_urls_resolve_relative_to_the_project(tmp_path: Path) -> None:
+    assert resolve_url("sqlite:///.aspdigest/state.sqlite", tmp_path) == (
+        f"sqlite:///{tmp_path / '.aspdigest/state.sqlite'}")
+    assert (tmp_path / ".aspdigest").is_dir()
+    assert resolve_url("postgresql://u:pw@db/x") == "postgresql+psycopg://u:pw@db/x"
+    with pytest.raises(UserError) as err:
+        resolve_url("not a url")
+    assert str(err.value) == "state.url: not a database URL: (unparseable URL)"
+
+
+def test_project_store_follows_settings_and_environment(tmp_path: Path) -> None:
+    (tmp_path / "aspdigest.toml").write_text('[state]\nurl = "sqlite:///state/a.sqlite"\n')
+    with open_project_store(load_project(tmp_path, environ={})) as s:
+        s.suppress("a@example.org", "bounced")
+    assert (tmp_path / "state/a.sqlite").exists()
+    other = load_project(tmp_path, environ={"ASPDIGEST_STATE_URL": "sqlite:///b.sqlite"})
+    with open_project_store(other) as s:
+        assert not s.is_suppressed("a@example.org")
+    assert (tmp_path / "b.sqlite").exists()
+
+
+def test_unreachable_database_is_one_clear_line_without_the_password() -> None:
+    with pytest.raises(UserError) as err:
+        open_store("postgresql://postgres:hunter2@127.0.0.1:1/test")
+    text = str(err.value)
+    assert text.startswith("state store postgresql+psycopg://postgres:***@127.0.0.1:1/test: "
+                           "cannot connect: ")
+    assert "hunter2" not in text and "\n" not in text

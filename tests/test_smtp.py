@@ -1,0 +1,581 @@
+"""Sending the digest over SMTP to a real aiosmtpd server on 127.0.0.1.
+
+Each test starts its own server on a free port; the server's handler can refuse a
+recipient (4xx/5xx), drop the connection before MAIL or after DATA, or kill the sending
+process, and every message it accepts is kept for the test to parse.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import html
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.parser import BytesParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from typer.testing import CliRunner
+
+from aspdigest.cli import app
+from aspdigest.config import Project, load_project
+from aspdigest.content import load_content
+from aspdigest.days import plan_days
+from aspdigest.deliver.email import eml_path, send_digest, send_test
+from aspdigest.deliver.smtp import parse_smtp_url
+from aspdigest.errors import UserError
+from aspdigest.outbox import Store, open_project_store
+from aspdigest.render import RenderContext
+from aspdigest.render.email import digest
+from aspdigest.render.message import ADDRESS_PLACEHOLDER, TOKEN_PLACEHOLDER
+from aspdigest.render.templates import make_environment
+from aspdigest.subscribers import import_csv, subscribers_path, verify_token
+
+KEY = "test-signing-key-0123456789"
+LIST = "asp-digest.example.org"
+DATE = "2024-12-02"
+FAST = {"ASPDIGEST_EMAIL_RATE_PER_SECOND": "0", "ASPDIGEST_EMAIL_RETRY_BACKOFF": "0.01"}
+SAMPLE = ["ana.example@example.org", "bruno.sample@example.org", "chloe.exemple@example.org",
+          "dev.placeholder@example.org", "eve.test@example.org"]
+HERE = Path(__file__).resolve().parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Sink:
+    """An aiosmtpd handler that keeps messages and misbehaves on request."""
+
+    port: int = 0
+    messages: list[tuple[str, list[str], bytes]] = field(default_factory=list)
+    rcpt_replies: dict[str, list[str]] = field(default_factory=dict)  # address → replies to give
+    drop_at_mail: set[int] = field(default_factory=set)  # drop when MAIL comes after n messages
+    drop_after_data: set[int] = field(default_factory=set)  # keep message n, then drop, no reply
+    on_message: Callable[[int], None] | None = None
+    connections: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
+                          responses: list[str]) -> list[str]:
+        session.host_name = hostname
+        with self.lock:
+            self.connections += 1
+        return responses
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
+                          options: list[str]) -> str:
+        if len(self.messages) in self.drop_at_mail:
+            self.drop_at_mail.discard(len(self.messages))
+            server.transport.close()
+            return "421 4.3.0 going away"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          options: list[str]) -> str:
+        queue = self.rcpt_replies.get(address)
+        if queue:
+            return queue.pop(0)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+            n = len(self.messages)
+        if self.on_message is not None:
+            self.on_message(n)
+        if n in self.drop_after_data:
+            server.transport.close()
+        return "250 2.0.0 queued"
+
+    def parsed(self) -> list[EmailMessage]:
+        out = []
+        for _, _, data in self.messages:
+            msg = BytesParser(policy=email.policy.default).parsebytes(data)
+            assert isinstance(msg, EmailMessage)
+            out.append(msg)
+        return out
+
+    def recipients(self) -> list[str]:
+        return [r for _, rcpts, _ in self.messages for r in rcpts]
+
+
+def serve(sink: Sink, **kwargs: Any) -> Controller:
+    sink.port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=sink.port, **kwargs)
+    controller.start()
+    return controller
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    s = Sink()
+    controller = serve(s)
+    yield s
+    controller.stop()
+
+
+def environ(sink: Sink, **extra: str) -> dict[str, str]:
+    return {"ASPDIGEST_SMTP_URL": f"smtp://127.0.0.1:{sink.port}",
+            "ASPDIGEST_UNSUBSCRIBE_KEY": KEY, **extra}
+
+
+def built_project(root: Path, **settings: str) -> Project:
+    """The sample project with the first day's digest built (only the email renderer)."""
+    project = load_project(root, environ={**FAST, **settings})
+    content = load_content(project, "asp23")
+    day = plan_days(content)[0]
+    result = digest(day, RenderContext(project, content, make_environment(project)))
+    path = eml_path(project, "asp23", day.date)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(result.eml)
+    return project
+
+
+@pytest.fixture
+def project(sample_root: Path) -> Project:
+    return built_project(sample_root)
+
+
+def claimed(project: Project, store: Store) -> int:
+    import_csv(store, subscribers_path(project))
+    d = store.ensure_delivery("asp23", plan_days(load_content(project, "asp23"))[0].date, "email")
+    assert store.approve(d.id, {}, "tester") and store.claim(d.id)
+    return d.id
+
+
+def statuses(store: Store, delivery_id: int) -> dict[str, str]:
+    return {r.address: r.status for r in store.recipients(delivery_id)}
+
+
+def html_part(msg: EmailMessage) -> str:
+    part = msg.get_body(("html",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def text_part(msg: EmailMessage) -> str:
+    part = msg.get_body(("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def test_test_copy(project: Project, sink: Sink) -> None:
+    import datetime as dt
+
+    reply = send_test(project, "asp23", dt.date(2024, 12, 2), "me@example.org", environ(sink))
+    assert reply.status == "sent" and reply.code == 250
+    [msg] = sink.parsed()
+    assert sink.messages[0][:2] == ("digest@example.org", ["me@example.org"])
+    assert msg["Subject"] == "[TEST] ASP23, day 1: If the ICC collapses, the rule of law collapses"
+    assert msg["To"] == "me@example.org"
+    token = str(msg["List-Unsubscribe"]).split("token=")[1].split(">")[0]
+    assert verify_token(token, KEY.encode(), LIST) == "me@example.org"
+    assert f"token={token}" in html_part(msg) and f"token={token}" in text_part(msg)
+    assert "me@example.org is subscribed" in html_part(msg)
+    for placeholder in (TOKEN_PLACEHOLDER, ADDRESS_PLACEHOLDER):
+        assert placeholder not in sink.messages[0][2].decode()
+
+
+def test_send_command(project: Project, sink: Sink, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(project.root)
+    for name, value in {**environ(sink), **FAST}.items():
+        monkeypatch.setenv(name, value)
+    runner = CliRunner()
+    result = runner.invoke(app, ["send", "asp23", DATE, "--test", "me@example.org"])
+    assert (result.exit_code, result.output) == (0, "asp23 2024-12-02: test copy sent to me@example.org\n")
+    result = runner.invoke(app, ["send", "asp23", "2024-12-03", "--test", "me@example.org"])
+    assert (result.exit_code, result.output) == (
+        1, "out/asp23/2024-12-03/digest.eml: not built; run `aspdigest build asp23` first\n")
+    result = runner.invoke(app, ["send", "asp23", DATE])
+    assert result.output == ("send: give --test ADDRESS; the digest goes to subscribers through "
+                             "the schedule\n")
+    monkeypatch.delenv("ASPDIGEST_UNSUBSCRIBE_KEY")
+    result = runner.invoke(app, ["send", "asp23", DATE, "--test", "me@example.org"])
+    assert result.exit_code == 1 and result.output.startswith("ASPDIGEST_UNSUBSCRIBE_KEY: not set")
+    assert len(sink.messages) == 1
+
+
+def test_full_send_reaches_every_subscriber_not_suppressed_once(project: Project,
+                                                                 sink: Sink) -> None:
+    with open_project_store(project) as store:
+        delivery_id = claimed(project, store)
+        store.suppress("Eve.Test@example.org", "unsubscribed")
+        seen: list[tuple[int, int, str]] = []
+        report = send_digest(store, delivery_id, project, environ=environ(sink),
+                             progress=lambda *a: seen.append(a))
+        assert (report.status, report.connections, report.error) == ("sent", 1, None)
+        assert report.counts == {"pending": 0, "sending": 0, "sent": 4, "failed": 0,
+                                 "suppressed": 1, "unknown": 0}
+        assert [s[:2] for s in seen] == [(i, 5) for i in range(1, 6)]
+        assert statuses(store, delivery_id)["eve.test@example.org"] == "suppressed"
+        delivery = store.delivery(delivery_id)
+        assert delivery is not None and delivery.receipt is not None
+        assert delivery.receipt["connections"] == 1
+    assert sink.recipients() == SAMPLE[:4]
+    ids = set()
+    for msg, address in zip(sink.parsed(), SAMPLE, strict=False):
+        # The header survives a strict parse intact, with this recipient's own token.
+        unsubscribe = str(msg["List-Unsubscribe"])
+        token = unsubscribe.split("token=")[1].split(">")[0]
+        assert unsubscribe == (f"<https://example.org/unsubscribe?token={token}>, "
+                               f"<mailto:unsubscribe@example.org?subject=unsubscribe%20{token}>")
+        assert verify_token(token, KEY.encode(), LIST) == address
+        assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert msg["List-Id"] == "Women's Initiatives for Gender Justice <asp-digest.example.org>"
+        assert msg["Subject"] == "ASP23, day 1: If the ICC collapses, the rule of law collapses"
+        assert msg["To"].addresses[0].addr_spec == address
+        assert f"{address} is subscribed" in html_part(msg)
+        ids.add(str(msg["Message-ID"]))
+    assert next(iter(sink.parsed()))["To"] == "Ana Example <ana.example@example.org>"
+    assert sink.parsed()[2]["To"].addresses[0].display_name == "Chloé Exemple"
+    assert len(ids) == 4
+
+
+def test_stopped_send_resumes_without_a_second_copy(project: Project, sink: Sink) -> None:
+    class Stop(Exception):
+        pass
+
+    def stop_after_two(done: int, total: int, address: str) -> None:
+        if done == 2:
+            raise Stop
+
+    with open_project_store(project) as store:
+        delivery_id = claimed(project, store)
+        with pytest.raises(Stop):
+            send_digest(store, delivery_id, project, environ=environ(sink), progress=stop_after_two)
+        assert store.recipient_counts(delivery_id)["sent"] == 2
+        delivery = store.delivery(delivery_id)
+        assert delivery is not None and delivery.status == "claimed"
+        report = send_digest(store, delivery_id, project, environ=environ(sink))
+        assert report.status == "sent" and report.counts["sent"] == 5
+    assert sorted(sink.recipients()) == SAMPLE
+
+
+CHILD = """
+import sys
+from pathlib import Path
+from aspdigest.config import load_project
+from aspdigest.deliver.email import send_digest
+from aspdigest.outbox import open_project_store
+
+project = load_project(Path(sys.argv[1]))
+with open_project_store(project) as store:
+    send_digest(store, int(sys.argv[2]), project)
+"""
+
+
+def test_killed_sender_resumes_and_leaves_the_uncertain_one_for_review(
+        project: Project, sink: Sink) -> None:
+    with open_project_store(project) as store:
+        delivery_id = claimed(project, store)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASPDIGEST_")}
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(project.root), str(delivery_id)],
+                            env={**env, **environ(sink), **FAST})
+
+    def kill_on_third(n: int) -> None:
+        if n == 3:  # the server has the message; the sender dies before it hears so
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    sink.on_message = kill_on_third
+    assert proc.wait(timeout=60) == -signal.SIGKILL
+    sink.on_message = None
+    with open_project_store(project) as store:
+        assert statuses(store, delivery_id)[SAMPLE[2]] == "sending"
+        report = send_digest(store, delivery_id, project, environ=environ(sink))
+        assert report.status == "unknown"
+        assert report.error == ("1 recipient(s) may or may not have received the digest; check "
+                                "the SMTP server's log, then resolve them by hand")
+        rows = {r.address: r for r in store.recipients(delivery_id)}
+    assert [rows[a].status for a in SAMPLE] == ["sent", "sent", "unknown", "sent", "sent"]
+    assert rows[SAMPLE[2]].last_error == ("interrupted while being handed to the server; check "
+                                          "the server's log before sending this recipient a copy")
+    assert sorted(sink.recipients()) == SAMPLE  # exactly one copy each
+
+
+def test_temporary_failure_is_retried_with_backoff(sample_root: Path, sink: Sink) -> None:
+    project = built_project(sample_root, ASPDIGEST_EMAIL_RETRY_BACKOFF="0.5")
+    sink.rcpt_replies[SAMPLE[1]] = ["451 4.7.1 greylisted, try again"] * 2
+    with open_project_store(project) as store:
+        delivery_id = claimed(project, store)
+        started = time.monotonic()
+        report = send_digest(store, delivery_id, project, environ=environ(sink))
+        elapsed = time.monotonic() - started
+        rows = {r.address: r for r in store.recipients(delivery_id)}
+    assert elapsed >= 1.5  # waited 0.5 s, then 1 s
+    assert report.status == "sent" and report.counts["sent"] == 5
+    assert rows[SAMPLE[1]].attempts == 3 and rows[SAMPLE[1]].status == "sent"
+    # The greylisted recipient waited its turn while the others went out.
+    assert sink.recipients() == [SAMPLE[0], *SAMPLE[2:], SAMPLE[1]]
+
+
+def test_temporary_failure_gives_up_after_max_attempts(sample_root: Path, sink: Sink) -> None:
+    project = built_project(sample_root, ASPDIGEST_EMAIL_MAX_ATTEMPTS="3")
+    sink.rcpt_replies[SAMPLE[0]] = ["452 4.2.2 mailbox full"] * 5
+    with open_project_store(project) as store:
+        delivery_id = claimed(project, store)
+        report = send_digest(store, delivery_id, project, environ=environ(sink))
+        [row] = [r for r in store.recipients(delivery_id) if r.address == SAMPLE[0]]
+    assert (row.status, row.attempts) == ("failed", 3)
+    assert row.last_error == "452 4.2.2 mailbox full (gave up after 3 attempts)"
+    assert report.status == "sent" and sorted(sink.recipients()) == SAMPLE[1:]
+
+
+def test_permanent_failure_is_recorded_and_the_rest_are_sent(project: Project, sink: Sink) -> None:
+    sink.rcpt_replies[SAMPLE[2]] = ["550 5.1.1 no such user"]
+    with open_project_store(project) as store:
+        delivery_id = claimed(project, store)
+        report = send_digest(store, delivery_id, project, environ=environ(sink))
+        rows = {r.address: r for r in store.recipients(delivery_id)}
+    assert (rows[SAMPLE[2]].status, rows[SAMPLE[2]].last_error, rows[SAMPLE[2]].attempts) == (
+        "failed", "550 5.1.1 no such user", 1)
+    assert report.status == "sent" and report.counts["failed"] == 1
+    assert sink.recipients() == [a for a in SAMPLE if a != SAMPLE[2]]
+
+
+def test_every_recipient_refused_fails_the_delivery(project: Project, sink: Sink) -> None:
+    for address in SAMPLE:
+        sink.rcpt_replies[address] = ["554 5.7.1 relay denied"]
+    with open_project_store(project) as store:
+        delivery_id = claimed(project, store)
+        report = send_digest(store, delivery_id, project, environ=environ(sink))
+    assert (report.status, report.error) == ("failed", "every recipient failed (5)")
+
+
+def test_dropped_connection_reconnects_and_resumes(project: Project, sink: Sink) -> None:
+    sink.drop_at_mail = {2}
+    with open_project_store(project) as store:
+        delivery_id = claimed(project, store)
+        report = send_digest(store, delivery_id, project, environ=environ(sink))
+    assert (report.status, report.connections) == ("sent", 2)
+    assert sink.recipients() == SAMPLE and sink.connections == 2
+
+
+def test_drop_while_waiting_for_the_final_reply_is_unknown_not_resent(
+        project: Project, sink: Sink) -> None:
+    sink.drop_after_data = {3}
+    with open_project_store(project) as store:
+        delivery_id = claimed(project, store)
+        report = send_digest(store, delivery_id, project, environ=environ(sink))
+        rows = {r.address: r for r in store.recipients(delivery_id)}
+    assert report.status == "unknown" and report.connections == 2
+    assert rows[SAMPLE[2]].status == "unknown"
+    assert rows[SAMPLE[2]].last_error is not None
+    assert rows[SAMPLE[2]].last_error.startswith("connection lost")
+    assert sink.recipients() == SAMPLE  # the server did take it, exactly once
+
+
+def test_rate_limit_spaces_the_messages(sample_root: Path, sink: Sink) -> None:
+    project = built_project(sample_root, ASPDIGEST_EMAIL_RATE_PER_SECOND="20")
+    with open_project_store(project) as store:
+        delivery_id = claimed(project, store)
+        started = time.monotonic()
+        send_digest(store, delivery_id, project, environ=environ(sink))
+        elapsed = time.monotonic() - started
+    assert len(sink.messages) == 5 and elapsed >= 0.2  # four gaps of 1/20 s
+
+
+def test_unreachable_server_fails_the_delivery_and_keeps_the_rest_pending(
+        project: Project) -> None:
+    with open_project_store(project) as store:
+        delivery_id = claimed(project, store)
+        port = free_port()
+        env = {**environ(Sink()), "ASPDIGEST_SMTP_URL": f"smtp://digest:pw123@127.0.0.1:{port}"}
+        report = send_digest(store, delivery_id, project, environ=env)
+        assert report.status == "failed"
+        assert report.error is not None
+        assert report.error.startswith(f"smtp://digest@127.0.0.1:{port}: cannot connect after 3 "
+                                       "attempts: ")
+        assert "pw123" not in report.error
+        assert store.recipient_counts(delivery_id)["pending"] == 5
+
+
+def test_setup_problems_fail_the_delivery_with_one_line(project: Project, sink: Sink) -> None:
+    with open_project_store(project) as store:
+        delivery_id = claimed(project, store)
+        with pytest.raises(UserError) as err:
+            send_digest(store, delivery_id, project, environ={"ASPDIGEST_UNSUBSCRIBE_KEY": KEY})
+        assert str(err.value) == (
+            "ASPDIGEST_SMTP_URL: not set; set it to smtp://user@host:587 (STARTTLS) or "
+            "smtps://user@host:465, and the password in ASPDIGEST_SMTP_PASSWORD")
+        delivery = store.delivery(delivery_id)
+        assert delivery is not None and delivery.status == "failed"
+        assert delivery.last_error == str(err.value)
+        with pytest.raises(UserError) as err:
+            send_digest(store, delivery_id, project, environ=environ(sink))
+        assert str(err.value) == (f"delivery {delivery_id}: is email and failed; send_digest "
+                                  "sends a claimed email delivery")
+        other = store.ensure_delivery("asp23", delivery.date, "email", "again")
+        store.approve(other.id, {"2024-12-02/digest.eml": "0" * 64}, "tester")
+        store.claim(other.id)
+        with pytest.raises(UserError) as err:
+            send_digest(store, other.id, project, environ=environ(sink))
+        assert str(err.value) == ("out/asp23/2024-12-02/digest.eml: changed since it was "
+                                  "approved; approve the new build before sending")
+    assert sink.messages == []
+
+
+def test_html_injection_arrives_escaped(sample_root: Path, sink: Sink) -> None:
+    import datetime as dt
+
+    payload = "<script>alert(1)</script>\"><img src=x onerror=alert(1)>"
+    (sample_root / "content/asp23/2024-12-02/injection.md").write_text(f"""---
+title: '{payload}'
+kind: statement
+summary: '{payload}'
+organisers: ['{payload}']
+speakers:
+  - name: '{payload}'
+quotes:
+  - text: '{payload}'
+    by: '{payload}'
+---
+{payload}
+""", encoding="utf-8")
+    project = built_project(sample_root)
+    send_test(project, "asp23", dt.date(2024, 12, 2), "me@example.org", environ(sink))
+    [msg] = sink.parsed()
+    body = html_part(msg)
+    assert "<script" not in body and "<img" not in body
+    # Shown as text: title, organiser, speaker, quote, attribution and body.
+    assert html.unescape(body).count(payload) == 6
+
+
+def test_smtp_url_parsing_never_keeps_the_password_in_sight() -> None:
+    target = parse_smtp_url("smtps://digest%40example.org:p%40ss@mail.example.org")
+    assert (target.scheme, target.host, target.port, target.user, target.password) == (
+        "smtps", "mail.example.org", 465, "digest@example.org", "p@ss")
+    assert target.safe == "smtps://digest@example.org@mail.example.org:465"
+    assert "p@ss" not in repr(target)
+    assert parse_smtp_url("smtp://u@h", "from-env").password == "from-env"
+    assert parse_smtp_url("smtp://h:2525").port == 2525
+    for url, message in [
+        ("http://user:secret@h", "ASPDIGEST_SMTP_URL: expected smtp://user@host:port (STARTTLS) "
+                                 "or smtps://user@host:port (TLS), got http://h"),
+        ("smtp://", "ASPDIGEST_SMTP_URL: no host name in smtp://…"),
+        ("smtp://u:secret@h:port", "ASPDIGEST_SMTP_URL: the port is not a number"),
+    ]:
+        with pytest.raises(UserError) as err:
+            parse_smtp_url(url)
+        assert str(err.value) == message
+
+
+def _authenticator(server: Any, session: Any, envelope: Any, mechanism: str,
+                   data: Any) -> AuthResult:
+    ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"digest", b"s3cret")
+    return AuthResult(success=ok, handled=False)
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_login_and_a_refused_password_is_not_shown(project: Project) -> None:
+    import datetime as dt
+
+    sink = Sink()
+    controller = serve(sink, authenticator=_authenticator, auth_require_tls=False,
+                       auth_required=True)
+    try:
+        env = environ(sink, ASPDIGEST_SMTP_URL=f"smtp://digest@127.0.0.1:{sink.port}",
+                      ASPDIGEST_SMTP_PASSWORD="s3cret")
+        send_test(project, "asp23", dt.date(2024, 12, 2), "me@example.org", env)
+        env["ASPDIGEST_SMTP_PASSWORD"] = "wrong-horse"
+        with pytest.raises(UserError) as err:
+            send_test(project, "asp23", dt.date(2024, 12, 2), "me@example.org", env)
+    finally:
+        controller.stop()
+    assert str(err.value) == (f"smtp://digest@127.0.0.1:{sink.port}: login refused: "
+                              "535 5.7.8 Authentication credentials invalid")
+    assert len(sink.messages) == 1
+
+
+@pytest.fixture
+def certificate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
+    """A self-signed certificate for 127.0.0.1 that the client is told to trust."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_starttls_and_implicit_tls(project: Project, certificate: ssl.SSLContext) -> None:
+    import datetime as dt
+
+    starttls = Sink()
+    controllers = [serve(starttls, tls_context=certificate, require_starttls=True,
+                         authenticator=_authenticator, auth_required=True)]
+    implicit = Sink()
+    controllers.append(serve(implicit, ssl_context=certificate, authenticator=_authenticator,
+                             auth_required=True, auth_require_tls=False))
+    try:
+        for sink, scheme in ((starttls, "smtp"), (implicit, "smtps")):
+            env = environ(sink, ASPDIGEST_SMTP_URL=f"{scheme}://digest:s3cret@127.0.0.1:{sink.port}")
+            send_test(project, "asp23", dt.date(2024, 12, 2), "me@example.org", env)
+            assert len(sink.messages) == 1
+    finally:
+        for controller in controllers:
+            controller.stop()
+
+
+def primary_address() -> str:
+    """This machine's address on its network (not loopback), as the kernel would route."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("192.0.2.1", 9))  # nothing is sent: UDP connect only picks a route
+        address = str(s.getsockname()[0])
+    assert not address.startswith("127."), "this test needs a network interface besides loopback"
+    return address
+
+
+def test_no_password_over_an_unencrypted_network_connection(project: Project) -> None:
+    import datetime as dt
+
+    sink = Sink()
+    host = primary_address()
+    sink.port = free_port()
+    controller = Controller(sink, hostname=host, port=sink.port)
+    controller.start()
+    try:
+        env = environ(sink, ASPDIGEST_SMTP_URL=f"smtp://digest:s3cret@{host}:{sink.port}")
+        with pytest.raises(UserError) as err:
+            send_test(project, "asp23", dt.date(2024, 12, 2), "me@example.org", env)
+    finally:
+        controller.stop()
+    assert str(err.value) == (f"smtp://digest@{host}:{sink.port}: the server offers no "
+                              "STARTTLS; refusing to send the password unencrypted (use smtps://)")
+    assert sink.messages == []
+
+
+def test_envelope_sender_is_the_return_path_when_set(sample_root: Path, sink: Sink) -> None:
+    import datetime as dt
+
+    project = built_project(sample_root, ASPDIGEST_EMAIL_RETURN_PATH="bounces@example.org")
+    send_test(project, "asp23", dt.date(2024, 12, 2), "me@example.org", environ(sink))
+    assert sink.messages[0][0] == "bounces@example.org"
+    assert sink.parsed()[0]["From"] == "Gender Justice Digest <digest@example.org>"
+    broken = built_project(sample_root, ASPDIGEST_EMAIL_RETURN_PATH="bounces")
+    with pytest.raises(UserError) as err:
+        send_test(broken, "asp23", dt.date(2024, 12, 2), "me@example.org", environ(sink))
+    assert str(err.value) == ('aspdigest.toml: email.return_path: expected an address like '
+                              '"Digest <digest@example.org>", got "bounces"')

@@ -1,0 +1,545 @@
+"""render/social.py, threads.py, quoteposts.py: threads per platform, quote posts, limits.
+
+Real renders throughout: the ASP23 sample (golden JSON for every day and platform), the real
+cards plan and layout check for attachments, and hypothesis over random text with URLs, emoji,
+CJK, Arabic, combining marks and no-break spaces. Every post is measured again here with the
+platform's own rule (`text.check`), independently of the packer's own measuring.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from aspdigest.build import build
+from aspdigest.config import Project, load_project
+from aspdigest.content import Content, load_content
+from aspdigest.days import Day, plan_days
+from aspdigest.errors import RenderError
+from aspdigest.records import Event, Quote, Record, Speaker
+from aspdigest.render import DAY_RENDERERS, RenderContext, Rendered, social
+from aspdigest.render import threads as threads_module
+from aspdigest.render.quotemarks import marks
+from aspdigest.render.quoteposts import ALT_LIMITS, alt_length
+from aspdigest.render.templates import make_environment
+from aspdigest.text import RULES, check, extract_urls, mastodon_rule
+from aspdigest.text.split import sentence_gaps
+
+REPO = Path(__file__).resolve().parents[1]
+PLATFORMS = ("x", "bluesky", "mastodon", "threads", "linkedin")
+LABEL = re.compile(r"\n\d+/\d+$")
+NBSP, NNBSP = "\u00a0", "\u202f"
+
+
+def context(project: Project, event: str = "asp23") -> tuple[RenderContext, Content]:
+    content = load_content(project, event)
+    return RenderContext(project, content, make_environment(project)), content
+
+
+def render_days(project: Project) -> dict[str, Rendered]:
+    ctx, content = context(project)
+    return {day.key: social.render(day, ctx) for day in plan_days(content)}
+
+
+def threads(rendered: Rendered) -> dict[str, dict[str, Any]]:
+    return {a.path.split(".")[1]: json.loads(a.data) for a in rendered.artifacts
+            if a.path.endswith(".json")}
+
+
+def rule_for(platform: str, data: dict[str, Any]) -> Any:
+    return mastodon_rule(data["limit"]) if platform == "mastodon" else RULES[platform]
+
+
+def all_posts(data: dict[str, Any]) -> list[dict[str, Any]]:
+    return [*data["posts"], *(p for qp in data["quote_posts"] for p in qp["posts"])]
+
+
+@pytest.fixture(scope="module")
+def asp23(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, dict[str, Any]]]:
+    import shutil
+
+    root = tmp_path_factory.mktemp("asp23")
+    shutil.copytree(REPO / "content", root / "content")
+    shutil.copy(REPO / "aspdigest.toml", root / "aspdigest.toml")
+    project = load_project(root, environ={})
+    return {date: threads(r) for date, r in render_days(project).items()}
+
+
+# -- ASP23 ---------------------------------------------------------------------------------------
+
+def test_golden_threads_for_every_asp23_day_and_platform(
+    asp23: dict[str, dict[str, dict[str, Any]]], golden: Callable[[str, str], None]
+) -> None:
+    assert sorted(asp23) == ["2024-12-02", "2024-12-03", "2024-12-04", "2024-12-05", "2024-12-06"]
+    for date, platforms in asp23.items():
+        assert sorted(platforms) == sorted(PLATFORMS)
+        for platform, data in platforms.items():
+            text = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+            golden(f"social/{date}/thread.{platform}.json", text)
+
+
+def test_no_asp23_post_is_over_its_limit_by_the_platforms_own_rule(
+    asp23: dict[str, dict[str, dict[str, Any]]],
+) -> None:
+    for platforms in asp23.values():
+        for platform, data in platforms.items():
+            rule = rule_for(platform, data)
+            for post in all_posts(data):
+                assert check(rule, post["text"]) == [], (platform, post["text"])
+                assert post["length"] == rule.count(post["text"]) <= post["limit"] == rule.limit
+                for media in post["media"]:
+                    assert alt_length(media["alt"]) <= ALT_LIMITS[platform]
+
+
+def test_kit_quote_is_posted_whole_on_x_its_long_sentence_split_between_clauses(
+    asp23: dict[str, dict[str, dict[str, Any]]],
+) -> None:
+    quote = load_content(load_project(REPO, environ={}), "asp23").records
+    text = next(r for r in quote if r.id == "kit-general-debate").quotes[0].text
+    second = text.split(". ")[1] + "."
+    assert len(second) == 397
+    posts = asp23["2024-12-03"]["x"]["posts"]
+    parts = [(post, q) for post in posts for q in post["quotes"]
+             if q["record"] == "kit-general-debate"]
+    spans = [(q["start"], q["end"]) for _, q in parts]
+    # Concatenating the parts, minus their marks and ellipses, gives the quote verbatim.
+    rebuilt = ""
+    for n, (post, q) in enumerate(parts):
+        assert q["part"] == n + 1 and q["parts"] == len(parts)
+        body = post["text"].split("\n")[0]
+        assert body.startswith("“") and body.endswith("”")
+        inner = body[1:-1].removeprefix("… ").removesuffix(" …")
+        assert inner == text[q["start"] : q["end"]]
+        rebuilt += text[len(rebuilt) : q["start"]] + inner
+    assert rebuilt == text
+    assert spans[0][0] == 0 and spans[-1][1] == len(text)
+    assert all(text[e:s] == " " for (_, e), (s, _) in itertools.pairwise(spans))
+    # Cuts fall between sentences, except inside the 397-character second sentence, which is
+    # cut only between clauses (after a comma).
+    start2 = text.index(second)
+    end2 = start2 + len(second)
+    sentence_cuts = {cut for cut, _ in sentence_gaps(text, 0, len(text))}
+    inner_cuts = [e for _, e in spans[:-1] if start2 < e < end2]
+    assert inner_cuts and all(text[e - 1] == "," for e in inner_cuts)
+    assert all(e in sentence_cuts for _, e in spans[:-1] if not start2 < e < end2)
+    # The ellipsis marks every cut and the attribution rides on the last part only.
+    first, *_, last = [post["text"] for post, _ in parts]
+    assert first.split("\n")[0].endswith(" …”") and "Khrystyna Kit" not in first
+    assert last.startswith("“… ") and "\n— Khrystyna Kit, Head of the Ukrainian" in last
+    assert sum("— Khrystyna Kit" in post["text"] for post, _ in parts) == 1
+
+
+def test_thread_shape_opener_items_in_order_closing(
+    asp23: dict[str, dict[str, dict[str, Any]]],
+) -> None:
+    _ctx, content = context(load_project(REPO, environ={}))
+    for day in plan_days(content):
+        for platform, data in asp23[day.key].items():
+            posts = data["posts"]
+            first = posts[0]["text"]
+            assert first.startswith(f"ASP23, day {day.number} · ") and day.title in first
+            assert "#ASP23 #GenderJustice" in first
+            order = [r for post in posts for r in post["records"]]
+            assert list(dict.fromkeys(order)) == [r.id for r in day.records]
+            archive = f"https://example.org/digest/asp23/{day.key}/"
+            assert "Read the full ASP23 digest" in posts[-1]["text"]
+            assert archive in posts[-1]["links"] or (
+                platform == "bluesky" and archive in posts[-1]["links"])
+            numbered = platform != "linkedin"
+            for n, post in enumerate(posts, start=1):
+                assert post["position"] == n
+                assert post["text"].endswith(f"\n{n}/{len(posts)}") == numbered
+            if platform == "linkedin":
+                assert len(posts) == 1
+
+
+def test_post_counts_are_in_the_manifest(sample_project: Project) -> None:
+    result = build(sample_project, "asp23")
+    manifest = json.loads((result.written.event_dir / "2024-12-03/manifest.json").read_text())
+    entries = {e["path"]: e for e in manifest["artifacts"]}
+    x = entries["thread.x.json"]["meta"]
+    assert x["platform"] == "x" and x["posts"] >= 10 and x["quote_posts"] == 3
+    assert x["limit"] == 280 and x["longest"] <= 280
+    assert entries["thread.linkedin.json"]["meta"]["posts"] == 1
+    text = (result.written.event_dir / "2024-12-03/thread.x.txt").read_text()
+    assert text.startswith(f"ASP23 · 2024-12-03 · X: {x['posts']} posts, limit 280 weighted")
+    assert "\n=== quote posts (3) ===\n" in text
+    assert "aspdigest.render.social:render" in DAY_RENDERERS
+
+
+def test_renders_are_byte_identical(sample_project: Project) -> None:
+    ctx, content = context(sample_project)
+    day = plan_days(content)[1]
+    assert social.render(day, ctx) == social.render(day, ctx)
+
+
+def test_bluesky_facets_point_at_the_shown_text_and_carry_full_urls(
+    asp23: dict[str, dict[str, dict[str, Any]]],
+) -> None:
+    seen = 0
+    for platforms in asp23.values():
+        for post in all_posts(platforms["bluesky"]):
+            raw = post["text"].encode("utf-8")
+            assert post["bytes"] == len(raw)
+            for facet in post["facets"]:
+                shown = raw[facet["byteStart"] : facet["byteEnd"]].decode("utf-8")
+                if facet["type"] == "link":
+                    assert facet["uri"].startswith("https://")
+                    assert facet["uri"].removeprefix("https://").startswith(
+                        shown.rstrip("…").removeprefix("www.").split("/")[0]
+                    ) or shown.rstrip("…") in facet["uri"]
+                    seen += 1
+                elif facet["type"] == "tag":
+                    assert shown == "#" + facet["tag"]
+    assert seen > 10
+
+
+def test_linkedin_api_text_escapes_reserved_characters(
+    asp23: dict[str, dict[str, dict[str, Any]]],
+) -> None:
+    post = asp23["2024-12-02"]["linkedin"]["posts"][0]
+    assert "#ASP23 #GenderJustice" in post["api_text"]  # hashtags stay hashtags
+    assert "(Office of the Prosecutor)" in post["text"]
+    assert r"\(Office of the Prosecutor\)" in post["api_text"]
+
+
+def test_linkedin_leaves_out_quotes_that_do_not_fit_and_says_so(sample_project: Project) -> None:
+    ctx, content = context(sample_project)
+    day = plan_days(content)[1]
+    rendered = social.render(day, ctx)
+    assert rendered.warnings == (
+        "social: linkedin: the day's post would be over 3000 characters with every quote, so "
+        "it leaves out ecocide quote 1 (each still has its quote post)",
+    )
+    post = threads(rendered)["linkedin"]["posts"][0]
+    assert "Khrystyna Kit" in post["text"] and "wanton acts" not in post["text"]
+
+
+# -- handles ---------------------------------------------------------------------------------------
+
+def test_organisers_become_handles_and_speakers_stay_names(sample_root: Path) -> None:
+    event = sample_root / "content/asp23/event.toml"
+    event.write_text(event.read_text() + (
+        '\n[handles."Amnesty International"]\nx = "amnesty"\nmastodon = "@amnesty@mastodon.social"'
+        '\nbluesky = "amnesty.org"\nthreads = "amnesty"\nlinkedin = "Amnesty International UK"\n'
+        '\n[handles."Agnes Callamard"]\nx = "AgnesCallamard"\n'
+    ).replace('[handles."Amnesty International"]\nx = "amnesty"\n', "", 1))
+    project = load_project(sample_root, environ={})
+    ctx, content = context(project)
+    data = threads(social.render(plan_days(content)[3], ctx))
+    expected = {
+        "x": "(@amnesty)", "mastodon": "(@amnesty@mastodon.social)", "bluesky": "(@amnesty.org)",
+        "threads": "(@amnesty)", "linkedin": "(Amnesty International UK)",
+    }
+    for platform, shown in expected.items():
+        texts = [p["text"] for p in all_posts(data[platform])]
+        lines = [line for t in texts for line in t.split("\n")]
+        title = next(x for x in lines if x.startswith("Amnesty International's Israel Genocide"))
+        assert title.endswith(shown)
+        assert all("@AgnesCallamard" not in t for t in texts)
+        assert any("— Agnes Callamard, Secretary General" in t for t in texts)
+    mention = [f for p in data["bluesky"]["posts"] for f in p["facets"] if f["type"] == "mention"]
+    assert mention == [{"type": "mention", "byteStart": mention[0]["byteStart"],
+                        "byteEnd": mention[0]["byteStart"] + len("@amnesty.org"),
+                        "handle": "amnesty.org"}]
+
+
+# -- quote posts -----------------------------------------------------------------------------------
+
+def test_quote_post_forms(asp23: dict[str, dict[str, dict[str, Any]]]) -> None:
+    # Fits: the quote in the text, with the card.
+    amnesty = asp23["2024-12-05"]["x"]["quote_posts"][0]
+    assert amnesty["quote_in_text"] is True and len(amnesty["posts"]) == 1
+    post = amnesty["posts"][0]
+    assert post["text"].startswith("“The conclusion that Israel has committed genocide")
+    assert post["media"] == [{
+        "path": "cards/amnesty-genocide-report-1.landscape.png", "size": "landscape",
+        "alt": post["media"][0]["alt"],
+    }]
+    # Too long for X: the attribution, and the whole quote in the card's alt text.
+    kit = asp23["2024-12-03"]["x"]["quote_posts"][0]
+    assert kit["quote_in_text"] is False
+    (only,) = kit["posts"]
+    assert "Khrystyna Kit" in only["text"] and "Justice at the national level" not in only["text"]
+    text = next(r for r in load_content(load_project(REPO, environ={}), "asp23").records
+                if r.id == "kit-general-debate").quotes[0].text
+    assert only["media"][0]["alt"].startswith(f"“{text}” — Khrystyna Kit, Head of")
+    # LinkedIn and Mastodon use the square card.
+    assert asp23["2024-12-03"]["mastodon"]["quote_posts"][0]["posts"][0]["media"][0]["size"] == (
+        "square")
+    # Fragments without a card get no quote post.
+    assert [qp["record"] for qp in asp23["2024-12-02"]["x"]["quote_posts"]] == ["opening"]
+
+
+def add_record(root: Path, date: str, name: str, front: str) -> Path:
+    path = root / f"content/asp23/{date}/{name}.md"
+    path.write_text(f"---\n{front}\n---\nBody.\n", encoding="utf-8")
+    return path
+
+
+def test_alt_text_drops_context_never_the_quote(sample_root: Path) -> None:
+    # 880 characters of quote: with name, role, event and date it passes X's 1000.
+    sentence = "Survivors must be heard and believed by the Court at every stage of proceedings. "
+    quote = (sentence * 11).strip()
+    role = "Special Representative of the Secretary-General on Sexual Violence in Conflict " * 2
+    add_record(sample_root, "2024-12-04", "long-alt", (
+        'title: "Long alt"\nkind: statement\nsummary: "A statement."\nspeakers:\n'
+        f'  - name: "Ana Example"\n    role: "{role.strip()}"\nquotes:\n  - text: "{quote}"\n'
+        '    by: "Ana Example"'))
+    project = load_project(sample_root, environ={})
+    ctx, content = context(project)
+    data = threads(social.render(plan_days(content)[2], ctx))
+    x = next(qp for qp in data["x"]["quote_posts"] if qp["record"] == "long-alt")
+    alt = x["posts"][0]["media"][0]["alt"]
+    assert alt == f"“{quote}” — Ana Example."
+    bluesky = next(qp for qp in data["bluesky"]["quote_posts"] if qp["record"] == "long-alt")
+    assert bluesky["posts"][0]["media"][0]["alt"].endswith(", December 4, 2024.")
+
+
+def test_a_card_that_will_not_be_drawn_is_never_attached(sample_root: Path) -> None:
+    long = " ".join(["Every survivor deserves to be heard, believed and given justice."] * 30)
+    add_record(sample_root, "2024-12-04", "too-long", (
+        'title: "Too long for a card"\nkind: statement\nsummary: "A statement."\nspeakers:\n'
+        f'  - name: "Ana Example"\nquotes:\n  - text: "{long}"\n    by: "Ana Example"'))
+    project = load_project(sample_root, environ={})
+    ctx, content = context(project)
+    day = plan_days(content)[2]
+    rendered = social.render(day, ctx)
+    data = threads(rendered)
+    for platform in PLATFORMS:
+        qp = next(q for q in data[platform]["quote_posts"] if q["record"] == "too-long")
+        assert all(p["media"] == [] for p in qp["posts"])
+        assert qp["quote_in_text"] is True
+        spans = [q for p in qp["posts"] for q in p["quotes"]]
+        assert spans[0]["start"] == 0 and spans[-1]["end"] == len(long)
+    assert ("social: too-long quote 1: no card attached on x, bluesky, mastodon, threads, "
+            "linkedin: the cards renderer skips its card (the text does not fit any size)"
+            ) in rendered.warnings
+    from aspdigest.render.cards import render as cards_render
+
+    drawn = {a.path for a in cards_render(day, ctx).artifacts}
+    assert not any(p.startswith("cards/too-long-") for p in drawn)
+
+
+# -- errors ------------------------------------------------------------------------------------------
+
+def test_a_clause_too_long_for_any_post_is_an_error_naming_the_record(sample_root: Path) -> None:
+    clause = "Accountability " + " ".join(["accountability"] * 24)
+    add_record(sample_root, "2024-12-04", "endless", (
+        'title: "Endless"\nkind: statement\nsummary: "A statement."\nspeakers:\n'
+        f'  - name: "Ana Example"\nquotes:\n  - text: "Short first. {clause}."\n'
+        '    by: "Ana Example"\n    card: false'))
+    ctx, content = context(load_project(sample_root, environ={}))
+    with pytest.raises(RenderError) as caught:
+        social.render(plan_days(content)[2], ctx)
+    assert caught.value.lines() == [
+        "content/asp23/2024-12-04/endless.md: quotes[0].text: cannot be posted on X: the clause "
+        "\"Accountability accountability accountability accountability…\" is 394/280 weighted "
+        "characters with its quotation marks and attribution, and has no sentence or clause "
+        "break to split it at (a quote is never cut inside a clause)"
+    ]
+
+
+def test_a_word_too_long_for_any_post_is_an_error_naming_the_field(sample_root: Path) -> None:
+    word = "正義" * 80
+    add_record(sample_root, "2024-12-04", "wide", (
+        f'title: "Wide"\nkind: statement\nsummary: "See {word} now."'))
+    ctx, content = context(load_project(sample_root, environ={}))
+    with pytest.raises(RenderError) as caught:
+        social.render(plan_days(content)[2], ctx)
+    assert caught.value.lines() == [
+        "content/asp23/2024-12-04/wide.md: summary: cannot be posted on X: "
+        f"\"{word[:59]}…\" is 320/280 weighted characters and has no break point (space, "
+        "sentence or clause end) to split it at"
+    ]
+
+
+def test_a_clause_over_threads_link_limit_is_an_error(sample_root: Path) -> None:
+    links = " ".join(f"https://example.org/{n}" for n in range(6))
+    add_record(sample_root, "2024-12-04", "links", (
+        'title: "Links"\nkind: statement\nsummary: "A statement."\nspeakers:\n'
+        f'  - name: "Ana Example"\nquotes:\n  - text: "See {links}"\n'
+        '    by: "Ana Example"\n    card: false'))
+    ctx, content = context(load_project(sample_root, environ={}))
+    with pytest.raises(RenderError) as caught:
+        social.social_day(plan_days(content)[2], ctx, "threads")
+    assert caught.value.lines() == [
+        "content/asp23/2024-12-04/links.md: quotes[0].text: cannot be posted on Threads: the "
+        "clause \"See https://example.org/0 https://example.org/1 https://exa…\" breaks the "
+        "platform's rules (6 links, at most 5) with its quotation marks and attribution, and "
+        "has no sentence or clause break to split it at (a quote is never cut inside a clause)"
+    ]
+
+
+def test_a_linkedin_day_too_long_even_without_quotes_is_an_error(sample_root: Path) -> None:
+    for n in range(12):
+        add_record(sample_root, "2024-12-06", f"filler-{n:02d}", (
+            f'title: "Filler {n}"\nkind: statement\nsummary: "{"Words and more words. " * 12}"'))
+    ctx, content = context(load_project(sample_root, environ={}))
+    with pytest.raises(RenderError) as caught:
+        social.render(plan_days(content)[4], ctx)
+    assert caught.value.lines() == [
+        "content/asp23/2024-12-06: the day's LinkedIn post (one post, no thread) is "
+        "4564/3000 characters even without its quotes; shorten the titles or summaries"
+    ]
+
+
+def test_a_quote_template_must_print_the_quote_once(sample_root: Path) -> None:
+    folder = sample_root / "templates/social"
+    folder.mkdir(parents=True)
+    (folder / "quote.txt.j2").write_text("{{ text }} {{ text }}\n")
+    ctx, content = context(load_project(sample_root, environ={}))
+    with pytest.raises(RenderError) as caught:
+        social.render(plan_days(content)[0], ctx)
+    assert caught.value.lines() == [
+        "social/quote.txt.j2: must print {{ text }} (the quote) exactly once"
+    ]
+
+
+def test_project_templates_override_the_defaults(sample_root: Path) -> None:
+    folder = sample_root / "templates/social"
+    folder.mkdir(parents=True)
+    (folder / "closing.txt.j2").write_text("Subscribe: {{ signup_url }}\n")
+    settings_file = sample_root / "aspdigest.toml"
+    settings_file.write_text(settings_file.read_text() + (
+        '\n[social]\nsignup_url = "https://example.org/join"\nmastodon_limit = 1000\n'
+        'numbering = ["x"]\n'))
+    ctx, content = context(load_project(sample_root, environ={}))
+    data = threads(social.render(plan_days(content)[0], ctx))
+    assert data["x"]["posts"][-1]["text"].startswith("Subscribe: https://example.org/join\n")
+    assert data["mastodon"]["limit"] == 1000 and not data["mastodon"]["numbered"]
+    assert not LABEL.search(data["bluesky"]["posts"][0]["text"])
+
+
+def test_a_day_without_records_renders_no_threads(sample_root: Path) -> None:
+    for record in (sample_root / "content/asp23/2024-12-05").glob("*.md"):
+        record.unlink()
+    ctx, content = context(load_project(sample_root, environ={}))
+    rendered = social.render(plan_days(content)[3], ctx)
+    assert rendered == Rendered(warnings=("social: no records, so no threads",))
+
+
+# -- numbering ---------------------------------------------------------------------------------------
+
+def test_numbering_never_pushes_a_post_over_even_past_nine_posts(sample_root: Path) -> None:
+    # Summaries whose posts fill X almost to the limit, and enough of them for two-digit labels.
+    settings_file = sample_root / "aspdigest.toml"
+    settings_file.write_text(settings_file.read_text() + '\n[social]\nplatforms = ["x"]\n')
+    for n in range(12):
+        summary = ("Survivors demand accountability now " + "x" * 200)[: 240 - len(str(n))]
+        add_record(sample_root, "2024-12-06", f"filler-{n:02d}", (
+            f'title: "Filler {n}"\nkind: statement\norder: {10 + n}\nsummary: "{summary}"'))
+    ctx, content = context(load_project(sample_root, environ={}))
+    data = threads(social.render(plan_days(content)[4], ctx))["x"]
+    total = len(data["posts"])
+    assert total >= 20
+    for n, post in enumerate(data["posts"], start=1):
+        assert post["text"].endswith(f"\n{n}/{total}")
+        assert check("x", post["text"]) == []
+
+
+# -- properties --------------------------------------------------------------------------------------
+
+LATIN = st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=10)
+WORD = st.one_of(
+    LATIN, LATIN, LATIN,
+    st.text("正義和平法院審判真相", min_size=1, max_size=5),
+    st.text("العدالةللضحايا", min_size=1, max_size=7),
+    st.builds(lambda w: "".join(c + "\u0301" for c in w), LATIN),
+    st.sampled_from(["😀", "👩🏽‍⚖️", "🐦‍🔥", "✊🏽", "🇺🇦"]),
+    st.builds(lambda p: f"https://example.org/{p}", st.text("abcxyz-_/", max_size=40)),
+    st.sampled_from(["@ana_1", "#Justice", "#正義", "@ana@mastodon.social", "$ICC"]),
+)
+SPACE = st.sampled_from([" ", " ", " ", " ", NBSP, NNBSP])
+CLAUSE = st.lists(st.tuples(WORD, SPACE), min_size=1, max_size=4).map(
+    lambda ws: "".join(w + s for w, s in ws).rstrip(" " + NBSP + NNBSP) or "x")
+JOINER = st.sampled_from([", ", ", ", "; ", ": ", " — ", "—", "、", "،"])
+# A sentence starts with a capital, so that it is one (a stop before a small letter is not).
+SENTENCE = st.tuples(st.sampled_from(["The", "Justice", "Survivors", "Now"]), SPACE, CLAUSE,
+                     st.lists(st.tuples(JOINER, CLAUSE), max_size=2)).map(
+    lambda s: s[0] + s[1] + s[2] + "".join(j + c for j, c in s[3]) + ".")
+PASSAGE = st.lists(SENTENCE, min_size=1, max_size=10).map(" ".join)
+RECORD = st.tuples(st.lists(SENTENCE, min_size=1, max_size=3).map(" ".join),
+                   st.lists(PASSAGE, max_size=2), st.sampled_from(["en", "fr", "ar", "de", "ja"]))
+
+
+MARKS = "…“”«»„「」\u202f"
+
+
+def bare(words: list[str]) -> list[str]:
+    return [b for b in (w.strip(MARKS) for w in words) if b]
+
+
+def synthetic_day(project: Project, records: list[tuple[str, list[str], str]]) -> tuple[
+        Day, RenderContext]:
+    date = dt.date(2025, 3, 10)
+    event = Event(id="synth", name="Synthetic", short_name="SYN", publisher="P",
+                  timezone="Europe/Amsterdam", start=date, end=date, hashtags=["Justice"],
+                  path="content/synth/event.toml", sha256="0")
+    built = []
+    for n, (summary, quotes, lang) in enumerate(records):
+        built.append(Record(
+            id=f"r{n}", date=date, path=f"content/synth/2025-03-10/r{n}.md", sha256="0",
+            title=f"Item {n}", kind="statement", summary=summary,
+            speakers=[Speaker(name="Ana Example", role="Witness")],
+            quotes=[Quote(text=q, by="Ana Example", lang=lang, card=False) for q in quotes],
+        ))
+    content = Content(event, tuple(built))
+    day = Day(event, date, 1, "A synthetic day", None, tuple(built))
+    return day, RenderContext(project, content, make_environment(project))
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(RECORD, min_size=1, max_size=3))
+def test_thread_properties(records: list[tuple[str, list[str], str]]) -> None:
+    project = load_project(REPO, environ={})
+    day, ctx = synthetic_day(project, records)
+    for platform in PLATFORMS:
+        result = social.social_day(day, ctx, platform)
+        data = social.thread_data(day, result)
+        rule = rule_for(platform, data)
+        # 1. every post within its limit by the platform's own rule
+        for post in all_posts(data):
+            assert check(rule, post["text"]) == [], (platform, post["text"])
+        texts = [LABEL.sub("", p.text) for p in result.posts]
+        stream = "\n\n".join(texts).split()
+        # 2. the thread's words, in order, are the unsplit thread's (marks and the ellipses
+        # that mark a cut aside)
+        whole = threads_module.single(social.thread_sections(day, ctx, result.platform),
+                                      result.platform).text
+        if platform != "linkedin" or not result.warnings:
+            assert "".join(bare(stream)) == "".join(bare(whole.split())), platform
+        for record in day.records:
+            # the summary's words, in order and unbroken
+            words = record.summary.split()
+            assert any(stream[i : i + len(words)] == words for i in range(len(stream))), platform
+            for url in extract_urls(record.summary):
+                assert any(url.text in t for t in texts)
+            for token in re.findall(r"(?:[@#$]\S+)", record.summary):
+                assert any(token.rstrip(".,") in t for t in texts)
+            # 3. each quote whole, in order, unaltered (LinkedIn may leave one out, whole)
+            for index, quote in enumerate(record.quotes):
+                spans = [(post, q) for post in result.posts for q in post.quotes
+                         if (q.record, q.index) == (record.id, index)]
+                if platform == "linkedin" and not spans:
+                    continue
+                assert [q.part for _, q in spans] == list(range(1, len(spans) + 1))
+                assert spans[0][1].start == 0 and spans[-1][1].end == len(quote.text)
+                for (_, a), (_, b) in itertools.pairwise(spans):
+                    assert quote.text[a.end : b.start].strip() == ""
+                    assert NBSP not in quote.text[a.end : b.start]
+                m = marks(quote.lang or "en")
+                for carrier, q in spans:
+                    lead = "" if q.start == 0 else "…"
+                    body = quote.text[q.start : q.end]
+                    assert body in carrier.text and m.open + lead in carrier.text

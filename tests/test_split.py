@@ -1,0 +1,209 @@
+"""text/split.py: sentence, clause and word breaks, packing, and entities that are never cut."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from aspdigest.text import RULES, bluesky_length, mastodon_length, threads_length
+from aspdigest.text.split import (
+    Unsplittable,
+    clause_gaps,
+    pack,
+    pieces,
+    protected_spans,
+    sentence_gaps,
+    word_gaps,
+)
+
+NBSP, NNBSP = "\u00a0", "\u202f"
+
+
+def sentences(text: str) -> list[str]:
+    return [text[s:e] for s, e in pieces(text, (0, len(text)), "sentence", protected_spans(text))]
+
+
+def clauses(text: str) -> list[str]:
+    return [text[s:e] for s, e in pieces(text, (0, len(text)), "clause", protected_spans(text))]
+
+
+def words(text: str) -> list[str]:
+    return [text[s:e] for s, e in pieces(text, (0, len(text)), "word", protected_spans(text))]
+
+
+# -- sentences -----------------------------------------------------------------------------------
+
+def test_sentences_end_at_stops_followed_by_a_space() -> None:
+    assert sentences("One. Two! Three? Four… Five") == ["One.", "Two!", "Three?", "Four…", "Five"]
+
+
+def test_closing_quotation_marks_stay_with_their_sentence() -> None:
+    text = "I was taught humility. “Don’t blow your own horn, be modest.’ But I continue."
+    assert sentences(text) == [
+        "I was taught humility.", "“Don’t blow your own horn, be modest.’", "But I continue."
+    ]
+
+
+@pytest.mark.parametrize("text", [
+    "Dr. Smith spoke.", "Prof. Akane spoke.", "See e.g. the report.", "The U.S. delegation.",
+    "J. Smith spoke.", "It rose 3.5 per cent.", "Visit example.org today.",
+    "It was late… and dark.", "Art. 7 applies.",
+])
+def test_no_sentence_break_inside_abbreviations_numbers_domains(text: str) -> None:
+    assert sentences(text) == [text]
+
+
+def test_cjk_and_arabic_sentence_stops() -> None:
+    assert sentences("正义必须实现。受害者需要真相！为什么？") == ["正义必须实现。", "受害者需要真相！", "为什么？"]
+    assert sentences("هل هذا عدل؟ نعم.") == ["هل هذا عدل؟", "نعم."]
+
+
+def test_gaps_are_the_white_space_between() -> None:
+    assert sentence_gaps("One.  Two.", 0, 10) == [(4, 6)]
+
+
+# -- clauses -------------------------------------------------------------------------------------
+
+def test_clauses_at_comma_semicolon_colon_and_dashes() -> None:
+    text = "First, second; third: fourth — fifth—sixth"
+    assert clauses(text) == ["First,", "second;", "third:", "fourth —", "fifth—", "sixth"]
+
+
+@pytest.mark.parametrize("text", [
+    "1,000 people", "at 14:30 today", "conflict-related violence", "pages 2–6 only",
+    "a large-scale attack",
+])
+def test_no_clause_break_inside_numbers_times_or_hyphenated_words(text: str) -> None:
+    assert clauses(text) == [text]
+
+
+def test_cjk_and_arabic_clause_marks_need_no_space() -> None:
+    assert clauses("正义，真相、赔偿") == ["正义，", "真相、", "赔偿"]
+    assert clauses("العدالة، الحقيقة؛ الإنصاف") == ["العدالة،", "الحقيقة؛", "الإنصاف"]
+
+
+def test_clause_gap_after_a_comma_inside_quotation_marks() -> None:
+    assert clause_gaps("“Yes,” she said", 0, 15) == [(6, 7)]
+
+
+# -- words and entities ----------------------------------------------------------------------------
+
+def test_words_never_break_at_no_break_spaces() -> None:
+    text = f"La{NBSP}Haye «{NNBSP}oui{NNBSP}» now"
+    assert words(text) == [f"La{NBSP}Haye", f"«{NNBSP}oui{NNBSP}»", "now"]
+    assert word_gaps(text, 0, len(text)) == [(7, 8), (15, 16)]
+
+
+def test_no_break_inside_a_url_mention_or_hashtag() -> None:
+    text = "Read https://example.org/a—b,c;d: now—@ana@mastodon.social—#Justice—@bsky.bsky.social"
+    protected = protected_spans(text)
+    for start, end in pieces(text, (0, len(text)), "clause", protected):
+        for p_start, p_end in protected:
+            assert p_end <= start or p_start >= end or (start <= p_start and p_end <= end)
+    assert "https://example.org/a—b,c;d:" in clauses(text)[0]
+
+
+def test_protected_spans_cover_every_platforms_entities() -> None:
+    text = "x https://ex.org/é—y @u@m.social #tag @a.bsky.social example.com $ICC"
+    spans = [text[s:e] for s, e in protected_spans(text)]
+    assert spans == ["https://ex.org/é—y", "@u@m.social", "#tag", "@a.bsky.social",
+                     "example.com", "$ICC"]
+
+
+# -- packing ---------------------------------------------------------------------------------------
+
+def fits_within(limit: int) -> object:
+    return lambda text: (lambda s, e: len(text[s:e]) <= limit)
+
+
+def test_pack_keeps_sentences_that_fit_whole() -> None:
+    text = "Aaaa aaaa. Bbbb bbbb. Cccc cccc."
+    assert [text[s:e] for s, e in pack(text, lambda s, e: e - s <= 21)] == [
+        "Aaaa aaaa. Bbbb bbbb.", "Cccc cccc."
+    ]
+
+
+def test_a_long_sentence_is_cut_between_clauses_and_never_merged_with_its_neighbours() -> None:
+    text = "Short one. A long sentence, with clauses, that goes on and on. Next."
+    parts = [text[s:e] for s, e in pack(text, lambda s, e: e - s <= 30, ("sentence", "clause"))]
+    assert parts == ["Short one.", "A long sentence, with clauses,", "that goes on and on.", "Next."]
+
+
+def test_unsplittable_names_the_piece() -> None:
+    text = "Fine. Averyveryverylongclausewithoutanybreak at all"
+    with pytest.raises(Unsplittable) as caught:
+        pack(text, lambda s, e: e - s <= 20, ("sentence", "clause"))
+    assert text[caught.value.start : caught.value.end] == (
+        "Averyveryverylongclausewithoutanybreak at all"
+    )
+
+
+def test_pack_strips_surrounding_white_space() -> None:
+    assert pack("  Hello.  ", lambda s, e: True) == [(2, 8)]
+
+
+# -- properties ------------------------------------------------------------------------------------
+
+LATIN = st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJ", min_size=1, max_size=10)
+CJK = st.text("正義和平法院審判真相受害者", min_size=1, max_size=6)
+ARABIC = st.text("العدالةللضحاياالمحكمة", min_size=1, max_size=8)
+COMBINING = st.builds(lambda w: "".join(c + "\u0301\u0323" for c in w), LATIN)
+EMOJI = st.sampled_from(["😀", "👩🏽‍⚖️", "🐦‍🔥", "✊🏽", "🇺🇦", "❤️", "1️⃣"])
+URL = st.builds(lambda p: f"https://example.org/{p}", st.text("abcxyz-_/", max_size=30))
+ENTITY = st.sampled_from(["@ana_1", "#Justice", "#正義", "@ana@mastodon.social",
+                          "@icc.bsky.social", "$ICC", "example.com/path"])
+WORD = st.one_of(LATIN, LATIN, CJK, ARABIC, COMBINING, EMOJI, URL, ENTITY)
+PUNCT = st.sampled_from(["", "", "", ".", ",", ";", ":", "!", "?", "—", "。", "、", "،", "؟", "…",
+                         ".”", ",’"])
+SPACE = st.sampled_from([" ", " ", " ", " ", "\n", NBSP, NNBSP, "  "])
+TEXT = st.lists(st.tuples(WORD, PUNCT, SPACE), min_size=1, max_size=50).map(
+    lambda parts: "".join(w + p + s for w, p, s in parts)
+)
+COUNTERS = {
+    "x": RULES["x"].count, "bluesky": bluesky_length, "mastodon": mastodon_length,
+    "threads": threads_length,
+}
+TIGHT = set("—―、，；：،؛。！？")
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(TEXT, st.integers(min_value=10, max_value=120), st.sampled_from(sorted(COUNTERS)))
+def test_packing_properties(text: str, limit: int, platform: str) -> None:
+    count = COUNTERS[platform]
+    stripped = text.strip()
+    if not stripped:
+        return
+    offset = text.find(stripped)
+
+    def fits(start: int, end: int) -> bool:
+        return count(text[start:end]) <= limit
+
+    protected = protected_spans(text)
+    try:
+        spans = pack(text, fits)
+    except Unsplittable as exc:
+        piece = (exc.start, exc.end)
+        assert not fits(*piece)
+        for level in ("sentence", "clause", "word"):
+            assert pieces(text, piece, level, protected) == [piece]  # truly no break point
+        return
+    # every part within the limit by the platform's own count
+    assert all(fits(s, e) for s, e in spans)
+    # in order, nothing lost, only breaking white space (or nothing after a tight mark) between
+    rebuilt = "".join(text[s:e] + text[e:nxt] for (s, e), (nxt, _) in
+                      zip(spans, [*spans[1:], (spans[-1][1], 0)], strict=True))
+    assert rebuilt == stripped and spans[0][0] == offset
+    for (_, end), (start, _) in itertools.pairwise(spans):
+        gap = text[end:start]
+        if gap:
+            assert gap.strip() == "" and NBSP not in gap and NNBSP not in gap
+        else:
+            assert text[end - 1] in TIGHT or text[: end].rstrip("”’\"')»").endswith(tuple(TIGHT))
+    # no entity is cut (Mastodon lets a URL's query run on into no-break spaces, which the
+    # stripping of the text's ends may take off)
+    for p_start, p_end in protected:
+        p_end = min(p_end, offset + len(stripped))
+        assert any(s <= p_start and p_end <= e for s, e in spans), text[p_start:p_end]

@@ -1,0 +1,163 @@
+"""Subscriber CSV import, unsubscribe tokens and the `aspdigest subscribers` commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from aspdigest.cli import app
+from aspdigest.config import Project
+from aspdigest.errors import UserError
+from aspdigest.outbox import open_project_store
+from aspdigest.subscribers import (
+    import_csv,
+    listing,
+    make_token,
+    read_csv,
+    subscribers_path,
+    unsubscribe,
+    unsubscribe_key,
+    verify_token,
+)
+
+KEY = b"k" * 32
+LIST = "asp-digest.example.org"
+
+
+def write(tmp_path: Path, text: str, name: str = "people.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def problems(path: Path) -> list[str]:
+    with pytest.raises(UserError) as err:
+        read_csv(path, path.name)
+    return err.value.lines()
+
+
+def test_sample_subscribers_file_is_valid(sample_project: Project) -> None:
+    rows = read_csv(subscribers_path(sample_project))
+    assert len(rows) == 5
+    assert all(r.address.endswith("@example.org") for r in rows)
+    assert [r.language for r in rows].count("fr") == 1
+
+
+def test_columns_may_be_in_any_order_and_name_language_optional(tmp_path: Path) -> None:
+    path = write(tmp_path, "\ufeffLanguage, Email ,name\nfr,a@example.org,\n,b@example.org,Bo\n\n")
+    rows = read_csv(path)
+    assert [(r.address, r.name, r.language, r.line) for r in rows] == [
+        ("a@example.org", None, "fr", 2), ("b@example.org", "Bo", None, 3)]
+    only = write(tmp_path, "email\nc@example.org\n", "only.csv")
+    assert [r.address for r in read_csv(only)] == ["c@example.org"]
+
+
+def test_every_bad_line_is_reported(tmp_path: Path) -> None:
+    path = write(tmp_path, (
+        "email,name,language\n"
+        "not-an-address,X,en\n"
+        ",Nobody,en\n"
+        "a@example.org,A,klingon-xx\n"
+        "A@example.org,A again,\n"
+        "b@example.org,\"Line\nbreak\",\n"
+        "c@example.org,C,en,extra\n"
+        "evil@example.org\r\nBcc: x@example.org,E,\n"  # line 9 is fine, line 10 is not
+    ))
+    assert problems(path) == [
+        'people.csv: line 2: email: expected an address like name@example.org, got "not-an-address"',
+        "people.csv: line 3: email: expected an address like name@example.org, got nothing",
+        'people.csv: line 4: language: expected a language tag such as "en" or "fr", got "klingon-xx"',
+        "people.csv: line 5: email: A@example.org is already on line 4",
+        "people.csv: line 7: name: contains a line break",
+        "people.csv: line 8: 4 cells but the header names 3 columns "
+        "(a comma in a name needs the name in double quotes)",
+        'people.csv: line 10: email: expected an address like name@example.org, got "Bcc: x@example.org"',
+    ]
+
+
+def test_header_problems(tmp_path: Path) -> None:
+    assert problems(write(tmp_path, "mail,nmae\nx@example.org,X\n")) == [
+        'people.csv: line 1: unknown column "mail"; did you mean "email"?',
+        'people.csv: line 1: unknown column "nmae"; did you mean "name"?',
+        'people.csv: line 1: no "email" column',
+    ]
+    assert problems(write(tmp_path, "")) == [
+        "people.csv: line 1: expected a header row naming the columns: email, name, language"]
+    assert problems(tmp_path / "missing.csv") == ["missing.csv: file not found"]
+    (tmp_path / "latin1.csv").write_bytes(b"email,name\nz@example.org,Z\xe9\n")
+    assert problems(tmp_path / "latin1.csv") == [
+        "latin1.csv: line 2: not valid UTF-8; save the file as UTF-8"]
+
+
+def test_tokens_round_trip_and_resist_tampering() -> None:
+    token = make_token("Ana@Example.org", KEY, LIST)
+    assert token == make_token("ana@example.org", KEY, LIST)
+    assert all(c.isalnum() or c in "-_." for c in token)
+    assert verify_token(token, KEY, LIST) == "ana@example.org"
+    assert verify_token(token, b"x" * 32, LIST) is None
+    assert verify_token(token, KEY, "other.example.org") is None
+    other = make_token("bo@example.org", KEY, LIST)
+    forged = token.split(".")[0] + "." + other.split(".")[1]
+    assert verify_token(forged, KEY, LIST) is None
+    assert verify_token("garbage", KEY, LIST) is None
+    assert verify_token("!!!.???", KEY, LIST) is None
+
+
+def test_signing_key_is_required_and_not_weak() -> None:
+    with pytest.raises(UserError) as err:
+        unsubscribe_key({})
+    assert str(err.value) == (
+        "ASPDIGEST_UNSUBSCRIBE_KEY: not set; real sends sign each recipient's unsubscribe link "
+        "with it (set it to a long random string, the same one your unsubscribe page uses to "
+        "check the link)")
+    with pytest.raises(UserError) as err:
+        unsubscribe_key({"ASPDIGEST_UNSUBSCRIBE_KEY": "short"})
+    assert str(err.value) == (
+        "ASPDIGEST_UNSUBSCRIBE_KEY: too short; use at least 16 random characters")
+    assert unsubscribe_key({"ASPDIGEST_UNSUBSCRIBE_KEY": "s" * 16}) == b"s" * 16
+
+
+def test_import_and_listing_keep_suppressions(sample_project: Project) -> None:
+    with open_project_store(sample_project) as store:
+        counts = import_csv(store, subscribers_path(sample_project))
+        assert (counts.added, counts.removed) == (5, 0)
+        first = store.subscribers()[0].address
+        assert unsubscribe(store, first.upper(), "complained")
+        assert not unsubscribe(store, first)
+        assert unsubscribe(store, "gone@example.org", "bounced")
+        with pytest.raises(UserError) as err:
+            unsubscribe(store, "nope")
+        assert str(err.value) == "nope: expected an address like name@example.org"
+        # Importing the same file again does not undo an unsubscribe.
+        import_csv(store, subscribers_path(sample_project))
+        rows = listing(store)
+    assert [(r.address, r.suppressed) for r in rows if r.suppressed] == [
+        (first, "complained"), ("gone@example.org", "bounced")]
+    assert len(rows) == 6
+
+
+def test_subscribers_commands(sample_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(sample_root)
+    runner = CliRunner()
+    result = runner.invoke(app, ["subscribers", "import"])
+    assert result.exit_code == 0, result.output
+    assert result.output == "subscribers.csv: 5 added, 0 updated, 0 unchanged, 0 removed\n"
+    (sample_root / "two.csv").write_text("email\nana.example@example.org\nnew@example.org\n")
+    result = runner.invoke(app, ["subscribers", "import", "two.csv", "--replace", "--json"])
+    assert json.loads(result.output) == {"added": 1, "updated": 1, "unchanged": 0, "removed": 4}
+    result = runner.invoke(app, ["subscribers", "unsubscribe", "New@example.org",
+                                 "--reason", "bounced"])
+    assert result.output == "New@example.org: suppressed (bounced)\n"
+    result = runner.invoke(app, ["subscribers", "list"])
+    assert result.output == ("ana.example@example.org\n"
+                             "new@example.org\t\t\tsuppressed: bounced\n")
+    result = runner.invoke(app, ["subscribers", "list", "--json"])
+    assert json.loads(result.output)[1] == {"address": "new@example.org", "name": None,
+                                            "language": None, "suppressed": "bounced"}
+    result = runner.invoke(app, ["subscribers", "import", "missing.csv"])
+    assert (result.exit_code, result.output) == (1, "missing.csv: file not found\n")
+    result = runner.invoke(app, ["subscribers", "unsubscribe", "x@example.org", "--reason", "meh"])
+    assert result.exit_code == 2

@@ -1,0 +1,503 @@
+"""Tests of aspdigest.text: platform length rules, entity extraction and Bluesky facets.
+
+The X rules are checked against twitter-text's own conformance files (validate.yml, extract.yml)
+in tests/data/twitter-text (a copy of shared/data/twitter-text, Apache-2.0); a missing copy is an error, not a skip.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from aspdigest.text import (
+    RULES,
+    Entity,
+    Facet,
+    PlatformRule,
+    bluesky_bytes,
+    bluesky_facets,
+    bluesky_length,
+    bluesky_shorten_links,
+    check,
+    entities,
+    extract_cashtags,
+    extract_hashtags,
+    extract_mastodon_urls,
+    extract_mentions,
+    extract_urls,
+    linkedin_escape,
+    linkedin_length,
+    mastodon_length,
+    mastodon_rule,
+    shorten_display_url,
+    threads_length,
+    threads_link_count,
+    x_weighted_length,
+)
+from aspdigest.text import length as length_module
+
+DATA = Path(__file__).parent / "data" / "twitter-text"
+
+
+def _load(name: str) -> dict[str, list[dict[str, Any]]]:
+    path = DATA / name
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"twitter-text conformance data missing: {path} (copied from shared/data/twitter-text)"
+        )
+    tests: dict[str, list[dict[str, Any]]] = yaml.safe_load(path.read_text("utf-8"))["tests"]
+    return tests
+
+
+VALIDATE = _load("validate.yml")
+EXTRACT = _load("extract.yml")
+
+# Every section of the conformance files is either run here or skipped for a stated reason.
+VALIDATE_RUN = {
+    # weighted length, section -> emoji parsing (v2 config counts emoji code point by code point)
+    "WeightedTweetsCounterTest": False,
+    "WeightedTweetsWithDiscountedEmojiCounterTest": True,
+    "UnicodeDirectionalMarkerCounterTest": True,
+}
+VALIDATE_WHOLE_ENTITY = ("usernames", "lists", "hashtags", "urls_without_protocol")
+VALIDATE_SKIPPED = {
+    "tweets": "twitter-text v1 (140-character) validity: '141 characters' is invalid there "
+    "but fits v3's 280",
+    "urls": "isValidUrl, an RFC 3986 syntax validator of a bare URL (IPv4/IPv6 hosts, userinfo, "
+    "ftp://), not the extraction of URLs from post text that the length rules use",
+}
+EXTRACT_RUN = (
+    "urls",
+    "urls_with_indices",
+    "urls_with_directional_markers",
+    "tco_urls_with_params",
+    "mentions",
+    "mentions_with_indices",
+    "mentions_or_lists_with_indices",
+    "hashtags",
+    "hashtags_from_astral",
+    "hashtags_with_indices",
+    "cashtags",
+    "cashtags_with_indices",
+)
+EXTRACT_SKIPPED = {
+    "replies": "extract_reply_screen_name (who a leading @mention replies to) is not an entity: "
+    "threads are chained by reply ids, not by text",
+}
+
+
+def _cases(tests: dict[str, list[dict[str, Any]]], *sections: str) -> list[Any]:
+    return [
+        pytest.param(section, case, id=f"{section}: {case['description']}")
+        for section in sections
+        for case in tests[section]
+    ]
+
+
+def test_every_conformance_section_is_run_or_skipped_for_a_reason() -> None:
+    assert set(VALIDATE) == set(VALIDATE_RUN) | set(VALIDATE_WHOLE_ENTITY) | set(VALIDATE_SKIPPED)
+    assert set(EXTRACT) == set(EXTRACT_RUN) | set(EXTRACT_SKIPPED)
+
+
+# --------------------------------------------------------------------------- X weighted length
+
+
+def test_x_constants_match_config_v3() -> None:
+    path = DATA / "config-v3.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"twitter-text config missing: {path}")
+    config = json.loads(path.read_text("utf-8"))
+    assert config["version"] == 3
+    assert config["emojiParsingEnabled"] is True
+    assert config["maxWeightedTweetLength"] == length_module.X_MAX_WEIGHTED_LENGTH
+    assert config["scale"] == length_module.X_SCALE
+    assert config["defaultWeight"] == length_module.X_DEFAULT_WEIGHT
+    assert config["transformedURLLength"] == length_module.X_TRANSFORMED_URL_LENGTH
+    ranges = [(r["start"], r["end"], r["weight"]) for r in config["ranges"]]
+    assert ranges == list(length_module.X_RANGES)
+
+
+@pytest.mark.parametrize(("section", "case"), _cases(VALIDATE, *VALIDATE_RUN))
+def test_x_weighted_length_conformance(section: str, case: dict[str, Any]) -> None:
+    text: str = case["text"]
+    expected = case["expected"]
+    weighted = x_weighted_length(text, emoji_parsing=VALIDATE_RUN[section])
+    assert weighted == expected["weightedLength"]
+    assert math.floor(weighted / 280 * 1000) == expected["permillage"]
+    has_invalid = any(c in "\ufffe\ufeff\uffff" for c in unicodedata.normalize("NFC", text))
+    assert (0 < weighted <= 280 and not has_invalid) == expected["valid"]
+    if VALIDATE_RUN[section]:  # the registry uses the v3 rule
+        assert (check("x", text) == []) == expected["valid"]
+
+
+@pytest.mark.parametrize(("section", "case"), _cases(VALIDATE, *VALIDATE_WHOLE_ENTITY))
+def test_validate_whole_text_is_one_entity(section: str, case: dict[str, Any]) -> None:
+    text: str = case["text"]
+    found: list[Entity]
+    if section == "usernames":
+        found = [e for e in extract_mentions(text) if "/" not in e.text]
+    elif section == "lists":
+        found = [e for e in extract_mentions(text) if "/" in e.text]
+    elif section == "hashtags":
+        found = extract_hashtags(text)
+    else:
+        found = extract_urls(text)
+    whole = len(found) == 1 and (found[0].start, found[0].end) == (0, len(text))
+    assert whole == case["expected"]
+
+
+def test_newer_emoji_count_two() -> None:
+    assert x_weighted_length("🐦‍🔥") == 2  # phoenix, Unicode 15.1 ZWJ sequence
+    assert x_weighted_length("🙂‍↔️") == 2  # head shaking horizontally, 15.1
+    assert x_weighted_length("🧑‍🧑‍🧒‍🧒") == 2  # family: adult, adult, child, child (15.1)
+    assert x_weighted_length("🫩") == 2  # face with bags under eyes, 16.0
+    assert x_weighted_length("👩🏽‍🤝‍👩🏻") == 2  # skin tones inside a ZWJ sequence
+    assert x_weighted_length("🏳️‍⚧️🇺🇦🏴󠁧󠁢󠁳󠁣󠁴󠁿") == 6  # flag ZWJ sequence, flag pair, tag sequence
+    assert x_weighted_length("#️⃣1️⃣*⃣") == 6  # keycaps, with and without VS16
+    assert x_weighted_length("Phoenix 🐦‍🔥 rises") == 16
+    assert x_weighted_length("🐦‍🔥" * 140) == 280
+    assert check("x", "🐦‍🔥" * 141) == ["282/280 weighted characters"]
+
+
+def test_x_letter_weight_symbols_stay_text() -> None:
+    # A bare © or ® is a letter-weight character to twitter-text; with VS16 it is an emoji.
+    assert x_weighted_length("©") == 1
+    assert x_weighted_length("®") == 1
+    assert x_weighted_length("©️") == 2
+    assert x_weighted_length("☺") == 2
+    assert x_weighted_length("\u2018quote\u2019 \u2014 ok") == 12
+
+
+def test_x_nfc_and_urls() -> None:
+    assert x_weighted_length("e\u0301") == 1  # NFC makes one é
+    assert x_weighted_length("see example.com/path and https://t.co/abc") == 4 + 23 + 5 + 23
+    assert x_weighted_length("example.cm") == 23
+    assert x_weighted_length("not.aurl") == 8
+
+
+# --------------------------------------------------------------------------- extraction
+
+
+def _urls(text: str) -> list[str]:
+    return [e.text for e in extract_urls(text)]
+
+
+def _with_indices(found: list[Entity], strip: int = 0) -> list[tuple[str, list[int]]]:
+    return [(e.text[strip:], [e.start, e.end]) for e in found]
+
+
+@pytest.mark.parametrize(("section", "case"), _cases(EXTRACT, *EXTRACT_RUN))
+def test_extract_conformance(section: str, case: dict[str, Any]) -> None:
+    text: str = case["text"]
+    expected = case["expected"]
+    if section in ("urls", "tco_urls_with_params"):
+        assert _urls(text) == expected
+    elif section in ("urls_with_indices", "urls_with_directional_markers"):
+        want = [(u["url"], u["indices"]) for u in expected]
+        assert _with_indices(extract_urls(text)) == want
+    elif section == "mentions":
+        assert [e.text[1:] for e in extract_mentions(text) if "/" not in e.text] == expected
+    elif section == "mentions_with_indices":
+        got = [e for e in extract_mentions(text) if "/" not in e.text]
+        assert _with_indices(got, 1) == [(m["screen_name"], m["indices"]) for m in expected]
+    elif section == "mentions_or_lists_with_indices":
+        lists: list[tuple[str, str, list[int]]] = []
+        for e in extract_mentions(text):
+            name, slash, slug = e.text[1:].partition("/")
+            lists.append((name, slash + slug, [e.start, e.end]))
+        assert lists == [(m["screen_name"], m["list_slug"], m["indices"]) for m in expected]
+    elif section in ("hashtags", "hashtags_from_astral"):
+        assert [e.text[1:] for e in extract_hashtags(text)] == expected
+    elif section == "hashtags_with_indices":
+        want = [(h["hashtag"], h["indices"]) for h in expected]
+        assert _with_indices(extract_hashtags(text), 1) == want
+    elif section == "cashtags":
+        assert [e.text[1:] for e in extract_cashtags(text)] == expected
+    else:
+        assert section == "cashtags_with_indices"
+        want = [(c["cashtag"], c["indices"]) for c in expected]
+        assert _with_indices(extract_cashtags(text), 1) == want
+    _assert_well_formed(text, entities(text))
+
+
+def _assert_well_formed(text: str, found: list[Entity]) -> None:
+    end = 0
+    for entity in found:
+        assert end <= entity.start < entity.end <= len(text)
+        assert text[entity.start : entity.end] == entity.text
+        end = entity.end
+
+
+def test_entities_merge_without_overlap() -> None:
+    text = "RT @user: see https://x.com/#tag #real $TSLA @team/list-1 café.fr!"
+    got = [(e.kind, e.text) for e in entities(text)]
+    assert got == [
+        ("mention", "@user"),
+        ("url", "https://x.com/#tag"),
+        ("hashtag", "#real"),
+        ("cashtag", "$TSLA"),
+        ("mention", "@team/list-1"),
+        ("url", "café.fr"),
+    ]
+    assert entities("") == []
+
+
+def test_mastodon_urls_need_a_scheme() -> None:
+    text = "example.com and https://example.com/wiki/Ω_(x) or gemini://geminiprotocol.net/"
+    assert [e.text for e in extract_mastodon_urls(text)] == [
+        "https://example.com/wiki/Ω_(x)",
+        "gemini://geminiprotocol.net/",
+    ]
+
+
+# --------------------------------------------------------------------------- Bluesky
+
+
+def _slice(text: str, facet: Facet) -> str:
+    return text.encode("utf-8")[facet.byte_start : facet.byte_end].decode("utf-8")
+
+
+def test_bluesky_facet_byte_offsets_after_multibyte_text() -> None:
+    text = "Café 🎉 مرحبا https://example.org/a?b=c. @alice.bsky.social #ASP2026!"
+    facets = bluesky_facets(text)
+    # "Café " is 6 bytes, "🎉 " 5, "مرحبا " 11 (2 per letter): the link starts at byte 22;
+    # its trailing "." is not part of it
+    assert facets == [
+        Facet("link", 22, 47, "https://example.org/a?b=c"),
+        Facet("mention", 49, 67, "alice.bsky.social"),
+        Facet("tag", 68, 76, "ASP2026"),
+    ]
+    assert [_slice(text, f) for f in facets] == [
+        "https://example.org/a?b=c",
+        "@alice.bsky.social",
+        "#ASP2026",
+    ]
+    assert facets[0].to_record() == {
+        "$type": "app.bsky.richtext.facet",
+        "index": {"byteStart": 22, "byteEnd": 47},
+        "features": [{"$type": "app.bsky.richtext.facet#link", "uri": "https://example.org/a?b=c"}],
+    }
+    assert facets[1].to_record(did="did:plc:abc")["features"] == [
+        {"$type": "app.bsky.richtext.facet#mention", "did": "did:plc:abc"}
+    ]
+    assert facets[2].to_record()["features"] == [
+        {"$type": "app.bsky.richtext.facet#tag", "tag": "ASP2026"}
+    ]
+    with pytest.raises(ValueError, match="DID"):
+        facets[1].to_record()
+
+
+def test_bluesky_facet_detection_rules() -> None:
+    def kinds(text: str) -> list[tuple[str, str, str]]:
+        return [(f.kind, _slice(text, f), f.value) for f in bluesky_facets(text)]
+
+    assert kinds("(see example.com/x)") == [("link", "example.com/x", "https://example.com/x")]
+    assert kinds("go to wiki.org/A_(b) now") == [
+        ("link", "wiki.org/A_(b)", "https://wiki.org/A_(b)")
+    ]
+    assert kinds("file.notatld and a.b") == []
+    assert kinds("mail a@b.com or @nobody") == []
+    assert kinds("hi @bob.test, #123 #a1 #tag… #x!?") == [
+        ("mention", "@bob.test", "bob.test"),
+        ("tag", "#a1", "a1"),
+        ("tag", "#tag", "tag"),
+        ("tag", "#x", "x"),
+    ]
+    assert kinds("#" + "a" * 64 + " #" + "b" * 65) == [("tag", "#" + "a" * 64, "a" * 64)]
+    assert kinds("line\nexample.com") == [("link", "example.com", "https://example.com")]
+
+
+def test_bluesky_lengths() -> None:
+    assert bluesky_length("👨‍👩‍👧‍👦") == 1
+    assert bluesky_bytes("👨‍👩‍👧‍👦") == 25
+    assert bluesky_length("e\u0301") == 1
+    assert bluesky_bytes("e\u0301") == 3
+    assert check("bluesky", "a" * 300) == []
+    assert check("bluesky", "a" * 301) == ["301/300 graphemes"]
+    assert check("bluesky", "👨‍👩‍👧‍👦" * 121) == ["3025/3000 bytes"]
+
+
+def test_bluesky_shortened_links_keep_full_uri() -> None:
+    long = "https://example.org/very/long/path/to/a/page?with=query"
+    assert shorten_display_url(long) == "example.org/very/long/pat…"
+    assert shorten_display_url("https://example.org/") == "example.org"
+    assert shorten_display_url("https://user@example.org:8080/a") == "example.org:8080/a"
+    assert shorten_display_url("mailto:x@example.org") == "mailto:x@example.org"
+    text = f"ünï {long} by @alice.bsky.social #tag"
+    shown, facets = bluesky_shorten_links(text)
+    assert shown == "ünï example.org/very/long/pat… by @alice.bsky.social #tag"
+    assert [(f.kind, _slice(shown, f), f.value) for f in facets] == [
+        ("link", "example.org/very/long/pat…", long),
+        ("mention", "@alice.bsky.social", "alice.bsky.social"),
+        ("tag", "#tag", "tag"),
+    ]
+    assert bluesky_length(shown) < bluesky_length(text)
+
+
+# --------------------------------------------------------------------------- Mastodon
+
+
+def test_mastodon_mention_counts_only_local_part() -> None:
+    assert mastodon_length("hi @alice@mastodon.social!") == len("hi @alice!")
+    assert mastodon_length("@bob") == 4
+    assert mastodon_length("mail a@b.com") == len("mail a@b.com")  # not a mention
+    assert mastodon_length("@alice@example.social@") == len("@alice@example.social@")
+
+
+def test_mastodon_urls_and_graphemes() -> None:
+    url = "https://example.com/a/very/long/path/that/goes/on"
+    assert mastodon_length(f"see {url}") == 4 + 23
+    assert mastodon_length(f"see {url}", url_length=30) == 4 + 30
+    assert mastodon_length("see example.com/a/very/long/path") == 32  # no scheme: plain text
+    assert mastodon_length("https://x.com/@alice@example.social") == 23  # mention inside URL
+    assert mastodon_length("👨‍👩‍👧‍👦 e\u0301") == 3  # grapheme clusters
+    assert mastodon_length("body", spoiler_text="CW: spoiler") == 15
+    assert mastodon_length("   ") == 0
+    assert check("mastodon", "x" * 500) == []
+    assert check("mastodon", "x" * 501) == ["501/500 characters"]
+    assert check(mastodon_rule(limit=1000), "x" * 501) == []
+
+
+# --------------------------------------------------------------------------- Threads
+
+
+def test_threads_counts_emoji_in_utf8_bytes() -> None:
+    assert threads_length("😀") == 4
+    assert threads_length("👨‍👩‍👧‍👦") == 25
+    assert threads_length("a😀b") == 6
+    assert threads_length("é日本語مرحبا") == 9  # other multibyte text counts per character
+    assert check("threads", "日本語" * 166 + "ab") == []  # 500 characters, 1496 UTF-8 bytes
+    assert check("threads", "a" * 496 + "😀") == []
+    assert check("threads", "a" * 497 + "😀") == ["501/500 characters"]
+    assert check("threads", "é" * 501) == ["501/500 characters"]
+
+
+def test_threads_link_limit() -> None:
+    six = " ".join(f"https://site{i}.example.com" for i in range(6))
+    assert threads_link_count(six) == 6
+    assert check("threads", six) == ["6 links, at most 5"]
+    assert check("threads", " ".join(["www.facebook.com"] * 6)) == []
+
+
+# --------------------------------------------------------------------------- LinkedIn
+
+
+def _linkedin_unescape(text: str) -> str:
+    out: list[str] = []
+    chars = iter(text)
+    for char in chars:
+        out.append(next(chars) if char == "\\" else char)
+    return "".join(out)
+
+
+def test_linkedin_escape() -> None:
+    assert linkedin_escape("|{}@[]()<>#\\*_~") == "\\|\\{\\}\\@\\[\\]\\(\\)\\<\\>\\#\\\\\\*\\_\\~"
+    assert linkedin_escape("Talk (day 2) by @ana_b: 50% off! #AI") == (
+        "Talk \\(day 2\\) by \\@ana\\_b: 50% off! \\#AI"
+    )
+    assert linkedin_escape("#AI and #ML_ops", keep_hashtags=True) == "#AI and #ML\\_ops"
+    assert linkedin_escape("café, naïve — ok") == "café, naïve — ok"
+
+
+def test_linkedin_length_and_rule() -> None:
+    assert linkedin_length("😀") == 2
+    assert check("linkedin", "a" * 3000) == []
+    assert check("linkedin", "a" * 3001) == ["3001/3000 characters"]
+    assert RULES["linkedin"].thread is False
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def test_registry() -> None:
+    assert set(RULES) == {"x", "bluesky", "mastodon", "threads", "linkedin"}
+    assert all(isinstance(rule, PlatformRule) for rule in RULES.values())
+    assert [RULES[p].limit for p in ("x", "bluesky", "mastodon", "threads", "linkedin")] == [
+        280,
+        300,
+        500,
+        500,
+        3000,
+    ]
+    assert check("x", "A" * 312) == ["312/280 weighted characters"]
+    assert check("x", "fine") == []
+    assert check("x", "bad\uffff") == ["contains characters X refuses: U+FFFF"]
+    assert check("bluesky", "") == ["empty post"]
+    with pytest.raises(ValueError, match="unknown platform"):
+        check("myspace", "hi")
+    with pytest.raises(AttributeError):
+        RULES["x"].limit = 1  # type: ignore[misc]
+
+
+# --------------------------------------------------------------------------- properties
+
+LATIN = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", max_size=300)
+URLS = st.builds(
+    lambda host, tld, path: f"https://{host}.{tld}/{path}",
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=20),
+    st.sampled_from(["com", "org", "de", "social", "co.uk"]),
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789/", max_size=200),
+)
+
+
+@given(LATIN)
+def test_prop_latin_letters_weigh_one(text: str) -> None:
+    assert x_weighted_length(text) == len(text)
+
+
+@given(st.text(alphabet="漢字かなカナ한글", max_size=200))
+def test_prop_cjk_weighs_two(text: str) -> None:
+    assert x_weighted_length(text) == 2 * len(text)
+
+
+@given(LATIN, URLS)
+def test_prop_url_adds_23_and_separator(text: str, url: str) -> None:
+    assert x_weighted_length(f"{text} {url}") == x_weighted_length(text) + 1 + 23
+    assert mastodon_length(f"{text} {url}") == mastodon_length(text) + 1 + 23
+
+
+@given(st.text(max_size=300))
+def test_prop_entities_and_facets_are_well_formed(text: str) -> None:
+    _assert_well_formed(text, entities(text))
+    raw = text.encode("utf-8")
+    assert bluesky_bytes(text) == len(raw)
+    end = 0
+    for facet in bluesky_facets(text):
+        assert end <= facet.byte_start < facet.byte_end <= len(raw)
+        raw[facet.byte_start : facet.byte_end].decode("utf-8")  # on character boundaries
+        end = facet.byte_end
+    assert x_weighted_length(text) >= 0
+
+
+@given(st.text(max_size=300))
+def test_prop_counts_are_bounded(text: str) -> None:
+    assert bluesky_length(text) <= len(text)
+    assert threads_length(text) >= len(text)
+    assert linkedin_length(text) >= len(text)
+    if not extract_mastodon_urls(text):
+        assert mastodon_length(text) <= len(text)
+
+
+@given(st.text(max_size=300))
+def test_prop_linkedin_escape_round_trips(text: str) -> None:
+    escaped = linkedin_escape(text)
+    assert _linkedin_unescape(escaped) == text
+    assert len(escaped) == len(text) + sum(c in "|{}@[]()<>#\\*_~" for c in text)
+
+
+@given(LATIN, URLS, LATIN)
+def test_prop_shortened_link_facet_carries_full_uri(before: str, url: str, after: str) -> None:
+    text = f"é{before} {url} {after}"
+    shown, facets = bluesky_shorten_links(text)
+    links = [f for f in facets if f.kind == "link"]
+    assert len(links) == 1
+    assert links[0].value == url
+    assert _slice(shown, links[0]) == shorten_display_url(url)
