@@ -105,7 +105,7 @@ def build(
         )
     ).hexdigest()
     event_dir = project.output_dir / event.id
-    renderers = day_renderers()
+    renderers = None  # imported on first use: a rebuild with nothing changed needs none
     total = len(days) + len(EVENT_RENDERERS)
     outputs: list[tuple[DayOutput, str]] = []
     reused: list[str] = []
@@ -117,6 +117,8 @@ def build(
             reused.append(day.key)
         else:
             rendered = Rendered()
+            if renderers is None:
+                renderers = day_renderers()
             for renderer in renderers:
                 rendered = rendered + renderer(day, ctx)
             outputs.append((DayOutput(day, rendered), key))
