@@ -374,10 +374,13 @@ def test_threads_counts_emoji_in_utf8_bytes() -> None:
     assert threads_length("👨‍👩‍👧‍👦") == 25
     assert threads_length("a😀b") == 6
     assert threads_length("é日本語مرحبا") == 9  # other multibyte text counts per character
-    assert check("threads", "日本語" * 166 + "ab") == []  # 500 characters, 1496 UTF-8 bytes
+    # 500 characters by Meta's count, but we also hold posts to 500 UTF-8 bytes.
+    assert threads_length("日本語" * 166 + "ab") == 500
+    assert check("threads", "日本語" * 166 + "ab") == ["1496/500 bytes"]
+    assert check("threads", "日本語" * 55 + "ab") == []  # 497 bytes
     assert check("threads", "a" * 496 + "😀") == []
-    assert check("threads", "a" * 497 + "😀") == ["501/500 characters"]
-    assert check("threads", "é" * 501) == ["501/500 characters"]
+    assert check("threads", "a" * 497 + "😀") == ["501/500 characters", "501/500 bytes"]
+    assert check("threads", "é" * 501) == ["501/500 characters", "1002/500 bytes"]
 
 
 def test_threads_link_limit() -> None:
