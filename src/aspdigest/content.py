@@ -34,6 +34,7 @@ from aspdigest.records import (
     Record,
     RecordMeta,
     describe,
+    known_language,
 )
 
 EVENT_FILE = "event.toml"
@@ -409,11 +410,11 @@ def load_content(project: Project, event_id: str) -> Content:
             records.append(record)
     for record in records:
         for i, quote in enumerate(record.quotes):
-            if quote.lang is not None and not _known_language(quote.lang):
+            if quote.lang is not None and not known_language(quote.lang):
                 problems.append(
                     Problem(record.path, f"quotes[{i}].lang", f'unknown language "{quote.lang}"')
                 )
-    if event is not None and not _known_language(event.language):
+    if event is not None and not known_language(event.language):
         problems.append(Problem(event.path, "language", f'unknown language "{event.language}"'))
     if problems:
         raise ContentError(sorted(problems, key=lambda p: p.path))  # stable: file order kept
@@ -429,13 +430,3 @@ def load_content(project: Project, event_id: str) -> Content:
         )
     )
     return Content(event=event, records=tuple(records))
-
-
-def _known_language(tag: str) -> bool:
-    from babel import Locale, UnknownLocaleError
-
-    try:
-        Locale.parse(tag, sep="-")
-    except (UnknownLocaleError, ValueError):
-        return False
-    return True

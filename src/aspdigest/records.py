@@ -238,3 +238,14 @@ class Event(EventMeta):
 
     def day_info(self, date: dt.date) -> DayInfo:
         return self.days.get(date.isoformat(), DayInfo())
+
+
+def known_language(tag: str) -> bool:
+    """Whether Babel (CLDR) knows a BCP 47 tag such as "en", "fr-CA" or "uk"."""
+    from babel import Locale, UnknownLocaleError
+
+    try:
+        Locale.parse(tag, sep="-")
+    except (UnknownLocaleError, ValueError):
+        return False
+    return True

@@ -25,6 +25,7 @@ from pathlib import Path
 from aspdigest.config import Project, secret
 from aspdigest.errors import Problem, UserError
 from aspdigest.outbox import ImportCounts, Store, normalise_address
+from aspdigest.records import known_language
 
 COLUMNS = ("email", "name", "language")
 KEY_VARIABLE = "ASPDIGEST_UNSUBSCRIBE_KEY"
@@ -45,16 +46,6 @@ class SubscriberRow:
 
 def is_address(value: str) -> bool:
     return bool(_ADDRESS_RE.match(value))
-
-
-def _known_language(tag: str) -> bool:
-    from babel import Locale, UnknownLocaleError
-
-    try:
-        Locale.parse(tag, sep="-")
-    except (UnknownLocaleError, ValueError):
-        return False
-    return True
 
 
 def subscribers_path(project: Project) -> Path:
@@ -116,7 +107,7 @@ def read_csv(path: Path, shown: str | None = None) -> list[SubscriberRow]:
             seen[normalise_address(address)] = line
         if name is not None and ("\n" in name or "\r" in name):
             problems.append(Problem(where, f"line {line}", "name: contains a line break"))
-        if language is not None and not _known_language(language):
+        if language is not None and not known_language(language):
             problems.append(Problem(where, f"line {line}", (
                 f'language: expected a language tag such as "en" or "fr", got "{language}"')))
         rows.append(SubscriberRow(address, name, language, line))

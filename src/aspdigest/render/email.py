@@ -36,6 +36,7 @@ from aspdigest.render.message import (
 )
 from aspdigest.render.mjml_lint import lint
 from aspdigest.render.quotemarks import direction, marks
+from aspdigest.render.templates import render_template
 
 KB = 1024
 WARN_BYTES = 90 * KB  # Gmail clips a message whose HTML is over about 102 KB
@@ -146,16 +147,6 @@ def _mailto(setting: str | None) -> str | None:
     return f"mailto:{setting}?subject=unsubscribe%20{TOKEN_PLACEHOLDER}"
 
 
-def _render(env: jinja2.Environment, name: str, values: dict[str, Any]) -> str:
-    try:
-        return env.get_template(name).render(**values)
-    except jinja2.TemplateSyntaxError as exc:
-        raise RenderError([Problem(exc.filename or name, f"line {exc.lineno}", exc.message or "")
-                           ]) from None
-    except jinja2.UndefinedError as exc:
-        raise RenderError([Problem(name, "", f"{exc}")]) from None
-
-
 def _compile(mjml_source: str, path: str) -> str:
     from mjml import mjml2html
 
@@ -201,11 +192,11 @@ def digest(day: Day, ctx: RenderContext) -> Digest:
         "signup_url": email.signup_url, "recipient": ADDRESS_PLACEHOLDER,
         "format_list": lambda names: format_list(list(names), locale=language.replace("-", "_")),
     }
-    mjml_source = _render(ctx.env, TEMPLATES["mjml"], {**values, "archive": False})
+    mjml_source = render_template(ctx.env, TEMPLATES["mjml"], {**values, "archive": False})
     html = _compile(mjml_source, f"{where}/digest.mjml")
-    archive_source = _render(ctx.env, TEMPLATES["mjml"], {**values, "archive": True})
+    archive_source = render_template(ctx.env, TEMPLATES["mjml"], {**values, "archive": True})
     archive_html = _compile(archive_source, f"{where}/archive.mjml")
-    text = _render(ctx.env, TEMPLATES["text"], {**values, "archive": False})
+    text = render_template(ctx.env, TEMPLATES["text"], {**values, "archive": False})
     letter = Letter(
         from_=email.from_, subject=subject, html=html, text=text,
         list_id=list_id_header(settings.brand.name, email.list_id),

@@ -26,9 +26,10 @@ import jinja2
 from babel.dates import format_datetime, format_interval
 
 from aspdigest.config import Project
-from aspdigest.errors import Problem, RenderError, UserError
+from aspdigest.errors import UserError
 from aspdigest.render import Artifact, DayOutput, RenderContext, Rendered
 from aspdigest.render.reviewviews import DayView, day_view
+from aspdigest.render.templates import render_template
 from aspdigest.render.threads import NAMES
 
 TEMPLATES = {"index": "review/index.html.j2", "day": "review/day.html.j2"}
@@ -161,16 +162,6 @@ def read_store(project: Project, event_id: str, days: Sequence[DayView], tz: dt.
     return StoreView("ok", "" if views else "Nothing planned yet.", tuple(views))
 
 
-def _render(env: jinja2.Environment, name: str, values: dict[str, Any]) -> bytes:
-    try:
-        return env.get_template(name).render(**values).encode("utf-8")
-    except jinja2.TemplateSyntaxError as exc:
-        raise RenderError([Problem(exc.filename or name, f"line {exc.lineno}", exc.message or "")
-                           ]) from None
-    except jinja2.UndefinedError as exc:
-        raise RenderError([Problem(name, "", str(exc))]) from None
-
-
 def _asset(env: jinja2.Environment, name: str) -> bytes:
     assert env.loader is not None
     source, _, _ = env.loader.get_source(env, name)
@@ -188,8 +179,8 @@ def render_event(days: Sequence[DayOutput], ctx: RenderContext) -> Rendered:
         "dates": format_interval(event.start, event.end, "yMMMMd",
                                  locale=event.language.replace("-", "_")),
     }
-    artifacts = [Artifact(INDEX, _render(ctx.env, TEMPLATES["index"],
-                                         {**common, "root": "", "current": None}),
+    index = render_template(ctx.env, TEMPLATES["index"], {**common, "root": "", "current": None})
+    artifacts = [Artifact(INDEX, index.encode("utf-8"),
                           sources=tuple(r.id for out in days for r in out.day.records))]
     for i, view in enumerate(views):
         values = {
@@ -198,7 +189,8 @@ def render_event(days: Sequence[DayOutput], ctx: RenderContext) -> Rendered:
             "prev": views[i - 1] if i > 0 else None,
             "next": views[i + 1] if i + 1 < len(views) else None,
         }
-        artifacts.append(Artifact(f"{view.key}/{INDEX}", _render(ctx.env, TEMPLATES["day"], values),
+        page = render_template(ctx.env, TEMPLATES["day"], values)
+        artifacts.append(Artifact(f"{view.key}/{INDEX}", page.encode("utf-8"),
                                   sources=tuple(r.id for r in days[i].day.records)))
     artifacts.extend(Artifact(path, _asset(ctx.env, name)) for path, name in ASSETS.items())
     warnings = (f"review: {store.message}",) if store.state == "error" else ()

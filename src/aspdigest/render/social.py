@@ -45,6 +45,7 @@ from aspdigest.records import Event, Record
 from aspdigest.render import Artifact, RenderContext, Rendered
 from aspdigest.render.quotemarks import marks
 from aspdigest.render.quoteposts import CardIndex, QuotePost, attach, card_index, quote_post
+from aspdigest.render.templates import render_template
 from aspdigest.render.threads import (
     Media,
     Platform,
@@ -109,14 +110,7 @@ def paragraphs(text: str) -> list[str]:
 
 
 def _render(env: jinja2.Environment, key: str, values: dict[str, Any]) -> str:
-    name = TEMPLATES[key]
-    try:
-        return env.get_template(name).render(**values)
-    except jinja2.TemplateSyntaxError as exc:
-        raise RenderError([Problem(exc.filename or name, f"line {exc.lineno}", exc.message or "")
-                           ]) from None
-    except jinja2.UndefinedError as exc:
-        raise RenderError([Problem(name, "", str(exc))]) from None
+    return render_template(env, TEMPLATES[key], values)
 
 
 def _archive_url(ctx: RenderContext, day: Day) -> str:

@@ -18,6 +18,7 @@ from babel.dates import format_date, format_datetime, format_time
 from babel.numbers import format_decimal
 
 from aspdigest.config import Project
+from aspdigest.errors import Problem, RenderError
 
 DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 _ESCAPED = (".html.j2", ".mjml.j2", ".xml.j2", ".svg.j2")
@@ -91,3 +92,15 @@ def templates_digest(project: Project | None) -> dict[str, str]:
                 name = path.relative_to(folder).as_posix()
                 seen.setdefault(name, hashlib.sha256(path.read_bytes()).hexdigest())
     return dict(sorted(seen.items()))
+
+
+def render_template(env: jinja2.Environment, name: str, values: dict[str, Any]) -> str:
+    """Render one template; a template mistake becomes a one-line RenderError, not a traceback."""
+    try:
+        return env.get_template(name).render(**values)
+    except jinja2.TemplateSyntaxError as exc:
+        raise RenderError(
+            [Problem(exc.filename or name, f"line {exc.lineno}", exc.message or "")]
+        ) from None
+    except jinja2.UndefinedError as exc:
+        raise RenderError([Problem(name, "", str(exc))]) from None
