@@ -1,0 +1,118 @@
+"""The command line: the only package that talks to the user.
+
+The edge of the flow. Each command parses its options, calls one library function, and
+prints the result. This module holds the Typer app and what every command shares; the
+commands live beside it by topic: `content.py` (check, build, schema, export, preview),
+`mail.py` (send, subscribers) and `queue.py` (schedule, approve, run, status). Library errors (`UserError`) become one line per problem on stderr and
+exit status 1; nothing else is caught, so a bug still shows its traceback. Heavy modules
+are imported inside the commands that need them, keeping `aspdigest --help` fast.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from aspdigest.errors import UserError
+
+app = typer.Typer(
+    name="aspdigest",
+    help="Turn conference records into daily email digests, social threads and quote cards.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+T = TypeVar("T")
+
+ProjectOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--project",
+        "-C",
+        help="Project folder (default: nearest with aspdigest.toml).",
+        envvar="ASPDIGEST_PROJECT",
+        show_default=False,
+    ),
+]
+EventArg = Annotated[
+    str | None, typer.Argument(help="Event id (folder under content/); optional when there is one.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def fail(lines: list[str]) -> None:
+    for line in lines:
+        sys.stderr.write(line + "\n")
+    raise typer.Exit(1)
+
+
+def run(action: Callable[[], T]) -> T:
+    """Call into the library; turn a UserError into one line per problem and exit 1."""
+    try:
+        return action()
+    except UserError as exc:
+        fail(exc.lines())
+        raise AssertionError("unreachable") from None
+
+
+def _project(path: Path | None) -> Any:
+    from aspdigest.config import load_project
+
+    return run(lambda: load_project(path))
+
+
+def _event(project: Any, event: str | None) -> str:
+    from aspdigest.content import resolve_event
+
+    return run(lambda: resolve_event(project, event))
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[Callable[[int, int, str], None]]:
+    """A rich progress bar that appears only once work has taken more than a second."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    started = time.monotonic()
+    bar: Progress | None = None
+    task = None
+
+    def step(done: int, total: int, what: str) -> None:
+        nonlocal bar, task
+        if bar is None and time.monotonic() - started > 1.0 and sys.stderr.isatty():
+            bar = Progress(
+                TextColumn(label),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                transient=True,
+                console=None,
+            )
+            bar.start()
+            task = bar.add_task(what, total=total)
+        if bar is not None and task is not None:
+            bar.update(task, completed=done, total=total, description=what)
+
+    try:
+        yield step
+    finally:
+        if bar is not None:
+            bar.stop()
+
+
+# Importing the command modules registers their commands on `app` (in --help order).
+from aspdigest.cli import content, mail, queue  # noqa: E402
+
+__all__ = ["app", "content", "mail", "main", "queue"]
+
+
+def main() -> None:
+    app()

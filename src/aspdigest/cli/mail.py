@@ -1,0 +1,137 @@
+"""Commands about email: the subscriber list and test sends."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from aspdigest.cli import (
+    JsonOpt,
+    ProjectOpt,
+    _event,
+    _project,
+    app,
+    fail,
+    run,
+)
+
+subscribers_app = typer.Typer(
+    help="The subscriber list and the suppression list (state store).", no_args_is_help=True
+)
+app.add_typer(subscribers_app, name="subscribers")
+
+
+class SuppressReason(StrEnum):
+    unsubscribed = "unsubscribed"
+    bounced = "bounced"
+    complained = "complained"
+
+
+@subscribers_app.command("import")
+def subscribers_import(
+    csv_file: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="CSV",
+            help="Columns email, name, language (default: email.subscribers).",
+            show_default=False,
+        ),
+    ] = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Also remove subscribers the file no longer lists.")
+    ] = False,
+    project: ProjectOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add or update subscribers from a CSV; suppressed addresses stay suppressed."""
+    from aspdigest.outbox import open_project_store
+    from aspdigest.subscribers import import_csv, subscribers_path
+
+    proj = _project(project)
+    path = csv_file if csv_file is not None else subscribers_path(proj)
+    with run(lambda: open_project_store(proj)) as store:
+        counts = run(lambda: import_csv(store, path, shown=proj.relative(path), replace=replace))
+    if as_json:
+        print(json.dumps(counts.__dict__, indent=2))
+    else:
+        print(
+            f"{proj.relative(path)}: {counts.added} added, {counts.updated} updated, "
+            f"{counts.unchanged} unchanged, {counts.removed} removed"
+        )
+
+
+@subscribers_app.command("list")
+def subscribers_list(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
+    """List subscribers and suppressed addresses."""
+    from aspdigest.outbox import open_project_store
+    from aspdigest.subscribers import listing
+
+    proj = _project(project)
+    with run(lambda: open_project_store(proj)) as store:
+        rows = listing(store)
+    if as_json:
+        print(json.dumps([r.__dict__ for r in rows], ensure_ascii=False, indent=2))
+        return
+    for r in rows:
+        print(
+            "\t".join(
+                [
+                    r.address,
+                    r.name or "",
+                    r.language or "",
+                    f"suppressed: {r.suppressed}" if r.suppressed else "",
+                ]
+            ).rstrip()
+        )
+
+
+@subscribers_app.command("unsubscribe")
+def subscribers_unsubscribe(
+    address: Annotated[str, typer.Argument(help="The address to stop sending to.")],
+    reason: Annotated[
+        SuppressReason, typer.Option("--reason", help="Why the address is suppressed.")
+    ] = SuppressReason.unsubscribed,
+    project: ProjectOpt = None,
+) -> None:
+    """Put an address on the suppression list: no digest goes to it again."""
+    from aspdigest.outbox import open_project_store
+    from aspdigest.subscribers import unsubscribe
+
+    proj = _project(project)
+    with run(lambda: open_project_store(proj)) as store:
+        added = run(lambda: unsubscribe(store, address, reason.value))
+    print(f"{address}: {'suppressed' if added else 'already suppressed'} ({reason.value})")
+
+
+@app.command()
+def send(
+    event: Annotated[str, typer.Argument(metavar="EVENT", help="Event id.")],
+    date: Annotated[
+        str, typer.Argument(metavar="DATE", help="The day's digest to send (YYYY-MM-DD).")
+    ],
+    test: Annotated[
+        str | None, typer.Option("--test", metavar="ADDRESS", help="Send one test copy to ADDRESS.")
+    ] = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Send one test copy of a built digest (SMTP from ASPDIGEST_SMTP_URL)."""
+    from aspdigest.deliver.email import send_test
+
+    proj = _project(project)
+    event_id = _event(proj, event)
+    try:
+        day = dt.date.fromisoformat(date)
+    except ValueError:
+        fail([f'DATE: expected a date like 2024-12-02, got "{date}"'])
+        return
+    if test is None:
+        fail(["send: give --test ADDRESS; the digest goes to subscribers through the schedule"])
+        return
+    address = test
+    run(lambda: send_test(proj, event_id, day, address))
+    print(f"{event_id} {day}: test copy sent to {address}")

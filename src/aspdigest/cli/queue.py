@@ -1,0 +1,544 @@
+"""Commands about the delivery queue: schedule …, approve, run, status."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from aspdigest.cli import (
+    EventArg,
+    JsonOpt,
+    ProjectOpt,
+    _event,
+    _project,
+    app,
+    fail,
+    run,
+)
+from aspdigest.errors import UserError
+
+schedule_app = typer.Typer(
+    help="The delivery queue: plan it from schedules/<event>.toml and "
+    "the build, list it, steer single deliveries.",
+    no_args_is_help=True,
+)
+app.add_typer(schedule_app, name="schedule")
+
+ByOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--by",
+        metavar="NAME",
+        help="Who does it (default: $ASPDIGEST_APPROVER, else the OS user).",
+        show_default=False,
+    ),
+]
+IdArg = Annotated[int, typer.Argument(metavar="ID", help="Delivery id (see `schedule list`).")]
+
+
+def _by(name: str | None) -> str:
+    from aspdigest.approval import default_approver
+
+    return name or default_approver()
+
+
+def _date(value: str, what: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        fail([f'{what}: expected a date like 2024-12-02, got "{value}"'])
+        raise AssertionError("unreachable") from None
+
+
+def _row(r: Any) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "date": r.date.isoformat(),
+        "channel": r.channel,
+        "platform": r.platform or "email",
+        "status": r.status,
+        "send_at_local": r.send_at_local.isoformat() if r.send_at_local else None,
+        "send_at_utc": r.send_at_utc.isoformat().replace("+00:00", "Z") if r.send_at_utc else None,
+        "approved_by": r.approved_by,
+        "last_error": r.last_error,
+    }
+
+
+def _print_rows(rows: list[Any]) -> None:
+    from aspdigest.schedule import local_text, utc_text
+
+    for r in rows:
+        tz = r.send_at_local.tzinfo if r.send_at_local else dt.UTC
+        print(
+            "\t".join(
+                [
+                    str(r.id),
+                    r.date.isoformat(),
+                    local_text(r.send_at_utc, tz),
+                    utc_text(r.send_at_utc),
+                    r.channel,
+                    r.platform or "email",
+                    r.status,
+                    f"approved by {r.approved_by}"
+                    if r.approved_by and r.status not in ("planned",)
+                    else "",
+                    r.last_error or "",
+                ]
+            ).rstrip()
+        )
+
+
+def _changed(store: Any, d: Any, what: str) -> None:
+    from aspdigest.queue import describe
+
+    print(f"{describe(store, d)} ({what})")
+
+
+@schedule_app.command("plan")
+def schedule_plan(
+    event: EventArg = None, project: ProjectOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Create or update deliveries from the schedule and the build (safe to re-run)."""
+    from aspdigest.outbox import open_project_store
+    from aspdigest.plan import plan
+    from aspdigest.queue import listing
+
+    proj = _project(project)
+    event_id = _event(proj, event)
+    with run(lambda: open_project_store(proj)) as store:
+        result = run(lambda: plan(proj, event_id, store))
+        rows = listing(store, event_id)
+    for note in result.notes:
+        sys.stderr.write(f"note: {note}\n")
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "event": event_id,
+                    "changes": [{**c.__dict__, "date": c.date.isoformat()} for c in result.changes],
+                    "notes": list(result.notes),
+                    "queue": [_row(r) for r in rows],
+                },
+                indent=2,
+            )
+        )
+        return
+    counts = ", ".join(
+        f"{result.count(a)} {a}"
+        for a in ("created", "updated", "unapproved", "unchanged", "kept", "removed")
+        if result.count(a)
+    )
+    print(f"{event_id}: {len(result.changes)} deliveries ({counts or 'none'})")
+    for c in result.changes:
+        if c.action in ("unapproved", "removed"):
+            print(
+                f"  delivery {c.delivery_id} ({c.date} {c.channel} {c.platform}): "
+                f"{c.action}: {c.note}".replace("  )", ")")
+            )
+    _print_rows(rows)
+
+
+@schedule_app.command("list")
+def schedule_list(
+    event: EventArg = None,
+    day: Annotated[
+        str | None, typer.Option("--day", help="Only this conference day (YYYY-MM-DD).")
+    ] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            "--status",
+            help="Only this status (planned, "
+            "approved, claimed, sent, failed, unknown, "
+            "skipped, held).",
+        ),
+    ] = None,
+    project: ProjectOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List deliveries: id, day, local time and UTC, channel, platform, status."""
+    from aspdigest.outbox import open_project_store
+    from aspdigest.queue import listing
+
+    proj = _project(project)
+    event_id = _event(proj, event)
+    only = _date(day, "--day") if day else None
+    with run(lambda: open_project_store(proj)) as store:
+        rows = listing(store, event_id, day=only, status=status)
+    if as_json:
+        print(json.dumps([_row(r) for r in rows], ensure_ascii=False, indent=2))
+    else:
+        _print_rows(rows)
+
+
+@schedule_app.command("pause")
+def schedule_pause(event: EventArg = None, by: ByOpt = None, project: ProjectOpt = None) -> None:
+    """Stop the runner starting any of the event's deliveries (one in hand finishes)."""
+    from aspdigest.outbox import open_project_store
+    from aspdigest.queue import pause
+
+    proj = _project(project)
+    event_id = _event(proj, event)
+    with run(lambda: open_project_store(proj)) as store:
+        queue = run(lambda: pause(store, event_id, by=_by(by)))
+    print(
+        f"{event_id}: paused (by {queue.paused_by}); `aspdigest schedule resume "
+        f"{event_id}` lets it go on"
+    )
+
+
+class Overdue(StrEnum):
+    send = "send"
+    skip = "skip"
+    reschedule = "reschedule"
+
+
+@schedule_app.command("resume")
+def schedule_resume(
+    event: EventArg = None,
+    overdue: Annotated[
+        Overdue | None,
+        typer.Option(
+            "--overdue",
+            help="What to do with deliveries that came due while paused (asked when not given).",
+        ),
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at",
+            metavar="TIME",
+            help="With --overdue reschedule: the new local time (HH:MM or YYYY-MM-DD HH:MM).",
+        ),
+    ] = None,
+    by: ByOpt = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Unpause the event's queue, deciding what happens to overdue deliveries."""
+    from aspdigest.outbox import open_project_store
+    from aspdigest.queue import OverdueDecision, resume
+
+    proj = _project(project)
+    event_id = _event(proj, event)
+    choice = overdue.value if overdue else None
+    with run(lambda: open_project_store(proj)) as store:
+        try:
+            late = resume(proj, store, event_id, choice=choice, by=_by(by), at=at)
+        except OverdueDecision as exc:
+            if not sys.stdin.isatty():
+                fail(exc.lines())
+            sys.stderr.write(exc.text + "\n")
+            choice = ""
+            while choice not in [o.value for o in Overdue]:
+                choice = str(typer.prompt("send, skip or reschedule?")).strip().lower()
+            if choice == "reschedule" and not at:
+                at = typer.prompt("new local time (HH:MM)")
+            late = run(lambda: resume(proj, store, event_id, choice=choice, by=_by(by), at=at))
+        except UserError as exc:
+            fail(exc.lines())
+            return
+    print(f"{event_id}: resumed" + (f"; {len(late)} overdue: {choice}" if late else ""))
+
+
+@schedule_app.command("reschedule")
+def schedule_reschedule(
+    delivery_id: IdArg,
+    when: Annotated[
+        str,
+        typer.Argument(
+            metavar="TIME", help='New local time: HH:MM (same day) or "YYYY-MM-DD HH:MM".'
+        ),
+    ],
+    by: ByOpt = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Move a delivery not yet sent to another local time (brings back a skipped one)."""
+    from aspdigest.outbox import open_project_store
+    from aspdigest.queue import reschedule
+
+    proj = _project(project)
+    with run(lambda: open_project_store(proj)) as store:
+        d = run(lambda: reschedule(proj, store, delivery_id, when, by=_by(by)))
+        _changed(store, d, "rescheduled")
+
+
+@schedule_app.command("send-now")
+def schedule_send_now(delivery_id: IdArg, by: ByOpt = None, project: ProjectOpt = None) -> None:
+    """Send an approved (or held) delivery now: through the running runner, else here."""
+    from aspdigest.outbox import open_project_store
+    from aspdigest.queue import send_now
+
+    proj = _project(project)
+    with run(lambda: open_project_store(proj)) as store:
+        d = run(lambda: send_now(proj, store, delivery_id, by=_by(by)))
+        _deliver_here(proj, store, d.id)
+
+
+@schedule_app.command("skip")
+def schedule_skip(delivery_id: IdArg, by: ByOpt = None, project: ProjectOpt = None) -> None:
+    """Never send this delivery (reschedule brings it back)."""
+    from aspdigest.outbox import open_project_store
+    from aspdigest.queue import skip
+
+    proj = _project(project)
+    with run(lambda: open_project_store(proj)) as store:
+        d = run(lambda: skip(proj, store, delivery_id, by=_by(by)))
+        _changed(store, d, "skipped")
+
+
+@schedule_app.command("retry")
+def schedule_retry(delivery_id: IdArg, by: ByOpt = None, project: ProjectOpt = None) -> None:
+    """Send a failed or held delivery again now (email: only recipients still without it)."""
+    from aspdigest.outbox import open_project_store
+    from aspdigest.queue import retry
+
+    proj = _project(project)
+    with run(lambda: open_project_store(proj)) as store:
+        d = run(lambda: retry(proj, store, delivery_id, by=_by(by)))
+        _deliver_here(proj, store, d.id)
+
+
+def _deliver_here(proj: Any, store: Any, delivery_id: int) -> None:
+    """Leave a due delivery to the running runner, or deliver it in this shell."""
+    from aspdigest.runner import deliver_now
+
+    if not run(lambda: deliver_now(proj, store, delivery_id)):
+        print(
+            f"delivery {delivery_id}: due now; the running `aspdigest run` sends it within "
+            f"{proj.settings.delivery.poll_seconds:g} s"
+        )
+        return
+    after = store.delivery(delivery_id)
+    _changed(store, after, "delivered from this shell: no runner was up")
+    if after.status != "sent":
+        raise typer.Exit(1)
+
+
+@schedule_app.command("resolve")
+def schedule_resolve(
+    delivery_id: IdArg,
+    sent: Annotated[
+        bool | None,
+        typer.Option(
+            "--sent/--not-sent",
+            help="What checking the server or platform showed: it went out, "
+            "or it did not (then `retry` sends it).",
+            show_default=False,
+        ),
+    ] = None,
+    by: ByOpt = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Decide a delivery left `unknown` by an interrupted send."""
+    from aspdigest.outbox import open_project_store
+    from aspdigest.queue import resolve
+
+    if sent is None:
+        fail(["resolve: say --sent or --not-sent"])
+        return
+    proj = _project(project)
+    with run(lambda: open_project_store(proj)) as store:
+        d = run(lambda: resolve(proj, store, delivery_id, sent=bool(sent), by=_by(by)))
+        _changed(store, d, "resolved")
+
+
+@schedule_app.command("ics")
+def schedule_ics(
+    event: EventArg = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", metavar="PATH", help="Write here instead of to standard output."
+        ),
+    ] = None,
+    project: ProjectOpt = None,
+) -> None:
+    """The queue as an iCalendar file (stable UIDs: calendars update, not duplicate)."""
+    from aspdigest.outbox import open_project_store
+    from aspdigest.queue import ics, queue_of
+
+    proj = _project(project)
+    event_id = _event(proj, event)
+    with run(lambda: open_project_store(proj)) as store:
+        run(lambda: queue_of(store, event_id))
+        data = ics(store, event_id)
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        output.write_bytes(data)
+        print(f"{event_id}: queue calendar -> {output}")
+
+
+@app.command()
+def approve(
+    event: Annotated[str, typer.Argument(metavar="EVENT", help="Event id.")],
+    date: Annotated[str, typer.Argument(metavar="DATE", help="Conference day (YYYY-MM-DD).")],
+    channel: Annotated[
+        str | None, typer.Option("--channel", help="Only digest, thread or quotes.")
+    ] = None,
+    platform: Annotated[
+        str | None,
+        typer.Option(
+            "--platform",
+            help="Only this platform (x, bluesky, mastodon, threads, linkedin; "
+            "email for the digest).",
+        ),
+    ] = None,
+    by: ByOpt = None,
+    project: ProjectOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Approve a day's built artifacts (recorded by sha256; checked again at send time)."""
+    from aspdigest.approval import approve as run_approve
+
+    proj = _project(project)
+    event_id = _event(proj, event)
+    day = _date(date, "DATE")
+    done = run(
+        lambda: run_approve(proj, event_id, day, channel=channel, platform=platform, by=_by(by))
+    )
+    if as_json:
+        print(json.dumps([a.__dict__ for a in done], indent=2))
+        return
+    for a in done:
+        print(
+            f"delivery {a.delivery_id} ({day} {a.channel} {a.platform or 'email'}): approved "
+            f"by {_by(by)}, {len(a.hashes)} file(s)"
+        )
+
+
+@app.command("run")
+def run_command(
+    event: EventArg = None,
+    rehearse: Annotated[
+        str | None,
+        typer.Option(
+            "--rehearse",
+            metavar="DATE",
+            help="Replay this conference day's queue in a sandbox "
+            "(local SMTP sink, handoff files) instead of serving the real one.",
+        ),
+    ] = None,
+    speed: Annotated[
+        float,
+        typer.Option("--speed", metavar="N", help="With --rehearse: run the clock N times faster."),
+    ] = 60.0,
+    poll: Annotated[
+        float | None,
+        typer.Option(
+            "--poll",
+            metavar="SECONDS",
+            help="How often to reread the store (default: delivery.poll_seconds).",
+            show_default=False,
+        ),
+    ] = None,
+    project: ProjectOpt = None,
+) -> None:
+    """The scheduler process: deliver each approved delivery at its time, once."""
+    import os
+
+    proj = _project(project)
+    event_id = _event(proj, event)
+    if rehearse is None:
+        from aspdigest.runner import serve
+
+        run(lambda: serve(proj, event_id, environ=os.environ, poll=poll))
+        return
+    from aspdigest.rehearsal import rehearse as run_rehearsal
+    from aspdigest.schedule import local_text
+
+    day = _date(rehearse, "--rehearse")
+    result = run(lambda: run_rehearsal(proj, event_id, day, speed, environ=os.environ))
+    for r in result.deliveries:
+        late = f"{r.late_seconds * 1000:.0f} ms late" if r.late_seconds is not None else "-"
+        zone = r.planned_local.tzinfo or dt.UTC
+        print(
+            "\t".join(
+                [
+                    local_text(r.planned_local, zone),
+                    r.channel,
+                    r.platform or "email",
+                    r.status,
+                    late,
+                    r.detail,
+                ]
+            )
+        )
+    print(
+        f"rehearsal of {event_id} {day} at {speed:g}x: {result.messages} message(s) in "
+        f"{proj.relative(result.folder / 'mail')}, posts in "
+        f"{proj.relative(result.folder / 'outbox')}"
+    )
+
+
+@app.command()
+def status(event: EventArg = None, project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
+    """The queue at a glance: runner, pause, counts, what is next, what needs a person."""
+    from aspdigest.outbox import open_project_store
+    from aspdigest.queue import report
+    from aspdigest.runlock import RunnerLock
+    from aspdigest.runner import store_name
+    from aspdigest.schedule import local_text
+
+    proj = _project(project)
+    event_id = _event(proj, event)
+    with run(lambda: open_project_store(proj)) as store:
+        holder = RunnerLock(store, store_name(proj, store)).held_elsewhere()
+        rep = run(lambda: report(store, event_id, running=holder is not None))
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "event": rep.event,
+                    "timezone": rep.timezone,
+                    "running": rep.running,
+                    "runner": rep.runner.__dict__ if rep.runner else None,
+                    "paused_at": rep.paused_at,
+                    "paused_by": rep.paused_by,
+                    "counts": rep.counts,
+                    "upcoming": [_row(r) for r in rep.upcoming],
+                    "attention": [_row(r) for r in rep.attention],
+                },
+                indent=2,
+                default=str,
+            )
+        )
+        return
+    runner_text = "not running"
+    if rep.running and rep.runner:
+        runner_text = (
+            f"running (pid {rep.runner.pid} on {rep.runner.host}, last seen "
+            f"{rep.runner.seen_at:%H:%M:%SZ})"
+        )
+    elif rep.running:
+        runner_text = "running"
+    print(
+        f"{event_id}: runner {runner_text}"
+        + (f"; PAUSED by {rep.paused_by}" if rep.paused_at else "")
+    )
+    print("  " + ", ".join(f"{n} {s}" for s, n in rep.counts.items()))
+    for r in rep.upcoming[:3]:
+        print(
+            f"  next: {r.id} {r.channel} {r.platform or 'email'} "
+            f"{local_text(r.send_at_utc, r.send_at_local.tzinfo or dt.UTC) if r.send_at_local else '-'}"
+        )
+    now = dt.datetime.now(dt.UTC)
+    for r in rep.attention[:12]:
+        why = r.last_error or (
+            "its time passed without approval"
+            if r.send_at_utc and r.send_at_utc <= now
+            else "not approved; due within 24 h"
+        )
+        print(
+            f"  needs a person: {r.id} {r.date} {r.channel} {r.platform or 'email'} "
+            f"{r.status}: {why}"
+        )
+    if len(rep.attention) > 12:
+        print(f"  … and {len(rep.attention) - 12} more: `aspdigest schedule list`")
