@@ -206,6 +206,45 @@ def test_failed_and_suppressed_recipients(store: Store) -> None:
         ("suppressed", "unsubscribed"), ("failed", "550 5.1.1 no such user")]
 
 
+def test_claim_recipient_takes_each_pending_one_once(store: Store) -> None:
+    d = store.ensure_delivery("asp23", DAY, "email")
+    store.add_recipients(d.id, [(f"r{i}@example.org", None) for i in range(3)])
+    store.suppress("R1@example.org", "unsubscribed")
+    first = store.claim_recipient(d.id)
+    assert first is not None and (first.address, first.status, first.attempts) == (
+        "r0@example.org", "sending", 1)
+    held = store.claim_recipient(d.id)  # on the suppression list: taken, never to be sent
+    assert held is not None and (held.address, held.status, held.attempts, held.last_error) \
+        == ("r1@example.org", "suppressed", 0, "on the suppression list")
+    assert store.claim_recipient(d.id, skip={first.id + 2}) is None
+    last = store.claim_recipient(d.id)
+    assert last is not None and last.address == "r2@example.org"
+    assert store.claim_recipient(d.id) is None
+    assert store.release_recipient(last.id, "421 try later")
+    again = store.claim_recipient(d.id)
+    assert again is not None and (again.id, again.attempts) == (last.id, 2)
+
+
+def test_parallel_recipient_claims_never_share_one(store: Store) -> None:
+    d = store.ensure_delivery("asp23", DAY, "email")
+    store.add_recipients(d.id, [(f"r{i:03d}@example.org", None) for i in range(200)])
+    taken: list[int] = []
+    start = threading.Barrier(6)
+
+    def worker() -> None:
+        start.wait()
+        while (r := store.claim_recipient(d.id)) is not None:
+            taken.append(r.id)
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(taken) == len(set(taken)) == 200
+    assert store.recipient_counts(d.id)["sending"] == 200
+
+
 def test_deleting_a_delivery_removes_its_recipients(store: Store) -> None:
     d = store.ensure_delivery("asp23", DAY, "email")
     store.add_recipients(d.id, [("a@example.org", None)])

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import shutil
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,9 +46,38 @@ def root(tmp_path: Path) -> Path:
     return built_copy(tmp_path)
 
 
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+              ) -> Iterator[str | None]:
+    """Each queue test on the project's SQLite file and on a fresh PostgreSQL schema (also
+    for the CLI and any process started, through ASPDIGEST_STATE_URL); PostgreSQL being
+    unreachable fails the test rather than skipping it."""
+    if request.param == "sqlite":
+        yield None
+        return
+    admin = sa.create_engine(POSTGRES)
+    schema = f"queue_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.begin() as c:
+            c.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"PostgreSQL at {POSTGRES} is needed for these tests: {exc.orig}")
+    url = f"{POSTGRES}?options=-csearch_path%3D{schema}"
+    monkeypatch.setenv("ASPDIGEST_STATE_URL", url)
+    try:
+        yield url
+    finally:
+        with admin.begin() as c:
+            c.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
 @pytest.fixture
-def proj(root: Path) -> Project:
-    return project(root)
+def proj(root: Path, state_url: str | None) -> Project:
+    return project(root, **({"ASPDIGEST_STATE_URL": state_url} if state_url else {}))
 
 
 @pytest.fixture

@@ -408,8 +408,9 @@ def postgres_url() -> Iterator[str]:
         admin.dispose()
 
 
-def test_runner_on_postgresql(root: Path, tmp_path: Path, postgres_url: str,
-                              procs: list[subprocess.Popen[bytes]]) -> None:
+def test_runner_on_postgresql_a_second_one_waits_as_standby(
+        root: Path, tmp_path: Path, postgres_url: str,
+        procs: list[subprocess.Popen[bytes]]) -> None:
     proj = project(root, ASPDIGEST_STATE_URL=postgres_url)
     with open_project_store(proj) as store:
         import_csv(store, root / "subscribers.csv")
@@ -417,17 +418,40 @@ def test_runner_on_postgresql(root: Path, tmp_path: Path, postgres_url: str,
         approve(proj, "asp23", DAY, channel="digest", by="ana")
         digest = find(store, "digest")
         queue.send_now(proj, store, digest.id, by="ana")
+    first_log, second_log = tmp_path / "pg.log", tmp_path / "standby.log"
     with smtp_sink() as (sink, port):
         env = environment(port, ASPDIGEST_STATE_URL=postgres_url)
-        procs.append(proc := start_runner(root, env, tmp_path / "pg.log"))
-        wait_for(lambda: any(line.get("to") == "sent" for line in log_lines(tmp_path / "pg.log")),
+        procs.append(first := start_runner(root, env, first_log))
+        wait_for(lambda: any(line.get("to") == "sent" for line in log_lines(first_log)),
                  30, "the digest on PostgreSQL")
-        second = subprocess.run([sys.executable, "-m", "aspdigest", "run", "--project",
-                                 str(root)], env=env, capture_output=True, text=True, timeout=60)
-        assert stop(proc) == 0
-    assert second.returncode == 1
-    assert "another `aspdigest run` is already serving this store (pid" in second.stderr
-    assert "postgres@127.0.0.1" in second.stderr and sorted(sink.copies().values()) == [1] * 5
+        procs.append(second := start_runner(root, env, second_log))
+        wait_for(lambda: any(line["msg"] == "standby" for line in log_lines(second_log)),
+                 30, "the second runner to wait")
+        standby = next(line for line in log_lines(second_log) if line["msg"] == "standby")
+        assert standby["active"] == first.pid
+        assert not any(line["msg"] == "runner started" for line in log_lines(second_log))
+        assert stop(first) == 0
+        wait_for(lambda: any(line["msg"] == "ready" for line in log_lines(second_log)),
+                 10, "the standby to take over")
+        assert stop(second) == 0
+    assert sorted(sink.copies().values()) == [1] * 5
+
+
+def test_a_standby_stops_cleanly_on_sigterm(root: Path, tmp_path: Path, postgres_url: str,
+                                            procs: list[subprocess.Popen[bytes]]) -> None:
+    proj = project(root, ASPDIGEST_STATE_URL=postgres_url)
+    with open_project_store(proj) as store:
+        plan.plan(proj, "asp23", store)
+    env = environment(None, ASPDIGEST_STATE_URL=postgres_url)
+    procs.append(first := start_runner(root, env, tmp_path / "a.log"))
+    wait_for(lambda: any(line["msg"] == "ready" for line in log_lines(tmp_path / "a.log")),
+             30, "the active runner")
+    procs.append(second := start_runner(root, env, tmp_path / "b.log"))
+    wait_for(lambda: any(line["msg"] == "standby" for line in log_lines(tmp_path / "b.log")),
+             30, "the standby")
+    assert stop(second) == 0
+    assert log_lines(tmp_path / "b.log")[-1]["msg"] == "runner stopped"
+    assert stop(first) == 0
 
 
 def test_sigterm_at_any_moment_of_startup_exits_cleanly(

@@ -68,6 +68,7 @@ class Email(_Section):
     max_attempts: int = Field(4, ge=1)  # tries per recipient on 4xx replies
     retry_backoff: float = Field(2.0, ge=0)  # seconds before the first retry; doubles
     timeout: float = Field(30.0, gt=0)  # seconds to wait for the SMTP server
+    connections: int = Field(1, ge=1, le=64)  # parallel SMTP connections for one digest
 
 
 class Social(_Section):

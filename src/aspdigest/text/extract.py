@@ -180,7 +180,6 @@ def _valid_host(url_length: int, domain: str, has_protocol: bool) -> bool:
 # finds; a window without a dot followed by a top-level domain cannot hold a URL and is skipped.
 # This keeps long texts cheap: a failed match attempt can cost as much as the rest of its window.
 _WINDOW_BREAK = regex.compile(r"[\t\n\x0b\x0c\r \x85]+")
-_DOT_TLD = regex.compile(f"\\.(?:{_TLD}|{_PUNYCODE_TLD})")
 
 
 def _matches(text: str, pattern: regex.Pattern[str]) -> Iterator[regex.Match[str]]:
@@ -191,7 +190,9 @@ def _matches(text: str, pattern: regex.Pattern[str]) -> Iterator[regex.Match[str
         start = gap.end() - 1
     bounds.append((start, len(text)))
     for pos, endpos in bounds:
-        if _DOT_TLD.search(text, pos, endpos):
+        # Every URL match holds a "." before its TLD, so a window without one is skipped; a
+        # fourth copy of the TLD alternation as the filter cost ~70 ms to compile per process.
+        if text.find(".", pos, endpos) != -1:
             yield from pattern.finditer(text, pos, endpos)
 
 

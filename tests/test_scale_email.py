@@ -1,0 +1,198 @@
+"""A digest to 50,000 subscribers over parallel SMTP connections, progress in PostgreSQL.
+
+A real aiosmtpd sink on 127.0.0.1 (counting recipients only, so 50,000 messages do not sit
+in memory) and a fresh PostgreSQL schema. A child process sends with `email.connections`
+parallel connections and is killed with SIGKILL midway; `send_digest` in this process then
+resumes. Every subscriber has exactly one copy, or at most one with the recipient marked
+`unknown` (it was in the server's hands when the sender died). Parallel workers on SQLite
+are checked too, on a small list. PostgreSQL must be reachable: fails, never skips.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from aiosmtpd.controller import Controller
+
+from aspdigest.config import Project, load_project
+from aspdigest.content import load_content
+from aspdigest.days import plan_days
+from aspdigest.deliver.email import eml_path, send_digest
+from aspdigest.outbox import Store, open_project_store
+from aspdigest.outbox_schema import subscribers
+from aspdigest.render import RenderContext
+from aspdigest.render.email import digest
+from aspdigest.render.templates import make_environment
+
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+KEY = "test-signing-key-0123456789"
+PEOPLE = 50_000
+CONNECTIONS = 4
+KILL_AT = 20_000
+
+
+class CountingSink:
+    def __init__(self) -> None:
+        self.copies: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        self.count = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            self.copies.update(envelope.rcpt_tos)
+            self.count += 1
+        return "250 2.0.0 queued"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    admin = sa.create_engine(POSTGRES)
+    schema = f"scale_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.begin() as c:
+            c.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"PostgreSQL at {POSTGRES} is needed for this test: {exc.orig}")
+    try:
+        yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as c:
+            c.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture
+def sink() -> Iterator[tuple[CountingSink, int]]:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    handler = CountingSink()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield handler, port
+    controller.stop()
+
+
+def _environ(port: int, url: str, connections: int) -> dict[str, str]:
+    return {"ASPDIGEST_SMTP_URL": f"smtp://127.0.0.1:{port}", "ASPDIGEST_UNSUBSCRIBE_KEY": KEY,
+            "ASPDIGEST_EMAIL_RATE_PER_SECOND": "0", "ASPDIGEST_EMAIL_RETRY_BACKOFF": "0.01",
+            "ASPDIGEST_EMAIL_CONNECTIONS": str(connections), "ASPDIGEST_STATE_URL": url}
+
+
+def _built(root: Path, environ: dict[str, str]) -> Project:
+    """The sample with the first day's digest built (only the email renderer)."""
+    project = load_project(root, environ=environ)
+    content = load_content(project, "asp23")
+    day = plan_days(content)[0]
+    result = digest(day, RenderContext(project, content, make_environment(project)))
+    path = eml_path(project, "asp23", day.date)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(result.eml)
+    return project
+
+
+def _claimed(project: Project, store: Store, people: int) -> int:
+    rows = [{"address": f"reader{i:05d}@example.org", "name": f"Reader {i}", "language": "en",
+             "imported_at": store.clock()} for i in range(people)]
+    with store.engine.begin() as c:  # a plain bulk insert: the import itself is tested elsewhere
+        c.execute(subscribers.insert(), rows)
+    d = store.ensure_delivery("asp23", plan_days(load_content(project, "asp23"))[0].date, "email")
+    assert store.approve(d.id, {}, "tester") and store.claim(d.id)
+    return d.id
+
+
+CHILD = """
+import sys
+from pathlib import Path
+from aspdigest.config import load_project
+from aspdigest.deliver.email import send_digest
+from aspdigest.outbox import open_project_store
+
+project = load_project(Path(sys.argv[1]))
+with open_project_store(project) as store:
+    send_digest(store, int(sys.argv[2]), project)
+"""
+
+
+@pytest.mark.slow
+def test_50000_subscribers_over_parallel_connections_killed_and_resumed(
+        sample_root: Path, postgres_url: str, sink: tuple[CountingSink, int],
+        artifacts_dir: Path) -> None:
+    handler, port = sink
+    env = _environ(port, postgres_url, CONNECTIONS)
+    project = _built(sample_root, env)
+    with open_project_store(project) as store:
+        delivery_id = _claimed(project, store, PEOPLE)
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith("ASPDIGEST_")}
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(project.root), str(delivery_id)],
+                            env={**child_env, **env})
+    deadline = time.monotonic() + 200
+    while handler.count < KILL_AT and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    proc.kill()
+    assert proc.wait(30) == -signal.SIGKILL
+    first_part = time.monotonic() - started
+    sent_before = handler.count
+    resumed_at = time.monotonic()
+    # The resume runs in a process of its own too: the sink here should not share a GIL.
+    resume = subprocess.run([sys.executable, "-c", CHILD, str(project.root), str(delivery_id)],
+                            env={**child_env, **env}, timeout=300)
+    assert resume.returncode == 0
+    resume_part = time.monotonic() - resumed_at
+    with open_project_store(project) as store:
+        final = store.delivery(delivery_id)
+        counts = store.recipient_counts(delivery_id)
+        recipients = {r.address: r.status for r in store.recipients(delivery_id)}
+    assert final is not None
+    copies = handler.copies
+    duplicates = sum(n - 1 for n in copies.values() if n > 1)
+    missing = [a for a, s in recipients.items() if copies[a] == 0 and s != "unknown"]
+    figures = {
+        "subscribers": PEOPLE, "connections": CONNECTIONS, "killed_after": sent_before,
+        "first_run_s": round(first_part, 1), "resume_s": round(resume_part, 1),
+        "messages_per_second": round(handler.count / (first_part + resume_part), 1),
+        "unknown": counts["unknown"], "duplicates": duplicates, "status": final.status,
+    }
+    (artifacts_dir / "scale-email.json").write_text(json.dumps(figures, indent=2) + "\n")
+    print(json.dumps(figures))
+    assert KILL_AT <= sent_before < PEOPLE  # it really was interrupted midway
+    assert len(recipients) == PEOPLE and sum(counts.values()) == PEOPLE
+    assert duplicates == 0 and not missing
+    assert counts["sent"] + counts["unknown"] == PEOPLE
+    assert counts["unknown"] <= CONNECTIONS  # at most the messages in flight
+    assert all(copies[a] == 1 for a, s in recipients.items() if s == "sent")
+    assert final.status == ("unknown" if counts["unknown"] else "sent")
+
+
+def test_parallel_connections_on_sqlite_send_each_recipient_once(
+        sample_root: Path, sink: tuple[CountingSink, int], tmp_path: Path) -> None:
+    handler, port = sink
+    env = _environ(port, f"sqlite:///{tmp_path / 'state.sqlite'}", 3)
+    project = _built(sample_root, env)
+    with open_project_store(project) as store:
+        delivery_id = _claimed(project, store, 300)
+        store.suppress("reader00007@example.org", "unsubscribed")
+        seen: list[int] = []
+        report = send_digest(store, delivery_id, project, environ=env,
+                             progress=lambda done, total, _a: seen.append(done))
+    assert (report.status, report.connections) == ("sent", 3)
+    assert report.counts["sent"] == 299 and report.counts["suppressed"] == 1
+    assert seen == list(range(1, 301))
+    assert sorted(handler.copies.values()) == [1] * 299
+    assert "reader00007@example.org" not in handler.copies
