@@ -20,8 +20,8 @@ import signal
 import statistics
 import subprocess
 import time
-import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from delivery_helpers import (
     built_copy,
     environment,
     log_lines,
+    postgres_schema,
     project,
     smtp_sink,
     start_runner,
@@ -47,7 +48,6 @@ from delivery_helpers import (
     write_subscribers,
 )
 
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SUBSCRIBERS = 300
 TRIALS = 6
 KILLS = 3  # per trial
@@ -62,24 +62,8 @@ def root(tmp_path: Path) -> Path:
 @pytest.fixture
 def fresh_url() -> Iterator[Callable[[], str]]:
     """Makes fresh PostgreSQL schemas (returned as store URLs), dropped after the test."""
-    admin = sa.create_engine(POSTGRES)
-    made: list[str] = []
-
-    def make() -> str:
-        schema = f"failover_{uuid.uuid4().hex[:12]}"
-        try:
-            with admin.begin() as c:
-                c.execute(sa.text(f"CREATE SCHEMA {schema}"))
-        except sa.exc.OperationalError as exc:
-            pytest.fail(f"PostgreSQL at {POSTGRES} is needed for this test: {exc.orig}")
-        made.append(schema)
-        return f"{POSTGRES}?options=-csearch_path%3D{schema}"
-
-    yield make
-    with admin.begin() as c:
-        for schema in made:
-            c.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    with ExitStack() as stack:
+        yield lambda: stack.enter_context(postgres_schema("failover"))
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import datetime as dt
 import json
 import shutil
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from aspdigest.outbox import Delivery, Store, open_project_store, open_store
 from aspdigest.runlock import RunnerBusy, RunnerLock
 from aspdigest.runner import deliver_now
 from aspdigest.schedule import local_text
-from delivery_helpers import DAY, built_copy, environment, project, smtp_sink
+from delivery_helpers import DAY, built_copy, environment, postgres_schema, project, smtp_sink
 
 BEFORE = dt.datetime(2024, 12, 1, 12, 0, tzinfo=dt.UTC)  # the Sunday before the conference
 cli = CliRunner()
@@ -46,9 +45,6 @@ def root(tmp_path: Path) -> Path:
     return built_copy(tmp_path)
 
 
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def state_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
               ) -> Iterator[str | None]:
@@ -58,21 +54,9 @@ def state_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
     if request.param == "sqlite":
         yield None
         return
-    admin = sa.create_engine(POSTGRES)
-    schema = f"queue_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.begin() as c:
-            c.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    except sa.exc.OperationalError as exc:
-        pytest.fail(f"PostgreSQL at {POSTGRES} is needed for these tests: {exc.orig}")
-    url = f"{POSTGRES}?options=-csearch_path%3D{schema}"
-    monkeypatch.setenv("ASPDIGEST_STATE_URL", url)
-    try:
+    with postgres_schema("queue") as url:
+        monkeypatch.setenv("ASPDIGEST_STATE_URL", url)
         yield url
-    finally:
-        with admin.begin() as c:
-            c.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
 @pytest.fixture

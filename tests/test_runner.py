@@ -33,6 +33,7 @@ from delivery_helpers import (
     built_copy,
     environment,
     log_lines,
+    postgres_schema,
     project,
     smtp_sink,
     start_runner,
@@ -384,28 +385,10 @@ def test_kill_9_while_sending_a_digest_to_200_subscribers(
     assert summary["sent_not_received"] == 0
 
 
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    import uuid
-
-    import sqlalchemy as sa
-
-    admin = sa.create_engine(POSTGRES)
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.begin() as c:
-            c.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    except sa.exc.OperationalError as exc:
-        pytest.fail(f"PostgreSQL at {POSTGRES} is needed for this test: {exc.orig}")
-    try:
-        yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as c:
-            c.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with postgres_schema() as url:
+        yield url
 
 
 def test_runner_on_postgresql_a_second_one_waits_as_standby(

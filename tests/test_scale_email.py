@@ -17,14 +17,12 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 
 from aspdigest.config import Project, load_project
@@ -36,8 +34,8 @@ from aspdigest.outbox_schema import subscribers
 from aspdigest.render import RenderContext
 from aspdigest.render.email import digest
 from aspdigest.render.templates import make_environment
+from delivery_helpers import postgres_schema
 
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 KEY = "test-signing-key-0123456789"
 PEOPLE = 50_000
 CONNECTIONS = 4
@@ -59,19 +57,8 @@ class CountingSink:
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    admin = sa.create_engine(POSTGRES)
-    schema = f"scale_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.begin() as c:
-            c.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    except sa.exc.OperationalError as exc:
-        pytest.fail(f"PostgreSQL at {POSTGRES} is needed for this test: {exc.orig}")
-    try:
-        yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as c:
-            c.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with postgres_schema("scale") as url:
+        yield url
 
 
 @pytest.fixture
