@@ -19,13 +19,11 @@ from __future__ import annotations
 import os
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench_smtp import SINK, free_port
+from bench_smtp import send_rate
 from common import median_seconds, row, run_cli, scratch_project
 from generate import EVENT, generate
 
@@ -65,50 +63,6 @@ def per_item(root: Path) -> tuple[float, float, int, int]:
     return statistics.median(card_ms), statistics.median(digest_ms), cards, len(days)
 
 
-def send_rate(root: Path, connections: int, run: int) -> float:
-    from aspdigest.config import load_project
-    from aspdigest.content import load_content
-    from aspdigest.days import plan_days
-    from aspdigest.deliver.email import eml_path, send_digest
-    from aspdigest.outbox import open_store
-    from aspdigest.render import RenderContext
-    from aspdigest.render.email import digest
-    from aspdigest.render.templates import make_environment
-
-    project = load_project(root, environ={"ASPDIGEST_EMAIL_RATE_PER_SECOND": "0",
-                                          "ASPDIGEST_EMAIL_CONNECTIONS": str(connections)})
-    content = load_content(project, "asp23")
-    day = plan_days(content)[0]
-    path = eml_path(project, "asp23", day.date)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(digest(day, RenderContext(project, content,
-                                                   make_environment(project))).eml)
-    port = free_port()
-    sink = subprocess.Popen([sys.executable, "-c", SINK, str(port)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
-    assert sink.stdout is not None and sink.stdout.readline().strip() == "ready"
-    environ = {"ASPDIGEST_SMTP_URL": f"smtp://127.0.0.1:{port}",
-               "ASPDIGEST_UNSUBSCRIBE_KEY": "benchmark-signing-key-0123456789"}
-    try:
-        with open_store(f"sqlite:///{root / f'state-{connections}-{run}.sqlite'}") as store:
-            store.import_subscribers(
-                (f"reader{i:05d}@example.org", f"Reader {i}", "en") for i in range(MESSAGES))
-            delivery = store.ensure_delivery("asp23", day.date, "email")
-            store.approve(delivery.id, {}, "benchmark")
-            store.claim(delivery.id)
-            started = time.perf_counter()
-            report = send_digest(store, delivery.id, project, environ=environ)
-            elapsed = time.perf_counter() - started
-    finally:
-        out, _ = sink.communicate("", timeout=60)
-    received = int(out.strip() or 0)
-    if report.status != "sent" or received != MESSAGES:
-        raise SystemExit(f"{connections} connections, run {run}: {report.status}, "
-                         f"{dict(report.counts)}, server received {received}")
-    return MESSAGES / elapsed
-
-
 def main() -> None:
     synth = Path(tempfile.mkdtemp(prefix="aspdigest-synth-")) / "project"
     sample = scratch_project()
@@ -124,7 +78,8 @@ def main() -> None:
         row(f"ms per digest ({digests} digests, {RECORDS:,}-record conference)", digest, "ms",
             RENDER_RUNS)
         for connections in sorted({1, CONNECTIONS}):
-            rates = [send_rate(sample, connections, run) for run in range(SMTP_RUNS)]
+            rates = [send_rate(sample, run, messages=MESSAGES, connections=connections)
+                     for run in range(SMTP_RUNS)]
             row(f"SMTP send, {MESSAGES:,} messages to local aiosmtpd, {connections} "
                 f"connection(s)", statistics.median(rates), "msgs/s", SMTP_RUNS)
     finally:

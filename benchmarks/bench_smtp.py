@@ -51,7 +51,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def one_run(root: Path, run: int) -> float:
+def send_rate(root: Path, run: int, *, messages: int = MESSAGES, connections: int = 1) -> float:
+    """Messages per second of one send of `messages` digests over `connections` connections."""
     from aspdigest.config import load_project
     from aspdigest.content import load_content
     from aspdigest.days import plan_days
@@ -61,7 +62,8 @@ def one_run(root: Path, run: int) -> float:
     from aspdigest.render.email import digest
     from aspdigest.render.templates import make_environment
 
-    project = load_project(root, environ={"ASPDIGEST_EMAIL_RATE_PER_SECOND": "0"})
+    project = load_project(root, environ={"ASPDIGEST_EMAIL_RATE_PER_SECOND": "0",
+                                          "ASPDIGEST_EMAIL_CONNECTIONS": str(connections)})
     content = load_content(project, "asp23")
     day = plan_days(content)[0]
     path = eml_path(project, "asp23", day.date)
@@ -75,9 +77,9 @@ def one_run(root: Path, run: int) -> float:
     environ = {"ASPDIGEST_SMTP_URL": f"smtp://127.0.0.1:{port}",
                "ASPDIGEST_UNSUBSCRIBE_KEY": "benchmark-signing-key-0123456789"}
     try:
-        with open_store(f"sqlite:///{root / f'state-{run}.sqlite'}") as store:
+        with open_store(f"sqlite:///{root / f'state-{connections}-{run}.sqlite'}") as store:
             store.import_subscribers(
-                (f"reader{i:05d}@example.org", f"Reader {i}", "en") for i in range(MESSAGES))
+                (f"reader{i:05d}@example.org", f"Reader {i}", "en") for i in range(messages))
             delivery = store.ensure_delivery("asp23", day.date, "email")
             store.approve(delivery.id, {}, "benchmark")
             store.claim(delivery.id)
@@ -87,16 +89,16 @@ def one_run(root: Path, run: int) -> float:
     finally:
         out, _ = sink.communicate("", timeout=60)
     received = int(out.strip() or 0)
-    if report.status != "sent" or report.counts["sent"] != MESSAGES or received != MESSAGES:
-        raise SystemExit(f"run {run}: {report.status}, {dict(report.counts)}, "
-                         f"server received {received}")
-    return MESSAGES / elapsed
+    if report.status != "sent" or report.counts["sent"] != messages or received != messages:
+        raise SystemExit(f"{connections} connection(s), run {run}: {report.status}, "
+                         f"{dict(report.counts)}, server received {received}")
+    return messages / elapsed
 
 
 def main() -> None:
     root = scratch_project()
     try:
-        rates = [one_run(root, run) for run in range(RUNS)]
+        rates = [send_rate(root, run) for run in range(RUNS)]
         print(f"runs: {', '.join(f'{r:.0f}' for r in rates)} msgs/s "
               f"({dt.date.today()}, {os.cpu_count()} CPUs)", file=sys.stderr)
         row(f"SMTP send, {MESSAGES:,} personalised messages to local aiosmtpd",

@@ -119,18 +119,25 @@ def reschedule(project: Project, store: Store, delivery_id: int, when: str, *,
     return get(store, d.id)
 
 
+def _changed_meanwhile(d: Delivery) -> UserError:
+    return UserError(f"{label(d)}: changed meanwhile; look again with `aspdigest schedule list`")
+
+
+def _never_approved(d: Delivery) -> UserError:
+    return UserError(f"{label(d)}: was never approved; approve it first with "
+                     f"`aspdigest approve {d.event} {d.date} --channel {d.channel}`")
+
+
 def send_now(project: Project, store: Store, delivery_id: int, *, by: str) -> Delivery:
     """Make an approved (or held) delivery due now; the runner sends it at once."""
     d = get(store, delivery_id)
     if d.status not in ("approved", "held"):
         raise _refuse(d, "send now", ("approved", "held"))
     if d.approved is None:
-        raise UserError(f"{label(d)}: was never approved; approve it first with "
-                        f"`aspdigest approve {d.event} {d.date} --channel {d.channel}`")
+        raise _never_approved(d)
     _check_files(project, d)
     if not _move(store, d, "approved", by, "send now", send_at=store.clock(), last_error=None):
-        raise UserError(f"{label(d)}: changed meanwhile; look again with "
-                        "`aspdigest schedule list`")
+        raise _changed_meanwhile(d)
     return get(store, d.id)
 
 
@@ -139,8 +146,7 @@ def skip(project: Project, store: Store, delivery_id: int, *, by: str) -> Delive
     if d.status not in OPEN:
         raise _refuse(d, "skip", OPEN)
     if not _move(store, d, "skipped", by, f"skipped by {by}", last_error=f"skipped by {by}"):
-        raise UserError(f"{label(d)}: changed meanwhile; look again with "
-                        "`aspdigest schedule list`")
+        raise _changed_meanwhile(d)
     return get(store, d.id)
 
 
@@ -151,13 +157,11 @@ def retry(project: Project, store: Store, delivery_id: int, *, by: str) -> Deliv
     if d.status not in ("failed", "held"):
         raise _refuse(d, "retry", ("failed", "held"))
     if d.approved is None:
-        raise UserError(f"{label(d)}: was never approved; approve it first with "
-                        f"`aspdigest approve {d.event} {d.date} --channel {d.channel}`")
+        raise _never_approved(d)
     _check_files(project, d)
     if not _move(store, d, "approved", by, f"retry after: {d.last_error or d.status}",
                  send_at=store.clock(), last_error=None):
-        raise UserError(f"{label(d)}: changed meanwhile; look again with "
-                        "`aspdigest schedule list`")
+        raise _changed_meanwhile(d)
     return get(store, d.id)
 
 
@@ -180,8 +184,7 @@ def resolve(project: Project, store: Store, delivery_id: int, *, sent: bool,
                    last_error=f"resolved as not sent by {by}; `aspdigest schedule retry "
                               f"{d.id}` sends it{extra}")
     if not ok:
-        raise UserError(f"{label(d)}: changed meanwhile; look again with "
-                        "`aspdigest schedule list`")
+        raise _changed_meanwhile(d)
     return get(store, d.id)
 
 
