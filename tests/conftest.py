@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from aspdigest.config import Project, load_project
+from pds_server import Pds, running_pds
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -33,6 +34,15 @@ def _fixed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("ASPDIGEST_"):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def pds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pds]:
+    """The reference Bluesky PDS (and its PLC directory) on 127.0.0.1, one per test session;
+    each test creates its own accounts on it."""
+    with running_pds(tmp_path_factory.mktemp("pds")) as server:
+        print(f"\ntest PDS ready in {server.started_in:.2f} s")
+        yield server
 
 
 @pytest.fixture

@@ -452,7 +452,8 @@ def test_an_old_store_is_migrated_keeping_its_deliveries(tmp_path: Path) -> None
         (d,) = s.deliveries()
         assert d.channel == "digest" and d.schedule_at is None and d.grace_seconds is None
         with s.engine.connect() as c:
-            assert c.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+            assert c.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+        assert s.social_posts(d.id) == {}  # 0003's table is there, empty
 
 
 # -- the handoff publisher and the runner lock ------------------------------------------------------

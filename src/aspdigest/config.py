@@ -13,7 +13,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -96,9 +96,27 @@ class Delivery(_Section):
     """The queue's runner and the social publisher (schedules/<event>.toml says when)."""
 
     publisher: str = "handoff"  # how thread and quote posts go out; "handoff": files (+ email)
+    publishers: dict[str, str] = Field(default_factory=dict)  # per platform, e.g. bluesky = "bluesky"
     outbox: str = "outbox"  # handoff files: <outbox>/<event>/<date>/<platform>/<channel>/
     handoff_to: tuple[str, ...] = ()  # team addresses that get each handoff by email
     poll_seconds: float = Field(5.0, gt=0, le=300)  # how often `aspdigest run` rereads the store
+    rate_limit_wait: float = Field(900.0, ge=0)  # longest wait for a platform's rate limit
+    network_retries: int = Field(3, ge=0, le=10)  # tries again after a connection error
+    timeout: float = Field(30.0, gt=0)  # seconds to wait for a platform's API
+
+
+class Bluesky(_Section):
+    """The account the `bluesky` publisher posts as (app password: ASPDIGEST_BLUESKY_PASSWORD)."""
+
+    service: str = "https://bsky.social"  # the account's PDS (or the entryway that finds it)
+    handle: str = ""  # e.g. ciwj.bsky.social, or the account's DID
+
+
+class Mastodon(_Section):
+    """The account the `mastodon` publisher posts as (token: ASPDIGEST_MASTODON_TOKEN)."""
+
+    instance: str = ""  # e.g. https://mastodon.social
+    visibility: Literal["public", "unlisted", "private", "direct"] = "public"
 
 
 class Settings(_Section):
@@ -109,6 +127,8 @@ class Settings(_Section):
     state: State = State()
     paths: Paths = Paths()
     delivery: Delivery = Delivery()
+    bluesky: Bluesky = Bluesky()
+    mastodon: Mastodon = Mastodon()
 
 
 SECTIONS = tuple(Settings.model_fields)
@@ -175,6 +195,14 @@ def _split_list(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def _split_pairs(value: str) -> dict[str, str] | str:
+    """"bluesky=bluesky, mastodon=mastodon" → a table; anything else is left for validation."""
+    pairs = [item.partition("=") for item in _split_list(value)]
+    if not all(sep for _, sep, _ in pairs):
+        return value
+    return {k.strip(): v.strip() for k, _, v in pairs}
+
+
 def load_settings(root: Path, environ: Mapping[str, str] | None = None) -> Settings:
     environ = os.environ if environ is None else environ
     path = root / CONFIG_FILE
@@ -191,7 +219,9 @@ def load_settings(root: Path, environ: Mapping[str, str] | None = None) -> Setti
             model = Settings.model_fields[section].annotation
             assert isinstance(model, type) and issubclass(model, BaseModel)
             field = next(f for k, f in model.model_fields.items() if (f.alias or k) == key)
-            target[key] = _split_list(value) if "tuple" in str(field.annotation) else value
+            annotation = str(field.annotation)
+            target[key] = (_split_list(value) if "tuple" in annotation
+                           else _split_pairs(value) if "dict" in annotation else value)
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
@@ -206,6 +236,15 @@ def load_settings(root: Path, environ: Mapping[str, str] | None = None) -> Setti
                 Problem(
                     CONFIG_FILE,
                     "social.platforms",
+                    f'unknown platform "{name}"; known: {", ".join(PLATFORMS)}',
+                )
+            )
+    for name in settings.delivery.publishers:
+        if name not in PLATFORMS:
+            problems.append(
+                Problem(
+                    CONFIG_FILE,
+                    f"delivery.publishers.{name}",
                     f'unknown platform "{name}"; known: {", ".join(PLATFORMS)}',
                 )
             )

@@ -35,6 +35,7 @@ from aspdigest.outbox_schema import (
     Queue,
     Recipient,
     Runner,
+    SocialPost,
     Subscriber,
     Suppression,
     deliveries,
@@ -43,13 +44,14 @@ from aspdigest.outbox_schema import (
     queues,
     recipients,
     runners,
+    social_posts,
     subscribers,
     suppressions,
 )
 
 __all__ = [
     "DELIVERY_STATUSES", "RECIPIENT_STATUSES", "SUPPRESSION_REASONS", "Delivery", "ImportCounts",
-    "LogEntry", "Queue", "Recipient", "Runner", "Store", "Subscriber", "Suppression", "metadata", "normalise_address",
+    "LogEntry", "Queue", "Recipient", "Runner", "SocialPost", "Store", "Subscriber", "Suppression", "metadata", "normalise_address",
     "open_project_store", "open_store", "resolve_url",
 ]
 
@@ -481,6 +483,39 @@ class Store:
             row = c.execute(sa.select(runners).where(runners.c.name == "runner")).first()
         return None if row is None else Runner(row.pid, row.host, row.started_at, row.seen_at,
                                                row.stopped_at)
+
+    # -- per-post progress of API publishers (0003) --------------------------------------------
+
+    def social_posts(self, delivery_id: int) -> dict[tuple[int, int], SocialPost]:
+        """Every post started for a delivery, by (group, index)."""
+        query = sa.select(social_posts).where(social_posts.c.delivery_id == delivery_id)
+        with self._tx() as c:
+            return {(r.grp, r.idx): SocialPost(r.grp, r.idx, r.status, r.key, r.remote_id, r.cid,
+                                               r.url, r.started_at, r.posted_at)
+                    for r in c.execute(query)}
+
+    def post_sending(self, delivery_id: int, group: int, index: int, key: str) -> None:
+        """Record, before the request goes out, the key a post is about to be sent under."""
+        with self._tx() as c:
+            c.execute(social_posts.insert().values(delivery_id=delivery_id, grp=group, idx=index,
+                                                   status="sending", key=key,
+                                                   started_at=self.clock()))
+
+    def post_posted(self, delivery_id: int, group: int, index: int, *, remote_id: str,
+                    cid: str | None = None, url: str | None = None) -> None:
+        with self._tx() as c:
+            c.execute(social_posts.update().where(
+                (social_posts.c.delivery_id == delivery_id) & (social_posts.c.grp == group)
+                & (social_posts.c.idx == index)
+            ).values(status="posted", remote_id=remote_id, cid=cid, url=url,
+                     posted_at=self.clock()))
+
+    def forget_sending(self, delivery_id: int) -> int:
+        """A person decided the posts in doubt did not go out: the next try sends them anew."""
+        with self._tx() as c:
+            return int(c.execute(social_posts.delete().where(
+                (social_posts.c.delivery_id == delivery_id)
+                & (social_posts.c.status == "sending"))).rowcount)
 
 
 def open_project_store(project: Project, *, clock: Clock = utcnow) -> Store:

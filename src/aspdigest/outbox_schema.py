@@ -13,6 +13,10 @@ The frozen dataclasses at the end are the rows as `Store` returns them.
 - queues (0002): one row per event: its time zone and whether its queue is paused.
 - delivery_log (0002): every status change of a delivery, who made it and why.
 - runners (0002): the `aspdigest run` process serving the store (for `aspdigest status`).
+- social_posts (0003): one row per post an API publisher (Bluesky, Mastodon) has started,
+  keyed by (delivery, group, index). Status: sending (the request may or may not have
+  reached the server; `key` is the idempotency key or record key it was sent under) →
+  posted (with the server's id, cid and URL). What lets an interrupted thread resume.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ DELIVERY_STATUSES = ("planned", "approved", "claimed", "sent", "failed", "unknow
                      "held")
 RECIPIENT_STATUSES = ("pending", "sending", "sent", "failed", "suppressed", "unknown")
 SUPPRESSION_REASONS = ("unsubscribed", "bounced", "complained")
+POST_STATUSES = ("sending", "posted")
 
 
 class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
@@ -164,6 +169,24 @@ runners = sa.Table(
     sa.Column("stopped_at", UTCDateTime, nullable=True),
 )
 
+social_posts = sa.Table(
+    "social_posts", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("delivery_id", sa.Integer, sa.ForeignKey("deliveries.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("grp", sa.Integer, nullable=False),
+    sa.Column("idx", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(8), nullable=False),
+    sa.Column("key", sa.String(100), nullable=False),
+    sa.Column("remote_id", sa.String(300), nullable=True),
+    sa.Column("cid", sa.String(120), nullable=True),
+    sa.Column("url", sa.String(500), nullable=True),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("posted_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("delivery_id", "grp", "idx"),
+    sa.CheckConstraint(_in("status", POST_STATUSES), name="status"),
+)
+
 
 # -- rows as the store returns them ------------------------------------------------------------
 
@@ -247,6 +270,21 @@ class Runner:
     started_at: dt.datetime
     seen_at: dt.datetime
     stopped_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class SocialPost:
+    """One post of a thread or quote post as an API publisher recorded it."""
+
+    group: int  # 0 for a thread; the quote post's number (0-based) for quotes
+    index: int  # 0-based position in its group
+    status: str  # sending | posted
+    key: str  # idempotency key (Mastodon) or record key (Bluesky) it was sent under
+    remote_id: str | None  # Mastodon status id, Bluesky at:// URI
+    cid: str | None  # Bluesky record cid (replies need it)
+    url: str | None  # where a person sees it
+    started_at: dt.datetime
+    posted_at: dt.datetime | None
 
 
 @dataclass(frozen=True)

@@ -179,6 +179,7 @@ def resolve(project: Project, store: Store, delivery_id: int, *, sent: bool,
                    sent_at=store.clock(), last_error=None)
     else:
         n = store.resolve_recipients(d.id, "pending", f"resolved as not sent by {by}")
+        store.forget_sending(d.id)  # a thread's post in doubt is posted again by `retry`
         extra = f" ({n} recipient(s) left)" if n else ""
         ok = _move(store, d, "failed", by, f"resolved as not sent{extra}",
                    last_error=f"resolved as not sent by {by}; `aspdigest schedule retry "

@@ -6,7 +6,10 @@ day from the schedule and the current build into a fresh store under
 read, for its subscribers and suppressions), squeezes the day's send times onto a clock running
 `speed` times faster than real time, and runs the same `Runner` as `aspdigest run` against a
 local SMTP sink on 127.0.0.1 (every message lands in `mail/`, nothing leaves the machine) and
-the handoff publisher writing to `outbox/`. It returns a frozen `RehearsalResult` with each
+the handoff publisher writing to `outbox/`. A platform set to an API publisher (Bluesky,
+Mastodon) posts through it only when its server is on this machine (a test PDS or instance on
+127.0.0.1 or localhost); otherwise it too is handed to files, so a rehearsal never posts to a
+real account. It returns a frozen `RehearsalResult` with each
 delivery's outcome and how late its job fired, in real seconds.
 """
 
@@ -20,10 +23,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from aspdigest.approval import record_approval
-from aspdigest.config import Project
+from aspdigest.config import PLATFORMS, Project
+from aspdigest.deliver import Publisher, make_publisher, publisher_name
 from aspdigest.deliver.handoff import HandoffPublisher
 from aspdigest.errors import UserError
 from aspdigest.outbox import Store, open_project_store, open_store
@@ -100,6 +105,28 @@ def _audience(project: Project, rehearsal: Store) -> None:
         rehearsal.suppress(s.address, s.reason, s.note)
 
 
+def on_this_machine(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return host in ("127.0.0.1", "localhost", "::1") or host.endswith(".localhost")
+
+
+def _publishers(project: Project, env: Mapping[str, str], folder: Path,
+                log: Log) -> dict[str, Publisher]:
+    servers = {"bluesky": project.settings.bluesky.service,
+               "mastodon": project.settings.mastodon.instance}
+    chosen: dict[str, Publisher] = {}
+    for platform in PLATFORMS:
+        name = publisher_name(project, platform)
+        if name != "handoff" and on_this_machine(servers.get(name, "")):
+            chosen[platform] = make_publisher(name, project, env)
+            continue
+        if name != "handoff":
+            log("handed to files in the rehearsal", platform=platform, publisher=name,
+                reason=f"{servers.get(name) or 'no server'} is not on this machine")
+        chosen[platform] = HandoffPublisher(project, env, folder / "outbox")
+    return chosen
+
+
 def rehearse(project: Project, event_id: str, date: dt.date, speed: float, *,
              environ: Mapping[str, str], log: Log | None = None,
              lead: float = LEAD_SECONDS) -> RehearsalResult:
@@ -151,8 +178,8 @@ def rehearse(project: Project, event_id: str, date: dt.date, speed: float, *,
             env = {k: v for k, v in environ.items() if k != "ASPDIGEST_SMTP_PASSWORD"}
             env["ASPDIGEST_SMTP_URL"] = f"smtp://127.0.0.1:{port}"
             env.setdefault("ASPDIGEST_UNSUBSCRIBE_KEY", REHEARSAL_KEY)
-            publisher = HandoffPublisher(project, env, folder / "outbox")
-            runner = Runner(project, event_id, store, environ=env, publisher=publisher, log=log,
+            runner = Runner(project, event_id, store, environ=env,
+                            publishers=_publishers(project, env, folder, log), log=log,
                             poll=min(1.0, project.settings.delivery.poll_seconds),
                             actor="rehearsal", stop_when_idle=True)
             with RunnerLock(store, project.relative(folder / "state.sqlite")):
@@ -172,6 +199,8 @@ def rehearse(project: Project, event_id: str, date: dt.date, speed: float, *,
                 detail = ", ".join(f"{n} {s}" for s, n in receipt["recipients"].items() if n)
             elif "folder" in receipt:
                 detail = str(receipt["folder"])
+            elif "posts" in receipt:
+                detail = f"{len(receipt['posts'])} post(s) as {receipt.get('account')}"
             out.append(Rehearsed(d.id, d.channel, d.platform,
                                  planned[d.id].astimezone(ZoneInfo(zone)), d.status,
                                  late.get(d.id), detail))

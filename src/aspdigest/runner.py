@@ -12,7 +12,9 @@ A fired job re-reads its row, checks the files against the approved sha256 (a mi
 becomes `held`), claims the row atomically (`UPDATE … WHERE status = 'approved'`), delivers
 (email: `deliver.email.send_digest`; thread/quotes: the configured publisher) and marks it.
 At start, an email delivery left `claimed` by a dead runner is resumed (its recipients left
-`sending` become `unknown`, never resent); a social one becomes `unknown` for a person.
+`sending` become `unknown`, never resent), and so is a thread of an API publisher (Bluesky,
+Mastodon), which keeps each post's progress in the store and resumes after its last post;
+a handoff delivery left `claimed` becomes `unknown` for a person.
 SIGTERM/SIGINT stop new work, let the delivery in hand finish, and exit 0. Every state
 change is one JSON line on stderr (and a row in the delivery's log).
 
@@ -40,9 +42,16 @@ from typing import IO, TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from aspdigest.approval import changed_since_approval
-from aspdigest.config import Project
-from aspdigest.deliver import Publisher, PublishUncertain, make_publisher, publication_for
+from aspdigest.config import PLATFORMS, Project
+from aspdigest.deliver import (
+    Ledger,
+    Publisher,
+    PublishUncertain,
+    publication_for,
+    publisher_for,
+)
 from aspdigest.deliver.email import send_digest
+from aspdigest.deliver.posting import Halted
 from aspdigest.errors import UserError
 from aspdigest.outbox import Delivery, Store
 from aspdigest.schedule import local_text
@@ -98,6 +107,7 @@ class Fired:
 class Runner:
     def __init__(self, project: Project, event_id: str, store: Store, *,
                  environ: Mapping[str, str] | None = None, publisher: Publisher | None = None,
+                 publishers: Mapping[str, Publisher] | None = None,
                  log: Log | None = None, poll: float | None = None, actor: str = "runner",
                  stop_when_idle: bool = False,
                  lock_alive: Callable[[], bool] | None = None) -> None:
@@ -105,8 +115,12 @@ class Runner:
         self.event = event_id
         self.store = store
         self.environ = environ
-        self.publisher = publisher or make_publisher(project.settings.delivery.publisher,
-                                                     project, environ)
+        # One publisher per platform (delivery.publishers), made now so a bad setting stops
+        # the start; `publisher` (tests, the rehearsal) replaces all of them.
+        self.publishers: dict[str, Publisher] = dict(publishers or {})
+        for platform in PLATFORMS:
+            if platform not in self.publishers:
+                self.publishers[platform] = publisher or publisher_for(project, platform, environ)
         self.log = log or Log()
         self.poll = poll or project.settings.delivery.poll_seconds
         self.actor = actor
@@ -197,7 +211,7 @@ class Runner:
     def recover(self) -> None:
         """Claimed rows at start were in the hands of a runner that died."""
         for d in self.store.deliveries(self.event, "claimed"):
-            if d.channel == "digest":
+            if d.channel == "digest" or self._publisher(d).resumable:
                 self._orphans.add(d.id)
                 continue
             note = ("interrupted: the runner stopped while handing it to the publisher; check "
@@ -366,8 +380,11 @@ class Runner:
         assert claimed is not None
         self._deliver(claimed)
 
+    def _publisher(self, d: Delivery) -> Publisher:
+        return self.publishers[d.platform]
+
     def resume(self, delivery_id: int) -> None:
-        """Finish an email delivery a dead runner had claimed (never resending in doubt)."""
+        """Finish a digest or thread a dead runner had claimed (never resending in doubt)."""
         with self._held(delivery_id):
             d = self.store.delivery(delivery_id)
             if d is None or d.status != "claimed" or self.stopping or not self._still_active():
@@ -388,9 +405,14 @@ class Runner:
                 self._state(d, "claimed", report.status, recipients=dict(report.counts),
                             error=report.error)
                 return
-            receipt = self.publisher.publish(publication_for(self.project, d))
+            publisher = self._publisher(d)
+            ledger = Ledger(store, d.id) if publisher.resumable else None
+            receipt = publisher.publish(publication_for(self.project, d), ledger,
+                                        halt=lambda: self.lost_lock or self.stopping)
             store.mark_sent(d.id, receipt)
             self._state(d, "claimed", "sent", receipt=dict(receipt))
+        except Halted as exc:  # between posts: the next active runner resumes at this post
+            self.log("left for the next runner", **self._fields(d), at=str(exc))
         except PublishUncertain as exc:
             store.mark_unknown(d.id, exc.text)
             self._state(d, "claimed", "unknown", error=exc.text)

@@ -4,10 +4,13 @@ Last stage of the flow (… → schedule/outbox → deliver). Each channel has a
 `deliver.email` sends the email digest (one test copy, or every subscriber with progress
 kept in the state store) over `deliver.smtp`. Thread and quote posts go through a
 `Publisher`: `publication_for(project, delivery)` reads the approved `thread.<platform>.json`
-into a frozen `Publication`, and `make_publisher(name, …)` returns the publisher that hands it
-on (`handoff`, the default, writes ready-to-post files and may email them to the team; API
-publishers register in `PUBLISHERS`). A publisher returns a receipt mapping, raises
-`UserError` when nothing went out, and `PublishUncertain` when it cannot tell. The scheduler
+into a frozen `Publication`, and `publisher_for(project, platform, …)` returns the publisher
+that hands it on: `handoff`, the default, writes ready-to-post files and may email them to the
+team; `bluesky` and `mastodon` post through the platforms' APIs (`deliver.posting` drives
+them one post at a time, recording each in the store, so an interrupted thread resumes after
+its last post). `delivery.publishers` in aspdigest.toml says which platform uses which. A
+publisher returns a receipt mapping, raises `UserError` when it stopped (nothing or only part
+went out; the message says which), and `PublishUncertain` when it cannot tell. The scheduler
 imports what it needs from here; nothing in this package imports the CLI or the scheduler.
 """
 
@@ -16,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,18 +27,23 @@ from typing import Any, Protocol
 from aspdigest.config import Project
 from aspdigest.deliver.email import SendReport, send_digest, send_test
 from aspdigest.errors import UserError
-from aspdigest.outbox import Delivery
+from aspdigest.outbox import Delivery, SocialPost, Store
 from aspdigest.schedule import day_dir, thread_file
 
 __all__ = [
     "PUBLISHERS",
+    "AccountCheck",
+    "Ledger",
     "Post",
     "Publication",
     "PublishUncertain",
     "Publisher",
     "SendReport",
+    "check_accounts",
     "make_publisher",
     "publication_for",
+    "publisher_for",
+    "publisher_name",
     "send_digest",
     "send_test",
 ]
@@ -43,6 +51,8 @@ __all__ = [
 # name → "module:factory"; a factory takes (project, environ, outbox) and returns a Publisher.
 PUBLISHERS: dict[str, str] = {
     "handoff": "aspdigest.deliver.handoff:HandoffPublisher",
+    "bluesky": "aspdigest.deliver.bluesky:BlueskyPublisher",
+    "mastodon": "aspdigest.deliver.mastodon:MastodonPublisher",
 }
 
 
@@ -56,6 +66,9 @@ class Media:
 class Post:
     text: str
     media: tuple[Media, ...] = ()
+    # Bluesky's facets as the build computed them (UTF-8 byte offsets; a mention carries the
+    # handle, which the publisher resolves to a DID); empty on other platforms.
+    facets: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -70,24 +83,58 @@ class Publication:
     platform: str
     folder: Path  # out/<event>/<date>/
     groups: tuple[tuple[Post, ...], ...]
+    language: str = "en"  # BCP 47 tag of the posts (the event's language)
+
+    def label(self, group: int, index: int) -> str:
+        """How messages name a post: "post 4 of 7" or "quote post 2, post 1 of 1"."""
+        where = f"post {index + 1} of {len(self.groups[group])}"
+        return where if self.channel == "thread" else f"quote post {group + 1}, {where}"
 
 
 class PublishUncertain(UserError):
     """The publisher cannot tell whether the posts went out (the delivery becomes unknown)."""
 
 
+class Ledger:
+    """One delivery's posts in the state store: what was started, what the server took."""
+
+    def __init__(self, store: Store, delivery_id: int) -> None:
+        self.store = store
+        self.delivery_id = delivery_id
+
+    def posts(self) -> dict[tuple[int, int], SocialPost]:
+        return self.store.social_posts(self.delivery_id)
+
+    def sending(self, group: int, index: int, key: str) -> None:
+        self.store.post_sending(self.delivery_id, group, index, key)
+
+    def posted(self, group: int, index: int, *, remote_id: str, cid: str | None = None,
+               url: str | None = None) -> None:
+        self.store.post_posted(self.delivery_id, group, index, remote_id=remote_id, cid=cid,
+                               url=url)
+
+
 class Publisher(Protocol):
     name: str
+    # True when publish() records each post in the ledger and may be called again for a
+    # delivery it left half done (the runner then resumes it instead of asking a person).
+    resumable: bool
 
-    def publish(self, publication: Publication) -> Mapping[str, Any]:
+    def publish(self, publication: Publication, ledger: Ledger | None = None,
+                halt: Callable[[], bool] | None = None) -> Mapping[str, Any]:
         """Hand the posts on; return a receipt (ids, URLs, folders) for the store."""
+        ...
+
+    def account(self) -> str:
+        """Who or where the posts go, checked without posting (`aspdigest accounts check`)."""
         ...
 
 
 def _posts(raw: Any) -> tuple[Post, ...]:
     return tuple(
         Post(str(p["text"]), tuple(Media(str(m["path"]), str(m.get("alt", "")))
-                                   for m in p.get("media") or []))
+                                   for m in p.get("media") or []),
+             tuple(dict(f) for f in p.get("facets") or []))
         for p in raw or [])
 
 
@@ -108,12 +155,13 @@ def publication_for(project: Project, d: Delivery) -> Publication:
     groups = tuple(g for g in groups if g)
     if not groups:
         raise UserError(f"{project.relative(path)}: no {d.channel} posts to publish")
-    return Publication(d.id, d.event, d.date, d.channel, d.platform, folder, groups)
+    return Publication(d.id, d.event, d.date, d.channel, d.platform, folder, groups,
+                       str(data.get("language") or "en"))
 
 
 def make_publisher(name: str, project: Project, environ: Mapping[str, str] | None = None,
                    outbox: Path | None = None) -> Publisher:
-    """The publisher called `name` (delivery.publisher in aspdigest.toml)."""
+    """The publisher called `name` (delivery.publisher / delivery.publishers)."""
     spec = PUBLISHERS.get(name)
     if spec is None:
         raise UserError(f'aspdigest.toml: delivery.publisher: unknown publisher "{name}"; '
@@ -122,3 +170,49 @@ def make_publisher(name: str, project: Project, environ: Mapping[str, str] | Non
     publisher: Publisher = getattr(importlib.import_module(module), factory)(
         project, environ, outbox)
     return publisher
+
+
+def publisher_name(project: Project, platform: str) -> str:
+    """Which publisher posts `platform`: delivery.publishers, else delivery.publisher."""
+    delivery = project.settings.delivery
+    name = delivery.publishers.get(platform, delivery.publisher)
+    if name in PUBLISHERS and name != "handoff" and name != platform:
+        where = (f"delivery.publishers.{platform}" if platform in delivery.publishers
+                 else "delivery.publisher")
+        raise UserError(f'aspdigest.toml: {where}: "{name}" posts only to {name}; use '
+                        f'"handoff" for {platform}')
+    return name
+
+
+def publisher_for(project: Project, platform: str, environ: Mapping[str, str] | None = None,
+                  outbox: Path | None = None) -> Publisher:
+    return make_publisher(publisher_name(project, platform), project, environ, outbox)
+
+
+@dataclass(frozen=True)
+class AccountCheck:
+    """`aspdigest accounts check`: who one platform's posts would go out as, or why not."""
+
+    platform: str
+    publisher: str
+    account: str | None
+    error: str | None
+
+
+def check_accounts(project: Project, environ: Mapping[str, str] | None = None,
+                   platforms: tuple[str, ...] | None = None) -> list[AccountCheck]:
+    """Ask each platform's publisher who it posts as (API publishers log in; none posts)."""
+    checks = []
+    for platform in platforms or project.settings.social.platforms:
+        name = project.settings.delivery.publishers.get(platform,
+                                                         project.settings.delivery.publisher)
+        try:
+            name = publisher_name(project, platform)
+            account = make_publisher(name, project, environ).account()
+        except UserError as exc:
+            # The line is shown after the platform's name: "mastodon: Mastodon: …" says it twice.
+            text = exc.text.removeprefix(f"{platform.capitalize()}: ")
+            checks.append(AccountCheck(platform, name, None, text))
+            continue
+        checks.append(AccountCheck(platform, name, account, None))
+    return checks

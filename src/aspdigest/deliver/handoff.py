@@ -22,13 +22,13 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 from aspdigest.config import Project
-from aspdigest.deliver import Post, Publication, PublishUncertain
+from aspdigest.deliver import Ledger, Post, Publication, PublishUncertain
 from aspdigest.deliver.smtp import SmtpSession, smtp_target
 from aspdigest.errors import UserError
 
@@ -38,6 +38,7 @@ NAMES = {"x": "X", "bluesky": "Bluesky", "mastodon": "Mastodon", "threads": "Thr
 
 class HandoffPublisher:
     name = "handoff"
+    resumable = False  # it writes a whole folder again on a retry
 
     def __init__(self, project: Project, environ: Mapping[str, str] | None = None,
                  outbox: Path | None = None) -> None:
@@ -51,7 +52,14 @@ class HandoffPublisher:
                                / pub.event)
         return root / pub.date.isoformat() / pub.platform / pub.channel
 
-    def publish(self, publication: Publication) -> Mapping[str, Any]:
+    def account(self) -> str:
+        root = self.outbox or self.project.path(self.project.settings.delivery.outbox)
+        team = self.project.settings.delivery.handoff_to
+        return (f"files for people to post, in {self.project.relative(root)}/"
+                + (f", emailed to {', '.join(team)}" if team else ""))
+
+    def publish(self, publication: Publication, ledger: Ledger | None = None,
+                halt: Callable[[], bool] | None = None) -> Mapping[str, Any]:
         target = self.folder(publication)
         files = write_folder(target, publication)
         receipt: dict[str, Any] = {"publisher": self.name,

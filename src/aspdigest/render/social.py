@@ -327,6 +327,7 @@ def thread_data(day: Day, result: SocialDay) -> dict[str, Any]:
         "event": day.event.id,
         "date": day.key,
         "timezone": day.event.timezone,
+        "language": day.event.language,
         "platform": platform.name,
         "limit": platform.rule.limit,
         "unit": platform.rule.unit,

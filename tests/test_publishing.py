@@ -1,0 +1,306 @@
+"""Choosing publishers per platform, `aspdigest accounts check`, and the queue posting to
+Bluesky and Mastodon (the rehearsal and the runner's resume, on the two local servers)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import itertools
+import json
+import random
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from aspdigest.approval import approve
+from aspdigest.cli import app
+from aspdigest.config import Project, load_project
+from aspdigest.deliver import publisher_for
+from aspdigest.errors import ConfigError, UserError
+from aspdigest.outbox import open_project_store, open_store
+from aspdigest.plan import plan
+from aspdigest.queue import send_now
+from aspdigest.rehearsal import rehearse
+from aspdigest.runner import Log
+from delivery_helpers import built_copy, environment, log_lines, start_runner, wait_for
+from mastodon_server import FakeMastodon, Status, running_mastodon
+from pds_server import Pds
+
+runner = CliRunner()
+
+
+def _settings(root: Path, text: str) -> None:
+    (root / "aspdigest.toml").write_text((root / "aspdigest.toml").read_text() + "\n" + text)
+
+
+def test_each_platform_gets_its_publisher(sample_root: Path) -> None:
+    _settings(sample_root, '[delivery.publishers]\nbluesky = "bluesky"\nmastodon = "mastodon"\n')
+    project = load_project(sample_root, environ={})
+    assert publisher_for(project, "bluesky").name == "bluesky"
+    assert publisher_for(project, "mastodon").name == "mastodon"
+    assert publisher_for(project, "x").name == "handoff"
+    assert publisher_for(project, "linkedin").name == "handoff"
+
+
+def test_publishers_from_the_environment(sample_root: Path) -> None:
+    project = load_project(sample_root, environ={
+        "ASPDIGEST_DELIVERY_PUBLISHERS": "bluesky=bluesky, mastodon=handoff"})
+    assert project.settings.delivery.publishers == {"bluesky": "bluesky", "mastodon": "handoff"}
+
+
+def test_bad_publisher_settings_are_one_line_each(sample_root: Path) -> None:
+    _settings(sample_root, '[delivery.publishers]\nblusky = "bluesky"\n[mastodon]\n'
+                           'visibility = "everyone"\n')
+    with pytest.raises(ConfigError) as err:
+        load_project(sample_root, environ={})
+    assert err.value.lines() == [
+        "aspdigest.toml: mastodon.visibility: Input should be 'public', 'unlisted', 'private' "
+        "or 'direct'",
+    ]
+    (sample_root / "aspdigest.toml").write_text('[delivery.publishers]\nblusky = "bluesky"\n')
+    with pytest.raises(ConfigError) as err:
+        load_project(sample_root, environ={})
+    assert err.value.lines() == [
+        'aspdigest.toml: delivery.publishers.blusky: unknown platform "blusky"; known: x, '
+        "bluesky, mastodon, threads, linkedin",
+    ]
+
+
+def test_an_api_publisher_posts_only_to_its_own_platform(sample_root: Path) -> None:
+    _settings(sample_root, '[delivery.publishers]\nx = "bluesky"\n')
+    project = load_project(sample_root, environ={})
+    with pytest.raises(UserError) as err:
+        publisher_for(project, "x")
+    assert err.value.text == ('aspdigest.toml: delivery.publishers.x: "bluesky" posts only to '
+                              'bluesky; use "handoff" for x')
+    (sample_root / "aspdigest.toml").write_text('[delivery]\npublisher = "mastodon"\n')
+    with pytest.raises(UserError) as err:
+        publisher_for(load_project(sample_root, environ={}), "x")
+    assert err.value.text == ('aspdigest.toml: delivery.publisher: "mastodon" posts only to '
+                              'mastodon; use "handoff" for x')
+
+
+def test_accounts_check_with_handoff_everywhere(sample_root: Path) -> None:
+    result = runner.invoke(app, ["accounts", "check", "--project", str(sample_root)])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"{p:<9} handoff   files for people to post, in outbox/"
+        for p in ("x", "bluesky", "mastodon", "threads", "linkedin")]
+
+
+def test_accounts_check_names_what_is_missing(sample_root: Path) -> None:
+    _settings(sample_root, '[delivery.publishers]\nbluesky = "bluesky"\nmastodon = "mastodon"\n')
+    result = runner.invoke(app, ["accounts", "check", "-p", "bluesky", "-p", "mastodon",
+                                 "-p", "x", "--project", str(sample_root)], env={})
+    assert result.exit_code == 1
+    assert result.stdout == "x         handoff   files for people to post, in outbox/\n"
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("bluesky: ") and "bluesky.handle" in lines[0]
+    assert lines[1].startswith("mastodon: ") and "mastodon.instance" in lines[1]
+    bad = runner.invoke(app, ["accounts", "check", "-p", "myspace", "--project",
+                              str(sample_root)])
+    assert bad.exit_code == 1
+    assert bad.stderr == ('--platform: unknown platform "myspace"; known: x, bluesky, mastodon, '
+                          "threads, linkedin\n")
+
+
+def test_resolving_not_sent_forgets_the_post_in_doubt(tmp_path: Path) -> None:
+    with open_store(f"sqlite:///{tmp_path / 'state.sqlite'}") as store:
+        d = store.ensure_delivery("asp23", dt.date(2024, 12, 2), "thread", "mastodon")
+        store.post_sending(d.id, 0, 0, "k0")
+        store.post_posted(d.id, 0, 0, remote_id="1", url="https://m.example/@a/1")
+        store.post_sending(d.id, 0, 1, "k1")
+        assert store.forget_sending(d.id) == 1
+        (kept,) = store.social_posts(d.id).values()
+        assert (kept.index, kept.status, kept.remote_id) == (0, "posted", "1")
+
+
+# -- the queue posting to the two local servers -------------------------------------------------
+
+DAY3 = dt.date(2024, 12, 3)
+
+
+def _api_environment(pds: Pds, masto: FakeMastodon, name: str) -> dict[str, str]:
+    account = pds.create_account(name)
+    return environment(
+        ASPDIGEST_DELIVERY_PUBLISHERS="bluesky=bluesky,mastodon=mastodon",
+        ASPDIGEST_BLUESKY_SERVICE=pds.url, ASPDIGEST_BLUESKY_HANDLE=account.handle,
+        ASPDIGEST_BLUESKY_PASSWORD=pds.app_password(account),
+        ASPDIGEST_MASTODON_INSTANCE=masto.url, ASPDIGEST_MASTODON_TOKEN=masto.token)
+
+
+def _built_texts(root: Path, platform: str) -> tuple[list[str], list[list[str]]]:
+    data = json.loads((root / f"out/asp23/{DAY3}/thread.{platform}.json").read_text())
+    return ([p["text"] for p in data["posts"]],
+            [[p["text"] for p in q["posts"]] for q in data["quote_posts"]])
+
+
+def _check_mastodon_chain(posts: list[Status], thread: list[str],
+                          quotes: list[list[str]]) -> None:
+    """The server holds the thread then each quote post, in order, each replying to the one
+    before it in its group and nothing else."""
+    expected = thread + [t for q in quotes for t in q]
+    assert [s.text for s in posts] == expected
+    starts = {0} | {len(thread) + sum(len(q) for q in quotes[:n]) for n in range(len(quotes))}
+    for n, status in enumerate(posts):
+        assert status.in_reply_to_id == (None if n in starts else posts[n - 1].id)
+
+
+def test_a_rehearsal_posts_the_day_to_the_local_pds_and_mastodon(
+        tmp_path: Path, pds: Pds) -> None:
+    root = built_copy(tmp_path)
+    with running_mastodon() as masto:
+        env = _api_environment(pds, masto, "rehearsal")
+        did = pds.xrpc("com.atproto.identity.resolveHandle",
+                       params={"handle": env["ASPDIGEST_BLUESKY_HANDLE"]})["did"]
+        project = load_project(root, environ=env)
+        out = io.StringIO()
+        result = rehearse(project, "asp23", DAY3, 3600, environ=env, log=Log(out))
+        posted = masto.posts()
+    by_platform = {(r.channel, r.platform): r for r in result.deliveries}
+    assert {r.status for r in result.deliveries} == {"sent"}, out.getvalue()
+    assert by_platform[("thread", "bluesky")].detail.startswith("16 post(s) as @rehearsal.test")
+    # Mastodon: the thread (12 posts) at 12:00, then the three quote posts at 16:00.
+    thread, quotes = _built_texts(root, "mastodon")
+    _check_mastodon_chain(posted, thread, quotes)
+    assert {s.visibility for s in posted} == {"public"} and {s.language for s in posted} == {"en"}
+    # Bluesky: the same order, reply references to the root and the previous post.
+    thread, quotes = _built_texts(root, "bluesky")
+    records = pds.records(did)
+    assert [r["value"]["text"] for r in records] == thread + [t for q in quotes for t in q]
+    strong = "com.atproto.repo.strongRef"
+    root_ref = {"uri": records[0]["uri"], "cid": records[0]["cid"], "$type": strong}
+    assert "reply" not in records[0]["value"]
+    for before, record in itertools.pairwise(records[:len(thread)]):
+        assert record["value"]["reply"] == {
+            "$type": "app.bsky.feed.post#replyRef", "root": root_ref,
+            "parent": {"uri": before["uri"], "cid": before["cid"], "$type": strong}}
+    assert all("reply" not in r["value"] for r in records[len(thread):])  # one post per quote
+    assert all(r["value"]["langs"] == ["en"] for r in records)
+    # X, Threads and LinkedIn were handed to files in the rehearsal folder, as before.
+    handed = result.folder / "outbox" / str(DAY3)
+    assert sorted(p.name for p in handed.iterdir()) == ["linkedin", "threads", "x"]
+    assert result.messages > 0
+
+
+def test_a_rehearsal_never_posts_to_a_server_elsewhere(sample_root: Path) -> None:
+    from aspdigest.rehearsal import on_this_machine
+
+    assert on_this_machine("http://127.0.0.1:2583") and on_this_machine("http://localhost:80")
+    assert not on_this_machine("https://bsky.social")
+    assert not on_this_machine("https://mastodon.social")
+    assert not on_this_machine("")
+
+
+def _runner_kill_trial(root: Path, tmp_path: Path, env: dict[str, str], masto: FakeMastodon,
+                       rng: random.Random, trial: int) -> dict[str, Any]:
+    """Send one Mastodon thread now; kill -9 `aspdigest run` after a random number of posts,
+    restart it, until the delivery is sent."""
+    project = load_project(root, environ=env)
+    with open_project_store(project) as store:
+        (d,) = [d for d in store.deliveries("asp23") if d.date == DAY3
+                and d.channel == "thread" and d.platform == "mastodon"]
+        send_now(project, store, d.id, by="test")
+    log = tmp_path / f"runner-{trial}.log"
+    kills = interrupted = 0
+    total = len(_built_texts(root, "mastodon")[0])
+    before = len(masto.posts())
+    while True:
+        proc = start_runner(root, env, log)
+        try:
+            left = total - (len(masto.posts()) - before)
+            if left > 1 and kills < 3:  # kill after 1 to left-1 more posts from this process
+                target = len(masto.posts()) + rng.randint(1, left - 1)
+                wait_for(lambda t=target, p=proc: len(masto.posts()) >= t  # type: ignore[misc]
+                         or p.poll() is not None, 60, "posts to appear")
+                assert proc.poll() is None, "the runner exited by itself"
+                time.sleep(rng.uniform(0, 0.3))  # sometimes mid-request
+                proc.kill()
+                proc.wait(timeout=30)
+                kills += 1
+                interrupted += _status(project, d.id) == "claimed"  # else it had finished
+                continue
+            wait_for(lambda: _status(project, d.id) == "sent", 60, "the thread to finish")
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+            break
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    posts = masto.posts()[before:]
+    resumed = sum(1 for line in log_lines(log) if line["msg"] == "resuming")
+    texts = [s.text for s in posts]
+    return {"trial": trial, "kills": kills, "interrupted": interrupted, "resumed": resumed, "posts": len(posts),
+            "expected": total, "duplicates": len(texts) - len(set(texts)),
+            "gaps": len(set(_built_texts(root, "mastodon")[0]) - set(texts)), "_posts": posts}
+
+
+def _status(project: Project, delivery_id: int) -> str:
+    with open_project_store(project) as store:
+        d = store.delivery(delivery_id)
+    assert d is not None
+    return d.status
+
+
+def test_a_killed_runner_resumes_the_thread_where_it_stopped(
+        tmp_path: Path, artifacts_dir: Path) -> None:
+    """`aspdigest run` killed with SIGKILL in the middle of a Mastodon thread, restarted:
+    the thread on the server is complete, in order, without duplicates."""
+    rng = random.Random(20241203)
+    trials = []
+    for trial in range(3):
+        folder = tmp_path / f"t{trial}"
+        root = built_copy(folder)
+        with running_mastodon() as masto:
+            masto.delay_status_posts(0.05, 0.25, rng)
+            env = environment(ASPDIGEST_DELIVERY_PUBLISHERS="mastodon=mastodon",
+                              ASPDIGEST_MASTODON_INSTANCE=masto.url,
+                              ASPDIGEST_MASTODON_TOKEN=masto.token)
+            project = load_project(root, environ=env)
+            with open_project_store(project) as store:
+                plan(project, "asp23", store)
+            approve(project, "asp23", DAY3, channel="thread", platform="mastodon", by="test")
+            result = _runner_kill_trial(root, folder, env, masto, rng, trial)
+            _check_mastodon_chain(result.pop("_posts"), _built_texts(root, "mastodon")[0], [])
+        trials.append(result)
+    summary = {"trials": trials, "kills": sum(t["kills"] for t in trials),
+               "duplicates": sum(t["duplicates"] for t in trials),
+               "gaps": sum(t["gaps"] for t in trials)}
+    (artifacts_dir / "runner-kill-test.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in summary.items() if k != "trials"}))
+    assert summary["kills"] >= 3
+    assert summary["duplicates"] == 0 and summary["gaps"] == 0
+    assert all(t["resumed"] == t["interrupted"] for t in trials)
+    assert sum(t["interrupted"] for t in trials) >= 2
+
+
+def test_accounts_check_names_each_account_without_posting(tmp_path: Path, pds: Pds) -> None:
+    root = built_copy(tmp_path)
+    with running_mastodon() as masto:
+        env = _api_environment(pds, masto, "checker")
+        did = pds.xrpc("com.atproto.identity.resolveHandle",
+                       params={"handle": "checker.test"})["did"]
+        result = runner.invoke(app, ["accounts", "check", "--project", str(root)], env=env)
+        wrong = runner.invoke(app, ["accounts", "check", "-p", "mastodon", "--project",
+                                    str(root)], env={**env, "ASPDIGEST_MASTODON_TOKEN": "nope"})
+        posted = masto.posts()
+    assert result.exit_code == 0, result.stderr
+    host = masto.url.removeprefix("http://")
+    assert result.stdout.splitlines() == [
+        "x         handoff   files for people to post, in outbox/",
+        f"bluesky   bluesky   @checker.test ({did}) on {pds.url}",
+        f"mastodon  mastodon  @ciwj@{host} (id 1) on {masto.url}, visibility public, "
+        "500 characters",
+        "threads   handoff   files for people to post, in outbox/",
+        "linkedin  handoff   files for people to post, in outbox/",
+    ]
+    assert wrong.exit_code == 1
+    assert wrong.stderr.startswith("mastodon: the token in ASPDIGEST_MASTODON_TOKEN was refused")
+    assert "nope" not in wrong.stderr
+    assert posted == [] and pds.records(did) == []
