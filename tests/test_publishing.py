@@ -304,3 +304,23 @@ def test_accounts_check_names_each_account_without_posting(tmp_path: Path, pds: 
     assert wrong.stderr.startswith("mastodon: the token in ASPDIGEST_MASTODON_TOKEN was refused")
     assert "nope" not in wrong.stderr
     assert posted == [] and pds.records(did) == []
+
+
+def test_schedule_list_shows_how_much_of_a_stopped_thread_is_up(tmp_path: Path) -> None:
+    root = built_copy(tmp_path)
+    project = load_project(root, environ={})
+    with open_project_store(project) as store:
+        plan(project, "asp23", store)
+        (d,) = [d for d in store.deliveries("asp23") if d.date == DAY3
+                and d.channel == "thread" and d.platform == "mastodon"]
+        for i in range(2):
+            store.post_sending(d.id, 0, i, f"k{i}")
+            store.post_posted(d.id, 0, i, remote_id=str(i + 1))
+        store.post_sending(d.id, 0, 2, "k2")  # in doubt: not counted as up
+        store.transition(d.id, "failed", allowed_from=("planned",), last_error="stopped")
+    args = ["--day", str(DAY3), "--status", "failed", "--project", str(root)]
+    result = runner.invoke(app, ["schedule", "list", *args])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.endswith("\tthread\tmastodon\tfailed\t\tstopped\t2 post(s) up\n")
+    (row,) = json.loads(runner.invoke(app, ["schedule", "list", "--json", *args]).stdout)
+    assert (row["id"], row["posted"]) == (d.id, 2)

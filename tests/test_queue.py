@@ -525,7 +525,7 @@ def test_cli_plan_approve_list_status(root: Path) -> None:
     assert row == {"id": 1, "date": "2024-12-02", "channel": "digest", "platform": "email",
                    "status": "approved", "send_at_local": "2024-12-03T07:30:00+01:00",
                    "send_at_utc": "2024-12-03T06:30:00Z", "approved_by": "Ana Example",
-                   "last_error": None}
+                   "last_error": None, "posted": 0}
     result = cli.invoke(app, ["schedule", "resolve", "1", *args])
     assert result.exit_code == 1 and result.stderr == "resolve: say --sent or --not-sent\n"
     result = cli.invoke(app, ["schedule", "skip", "1", "--by", "bo", *args])

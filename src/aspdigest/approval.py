@@ -56,6 +56,7 @@ class DeliveryStatus:
     approved_at: dt.datetime | None
     approved: Mapping[str, str] | None
     last_error: str | None
+    posted: int = 0  # posts already up on Bluesky or Mastodon (an API publisher's progress)
 
 
 def default_approver(environ: Mapping[str, str] | None = None) -> str:
@@ -163,11 +164,12 @@ def changed_since_approval(project: Project, d: Delivery) -> list[str]:
     return [project.relative(folder / name) for name in files_differ(folder, d.approved)]
 
 
-def delivery_status(d: Delivery, tz: ZoneInfo | None) -> DeliveryStatus:
+def delivery_status(d: Delivery, tz: ZoneInfo | None, posted: int = 0) -> DeliveryStatus:
     local = d.send_at.astimezone(tz) if d.send_at and tz else None
     return DeliveryStatus(d.id, d.date, d.channel, d.platform, d.status, d.send_at, local,
                           d.approved_by, d.approved_at,
-                          dict(d.approved) if d.approved is not None else None, d.last_error)
+                          dict(d.approved) if d.approved is not None else None, d.last_error,
+                          posted)
 
 
 def status(project: Project, event_id: str) -> list[DeliveryStatus]:
@@ -175,4 +177,5 @@ def status(project: Project, event_id: str) -> list[DeliveryStatus]:
     with open_project_store(project) as store:
         queue = store.queue(event_id)
         tz = ZoneInfo(queue.timezone) if queue else None
-        return [delivery_status(d, tz) for d in store.deliveries(event_id)]
+        posted = store.posted_counts(event_id)
+        return [delivery_status(d, tz, posted.get(d.id, 0)) for d in store.deliveries(event_id)]

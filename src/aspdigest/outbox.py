@@ -510,6 +510,15 @@ class Store:
             ).values(status="posted", remote_id=remote_id, cid=cid, url=url,
                      posted_at=self.clock()))
 
+    def posted_counts(self, event: str) -> dict[int, int]:
+        """How many posts each of the event's deliveries has up (one query for `status`)."""
+        query = (sa.select(social_posts.c.delivery_id, sa.func.count())
+                 .join(deliveries, deliveries.c.id == social_posts.c.delivery_id)
+                 .where((deliveries.c.event == event) & (social_posts.c.status == "posted"))
+                 .group_by(social_posts.c.delivery_id))
+        with self._tx() as c:
+            return {int(row[0]): int(row[1]) for row in c.execute(query)}
+
     def forget_sending(self, delivery_id: int) -> int:
         """A person decided the posts in doubt did not go out: the next try sends them anew."""
         with self._tx() as c:

@@ -255,8 +255,9 @@ def resume(project: Project, store: Store, event_id: str, *, choice: str | None,
 def listing(store: Store, event_id: str, *, day: dt.date | None = None,
             status: str | None = None) -> list[DeliveryStatus]:
     tz = _tz(store, event_id)
-    rows = [delivery_status(d, tz) for d in store.deliveries(event_id, status)
-            if day is None or d.date == day]
+    posted = store.posted_counts(event_id)
+    rows = [delivery_status(d, tz, posted.get(d.id, 0))
+            for d in store.deliveries(event_id, status) if day is None or d.date == day]
     far = dt.datetime.max.replace(tzinfo=dt.UTC)
     return sorted(rows, key=lambda r: (r.send_at_utc or far, r.channel, r.platform, r.id))
 

@@ -67,6 +67,7 @@ def _row(r: Any) -> dict[str, Any]:
         "send_at_utc": r.send_at_utc.isoformat().replace("+00:00", "Z") if r.send_at_utc else None,
         "approved_by": r.approved_by,
         "last_error": r.last_error,
+        "posted": r.posted,
     }
 
 
@@ -89,6 +90,7 @@ def _print_rows(rows: list[Any]) -> None:
                     if r.approved_by and r.status not in ("planned",)
                     else "",
                     r.last_error or "",
+                    f"{r.posted} post(s) up" if r.posted and r.status != "sent" else "",
                 ]
             ).rstrip()
         )
