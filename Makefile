@@ -38,7 +38,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 
-bench: $(STAMP)
+bench: $(STAMP) node_modules/.installed
 	$(BIN)/python benchmarks/run.py
 
 clean:
