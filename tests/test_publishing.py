@@ -18,10 +18,10 @@ from typer.testing import CliRunner
 
 from aspdigest.approval import approve
 from aspdigest.cli import app
-from aspdigest.config import Project, load_project
+from aspdigest.config import load_project
 from aspdigest.deliver import publisher_for
 from aspdigest.errors import ConfigError, UserError
-from aspdigest.outbox import open_project_store, open_store
+from aspdigest.outbox import Store, open_project_store, open_store
 from aspdigest.plan import plan
 from aspdigest.queue import send_now
 from aspdigest.rehearsal import rehearse
@@ -202,48 +202,48 @@ def _runner_kill_trial(root: Path, tmp_path: Path, env: dict[str, str], masto: F
     """Send one Mastodon thread now; kill -9 `aspdigest run` after a random number of posts,
     restart it, until the delivery is sent."""
     project = load_project(root, environ=env)
-    with open_project_store(project) as store:
+    with open_project_store(project) as store:  # one connection for all the polling
         (d,) = [d for d in store.deliveries("asp23") if d.date == DAY3
                 and d.channel == "thread" and d.platform == "mastodon"]
         send_now(project, store, d.id, by="test")
-    log = tmp_path / f"runner-{trial}.log"
-    kills = interrupted = 0
-    total = len(_built_texts(root, "mastodon")[0])
-    before = len(masto.posts())
-    while True:
-        proc = start_runner(root, env, log)
-        try:
-            left = total - (len(masto.posts()) - before)
-            if left > 1 and kills < 3:  # kill after 1 to left-1 more posts from this process
-                target = len(masto.posts()) + rng.randint(1, left - 1)
-                wait_for(lambda t=target, p=proc: len(masto.posts()) >= t  # type: ignore[misc]
-                         or p.poll() is not None, 60, "posts to appear")
-                assert proc.poll() is None, "the runner exited by itself"
-                time.sleep(rng.uniform(0, 0.3))  # sometimes mid-request
-                proc.kill()
+        log = tmp_path / f"runner-{trial}.log"
+        kills = interrupted = 0
+        thread = _built_texts(root, "mastodon")[0]
+        before = len(masto.posts())
+        while True:
+            proc = start_runner(root, env, log)
+            try:
+                left = len(thread) - (len(masto.posts()) - before)
+                if left > 1 and kills < 3:  # kill after 1 to left-1 more posts from this process
+                    target = len(masto.posts()) + rng.randint(1, left - 1)
+                    wait_for(lambda t=target, p=proc: len(masto.posts()) >= t  # type: ignore[misc]
+                             or p.poll() is not None, 60, "posts to appear")
+                    assert proc.poll() is None, "the runner exited by itself"
+                    time.sleep(rng.uniform(0, 0.3))  # sometimes mid-request
+                    proc.kill()
+                    proc.wait(timeout=30)
+                    kills += 1
+                    interrupted += _status(store, d.id) == "claimed"  # else it had finished
+                    continue
+                wait_for(lambda: _status(store, d.id) == "sent", 60, "the thread to finish")
+                proc.send_signal(signal.SIGTERM)
                 proc.wait(timeout=30)
-                kills += 1
-                interrupted += _status(project, d.id) == "claimed"  # else it had finished
-                continue
-            wait_for(lambda: _status(project, d.id) == "sent", 60, "the thread to finish")
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=30)
-            break
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+                break
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
     posts = masto.posts()[before:]
     resumed = sum(1 for line in log_lines(log) if line["msg"] == "resuming")
     texts = [s.text for s in posts]
-    return {"trial": trial, "kills": kills, "interrupted": interrupted, "resumed": resumed, "posts": len(posts),
-            "expected": total, "duplicates": len(texts) - len(set(texts)),
-            "gaps": len(set(_built_texts(root, "mastodon")[0]) - set(texts)), "_posts": posts}
+    return {"trial": trial, "kills": kills, "interrupted": interrupted, "resumed": resumed,
+            "posts": len(posts), "expected": len(thread),
+            "duplicates": len(texts) - len(set(texts)), "gaps": len(set(thread) - set(texts)),
+            "_posts": posts}
 
 
-def _status(project: Project, delivery_id: int) -> str:
-    with open_project_store(project) as store:
-        d = store.delivery(delivery_id)
+def _status(store: Store, delivery_id: int) -> str:
+    d = store.delivery(delivery_id)
     assert d is not None
     return d.status
 

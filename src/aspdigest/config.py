@@ -230,24 +230,12 @@ def load_settings(root: Path, environ: Mapping[str, str] | None = None) -> Setti
             problems.append(Problem(CONFIG_FILE, loc, _config_message(err)))
     if problems:
         raise ConfigError(problems)
-    for name in settings.social.platforms:
-        if name not in PLATFORMS:
-            problems.append(
-                Problem(
-                    CONFIG_FILE,
-                    "social.platforms",
-                    f'unknown platform "{name}"; known: {", ".join(PLATFORMS)}',
-                )
-            )
-    for name in settings.delivery.publishers:
-        if name not in PLATFORMS:
-            problems.append(
-                Problem(
-                    CONFIG_FILE,
-                    f"delivery.publishers.{name}",
-                    f'unknown platform "{name}"; known: {", ".join(PLATFORMS)}',
-                )
-            )
+    # A platform named where none is known: in the platform list or as a publishers key.
+    named = [("social.platforms", name) for name in settings.social.platforms]
+    named += [(f"delivery.publishers.{name}", name) for name in settings.delivery.publishers]
+    problems += [Problem(CONFIG_FILE, where, f'unknown platform "{name}"; known: '
+                         f'{", ".join(PLATFORMS)}')
+                 for where, name in named if name not in PLATFORMS]
     if problems:
         raise ConfigError(problems)
     return settings
