@@ -33,11 +33,13 @@ demo: $(STAMP)
 	@if [ -f out/asp23/index.html ]; then echo "review page: $(CURDIR)/out/asp23/index.html"; fi
 
 test: $(STAMP) node_modules/.installed
+	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
+	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 

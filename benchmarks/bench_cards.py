@@ -89,22 +89,32 @@ def main() -> int:
         "png_bytes_max": max(sizes),
         "batch_serial_s": round(serial_s, 3),
         "batch_pool_s": round(pool_s, 3),
-        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cores": len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
+        else os.cpu_count(),
     }
     if args.json:
         print(json.dumps(figures, indent=2))
         return 0
     print(f"ASP23 quote cards:        {count} ({count // 4} quotes × 4 sizes)")
-    print(f"ms per card (median):     {figures['ms_per_card_median']} ms "
-          f"(slowest {figures['ms_per_card_max']} ms; layout + draw + PNG, fonts loaded)")
-    print(f"ms per card, cold:        {figures['ms_per_card_cold_median']} ms median "
-          "(font faces and word widths loaded afresh for each card)")
-    print(f"card stage wall time:     {figures['card_stage_wall_s']} s "
-          "(cards.render over all 5 days, cold font caches)")
+    print(
+        f"ms per card (median):     {figures['ms_per_card_median']} ms "
+        f"(slowest {figures['ms_per_card_max']} ms; layout + draw + PNG, fonts loaded)"
+    )
+    print(
+        f"ms per card, cold:        {figures['ms_per_card_cold_median']} ms median "
+        "(font faces and word widths loaded afresh for each card)"
+    )
+    print(
+        f"card stage wall time:     {figures['card_stage_wall_s']} s "
+        "(cards.render over all 5 days, cold font caches)"
+    )
     print(f"largest PNG:              {figures['png_bytes_max']} bytes")
-    print(f"all {count} cards as one batch: serial {figures['batch_serial_s']} s, "
-          f"process pool {figures['batch_pool_s']} s on {figures['cores']} cores "
-          "(pool start-up included)")
+    print(
+        f"all {count} cards as one batch: serial {figures['batch_serial_s']} s, "
+        f"process pool {figures['batch_pool_s']} s on {figures['cores']} cores "
+        "(pool start-up included)"
+    )
     return 0
 
 

@@ -46,15 +46,17 @@ def per_post(root: Path, env: dict[str, str], platform: str) -> tuple[float, flo
         built = publication_for(project, store.ensure_delivery("asp23", DAY, "thread", platform))
         for run in range(RUNS):
             # Each run a new delivery (its own ledger) of the same posts.
-            d = store.ensure_delivery("asp23", DAY + dt.timedelta(days=100 + run), "thread",
-                                      platform)
+            d = store.ensure_delivery(
+                "asp23", DAY + dt.timedelta(days=100 + run), "thread", platform
+            )
             pub = dataclasses.replace(built, delivery_id=d.id)
             posts = sum(len(g) for g in pub.groups)
             started = time.perf_counter()
             publisher.publish(pub, Ledger(store, d.id))
             times.append((time.perf_counter() - started) / posts)
-            writes = store.ensure_delivery("asp23", DAY + dt.timedelta(days=200 + run),
-                                           "thread", platform)
+            writes = store.ensure_delivery(
+                "asp23", DAY + dt.timedelta(days=200 + run), "thread", platform
+            )
             started = time.perf_counter()
             for i in range(posts):
                 store.post_sending(writes.id, 0, i, f"k{i}")
@@ -68,8 +70,11 @@ def main() -> None:
     run_cli("build", "asp23", "--day", str(DAY), cwd=root)
     with tempfile.TemporaryDirectory() as folder, running_pds(Path(folder)) as pds:
         account = pds.create_account("bench")
-        env = {"ASPDIGEST_BLUESKY_SERVICE": pds.url, "ASPDIGEST_BLUESKY_HANDLE": account.handle,
-               "ASPDIGEST_BLUESKY_PASSWORD": pds.app_password(account)}
+        env = {
+            "ASPDIGEST_BLUESKY_SERVICE": pds.url,
+            "ASPDIGEST_BLUESKY_HANDLE": account.handle,
+            "ASPDIGEST_BLUESKY_PASSWORD": pds.app_password(account),
+        }
         post, ledger, n = per_post(root, env, "bluesky")
         row(f"Bluesky thread to the local PDS, per post ({n} posts)", post * 1000, "ms", RUNS)
         row("  of which the store's per-post ledger (SQLite)", ledger * 1000, "ms", RUNS)
@@ -77,8 +82,7 @@ def main() -> None:
     with running_mastodon() as masto:
         env = {"ASPDIGEST_MASTODON_INSTANCE": masto.url, "ASPDIGEST_MASTODON_TOKEN": masto.token}
         post, ledger, n = per_post(root, env, "mastodon")
-        row(f"Mastodon thread to the local server, per post ({n} posts)", post * 1000, "ms",
-            RUNS)
+        row(f"Mastodon thread to the local server, per post ({n} posts)", post * 1000, "ms", RUNS)
 
 
 if __name__ == "__main__":

@@ -27,8 +27,11 @@ SPEED = 3600.0
 REHEARSALS = 3
 DELIVERIES = 10_000
 RESTARTS = 3
-CHANNELS = [("digest", "")] + [(c, p) for c in ("thread", "quotes")
-                               for p in ("x", "bluesky", "mastodon", "threads", "linkedin")]
+CHANNELS = [("digest", "")] + [
+    (c, p)
+    for c in ("thread", "quotes")
+    for p in ("x", "bluesky", "mastodon", "threads", "linkedin")
+]
 
 
 def environment(root: Path) -> dict[str, str]:
@@ -45,8 +48,14 @@ def lateness(root: Path) -> list[float]:
     project = load_project(root, environ={})
     late: list[float] = []
     for _ in range(REHEARSALS):
-        result = rehearse(project, "asp23", dt.date(2024, 12, 2), SPEED,
-                          environ={"TZ": "UTC"}, log=Log(io.StringIO()))
+        result = rehearse(
+            project,
+            "asp23",
+            dt.date(2024, 12, 2),
+            SPEED,
+            environ={"TZ": "UTC"},
+            log=Log(io.StringIO()),
+        )
         late += result.lateness
     return late
 
@@ -66,12 +75,26 @@ def fill_store(root: Path) -> None:
         for i in range(DELIVERIES):
             channel, platform = CHANNELS[i % len(CHANNELS)]
             when = now + dt.timedelta(days=1, minutes=i)
-            rows.append({
-                "event": "asp23", "date": dt.date(2030, 1, 1) + dt.timedelta(days=i // 11),
-                "channel": channel, "platform": platform, "send_at": when, "schedule_at": when,
-                "status": "approved", "attempts": 0, "artifacts": {}, "approved": {},
-                "approved_by": "bench", "approved_at": now, "grace_seconds": 3600,
-                "missed": "hold", "created_at": now, "updated_at": now})
+            rows.append(
+                {
+                    "event": "asp23",
+                    "date": dt.date(2030, 1, 1) + dt.timedelta(days=i // 11),
+                    "channel": channel,
+                    "platform": platform,
+                    "send_at": when,
+                    "schedule_at": when,
+                    "status": "approved",
+                    "attempts": 0,
+                    "artifacts": {},
+                    "approved": {},
+                    "approved_by": "bench",
+                    "approved_at": now,
+                    "grace_seconds": 3600,
+                    "missed": "hold",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
         with store.engine.begin() as c:
             c.execute(sa.insert(deliveries), rows)
 
@@ -80,9 +103,14 @@ def restart_seconds(root: Path) -> list[float]:
     times = []
     for _ in range(RESTARTS):
         started = time.perf_counter()
-        proc = subprocess.Popen([str(BIN / "aspdigest"), "run", "asp23"], cwd=root,
-                                env=environment(root), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [str(BIN / "aspdigest"), "run", "asp23"],
+            cwd=root,
+            env=environment(root),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         assert proc.stderr is not None
         for line in proc.stderr:
             if '"msg": "ready"' in line:
@@ -106,14 +134,25 @@ def main() -> None:
         shutil.copytree(REPO / "schedules", root / "schedules")
         run_cli("build", "asp23", cwd=root)
         late = lateness(root)
-        row("queue: rehearsal lateness of fired jobs, median", statistics.median(late) * 1000,
-            "ms", len(late))
-        print(f"| queue: rehearsal lateness of fired jobs, worst | {max(late) * 1000:.1f} ms | "
-              f"worst of {len(late)} |", flush=True)
+        row(
+            "queue: rehearsal lateness of fired jobs, median",
+            statistics.median(late) * 1000,
+            "ms",
+            len(late),
+        )
+        print(
+            f"| queue: rehearsal lateness of fired jobs, worst | {max(late) * 1000:.1f} ms | "
+            f"worst of {len(late)} |",
+            flush=True,
+        )
         fill_store(root)
         times = restart_seconds(root)
-        row(f"queue: restart with {DELIVERIES:,} approved deliveries", statistics.median(times),
-            "s", len(times))
+        row(
+            f"queue: restart with {DELIVERIES:,} approved deliveries",
+            statistics.median(times),
+            "s",
+            len(times),
+        )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

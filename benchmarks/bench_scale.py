@@ -68,20 +68,32 @@ def main() -> None:
     sample = scratch_project()
     try:
         generate(synth, days=50, records=RECORDS, quotes=RECORDS * 2 // 5)
-        cold, _ = median_seconds(lambda: run_cli("build", EVENT, "--force", cwd=synth),
-                                 BUILD_RUNS)
-        row(f"{RECORDS:,}-record conference (50 days), cold build (`build --force`)",
-            cold * 1000, "ms", BUILD_RUNS)
+        cold, _ = median_seconds(lambda: run_cli("build", EVENT, "--force", cwd=synth), BUILD_RUNS)
+        row(
+            f"{RECORDS:,}-record conference (50 days), cold build (`build --force`)",
+            cold * 1000,
+            "ms",
+            BUILD_RUNS,
+        )
         card, digest, cards, digests = per_item(synth)
-        row(f"ms per card ({cards} cards, {RECORDS:,}-record conference)", card, "ms",
-            RENDER_RUNS)
-        row(f"ms per digest ({digests} digests, {RECORDS:,}-record conference)", digest, "ms",
-            RENDER_RUNS)
+        row(f"ms per card ({cards} cards, {RECORDS:,}-record conference)", card, "ms", RENDER_RUNS)
+        row(
+            f"ms per digest ({digests} digests, {RECORDS:,}-record conference)",
+            digest,
+            "ms",
+            RENDER_RUNS,
+        )
         for connections in sorted({1, CONNECTIONS}):
-            rates = [send_rate(sample, run, messages=MESSAGES, connections=connections)
-                     for run in range(SMTP_RUNS)]
-            row(f"SMTP send, {MESSAGES:,} messages to local aiosmtpd, {connections} "
-                f"connection(s)", statistics.median(rates), "msgs/s", SMTP_RUNS)
+            rates = [
+                send_rate(sample, run, messages=MESSAGES, connections=connections)
+                for run in range(SMTP_RUNS)
+            ]
+            row(
+                f"SMTP send, {MESSAGES:,} messages to local aiosmtpd, {connections} connection(s)",
+                statistics.median(rates),
+                "msgs/s",
+                SMTP_RUNS,
+            )
     finally:
         shutil.rmtree(synth.parent, ignore_errors=True)
         shutil.rmtree(sample, ignore_errors=True)

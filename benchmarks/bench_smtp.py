@@ -62,8 +62,13 @@ def send_rate(root: Path, run: int, *, messages: int = MESSAGES, connections: in
     from aspdigest.render.email import digest
     from aspdigest.render.templates import make_environment
 
-    project = load_project(root, environ={"ASPDIGEST_EMAIL_RATE_PER_SECOND": "0",
-                                          "ASPDIGEST_EMAIL_CONNECTIONS": str(connections)})
+    project = load_project(
+        root,
+        environ={
+            "ASPDIGEST_EMAIL_RATE_PER_SECOND": "0",
+            "ASPDIGEST_EMAIL_CONNECTIONS": str(connections),
+        },
+    )
     content = load_content(project, "asp23")
     day = plan_days(content)[0]
     path = eml_path(project, "asp23", day.date)
@@ -71,15 +76,22 @@ def send_rate(root: Path, run: int, *, messages: int = MESSAGES, connections: in
     path.write_bytes(digest(day, RenderContext(project, content, make_environment(project))).eml)
 
     port = free_port()
-    sink = subprocess.Popen([sys.executable, "-c", SINK, str(port)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
+    sink = subprocess.Popen(
+        [sys.executable, "-c", SINK, str(port)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert sink.stdout is not None and sink.stdout.readline().strip() == "ready"
-    environ = {"ASPDIGEST_SMTP_URL": f"smtp://127.0.0.1:{port}",
-               "ASPDIGEST_UNSUBSCRIBE_KEY": "benchmark-signing-key-0123456789"}
+    environ = {
+        "ASPDIGEST_SMTP_URL": f"smtp://127.0.0.1:{port}",
+        "ASPDIGEST_UNSUBSCRIBE_KEY": "benchmark-signing-key-0123456789",
+    }
     try:
         with open_store(f"sqlite:///{root / f'state-{connections}-{run}.sqlite'}") as store:
             store.import_subscribers(
-                (f"reader{i:05d}@example.org", f"Reader {i}", "en") for i in range(messages))
+                (f"reader{i:05d}@example.org", f"Reader {i}", "en") for i in range(messages)
+            )
             delivery = store.ensure_delivery("asp23", day.date, "email")
             store.approve(delivery.id, {}, "benchmark")
             store.claim(delivery.id)
@@ -90,8 +102,10 @@ def send_rate(root: Path, run: int, *, messages: int = MESSAGES, connections: in
         out, _ = sink.communicate("", timeout=60)
     received = int(out.strip() or 0)
     if report.status != "sent" or report.counts["sent"] != messages or received != messages:
-        raise SystemExit(f"{connections} connection(s), run {run}: {report.status}, "
-                         f"{dict(report.counts)}, server received {received}")
+        raise SystemExit(
+            f"{connections} connection(s), run {run}: {report.status}, "
+            f"{dict(report.counts)}, server received {received}"
+        )
     return messages / elapsed
 
 
@@ -99,10 +113,17 @@ def main() -> None:
     root = scratch_project()
     try:
         rates = [send_rate(root, run) for run in range(RUNS)]
-        print(f"runs: {', '.join(f'{r:.0f}' for r in rates)} msgs/s "
-              f"({dt.date.today()}, {os.cpu_count()} CPUs)", file=sys.stderr)
-        row(f"SMTP send, {MESSAGES:,} personalised messages to local aiosmtpd",
-            statistics.median(rates), "msgs/s", RUNS)
+        print(
+            f"runs: {', '.join(f'{r:.0f}' for r in rates)} msgs/s "
+            f"({dt.date.today()}, {os.cpu_count()} CPUs)",
+            file=sys.stderr,
+        )
+        row(
+            f"SMTP send, {MESSAGES:,} personalised messages to local aiosmtpd",
+            statistics.median(rates),
+            "msgs/s",
+            RUNS,
+        )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -44,11 +44,19 @@ def main() -> None:
         return time.perf_counter() - started
 
     cold = statistics.median(once(True) for _ in range(RUNS))
-    row("ASP23 threads, all 5 days × 5 platforms + quote posts (cold caches)", cold * 1000,
-        "ms", RUNS)
+    row(
+        "ASP23 threads, all 5 days × 5 platforms + quote posts (cold caches)",
+        cold * 1000,
+        "ms",
+        RUNS,
+    )
     warm = statistics.median(once(False) for _ in range(RUNS))
-    row("ASP23 threads, all 5 days × 5 platforms + quote posts (warm caches)", warm * 1000,
-        "ms", RUNS)
+    row(
+        "ASP23 threads, all 5 days × 5 platforms + quote posts (warm caches)",
+        warm * 1000,
+        "ms",
+        RUNS,
+    )
 
 
 if __name__ == "__main__":

@@ -36,8 +36,13 @@ def median_seconds(action: Callable[[], object], runs: int) -> tuple[float, list
 
 
 def run_cli(*args: str, cwd: Path) -> None:
-    subprocess.run([str(BIN / "aspdigest"), *args], cwd=cwd, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [str(BIN / "aspdigest"), *args],
+        cwd=cwd,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def row(name: str, value: float, unit: str, runs: int) -> None:

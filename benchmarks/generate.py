@@ -24,27 +24,37 @@ EVENT = "synth"
 # Short, plain sentences in each script: the renderers' line breaking, fonts and
 # bidirectional text get exercised without any claim to be real reporting.
 SENTENCES = {
-    "en": ["The panel discussed accountability for crimes against women and girls.",
-           "Speakers called for survivor-centred investigations and lasting reparations.",
-           "States were urged to fund the Court and protect its independence.",
-           "The session closed with a commitment to follow up next year."],
-    "fr": ["Le panel a examiné la responsabilité pour les crimes contre les femmes.",
-           "Les intervenantes ont demandé des enquêtes centrées sur les survivantes.",
-           "Les États ont été appelés à financer la Cour et à protéger son indépendance.",
-           "La séance s'est terminée par un engagement à poursuivre le travail."],
-    "uk": ["Учасники обговорили відповідальність за злочини проти жінок.",
-           "Доповідачі закликали до розслідувань, зосереджених на постраждалих.",
-           "Держави закликали фінансувати Суд і захищати його незалежність.",
-           "Сесія завершилася зобов'язанням продовжити роботу наступного року."],
-    "ar": ["ناقشت الجلسة المساءلة عن الجرائم المرتكبة ضد النساء والفتيات.",
-           "دعا المتحدثون إلى تحقيقات تتمحور حول الناجيات وإلى جبر الضرر.",
-           "حثت الدول على تمويل المحكمة وحماية استقلالها.",
-           "اختتمت الجلسة بالتزام بمتابعة العمل في العام المقبل."],
+    "en": [
+        "The panel discussed accountability for crimes against women and girls.",
+        "Speakers called for survivor-centred investigations and lasting reparations.",
+        "States were urged to fund the Court and protect its independence.",
+        "The session closed with a commitment to follow up next year.",
+    ],
+    "fr": [
+        "Le panel a examiné la responsabilité pour les crimes contre les femmes.",
+        "Les intervenantes ont demandé des enquêtes centrées sur les survivantes.",
+        "Les États ont été appelés à financer la Cour et à protéger son indépendance.",
+        "La séance s'est terminée par un engagement à poursuivre le travail.",
+    ],
+    "uk": [
+        "Учасники обговорили відповідальність за злочини проти жінок.",
+        "Доповідачі закликали до розслідувань, зосереджених на постраждалих.",
+        "Держави закликали фінансувати Суд і захищати його незалежність.",
+        "Сесія завершилася зобов'язанням продовжити роботу наступного року.",
+    ],
+    "ar": [
+        "ناقشت الجلسة المساءلة عن الجرائم المرتكبة ضد النساء والفتيات.",
+        "دعا المتحدثون إلى تحقيقات تتمحور حول الناجيات وإلى جبر الضرر.",
+        "حثت الدول على تمويل المحكمة وحماية استقلالها.",
+        "اختتمت الجلسة بالتزام بمتابعة العمل في العام المقبل.",
+    ],
 }
-NAMES = {"en": ["Ada Mensah", "Grace Liu", "Mary Okafor"],
-         "fr": ["Claire Dubois", "Amélie Laurent", "Sophie Martin"],
-         "uk": ["Олена Коваленко", "Ірина Шевченко", "Марія Бондаренко"],
-         "ar": ["ليلى حسن", "مريم خليل", "نور السيد"]}
+NAMES = {
+    "en": ["Ada Mensah", "Grace Liu", "Mary Okafor"],
+    "fr": ["Claire Dubois", "Amélie Laurent", "Sophie Martin"],
+    "uk": ["Олена Коваленко", "Ірина Шевченко", "Марія Бондаренко"],
+    "ar": ["ليلى حسن", "مريم خليل", "نور السيد"],
+}
 KINDS = ["session", "side-event", "statement", "launch", "report"]
 
 
@@ -52,8 +62,9 @@ def _q(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)  # a JSON string is a valid YAML scalar
 
 
-def generate(out: Path, days: int = 5, records: int = 1000, quotes: int = 400,
-             seed: int = 1) -> Path:
+def generate(
+    out: Path, days: int = 5, records: int = 1000, quotes: int = 400, seed: int = 1
+) -> Path:
     """Write the project under `out` (replacing it) and return its root."""
     rng = random.Random(seed)
     if out.exists():
@@ -64,11 +75,19 @@ def generate(out: Path, days: int = 5, records: int = 1000, quotes: int = 400,
     shutil.copy(REPO / "subscribers.csv", out / "subscribers.csv")
     start = dt.date(2025, 3, 3)
     dates = [start + dt.timedelta(days=i) for i in range(days)]
-    lines = [f'id = "{EVENT}"', 'name = "Synthetic Assembly on Gender Justice"',
-             'short_name = "SAGJ"', 'publisher = "Benchmark Coalition"',
-             'venue = "Palais des Nations, Geneva"', 'timezone = "Europe/Zurich"',
-             'language = "en"', f"start = {dates[0]}", f"end = {dates[-1]}",
-             'hashtags = ["SAGJ"]', ""]
+    lines = [
+        f'id = "{EVENT}"',
+        'name = "Synthetic Assembly on Gender Justice"',
+        'short_name = "SAGJ"',
+        'publisher = "Benchmark Coalition"',
+        'venue = "Palais des Nations, Geneva"',
+        'timezone = "Europe/Zurich"',
+        'language = "en"',
+        f"start = {dates[0]}",
+        f"end = {dates[-1]}",
+        'hashtags = ["SAGJ"]',
+        "",
+    ]
     for n, date in enumerate(dates, 1):
         lines += [f'[days."{date}"]', f'title = "Day {n} of the Synthetic Assembly"', ""]
     (folder / "event.toml").write_text("\n".join(lines), encoding="utf-8")
@@ -79,14 +98,23 @@ def generate(out: Path, days: int = 5, records: int = 1000, quotes: int = 400,
         lang = languages[i % len(languages)]
         speaker = rng.choice(NAMES[lang])
         sentences = SENTENCES[lang]
-        meta = [f"title: {_q(f'{sentences[0][:40].rstrip()} ({i + 1})')}",
-                f"kind: {KINDS[i % len(KINDS)]}", f"order: {i + 1}",
-                f"summary: {_q(sentences[1])}",
-                "speakers:", f"  - name: {_q(speaker)}", f"    role: {_q('Panellist')}"]
+        meta = [
+            f"title: {_q(f'{sentences[0][:40].rstrip()} ({i + 1})')}",
+            f"kind: {KINDS[i % len(KINDS)]}",
+            f"order: {i + 1}",
+            f"summary: {_q(sentences[1])}",
+            "speakers:",
+            f"  - name: {_q(speaker)}",
+            f"    role: {_q('Panellist')}",
+        ]
         if i in quote_slots:
             said = " ".join(rng.sample(sentences, 2))
-            meta += ["quotes:", f"  - text: {_q(said)}", f"    by: {_q(speaker)}",
-                     f"    card: {'true' if rng.random() < 0.25 else 'false'}"]
+            meta += [
+                "quotes:",
+                f"  - text: {_q(said)}",
+                f"    by: {_q(speaker)}",
+                f"    card: {'true' if rng.random() < 0.25 else 'false'}",
+            ]
             if lang != "en":
                 meta.append(f"    lang: {lang}")
         meta.append(f"tags: [{_q(lang)}, synthetic]")

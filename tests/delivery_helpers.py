@@ -124,9 +124,17 @@ def smtp_sink() -> Iterator[tuple[Sink, int]]:
 def environment(port: int | None = None, **extra: str) -> dict[str, str]:
     """The environment for a runner process: no stray ASPDIGEST_*, fast sending."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASPDIGEST_")}
-    env.update({"TZ": "UTC", "LC_ALL": "C.UTF-8", "ASPDIGEST_UNSUBSCRIBE_KEY": KEY,
-                "ASPDIGEST_EMAIL_RATE_PER_SECOND": "0", "ASPDIGEST_EMAIL_RETRY_BACKOFF": "0.01",
-                "ASPDIGEST_DELIVERY_POLL_SECONDS": "0.2", "PYTHONUNBUFFERED": "1"})
+    env.update(
+        {
+            "TZ": "UTC",
+            "LC_ALL": "C.UTF-8",
+            "ASPDIGEST_UNSUBSCRIBE_KEY": KEY,
+            "ASPDIGEST_EMAIL_RATE_PER_SECOND": "0",
+            "ASPDIGEST_EMAIL_RETRY_BACKOFF": "0.01",
+            "ASPDIGEST_DELIVERY_POLL_SECONDS": "0.2",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     if port is not None:
         env["ASPDIGEST_SMTP_URL"] = f"smtp://127.0.0.1:{port}"
     env.update(extra)
@@ -137,14 +145,21 @@ def start_runner(root: Path, env: dict[str, str], log: Path, *args: str) -> subp
     with log.open("ab") as err:
         return subprocess.Popen(
             [sys.executable, "-m", "aspdigest", "run", "asp23", "--project", str(root), *args],
-            cwd=root, env=env, stdout=subprocess.PIPE, stderr=err)
+            cwd=root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=err,
+        )
 
 
 def log_lines(log: Path) -> list[dict[str, Any]]:
     if not log.exists():
         return []
-    return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()
-            if line.startswith("{")]
+    return [
+        json.loads(line)
+        for line in log.read_text(encoding="utf-8").splitlines()
+        if line.startswith("{")
+    ]
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:

@@ -98,10 +98,27 @@ class Account:
 
 
 NONE = dict.fromkeys(("edited_at", "reblog", "card", "poll", "last_status_at"))
-FALSE = dict.fromkeys(("sensitive", "favourited", "reblogged", "muted", "bookmarked", "pinned",
-                       "locked", "bot", "group"), False)
-EMPTY: dict[str, list[Any]] = {"mentions": [], "tags": [], "emojis": [], "filtered": [],
-                               "fields": []}
+FALSE = dict.fromkeys(
+    (
+        "sensitive",
+        "favourited",
+        "reblogged",
+        "muted",
+        "bookmarked",
+        "pinned",
+        "locked",
+        "bot",
+        "group",
+    ),
+    False,
+)
+EMPTY: dict[str, list[Any]] = {
+    "mentions": [],
+    "tags": [],
+    "emojis": [],
+    "filtered": [],
+    "fields": [],
+}
 
 
 @dataclass
@@ -151,8 +168,9 @@ class FakeMastodon:
         with self.lock:
             self.drops = n
 
-    def delay_status_posts(self, low: float, high: float | None = None,
-                           rng: random.Random | None = None) -> None:
+    def delay_status_posts(
+        self, low: float, high: float | None = None, rng: random.Random | None = None
+    ) -> None:
         """Hold each status post `low` s (or a random time up to `high`): half before the
         status is made, half after, so a client that gives up may find it made or not."""
         pick = rng or random.Random()
@@ -192,18 +210,24 @@ class FakeMastodon:
         """The account's budget, sent with every authenticated answer as rack-attack does."""
         now = self.stamp()
         reset = now + dt.timedelta(seconds=300 - now.timestamp() % 300)
-        return {"X-RateLimit-Limit": "300",
-                "X-RateLimit-Remaining": str(max(1, 300 - len(self.seen))),
-                "X-RateLimit-Reset": iso(reset)}
+        return {
+            "X-RateLimit-Limit": "300",
+            "X-RateLimit-Remaining": str(max(1, 300 - len(self.seen))),
+            "X-RateLimit-Reset": iso(reset),
+        }
 
     def authenticate(self, authorization: str) -> Account | Answer:
-        token = authorization.removeprefix("Bearer ") if authorization.startswith("Bearer ") \
-            else ""
+        token = authorization.removeprefix("Bearer ") if authorization.startswith("Bearer ") else ""
         account_id = self.tokens.get(token)
         if account_id is None:
-            return 401, {"error": "The access token is invalid"}, {
-                "WWW-Authenticate": 'Bearer realm="Doorkeeper", error="invalid_token", '
-                                    'error_description="The access token is invalid"'}
+            return (
+                401,
+                {"error": "The access token is invalid"},
+                {
+                    "WWW-Authenticate": 'Bearer realm="Doorkeeper", error="invalid_token", '
+                    'error_description="The access token is invalid"'
+                },
+            )
         account = self.accounts[account_id]
         if account.disabled:
             return error(403, "Your login is currently disabled")
@@ -213,30 +237,64 @@ class FakeMastodon:
         if version == 2 and not self.offer_v2_instance:
             return error(404, "Not Found")
         domain = urlsplit(self.url).netloc
-        config = {"statuses": {"max_characters": self.max_characters,
-                               "max_media_attachments": self.max_media,
-                               "characters_reserved_per_url": self.url_length},
-                  "media_attachments": {"supported_mime_types": ["image/png", "image/jpeg"],
-                                        "image_size_limit": 16777216}}
-        common = {"title": "Test Mastodon", "version": "4.3.0", "languages": ["en"],
-                  "description": "", "rules": [], "configuration": config}
+        config = {
+            "statuses": {
+                "max_characters": self.max_characters,
+                "max_media_attachments": self.max_media,
+                "characters_reserved_per_url": self.url_length,
+            },
+            "media_attachments": {
+                "supported_mime_types": ["image/png", "image/jpeg"],
+                "image_size_limit": 16777216,
+            },
+        }
+        common = {
+            "title": "Test Mastodon",
+            "version": "4.3.0",
+            "languages": ["en"],
+            "description": "",
+            "rules": [],
+            "configuration": config,
+        }
         if version == 1:
-            return 200, {**common, "uri": domain, "short_description": "", "email": "",
-                         "urls": {}, "stats": {"user_count": 1}, "thumbnail": None,
-                         "registrations": False, "contact_account": None}, {}
-        return 200, {**common, "domain": domain, "usage": {"users": {"active_month": 1}},
-                     "source_url": "https://github.com/mastodon/mastodon",
-                     "thumbnail": {"url": ""}, "api_versions": {"mastodon": 2},
-                     "contact": {"email": "", "account": None},
-                     "registrations": {"enabled": False, "approval_required": False}}, {}
+            return (
+                200,
+                {
+                    **common,
+                    "uri": domain,
+                    "short_description": "",
+                    "email": "",
+                    "urls": {},
+                    "stats": {"user_count": 1},
+                    "thumbnail": None,
+                    "registrations": False,
+                    "contact_account": None,
+                },
+                {},
+            )
+        return (
+            200,
+            {
+                **common,
+                "domain": domain,
+                "usage": {"users": {"active_month": 1}},
+                "source_url": "https://github.com/mastodon/mastodon",
+                "thumbnail": {"url": ""},
+                "api_versions": {"mastodon": 2},
+                "contact": {"email": "", "account": None},
+                "registrations": {"enabled": False, "approval_required": False},
+            },
+            {},
+        )
 
     def upload(self, account: Account, form: Form, file_name: str | None) -> Answer:
         if file_name is None:
             return error(422, "Validation failed: File can't be blank")
         description = first(form, "description")
         if description is not None and len(description) > 1500:
-            return error(422, "Validation failed: Description is too long (maximum is 1500 "
-                              "characters)")
+            return error(
+                422, "Validation failed: Description is too long (maximum is 1500 characters)"
+            )
         # 202 while the file is processed in the background; 200 when that is already done
         polls = self.processing_polls
         m = Media(self.next_id(), account.id, description, file_name, polls, polls == 0)
@@ -275,16 +333,25 @@ class FakeMastodon:
                     walk(child.id)
 
         walk(s.id)
-        return 200, {"ancestors": [self.status_json(a) for a in ancestors],
-                     "descendants": [self.status_json(d) for d in descendants]}, {}
+        return (
+            200,
+            {
+                "ancestors": [self.status_json(a) for a in ancestors],
+                "descendants": [self.status_json(d) for d in descendants],
+            },
+            {},
+        )
 
     def account_statuses(self, account_id: str, form: Form) -> Answer:
         if account_id not in self.accounts:
             return error(404, "Record not found")
         limit = min(40, int(first(form, "limit") or 20))
         max_id = int(first(form, "max_id") or 10**30)
-        mine = [s for s in reversed(self.statuses.values())
-                if s.account_id == account_id and int(s.id) < max_id][:limit]
+        mine = [
+            s
+            for s in reversed(self.statuses.values())
+            if s.account_id == account_id and int(s.id) < max_id
+        ][:limit]
         return 200, [self.status_json(s) for s in mine], {}
 
     def make_status(self, account: Account, form: Form, key: str | None) -> tuple[Answer, bool]:
@@ -292,9 +359,15 @@ class FakeMastodon:
         now = self.stamp()
         if self.rate_limited > 0:
             self.rate_limited -= 1
-            return (429, {"error": "Too many requests"}, {
-                "X-RateLimit-Limit": "300", "X-RateLimit-Remaining": "0",
-                "X-RateLimit-Reset": iso(now + dt.timedelta(seconds=self.reset_in))}), False
+            return (
+                429,
+                {"error": "Too many requests"},
+                {
+                    "X-RateLimit-Limit": "300",
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset": iso(now + dt.timedelta(seconds=self.reset_in)),
+                },
+            ), False
         if self.failures:
             return error(self.failures.pop(0), "The server is temporarily unavailable"), False
         hit = self.keys.get((account.id, key)) if key else None
@@ -305,9 +378,17 @@ class FakeMastodon:
         if problem is not None:
             return problem, False
         media_ids = form.get("media_ids[]") or form.get("media_ids") or []
-        s = Status(self.next_id(), account.id, first(form, "status") or "",
-                   first(form, "in_reply_to_id") or None, list(media_ids),
-                   first(form, "visibility") or "public", first(form, "language"), now, key)
+        s = Status(
+            self.next_id(),
+            account.id,
+            first(form, "status") or "",
+            first(form, "in_reply_to_id") or None,
+            list(media_ids),
+            first(form, "visibility") or "public",
+            first(form, "language"),
+            now,
+            key,
+        )
         self.statuses[s.id] = s
         for i in media_ids:
             self.media[i].status_id = s.id
@@ -327,22 +408,34 @@ class FakeMastodon:
             return error(404, "The post you are trying to reply to does not appear to exist.")
         if len(media_ids) > self.max_media:
             return error(422, f"Cannot attach more than {self.max_media} files")
-        missing = [i for i in media_ids if i not in self.media
-                   or self.media[i].account_id != account.id or self.media[i].status_id]
+        missing = [
+            i
+            for i in media_ids
+            if i not in self.media
+            or self.media[i].account_id != account.id
+            or self.media[i].status_id
+        ]
         if missing:
-            return error(422, f"Media {', '.join(missing)} not found or already attached to "
-                              "another post")
+            return error(
+                422, f"Media {', '.join(missing)} not found or already attached to another post"
+            )
         if any(not self.media[i].processed for i in media_ids):
-            return error(422, "Cannot attach files that have not finished processing. Try "
-                              "again in a moment!")
+            return error(
+                422, "Cannot attach files that have not finished processing. Try again in a moment!"
+            )
         if not text.strip() and not media_ids:
             return error(422, "Validation failed: Text can't be blank")
-        if (first(form, "visibility") or "public") not in ("public", "unlisted", "private",
-                                                             "direct"):
+        if (first(form, "visibility") or "public") not in (
+            "public",
+            "unlisted",
+            "private",
+            "direct",
+        ):
             return error(422, "Validation failed: Visibility is not included in the list")
         if self.length(text) > self.max_characters:
-            return error(422, f"Validation failed: Text character limit of "
-                              f"{self.max_characters} exceeded")
+            return error(
+                422, f"Validation failed: Text character limit of {self.max_characters} exceeded"
+            )
         for marker, reason in self.rejected.items():
             if marker in text:
                 return error(422, reason)
@@ -351,36 +444,67 @@ class FakeMastodon:
     # -- JSON as Mastodon shapes it ---------------------------------------------------------
     def account_json(self, a: Account, *, source: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {
-            **NONE, **FALSE, **EMPTY, "id": a.id, "username": a.username, "acct": a.username,
-            "display_name": a.display_name, "created_at": "2023-01-01T00:00:00.000Z",
-            "note": "", "url": f"{self.url}/@{a.username}", "avatar": "", "header": "",
-            "followers_count": 0, "following_count": 0,
-            "statuses_count": sum(1 for s in self.statuses.values() if s.account_id == a.id)}
+            **NONE,
+            **FALSE,
+            **EMPTY,
+            "id": a.id,
+            "username": a.username,
+            "acct": a.username,
+            "display_name": a.display_name,
+            "created_at": "2023-01-01T00:00:00.000Z",
+            "note": "",
+            "url": f"{self.url}/@{a.username}",
+            "avatar": "",
+            "header": "",
+            "followers_count": 0,
+            "following_count": 0,
+            "statuses_count": sum(1 for s in self.statuses.values() if s.account_id == a.id),
+        }
         if source:
-            data["source"] = {"privacy": "public", "sensitive": False, "language": "en",
-                              "note": "", "fields": []}
+            data["source"] = {
+                "privacy": "public",
+                "sensitive": False,
+                "language": "en",
+                "note": "",
+                "fields": [],
+            }
         return data
 
     def media_json(self, m: Media) -> dict[str, Any]:
-        return {"id": m.id, "type": "image", "description": m.description, "meta": {},
-                "url": f"{self.url}/system/media/{m.id}/{m.file_name}" if m.processed else None,
-                "preview_url": f"{self.url}/system/media/{m.id}/small.png", "remote_url": None}
+        return {
+            "id": m.id,
+            "type": "image",
+            "description": m.description,
+            "meta": {},
+            "url": f"{self.url}/system/media/{m.id}/{m.file_name}" if m.processed else None,
+            "preview_url": f"{self.url}/system/media/{m.id}/small.png",
+            "remote_url": None,
+        }
 
     def status_json(self, s: Status) -> dict[str, Any]:
         a = self.accounts[s.account_id]
         paragraphs = [html.escape(p).replace("\n", "<br />") for p in s.text.split("\n\n")]
         parent = self.statuses.get(s.in_reply_to_id or "")
         return {
-            **NONE, **FALSE, **EMPTY, "id": s.id, "created_at": iso(s.created_at),
+            **NONE,
+            **FALSE,
+            **EMPTY,
+            "id": s.id,
+            "created_at": iso(s.created_at),
             "in_reply_to_id": s.in_reply_to_id,
             "in_reply_to_account_id": parent.account_id if parent else None,
-            "spoiler_text": "", "visibility": s.visibility, "language": s.language,
+            "spoiler_text": "",
+            "visibility": s.visibility,
+            "language": s.language,
             "uri": f"{self.url}/users/{a.username}/statuses/{s.id}",
-            "url": f"{self.url}/@{a.username}/{s.id}", "replies_count": sum(
-                1 for o in self.statuses.values() if o.in_reply_to_id == s.id),
-            "reblogs_count": 0, "favourites_count": 0, "account": self.account_json(a),
+            "url": f"{self.url}/@{a.username}/{s.id}",
+            "replies_count": sum(1 for o in self.statuses.values() if o.in_reply_to_id == s.id),
+            "reblogs_count": 0,
+            "favourites_count": 0,
+            "account": self.account_json(a),
             "content": "".join(f"<p>{p}</p>" for p in paragraphs),
-            "media_attachments": [self.media_json(self.media[m]) for m in s.media_ids]}
+            "media_attachments": [self.media_json(self.media[m]) for m in s.media_ids],
+        }
 
     def next_id(self) -> str:
         self.last_id += 1

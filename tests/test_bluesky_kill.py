@@ -89,8 +89,9 @@ class Lives:
     """The parent that forks publishing processes, and what it says about them."""
 
     def __init__(self) -> None:
-        self.parent = subprocess.Popen([sys.executable, "-c", ZYGOTE], stdin=subprocess.PIPE,
-                                       stdout=subprocess.PIPE, text=True)
+        self.parent = subprocess.Popen(
+            [sys.executable, "-c", ZYGOTE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
         assert self._line(60.0) == ["ready"], "the forking parent did not start"
 
     def _line(self, timeout: float) -> list[str]:
@@ -122,17 +123,30 @@ class Lives:
         self.parent.wait(timeout=10)
 
 
-def kill_run(pds: Pds, proxy: FaultProxy, lives: Lives, root: Path, tmp: Path,
-             rng: random.Random, number: int) -> dict[str, Any]:
+def kill_run(
+    pds: Pds,
+    proxy: FaultProxy,
+    lives: Lives,
+    root: Path,
+    tmp: Path,
+    rng: random.Random,
+    number: int,
+) -> dict[str, Any]:
     """Publish the 16-post thread of Dec 3 in a process killed again and again."""
     who, password = pds.new_account(f"kill{number}-")
     store_url = f"sqlite:///{tmp}/kill-{number}.sqlite"
     store = open_store(store_url)
     delivery = store.ensure_delivery("asp23", DAY3, "thread", "bluesky")
-    job = {"root": str(root), "store": store_url, "delivery": delivery.id,
-           "env": {"ASPDIGEST_BLUESKY_SERVICE": proxy.url,
-                   "ASPDIGEST_BLUESKY_HANDLE": who.handle,
-                   "ASPDIGEST_BLUESKY_PASSWORD": password}}
+    job = {
+        "root": str(root),
+        "store": store_url,
+        "delivery": delivery.id,
+        "env": {
+            "ASPDIGEST_BLUESKY_SERVICE": proxy.url,
+            "ASPDIGEST_BLUESKY_HANDLE": who.handle,
+            "ASPDIGEST_BLUESKY_PASSWORD": password,
+        },
+    }
     started, first_call = time.monotonic(), len(proxy.calls)
     kills = in_flight = lives_ = 0
     while True:
@@ -174,26 +188,37 @@ def kill_run(pds: Pds, proxy: FaultProxy, lives: Lives, root: Path, tmp: Path,
     store.close()
     calls = proxy.calls[first_call:]
     try:  # the figures are written before anything is asserted
-        check_thread(pds, who, posts, records, root / "out" / "asp23" / DAY3.isoformat(),
-                     created=None)
+        check_thread(
+            pds, who, posts, records, root / "out" / "asp23" / DAY3.isoformat(), created=None
+        )
         assert [(s.status, s.remote_id) for _, s in sorted(stored.items())] == [
-            ("posted", r["uri"]) for r in records], "the store does not match the PDS"
+            ("posted", r["uri"]) for r in records
+        ], "the store does not match the PDS"
         problem = None
     except AssertionError as exc:
         problem = str(exc)[:3000]
-    return {"run": number, "account": who.handle, "kills": kills,
-            "kills_with_a_post_in_flight": in_flight, "processes": lives_,
-            "posts_expected": len(expected), "posts_on_pds": len(records),
-            "duplicates": len(texts) - len(set(texts)),
-            "gaps": len(set(expected) - set(texts)), "in_order": texts == expected,
-            "store_posted": sum(1 for s in stored.values() if s.status == "posted"),
-            "create_record_calls": len(calls),
-            "resent_under_the_same_key": len(calls) - len({c.rkey for c in calls}),
-            "seconds": round(time.monotonic() - started, 2), "problem": problem}
+    return {
+        "run": number,
+        "account": who.handle,
+        "kills": kills,
+        "kills_with_a_post_in_flight": in_flight,
+        "processes": lives_,
+        "posts_expected": len(expected),
+        "posts_on_pds": len(records),
+        "duplicates": len(texts) - len(set(texts)),
+        "gaps": len(set(expected) - set(texts)),
+        "in_order": texts == expected,
+        "store_posted": sum(1 for s in stored.values() if s.status == "posted"),
+        "create_record_calls": len(calls),
+        "resent_under_the_same_key": len(calls) - len({c.rkey for c in calls}),
+        "seconds": round(time.monotonic() - started, 2),
+        "problem": problem,
+    }
 
 
 def test_killed_publisher_posts_every_post_exactly_once(
-        pds: Pds, root: Path, tmp_path: Path, artifacts_dir: Path) -> None:
+    pds: Pds, root: Path, tmp_path: Path, artifacts_dir: Path
+) -> None:
     seed = int(os.environ.get("KILL_TEST_SEED") or random.SystemRandom().randrange(2**32))
     rng = random.Random(seed)
     runs: list[dict[str, Any]] = []
@@ -204,26 +229,44 @@ def test_killed_publisher_posts_every_post_exactly_once(
             # Most posts are held 50-300 ms; one in four long enough (0.5-1.2 s) that the
             # next process may look for it before it is made, and send it again.
             held = random.Random(seed + 1)
-            proxy.delay = lambda: (held.uniform(0.5, 1.2) if held.random() < 0.25
-                                   else held.uniform(0.05, 0.3))
+            proxy.delay = lambda: (
+                held.uniform(0.5, 1.2) if held.random() < 0.25 else held.uniform(0.05, 0.3)
+            )
             while len(runs) < 3 or sum(r["kills"] for r in runs) < 20:
                 assert len(runs) < 6, f"too few kills landed: {runs}"
                 runs.append(kill_run(pds, proxy, lives, root, tmp_path, rng, len(runs) + 1))
     finally:
         lives.close()
-        totals = {k: sum(r[k] for r in runs) for k in (
-            "kills", "kills_with_a_post_in_flight", "processes", "posts_expected",
-            "posts_on_pds", "duplicates", "gaps", "store_posted", "resent_under_the_same_key")}
-        report = {"seed": seed, "pds_start_seconds": round(pds.started_in, 2),
-                  "seconds": round(time.monotonic() - started, 1), "totals": totals,
-                  "runs": runs}
+        totals = {
+            k: sum(r[k] for r in runs)
+            for k in (
+                "kills",
+                "kills_with_a_post_in_flight",
+                "processes",
+                "posts_expected",
+                "posts_on_pds",
+                "duplicates",
+                "gaps",
+                "store_posted",
+                "resent_under_the_same_key",
+            )
+        }
+        report = {
+            "seed": seed,
+            "pds_start_seconds": round(pds.started_in, 2),
+            "seconds": round(time.monotonic() - started, 1),
+            "totals": totals,
+            "runs": runs,
+        }
         (artifacts_dir / "kill-test.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nkill test: {len(runs)} runs, {totals['kills']} kills "
-          f"({totals['kills_with_a_post_in_flight']} with a post in flight), "
-          f"{totals['posts_on_pds']}/{totals['posts_expected']} posts, "
-          f"{totals['duplicates']} duplicates, {totals['gaps']} gaps, "
-          f"{totals['resent_under_the_same_key']} resent under their key, "
-          f"{report['seconds']} s, seed {seed} (KILL_TEST_SEED)")
+    print(
+        f"\nkill test: {len(runs)} runs, {totals['kills']} kills "
+        f"({totals['kills_with_a_post_in_flight']} with a post in flight), "
+        f"{totals['posts_on_pds']}/{totals['posts_expected']} posts, "
+        f"{totals['duplicates']} duplicates, {totals['gaps']} gaps, "
+        f"{totals['resent_under_the_same_key']} resent under their key, "
+        f"{report['seconds']} s, seed {seed} (KILL_TEST_SEED)"
+    )
     assert [r["problem"] for r in runs] == [None] * len(runs)
     assert totals["kills"] >= 20
     assert totals["duplicates"] == 0 and totals["gaps"] == 0

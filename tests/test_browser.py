@@ -32,8 +32,14 @@ pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[1]
 AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 DAYS = ["2024-12-02", "2024-12-03", "2024-12-04", "2024-12-05", "2024-12-06"]
 PLATFORMS = ["x", "bluesky", "mastodon", "threads", "linkedin"]
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
@@ -50,8 +56,9 @@ def _copy_sample(root: Path) -> Path:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                     args=CHROMIUM_ARGS)
+        chromium = p.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+        )
         yield chromium
         chromium.close()
 
@@ -104,7 +111,9 @@ def _axe(page: Page, folder: Path, name: str) -> list[dict[str, Any]]:
                                               iframes: false, resultTypes: ["violations"]});
             return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
                 nodes: v.nodes.slice(0, 5).map(n => n.target.join(" "))}));
-        }""", AXE_TAGS)
+        }""",
+        AXE_TAGS,
+    )
     (folder / f"axe-{name}.json").write_text(json.dumps(found, indent=2) + "\n")
     return [v for v in found if v["impact"] in ("serious", "critical")]
 
@@ -121,7 +130,9 @@ def test_index_lists_the_five_asp23_days(page: Page, site: Path, artifacts_dir: 
         expect(link).to_have_attribute("href", f"{key}/index.html")
         date = dt.date.fromisoformat(key)
         expect(link).to_have_text(f"{date:%A}, {date:%B} {date.day}, 2024")
-    expect(page.get_by_role("navigation", name="Conference days").get_by_role("link")).to_have_count(5)
+    expect(
+        page.get_by_role("navigation", name="Conference days").get_by_role("link")
+    ).to_have_count(5)
     for width in (375, 1280):
         _shot(page, artifacts_dir, "review-index", width)
         assert _overflow(page) == 0, width
@@ -146,12 +157,14 @@ def test_each_day_shows_its_digest_and_threads(page: Page, site: Path) -> None:
         # no post card over its platform's limit, by the page's own count either
         expect(page.locator(".post-over")).to_have_count(0)
         lengths = page.eval_on_selector_all(
-            "li.post", "els => els.map(e => [+e.dataset.length, +e.dataset.limit])")
+            "li.post", "els => els.map(e => [+e.dataset.length, +e.dataset.limit])"
+        )
         assert lengths and all(0 < n <= limit for n, limit in lengths), key
 
 
 def test_switching_platform_shows_its_thread_and_carries_to_other_days(
-        page: Page, site: Path) -> None:
+    page: Page, site: Path
+) -> None:
     page.goto(_url(site / "2024-12-03" / "index.html"))
     expect(page.locator("#thread-x")).to_be_visible()
     expect(page.locator("#thread-bluesky")).to_be_hidden()
@@ -186,9 +199,14 @@ def test_keyboard_navigation(page: Page, site: Path) -> None:
     assert page.evaluate("document.activeElement.textContent").strip() == "← Day 1"
 
     page.locator("#tab-x").focus()
-    for key, expected in [("ArrowRight", "bluesky"), ("ArrowRight", "mastodon"),
-                          ("End", "linkedin"), ("ArrowRight", "x"), ("ArrowLeft", "linkedin"),
-                          ("Home", "x")]:
+    for key, expected in [
+        ("ArrowRight", "bluesky"),
+        ("ArrowRight", "mastodon"),
+        ("End", "linkedin"),
+        ("ArrowRight", "x"),
+        ("ArrowLeft", "linkedin"),
+        ("Home", "x"),
+    ]:
         page.keyboard.press(key)
         assert page.evaluate("document.activeElement.id") == f"tab-{expected}", key
         expect(page.locator(f"#thread-{expected}")).to_be_visible()
@@ -199,8 +217,9 @@ def test_keyboard_navigation(page: Page, site: Path) -> None:
     assert inside
 
 
-def test_axe_finds_no_serious_or_critical_problems(page: Page, site: Path,
-                                                   artifacts_dir: Path) -> None:
+def test_axe_finds_no_serious_or_critical_problems(
+    page: Page, site: Path, artifacts_dir: Path
+) -> None:
     pages = {"index": site / "index.html", **{f"day-{k}": site / k / "index.html" for k in DAYS}}
     report = {}
     for name, path in pages.items():
@@ -218,8 +237,9 @@ def test_axe_finds_no_serious_or_critical_problems(page: Page, site: Path,
     assert report == {key: [] for key in report}
 
 
-def test_review_screenshots_and_no_horizontal_overflow(page: Page, site: Path,
-                                                       artifacts_dir: Path) -> None:
+def test_review_screenshots_and_no_horizontal_overflow(
+    page: Page, site: Path, artifacts_dir: Path
+) -> None:
     for key in DAYS:
         page.goto(_url(site / key / "index.html"))
         for width in (375, 1280):
@@ -227,8 +247,9 @@ def test_review_screenshots_and_no_horizontal_overflow(page: Page, site: Path,
             assert _overflow(page) == 0, (key, width)
 
 
-def test_each_digest_fits_phone_and_desktop_widths(page: Page, site: Path,
-                                                   artifacts_dir: Path) -> None:
+def test_each_digest_fits_phone_and_desktop_widths(
+    page: Page, site: Path, artifacts_dir: Path
+) -> None:
     for key in DAYS:
         page.goto(_url(site / key / "digest.html"))
         for width in (375, 600):
@@ -245,9 +266,12 @@ class _Server:
 
     def __init__(self, root: Path, env: dict[str, str]) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "aspdigest", "preview", "asp23", "-C", str(root),
-             "--port", "0"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+            [sys.executable, "-m", "aspdigest", "preview", "asp23", "-C", str(root), "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -281,8 +305,9 @@ class _Server:
             raise
 
 
-def test_preview_approves_reloads_and_shows_errors(browser: Browser, sample_root: Path,
-                                                   artifacts_dir: Path) -> None:
+def test_preview_approves_reloads_and_shows_errors(
+    browser: Browser, sample_root: Path, artifacts_dir: Path
+) -> None:
     from aspdigest.approval import status
     from aspdigest.outbox import open_project_store
     from aspdigest.queue import plan
@@ -316,8 +341,11 @@ def test_preview_approves_reloads_and_shows_errors(browser: Browser, sample_root
         expect(row).to_have_attribute("data-status", "approved", timeout=30_000)
         expect(row).to_contain_text("By Browser Test")
         expect(page.get_by_role("button", name="Approve X thread")).to_have_count(0)
-        rows = {(s.channel, s.platform): s for s in status(project, "asp23")
-                if s.date == dt.date(2024, 12, 3)}
+        rows = {
+            (s.channel, s.platform): s
+            for s in status(project, "asp23")
+            if s.date == dt.date(2024, 12, 3)
+        }
         assert rows["thread", "x"].status == "approved"
         assert rows["thread", "x"].approved_by == "Browser Test"
         assert rows["thread", "x"].approved
@@ -326,24 +354,37 @@ def test_preview_approves_reloads_and_shows_errors(browser: Browser, sample_root
         # Editing a record while the page is open: the page reloads with the change.
         record = sample_root / "content/asp23/2024-12-03/kit-general-debate.md"
         good = record.read_text()
-        record.write_text(good.replace('title: "Conflict-related sexual violence in Ukraine"',
-                                       'title: "Justice for survivors in Ukraine"', 1))
+        record.write_text(
+            good.replace(
+                'title: "Conflict-related sexual violence in Ukraine"',
+                'title: "Justice for survivors in Ukraine"',
+                1,
+            )
+        )
         assert "Justice for survivors in Ukraine" in record.read_text()
-        expect(page.locator("#thread-x")).to_contain_text("Justice for survivors in Ukraine",
-                                                         timeout=30_000)
+        expect(page.locator("#thread-x")).to_contain_text(
+            "Justice for survivors in Ukraine", timeout=30_000
+        )
         # the approved X thread changed under its approval: the page says so
         expect(row).to_contain_text("changed since approval")
 
         # A broken record: the same one-line message the CLI prints, not the stale page.
         record.write_text(good.replace("order: 1", "order: 1\ntime: 6:30", 1))
-        cli = subprocess.run([sys.executable, "-m", "aspdigest", "check", "asp23",
-                              "-C", str(sample_root)], capture_output=True, text=True,
-                             timeout=60, env={**os.environ, **environ})
+        cli = subprocess.run(
+            [sys.executable, "-m", "aspdigest", "check", "asp23", "-C", str(sample_root)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, **environ},
+        )
         message = cli.stderr.strip()
-        assert message == ('content/asp23/2024-12-03/kit-general-debate.md: time: expected '
-                           '"HH:MM" in quotes, got the number 390')
+        assert message == (
+            "content/asp23/2024-12-03/kit-general-debate.md: time: expected "
+            '"HH:MM" in quotes, got the number 390'
+        )
         expect(page.get_by_role("heading", level=1)).to_have_text(
-            "The drafts could not be rebuilt", timeout=30_000)
+            "The drafts could not be rebuilt", timeout=30_000
+        )
         expect(page.locator(".errors li")).to_have_text([message])
         assert _axe(page, artifacts_dir, "served-error") == []
         _shot(page, artifacts_dir, "served-error", 375)

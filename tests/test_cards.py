@@ -36,21 +36,35 @@ from aspdigest.render.cardspec import contrast, load_spec
 from aspdigest.render.templates import make_environment
 
 REPO = Path(__file__).resolve().parents[1]
-SIZES = {"square": (1080, 1080), "portrait": (1080, 1350), "landscape": (1200, 675),
-         "preview": (1200, 630)}
+SIZES = {
+    "square": (1080, 1080),
+    "portrait": (1080, 1350),
+    "landscape": (1200, 675),
+    "preview": (1200, 630),
+}
 NBSP, NNBSP = "\u00a0", "\u202f"
 
-ARABIC = ("لا يمكن أن تكون هناك عدالة دون مساءلة. على المحكمة الجنائية الدولية (ICC) أن تحمي "
-          "الناجيات من العنف الجنسي، وأن تضمن ألا يفلت أي مرتكب من العقاب في عام 2024 وما بعده.")
-UKRAINIAN = ("Правосуддя на національному рівні недостатнє, щоб забезпечити задоволення потреб "
-             "постраждалих від сексуального насильства, пов’язаного з конфліктом, і гарантії "
-             "неповторення. Лише спільними зусиллями ми зробимо ці злочини видимими.")
-FRENCH = (f"Nous n’accepterons jamais l’impunité{NBSP}! La justice pour les survivantes n’est pas "
-          f"négociable{NBSP}; elle leur est due, ici et maintenant, à La{NBSP}Haye comme partout "
-          f"ailleurs. Qui d’autre le fera{NBSP}? Le temps presse{NBSP}: agissons.")
-EMOJI = ("Justice for survivors cannot wait ✊🔥 We stand with every survivor 💜 and we will not "
-         "be silenced 🕊\ufe0f")
-TOO_LONG = " ".join(["Every survivor deserves to be heard, believed and given justice by the Court."] * 40)
+ARABIC = (
+    "لا يمكن أن تكون هناك عدالة دون مساءلة. على المحكمة الجنائية الدولية (ICC) أن تحمي "
+    "الناجيات من العنف الجنسي، وأن تضمن ألا يفلت أي مرتكب من العقاب في عام 2024 وما بعده."
+)
+UKRAINIAN = (
+    "Правосуддя на національному рівні недостатнє, щоб забезпечити задоволення потреб "
+    "постраждалих від сексуального насильства, пов’язаного з конфліктом, і гарантії "
+    "неповторення. Лише спільними зусиллями ми зробимо ці злочини видимими."
+)
+FRENCH = (
+    f"Nous n’accepterons jamais l’impunité{NBSP}! La justice pour les survivantes n’est pas "
+    f"négociable{NBSP}; elle leur est due, ici et maintenant, à La{NBSP}Haye comme partout "
+    f"ailleurs. Qui d’autre le fera{NBSP}? Le temps presse{NBSP}: agissons."
+)
+EMOJI = (
+    "Justice for survivors cannot wait ✊🔥 We stand with every survivor 💜 and we will not "
+    "be silenced 🕊\ufe0f"
+)
+TOO_LONG = " ".join(
+    ["Every survivor deserves to be heard, believed and given justice by the Court."] * 40
+)
 CJK = "正義 must be done."
 
 SYNTHETIC = {
@@ -60,7 +74,10 @@ SYNTHETIC = {
     "speakers": [
         {"name": "ليلى حداد", "role": "محامية في مجال حقوق الإنسان"},
         {"name": "Христина Кіт", "role": "Голова Асоціації жінок-юристок «ЮрФем»"},
-        {"name": "Amélie Durand", "role": "Avocate, Fédération internationale pour les droits humains"},
+        {
+            "name": "Amélie Durand",
+            "role": "Avocate, Fédération internationale pour les droits humains",
+        },
         {"name": "Sam Rivera", "role": "Youth delegate"},
         {"name": "Long Speaker"},
         {"name": "Lin Wei"},
@@ -120,8 +137,10 @@ def _by_path(rendered: Rendered) -> dict[str, Any]:
 
 def _visible(line: str) -> str:
     # No-break spaces and bidi isolates are the point of some tests: show them as escapes.
-    return "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) in ("Zs", "Cf") and c != " "
-                   else c for c in line)
+    return "".join(
+        f"\\u{ord(c):04x}" if unicodedata.category(c) in ("Zs", "Cf") and c != " " else c
+        for c in line
+    )
 
 
 def _layout(rendered: Rendered) -> str:
@@ -129,11 +148,15 @@ def _layout(rendered: Rendered) -> str:
     out = []
     for artifact in sorted(rendered.artifacts, key=lambda a: a.path):
         meta = artifact.meta
-        out.append(f"{artifact.path}: {meta['width']}x{meta['height']} {meta['direction']} "
-                   f"lang={meta['lang']} font_size={meta['font_size']}")
+        out.append(
+            f"{artifact.path}: {meta['width']}x{meta['height']} {meta['direction']} "
+            f"lang={meta['lang']} font_size={meta['font_size']}"
+        )
         for name, el in meta["elements"].items():
-            out.append(f"  {name}: box={el['box']} size={el['font_size']} {el['direction']} "
-                       f"anchor={el['anchor']} x={el['x']} baselines={el['baselines']}")
+            out.append(
+                f"  {name}: box={el['box']} size={el['font_size']} {el['direction']} "
+                f"anchor={el['anchor']} x={el['x']} baselines={el['baselines']}"
+            )
             out.extend(f"    | {_visible(line)}" for line in el["lines"])
     return "\n".join(out) + "\n"
 
@@ -151,15 +174,16 @@ def _cmap(path: str) -> set[int]:
 IGNORABLE = {0x200D, 0xFE0F, 0x2068, 0x2069}  # HarfBuzz draws these as nothing
 
 
-def _check_card(project: Project, path: str, data: bytes, meta: Mapping[str, Any],
-                background: str) -> None:
+def _check_card(
+    project: Project, path: str, data: bytes, meta: Mapping[str, Any], background: str
+) -> None:
     """Loose pixel checks, every character has a glyph, every line's ink stays in its box."""
     size = meta["size"]
     assert len(data) < 1_000_000, path
     image = Image.open(io.BytesIO(data))
     assert image.format == "PNG" and image.mode == "RGB" and image.size == SIZES[size], path
     assert not image.info.keys() - {"dpi"}, f"{path}: metadata chunks {image.info}"
-    bg = tuple(int(background[i:i + 2], 16) for i in (1, 3, 5))
+    bg = tuple(int(background[i : i + 2], 16) for i in (1, 3, 5))
     hist = image.convert("RGB").getcolors(maxcolors=1 << 24) or []
     ink = 1 - next(count for count, colour in hist if colour == bg) / (image.width * image.height)
     assert 0.03 < ink < 0.40, f"{path}: {ink:.3f} of the card is not background"
@@ -174,14 +198,20 @@ def _check_card(project: Project, path: str, data: bytes, meta: Mapping[str, Any
         x, y, w, h = block["box"]
         for line, baseline in zip(block["lines"], block["baselines"], strict=True):
             left, top, right, bottom = draw.textbbox(
-                (block["x"], baseline), line, font=font, anchor=block["anchor"],
-                direction=block["direction"], language=meta["lang"])
+                (block["x"], baseline),
+                line,
+                font=font,
+                anchor=block["anchor"],
+                direction=block["direction"],
+                language=meta["lang"],
+            )
             # A few pixels of side bearing (a bold J reaches left of its origin) are allowed.
             assert x - 4 <= left and right <= x + w + 4, f"{path}: {name}: {line!r} overflows"
             assert y - 2 <= top and bottom <= y + h + 2, f"{path}: {name}: {line!r} overflows"
 
 
 # -- every ASP23 quote, every size ------------------------------------------------------------
+
 
 def test_every_asp23_quote_in_all_four_sizes(
     sample_project: Project, golden: Callable[[str, str], None]
@@ -192,7 +222,9 @@ def test_every_asp23_quote_in_all_four_sizes(
         rendered = rendered + render(day, ctx)
     expected = {
         f"cards/{r.id}-{n}.{size}.png"
-        for r in ctx.content.records for n, q in enumerate(r.quotes, start=1) if q.card
+        for r in ctx.content.records
+        for n, q in enumerate(r.quotes, start=1)
+        if q.card
         for size in SIZES
     }
     assert len(expected) == 24
@@ -252,12 +284,14 @@ def test_build_writes_cards_with_alt_text_in_the_manifest(sample_project: Projec
     assert square["alt"].startswith("“It is deplorable that some states are outraged")
     assert square["alt"].endswith(
         "for the whole world.” — Judge Tomoko Akane, President of the International Criminal "
-        "Court. ASP23, December 2, 2024.")
+        "Court. ASP23, December 2, 2024."
+    )
     assert square["meta"]["size"] == "square" and square["meta"]["direction"] == "ltr"
     assert (folder / "cards" / "opening-1.square.png").stat().st_size == square["bytes"]
 
 
 # -- synthetic scripts -------------------------------------------------------------------------
+
 
 def _synthetic_quote(rendered: Rendered, number: int, size: str) -> Any:
     return _by_path(rendered)[f"cards/synthetic-{number}.{size}.png"]
@@ -269,8 +303,13 @@ def test_synthetic_cards_layout_and_pixels(
     paths = {a.path for a in synthetic.rendered.artifacts}
     assert paths == {f"cards/synthetic-{n}.{s}.png" for n in (1, 2, 3, 4) for s in SIZES}
     for artifact in synthetic.rendered.artifacts:
-        _check_card(synthetic.project, artifact.path, artifact.data, artifact.meta,
-                    synthetic.project.settings.brand.background)
+        _check_card(
+            synthetic.project,
+            artifact.path,
+            artifact.data,
+            artifact.meta,
+            synthetic.project.settings.brand.background,
+        )
     golden("cards/synthetic-layout.txt", _layout(synthetic.rendered))
 
 
@@ -296,8 +335,15 @@ def _line_ink(font_file: str, size: int, text: str, anchor: str) -> tuple[int, i
     font = fonts.load(font_file, size)
     image = Image.new("RGB", (1400, size * 3), "#ffffff")
     x = 100 if anchor == "ls" else 1300
-    ImageDraw.Draw(image).text((x, size * 2), text, font=font, fill="#000000", anchor=anchor,
-                               direction="rtl", language="ar")
+    ImageDraw.Draw(image).text(
+        (x, size * 2),
+        text,
+        font=font,
+        fill="#000000",
+        anchor=anchor,
+        direction="rtl",
+        language="ar",
+    )
     return _ink_bbox(image, "#ffffff")
 
 
@@ -363,8 +409,14 @@ def test_french_never_breaks_at_a_no_break_space(synthetic: Synthetic) -> None:
             assert not line.startswith(("!", ";", "?", ":", "»", NNBSP, NBSP, "Haye")), line
             assert not line.endswith(("«", NNBSP, NBSP)), line
         joined = "\n".join(lines)
-        for pair in (f"impunité{NBSP}!", f"négociable{NBSP};", f"La{NBSP}Haye", f"fera{NBSP}?",
-                     f"«{NNBSP}Nous", f"agissons.{NNBSP}»"):
+        for pair in (
+            f"impunité{NBSP}!",
+            f"négociable{NBSP};",
+            f"La{NBSP}Haye",
+            f"fera{NBSP}?",
+            f"«{NNBSP}Nous",
+            f"agissons.{NNBSP}»",
+        ):
             assert pair in joined, pair
     # The wrapper itself: a no-break space glues, a space breaks.
     font_file = fonts.font_path("CardSans-Regular.ttf").as_posix()
@@ -415,17 +467,27 @@ def test_a_card_per_script_for_people_to_look_at(synthetic: Synthetic, artifacts
 
 
 def test_build_manifest_keeps_skip_warnings(synthetic: Synthetic) -> None:
-    result = build(synthetic.project, "asp23", only=dt.date(2024, 12, 4),
-                   now=dt.datetime(2024, 11, 30, tzinfo=dt.UTC))
+    result = build(
+        synthetic.project,
+        "asp23",
+        only=dt.date(2024, 12, 4),
+        now=dt.datetime(2024, 11, 30, tzinfo=dt.UTC),
+    )
     manifest = json.loads(
-        (synthetic.project.output_dir / "asp23" / "2024-12-04" / "manifest.json").read_text())
+        (synthetic.project.output_dir / "asp23" / "2024-12-04" / "manifest.json").read_text()
+    )
     assert [w for w in manifest["warnings"] if w.startswith("cards: ")] == list(
-        w for w in synthetic.rendered.warnings)
-    assert "2024-12-04: cards: synthetic quote 5: square card skipped: the quote does not fit its " \
-           "box even at the minimum size of 28px (text is never shrunk further or cut)" in result.warnings
+        w for w in synthetic.rendered.warnings
+    )
+    assert (
+        "2024-12-04: cards: synthetic quote 5: square card skipped: the quote does not fit its "
+        "box even at the minimum size of 28px (text is never shrunk further or cut)"
+        in result.warnings
+    )
 
 
 # -- fonts -----------------------------------------------------------------------------------
+
 
 def test_bundled_fonts_cover_the_scripts_and_shape_arabic_like_noto_naskh() -> None:
     regular = _cmap(fonts.font_path("CardSans-Regular.ttf").as_posix())
@@ -437,8 +499,11 @@ def test_bundled_fonts_cover_the_scripts_and_shape_arabic_like_noto_naskh() -> N
     assert total < 2_000_000
     assert "SIL OPEN FONT LICENSE" in (fonts.FONTS_DIR / "OFL.txt").read_text()
     # The merge kept Noto Naskh Arabic's shaping: each Arabic word has the same advance.
-    naskh = ImageFont.truetype("/usr/share/fonts/truetype/noto/NotoNaskhArabic-Regular.ttf", 48,
-                               layout_engine=ImageFont.Layout.RAQM)
+    naskh = ImageFont.truetype(
+        "/usr/share/fonts/truetype/noto/NotoNaskhArabic-Regular.ttf",
+        48,
+        layout_engine=ImageFont.Layout.RAQM,
+    )
     merged = fonts.load(fonts.font_path("CardSans-Regular.ttf").as_posix(), 48)
     for word in ARABIC.split(" "):
         if all(0x600 <= ord(c) <= 0x6FF for c in word):
@@ -465,6 +530,7 @@ def test_missing_raqm_names_the_debian_package(
 
 # -- the spec ----------------------------------------------------------------------------------
 
+
 def _override(root: Path, edit: Callable[[str], str]) -> Project:
     source = (REPO / "src" / "aspdigest" / "templates" / "cards" / "cards.toml").read_text()
     target = root / "templates" / "cards" / "cards.toml"
@@ -474,7 +540,9 @@ def _override(root: Path, edit: Callable[[str], str]) -> Project:
 
 
 def test_low_contrast_stops_the_build_naming_the_pair(sample_root: Path) -> None:
-    project = _override(sample_root, lambda s: s.replace('detail = "#4a4a50"', 'detail = "#9a9aa0"'))
+    project = _override(
+        sample_root, lambda s: s.replace('detail = "#4a4a50"', 'detail = "#9a9aa0"')
+    )
     with pytest.raises(RenderError) as caught:
         load_spec(project)
     assert caught.value.lines() == [
@@ -487,8 +555,10 @@ def test_low_contrast_stops_the_build_naming_the_pair(sample_root: Path) -> None
 def test_brand_colours_come_from_settings(sample_root: Path) -> None:
     settings = (sample_root / "aspdigest.toml").read_text()
     (sample_root / "aspdigest.toml").write_text(
-        settings.replace('background = "#ffffff"', 'background = "#fdf6e3"')
-        .replace('primary = "#4b2c83"', 'primary = "#1b4d3e"'))
+        settings.replace('background = "#ffffff"', 'background = "#fdf6e3"').replace(
+            'primary = "#4b2c83"', 'primary = "#1b4d3e"'
+        )
+    )
     project = load_project(sample_root, environ={})
     spec = load_spec(project)
     assert spec.colors["background"] == "#fdf6e3" and spec.colors["quote"] == "#1b4d3e"
@@ -499,20 +569,28 @@ def test_brand_colours_come_from_settings(sample_root: Path) -> None:
     colours = {c for _, c in image.getcolors(maxcolors=1 << 20) or []}
     assert (0x1B, 0x4D, 0x3E) in colours  # the quote's solid strokes
     # A low-contrast brand is caught too, naming the spec file and both colours.
-    (sample_root / "aspdigest.toml").write_text(settings.replace('accent = "#b0124f"',
-                                                                 'accent = "#f4a6c0"'))
-    with pytest.raises(RenderError, match=r"cards\.toml: colors\.speaker: text colour #f4a6c0 on "
-                                          r"background #ffffff has contrast 1\.9\d:1"):
+    (sample_root / "aspdigest.toml").write_text(
+        settings.replace('accent = "#b0124f"', 'accent = "#f4a6c0"')
+    )
+    with pytest.raises(
+        RenderError,
+        match=r"cards\.toml: colors\.speaker: text colour #f4a6c0 on "
+        r"background #ffffff has contrast 1\.9\d:1",
+    ):
         load_spec(load_project(sample_root, environ={}))
 
 
 def test_spec_problems_are_all_reported_one_line_each(sample_root: Path) -> None:
     def edit(text: str) -> str:
-        return (text.replace('text = "{role}"\nbox = [96, 884, 888, 80]',
-                             'text = "{title}"\nbox = [96, 884, 888, 80]')
-                .replace("box = [96, 980, 888, 40]", "box = [96, 1060, 888, 40]")
-                .replace('quote = "brand.primary"', 'quote = "brand.purple"')
-                .replace("min_size = 24\nmax_size = 40", "min_size = 44\nmax_size = 40"))
+        return (
+            text.replace(
+                'text = "{role}"\nbox = [96, 884, 888, 80]',
+                'text = "{title}"\nbox = [96, 884, 888, 80]',
+            )
+            .replace("box = [96, 980, 888, 40]", "box = [96, 1060, 888, 40]")
+            .replace('quote = "brand.primary"', 'quote = "brand.purple"')
+            .replace("min_size = 24\nmax_size = 40", "min_size = 44\nmax_size = 40")
+        )
 
     with pytest.raises(RenderError) as caught:
         load_spec(_override(sample_root, edit))
@@ -528,16 +606,21 @@ def test_spec_problems_are_all_reported_one_line_each(sample_root: Path) -> None
 
 
 def test_spec_shape_errors(sample_root: Path) -> None:
-    project = _override(sample_root, lambda s: s.replace("[sizes.preview.text.quote]",
-                                                         "[sizes.preview.text.quotation]")
-                        .replace("max_lines = 1\nalign", "max_lines = 1\nwrap = true\nalign", 1))
+    project = _override(
+        sample_root,
+        lambda s: s.replace("[sizes.preview.text.quote]", "[sizes.preview.text.quotation]").replace(
+            "max_lines = 1\nalign", "max_lines = 1\nwrap = true\nalign", 1
+        ),
+    )
     with pytest.raises(RenderError) as caught:
         load_spec(project)
     assert caught.value.lines() == [
         "templates/cards/cards.toml: sizes.square.text.brand.wrap: unknown key",
     ]
-    project = _override(sample_root, lambda s: s.replace("[sizes.preview.text.quote]",
-                                                         "[sizes.preview.text.quotation]"))
+    project = _override(
+        sample_root,
+        lambda s: s.replace("[sizes.preview.text.quote]", "[sizes.preview.text.quotation]"),
+    )
     with pytest.raises(RenderError) as caught:
         load_spec(project)
     assert caught.value.lines() == [
@@ -549,26 +632,40 @@ def test_spec_shape_errors(sample_root: Path) -> None:
 
 
 def test_spec_logo_image_is_drawn_mirrored_for_rtl(sample_root: Path) -> None:
-    logo_box = "logo = { path = \"logo.png\", box = [96, 80, 160, 56], align = \"start\" }\n"
-    project = _override(sample_root, lambda s: s.replace(
-        "[sizes.square.text.brand]", logo_box + "\n[sizes.square.text.brand]", 1))
+    logo_box = 'logo = { path = "logo.png", box = [96, 80, 160, 56], align = "start" }\n'
+    project = _override(
+        sample_root,
+        lambda s: s.replace(
+            "[sizes.square.text.brand]", logo_box + "\n[sizes.square.text.brand]", 1
+        ),
+    )
     Image.new("RGB", (320, 112), "#00a000").save(sample_root / "templates" / "cards" / "logo.png")
-    record = {**SYNTHETIC, "quotes": [{"text": "Justice.", "by": "Sam Rivera"},
-                                       {"text": "العدالة.", "by": "ليلى حداد", "lang": "ar"}]}
+    record = {
+        **SYNTHETIC,
+        "quotes": [
+            {"text": "Justice.", "by": "Sam Rivera"},
+            {"text": "العدالة.", "by": "ليلى حداد", "lang": "ar"},
+        ],
+    }
     _add_record(sample_root, "2024-12-04", "logo", record)
     ctx, days = _context(project)
     found = _by_path(render(_day(days, "2024-12-04"), ctx))
     ltr = Image.open(io.BytesIO(found["cards/logo-1.square.png"].data)).convert("RGB")
     rtl = Image.open(io.BytesIO(found["cards/logo-2.square.png"].data)).convert("RGB")
-    assert ltr.getpixel((150, 100)) == (0, 0xA0, 0) and ltr.getpixel((1080 - 150, 100)) != (0, 0xA0, 0)
+    assert ltr.getpixel((150, 100)) == (0, 0xA0, 0) and ltr.getpixel((1080 - 150, 100)) != (
+        0,
+        0xA0,
+        0,
+    )
     assert rtl.getpixel((1080 - 150, 100)) == (0, 0xA0, 0)
     # A missing logo file is a spec problem, reported before any drawing.
     (sample_root / "templates" / "cards" / "logo.png").unlink()
-    with pytest.raises(RenderError, match=r'sizes\.square\.logo\.path: image "logo\.png" not found'):
+    with pytest.raises(
+        RenderError, match=r'sizes\.square\.logo\.path: image "logo\.png" not found'
+    ):
         load_spec(project)
 
 
 def test_day_without_card_quotes_renders_nothing(sample_project: Project) -> None:
     ctx, days = _context(sample_project)
     assert render(_day(days, "2024-12-04"), ctx) == Rendered()
-

@@ -29,7 +29,7 @@ from aspdigest.render.quotemarks import marks
 from aspdigest.render.templates import make_environment
 
 DATES = ["2024-12-02", "2024-12-03", "2024-12-04", "2024-12-05", "2024-12-06"]
-PAYLOAD = "<script>alert(1)</script>\"><img src=x onerror=alert(1)>"
+PAYLOAD = '<script>alert(1)</script>"><img src=x onerror=alert(1)>'
 
 
 def context(project: Project) -> tuple[RenderContext, list[Day]]:
@@ -62,8 +62,9 @@ class Tags(HTMLParser):
 
 
 @pytest.mark.parametrize("date", DATES)
-def test_golden_mjml_and_text(sample_project: Project, golden: Callable[[str, str], None],
-                              date: str) -> None:
+def test_golden_mjml_and_text(
+    sample_project: Project, golden: Callable[[str, str], None], date: str
+) -> None:
     result = render_day(sample_project, date)
     golden(f"email/{date}.mjml", result.mjml)
     golden(f"email/{date}.txt", result.text)
@@ -90,7 +91,12 @@ def test_renderer_artifacts_are_deterministic(sample_project: Project) -> None:
     ctx, days = context(sample_project)
     first, second = render(days[0], ctx), render(days[0], ctx)
     assert [a.path for a in first.artifacts] == [
-        "digest.mjml", "digest.html", "digest.txt", "digest.eml", "archive.html"]
+        "digest.mjml",
+        "digest.html",
+        "digest.txt",
+        "digest.eml",
+        "archive.html",
+    ]
     assert [a.data for a in first.artifacts] == [a.data for a in second.artifacts]
     html = first.artifacts[1]
     assert html.meta["html_bytes"] == len(html.data) and html.meta["clip_kb"] == 102
@@ -102,7 +108,7 @@ def test_renderer_artifacts_are_deterministic(sample_project: Project) -> None:
 
 def test_html_is_accessible_and_complete(sample_project: Project) -> None:
     result = render_day(sample_project, "2024-12-02")
-    assert result.html.startswith("<!doctype html><html lang=\"en\" dir=\"ltr\"")
+    assert result.html.startswith('<!doctype html><html lang="en" dir="ltr"')
     assert "fonts.googleapis" not in result.html
     tags = Tags(result.html).tags
     assert all(attrs.get("alt") for tag, attrs in tags if tag == "img")
@@ -110,14 +116,19 @@ def test_html_is_accessible_and_complete(sample_project: Project) -> None:
     assert ("h1", {"style": "font-size:26px;line-height:1.25;color:#4b2c83;"}) in tags
     assert sum(1 for tag, _ in tags if tag == "h2") == 3
     assert "Monday, December 2, 2024" in result.html
-    assert f"token={TOKEN_PLACEHOLDER}" in result.html and "subscriber@example.invalid" in result.html
+    assert (
+        f"token={TOKEN_PLACEHOLDER}" in result.html and "subscriber@example.invalid" in result.html
+    )
     assert "https://example.org/digest/asp23/2024-12-02/" in result.html
 
 
 def test_logo_gets_alt_text_from_brand(sample_root: Path) -> None:
     toml = sample_root / "aspdigest.toml"
-    toml.write_text(toml.read_text().replace(
-        "[brand]\n", '[brand]\nlogo_url = "https://example.org/logo.png"\n', 1))
+    toml.write_text(
+        toml.read_text().replace(
+            "[brand]\n", '[brand]\nlogo_url = "https://example.org/logo.png"\n', 1
+        )
+    )
     result = render_day(load_project(sample_root, environ={}), "2024-12-02")
     [logo] = [a for t, a in Tags(result.html).tags if t == "img"]
     assert logo["src"] == "https://example.org/logo.png"
@@ -146,7 +157,8 @@ def test_eml_is_a_complete_message_whose_headers_survive_parsing(sample_project:
         assert msg["List-Id"] == "Women's Initiatives for Gender Justice <asp-digest.example.org>"
         assert msg["List-Unsubscribe"] == (
             f"<https://example.org/unsubscribe?token={TOKEN_PLACEHOLDER}>, "
-            f"<mailto:unsubscribe@example.org?subject=unsubscribe%20{TOKEN_PLACEHOLDER}>")
+            f"<mailto:unsubscribe@example.org?subject=unsubscribe%20{TOKEN_PLACEHOLDER}>"
+        )
         assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert msg["List-Archive"] == "<https://example.org/digest/asp23/2024-12-02/>"
         assert msg.get_content_type() == "multipart/alternative"
@@ -159,12 +171,19 @@ def test_eml_is_a_complete_message_whose_headers_survive_parsing(sample_project:
 
 def test_long_list_unsubscribe_url_is_not_folded_into_an_encoded_word() -> None:
     long_url = "https://unsubscribe.example.org/" + "x" * 300 + "?token=" + TOKEN_PLACEHOLDER
-    letter = Letter(from_="d@example.org", subject="S", html="<p>h</p>\n", text="t\n",
-                    list_id="L <l.example.org>", unsubscribe_url=long_url,
-                    unsubscribe_mailto="mailto:u@example.org")
+    letter = Letter(
+        from_="d@example.org",
+        subject="S",
+        html="<p>h</p>\n",
+        text="t\n",
+        list_id="L <l.example.org>",
+        unsubscribe_url=long_url,
+        unsubscribe_mailto="mailto:u@example.org",
+    )
     token = "QW5hQGV4YW1wbGUub3Jn.abcdefghijklmnopqrstuv"
-    data = letter.message(date=dt.datetime(2024, 12, 2, tzinfo=dt.UTC), message_id="<m@x>",
-                          token=token)
+    data = letter.message(
+        date=dt.datetime(2024, 12, 2, tzinfo=dt.UTC), message_id="<m@x>", token=token
+    )
     raw = data.split(b"\r\n\r\n", 1)[0].decode("ascii")
     assert "=?" not in raw
     header = long_url.replace(TOKEN_PLACEHOLDER, token)
@@ -173,7 +192,8 @@ def test_long_list_unsubscribe_url_is_not_folded_into_an_encoded_word() -> None:
 
 def test_record_text_is_never_trusted_as_html(sample_root: Path) -> None:
     link = 'https://example.org/?q="><script>alert(1)</script>'
-    (sample_root / "content/asp23/2024-12-02/injection.md").write_text(f"""---
+    (sample_root / "content/asp23/2024-12-02/injection.md").write_text(
+        f"""---
 title: '{PAYLOAD}'
 kind: statement
 summary: '{PAYLOAD}'
@@ -189,11 +209,16 @@ links:
     url: '{link}'
 ---
 {PAYLOAD} [click](javascript:alert(1)) <a href="javascript:alert(1)">x</a>
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     event = sample_root / "content/asp23/event.toml"
-    event.write_text(event.read_text().replace(
-        'title = "If the ICC collapses, the rule of law collapses"',
-        "title = '" + PAYLOAD + "'"), encoding="utf-8")
+    event.write_text(
+        event.read_text().replace(
+            'title = "If the ICC collapses, the rule of law collapses"', "title = '" + PAYLOAD + "'"
+        ),
+        encoding="utf-8",
+    )
     result = render_day(load_project(sample_root, environ={}), "2024-12-02")
     for page in (result.html, result.archive_html):
         tags = Tags(page).tags
@@ -208,7 +233,8 @@ links:
 
 
 def test_quotes_get_the_marks_and_direction_of_their_language(sample_root: Path) -> None:
-    (sample_root / "content/asp23/2024-12-02/voices.md").write_text("""---
+    (sample_root / "content/asp23/2024-12-02/voices.md").write_text(
+        """---
 title: Voices
 kind: statement
 summary: Three languages.
@@ -225,7 +251,9 @@ quotes:
     by: Amina
     lang: ar
 ---
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     result = render_day(load_project(sample_root, environ={}), "2024-12-02")
     assert '<blockquote lang="fr" dir="ltr"' in result.html
     assert "«\u202fLa justice n&#39;attend pas.\u202f»</blockquote>" in result.html
@@ -247,19 +275,32 @@ def test_event_language_sets_lang_dates_and_labels(sample_root: Path) -> None:
 
 def test_subject_and_preheader_come_from_settings(sample_root: Path) -> None:
     toml = sample_root / "aspdigest.toml"
-    toml.write_text(toml.read_text().replace("[email]\n", (
-        "[email]\n"
-        'subject = "{{ day.date.isoformat() }} | {{ day.records|length }} items"\n'
-        'preheader = "{{ day.records[-1].title }}"\n'), 1))
+    toml.write_text(
+        toml.read_text().replace(
+            "[email]\n",
+            (
+                "[email]\n"
+                'subject = "{{ day.date.isoformat() }} | {{ day.records|length }} items"\n'
+                'preheader = "{{ day.records[-1].title }}"\n'
+            ),
+            1,
+        )
+    )
     result = render_day(load_project(sample_root, environ={}), "2024-12-05")
     assert result.subject == "2024-12-05 | 3 items"
     assert "<title>2024-12-05 | 3 items</title>" in result.html
     assert result.preheader == "ICC Under Siege"
-    toml.write_text(toml.read_text().replace('preheader = "{{ day.records[-1].title }}"',
-                                             'preheader = "{{ day.nope }}"'))
+    toml.write_text(
+        toml.read_text().replace(
+            'preheader = "{{ day.records[-1].title }}"', 'preheader = "{{ day.nope }}"'
+        )
+    )
     with pytest.raises(RenderError) as err:
         render_day(load_project(sample_root, environ={}), "2024-12-05")
-    assert str(err.value) == "aspdigest.toml: email.preheader: 'aspdigest.days.Day object' has no attribute 'nope'"
+    assert (
+        str(err.value)
+        == "aspdigest.toml: email.preheader: 'aspdigest.days.Day object' has no attribute 'nope'"
+    )
 
 
 def test_unsubscribe_url_needs_a_token_placeholder(sample_root: Path) -> None:
@@ -267,34 +308,45 @@ def test_unsubscribe_url_needs_a_token_placeholder(sample_root: Path) -> None:
     toml.write_text(toml.read_text().replace("?token={token}", "?t=1"))
     with pytest.raises(UserError) as err:
         render_day(load_project(sample_root, environ={}), "2024-12-02")
-    assert str(err.value) == ('aspdigest.toml: email.unsubscribe_url: must contain "{token}", '
-                              "where each recipient's signed unsubscribe token goes")
+    assert str(err.value) == (
+        'aspdigest.toml: email.unsubscribe_url: must contain "{token}", '
+        "where each recipient's signed unsubscribe token goes"
+    )
 
 
 def test_size_budget_warns_then_fails_naming_the_day(sample_project: Project) -> None:
     _, days = context(sample_project)
     day = days[1]
     assert size_check(day, "x" * (89 * 1024)) == (89 * 1024, [])
-    assert size_check(day, "x" * (95 * 1024)) == (95 * 1024, [
-        "digest.html is 95.0 KB, close to Gmail's 102 KB clipping limit (warning from 90 KB); "
-        "consider fewer items or shorter bodies"])
+    assert size_check(day, "x" * (95 * 1024)) == (
+        95 * 1024,
+        [
+            "digest.html is 95.0 KB, close to Gmail's 102 KB clipping limit (warning from 90 KB); "
+            "consider fewer items or shorter bodies"
+        ],
+    )
     with pytest.raises(RenderError) as err:
         size_check(day, "é" * (52 * 1024))  # 104 KB of UTF-8
     assert str(err.value) == (
         "asp23/2024-12-03: digest.html: 104.0 KB of HTML is over Gmail's 102 KB clipping limit; "
-        "move some items to another day or shorten their bodies")
+        "move some items to another day or shorten their bodies"
+    )
 
 
 def test_an_overfull_day_fails_the_build(sample_root: Path) -> None:
     body = "\n\n".join(["The panel discussed accountability at length. " * 12] * 4)
     for i in range(25):
         (sample_root / f"content/asp23/2024-12-05/extra-{i}.md").write_text(
-            f"---\ntitle: Extra {i}\nkind: session\nsummary: More.\n---\n{body}\n")
+            f"---\ntitle: Extra {i}\nkind: session\nsummary: More.\n---\n{body}\n"
+        )
     with pytest.raises(RenderError) as err:
         build(load_project(sample_root, environ={}), "asp23")
-    assert re.fullmatch(r"asp23/2024-12-05: digest\.html: 1\d\d\.\d KB of HTML is over Gmail's "
-                        r"102 KB clipping limit; move some items to another day or shorten their "
-                        r"bodies", str(err.value))
+    assert re.fullmatch(
+        r"asp23/2024-12-05: digest\.html: 1\d\d\.\d KB of HTML is over Gmail's "
+        r"102 KB clipping limit; move some items to another day or shorten their "
+        r"bodies",
+        str(err.value),
+    )
     assert not (sample_root / "out").exists() or not any((sample_root / "out").iterdir())
 
 
@@ -306,52 +358,74 @@ def test_day_without_records_has_no_digest(sample_project: Project) -> None:
 
 
 def test_markdown_bodies_are_sanitised_html_and_plain_text() -> None:
-    source = ("A *b* [site](https://e.org/?a=1&b=2) [bad](javascript:alert(1)) "
-              "<b onclick=x>raw</b>\n\n- one\n- two\n")
+    source = (
+        "A *b* [site](https://e.org/?a=1&b=2) [bad](javascript:alert(1)) "
+        "<b onclick=x>raw</b>\n\n- one\n- two\n"
+    )
     assert to_html(source) == (
         '<p>A <em>b</em> <a href="https://e.org/?a=1&amp;b=2">site</a> '
         "[bad](javascript:alert(1)) &lt;b onclick=x&gt;raw&lt;/b&gt;</p>\n"
-        "<ul>\n<li>one</li>\n<li>two</li>\n</ul>")
+        "<ul>\n<li>one</li>\n<li>two</li>\n</ul>"
+    )
     assert to_text(source) == (
         "A b site (https://e.org/?a=1&b=2) [bad](javascript:alert(1)) <b onclick=x>raw</b>\n\n"
-        "- one\n- two")
+        "- one\n- two"
+    )
 
 
 LINT_CASES = [
-    ('<mjml><mj-body><mj-section><mj-column><mj-text colour="red">x</mj-text>'
-     "</mj-column></mj-section></mj-body></mjml>",
-     'digest.mjml: line 1: unknown attribute "colour" on <mj-text>; did you mean "color"? MJML '
-     "would drop it silently"),
-    ("<mjml><mj-body><mj-section><mj-column><mj-txt>x</mj-txt></mj-column></mj-section>"
-     "</mj-body></mjml>",
-     "digest.mjml: line 1: unknown MJML tag <mj-txt>; MJML would not render it (known: mj-attributes, "
-     "mj-body, mj-breakpoint, mj-button, mj-column, mj-divider, mj-font, mj-group, mj-head, "
-     "mj-image, mj-preview, mj-raw, mj-section, mj-spacer, mj-style, mj-table, mj-text, mj-title, "
-     "mj-wrapper, mjml)"),
-    ("<mjml><mj-body><mj-section><mj-text>x</mj-text></mj-section></mj-body></mjml>",
-     "digest.mjml: line 1: <mj-text> is not allowed inside <mj-section>; put it in <mj-column>"),
-    ('<mjml><mj-body><mj-section><mj-column>\n<mj-image src="a.png" /></mj-column></mj-section>'
-     "</mj-body></mjml>",
-     "digest.mjml: line 2: <mj-image> has no alt text; every image needs one for screen readers "
-     "and for clients that block images"),
-    ('<mjml><mj-body><mj-section><mj-column><mj-text><img src="a.png"></mj-text></mj-column>'
-     "</mj-section></mj-body></mjml>",
-     "digest.mjml: line 1: <img> has no alt text; every image needs one for screen readers and "
-     "for clients that block images"),
-    ("<mjml><mj-body><mj-section><mj-column><p>x</p></mj-column></mj-section></mj-body></mjml>",
-     "digest.mjml: line 1: HTML <p> directly inside <mj-column> would be dropped; wrap it in "
-     "<mj-text> or <mj-raw>"),
-    ("<mjml><mj-body><mj-section><mj-column>loose words</mj-column></mj-section></mj-body></mjml>",
-     'digest.mjml: line 1: text "loose words" directly inside <mj-column> would be dropped; put '
-     "it in <mj-text>"),
-    ('<mjml><mj-head><mj-attributes><mj-text shadow="x" /></mj-attributes></mj-head>'
-     "<mj-body></mj-body></mjml>",
-     'digest.mjml: line 1: unknown attribute "shadow" on <mj-text>; MJML would drop it silently '
-     "(allowed: align, color, container-background-color, css-class, font-family, font-size, "
-     "font-style, font-weight, height, letter-spacing, line-height, padding, padding-bottom, "
-     "padding-left, padding-right, padding-top, text-decoration, text-transform)"),
-    ("<mjml><mj-body><mj-section><mj-column><mj-text>x</mj-column></mj-section></mj-body></mjml>",
-     "digest.mjml: line 1: <mj-text> is not closed before </mj-column>"),
+    (
+        '<mjml><mj-body><mj-section><mj-column><mj-text colour="red">x</mj-text>'
+        "</mj-column></mj-section></mj-body></mjml>",
+        'digest.mjml: line 1: unknown attribute "colour" on <mj-text>; did you mean "color"? MJML '
+        "would drop it silently",
+    ),
+    (
+        "<mjml><mj-body><mj-section><mj-column><mj-txt>x</mj-txt></mj-column></mj-section>"
+        "</mj-body></mjml>",
+        "digest.mjml: line 1: unknown MJML tag <mj-txt>; MJML would not render it (known: mj-attributes, "
+        "mj-body, mj-breakpoint, mj-button, mj-column, mj-divider, mj-font, mj-group, mj-head, "
+        "mj-image, mj-preview, mj-raw, mj-section, mj-spacer, mj-style, mj-table, mj-text, mj-title, "
+        "mj-wrapper, mjml)",
+    ),
+    (
+        "<mjml><mj-body><mj-section><mj-text>x</mj-text></mj-section></mj-body></mjml>",
+        "digest.mjml: line 1: <mj-text> is not allowed inside <mj-section>; put it in <mj-column>",
+    ),
+    (
+        '<mjml><mj-body><mj-section><mj-column>\n<mj-image src="a.png" /></mj-column></mj-section>'
+        "</mj-body></mjml>",
+        "digest.mjml: line 2: <mj-image> has no alt text; every image needs one for screen readers "
+        "and for clients that block images",
+    ),
+    (
+        '<mjml><mj-body><mj-section><mj-column><mj-text><img src="a.png"></mj-text></mj-column>'
+        "</mj-section></mj-body></mjml>",
+        "digest.mjml: line 1: <img> has no alt text; every image needs one for screen readers and "
+        "for clients that block images",
+    ),
+    (
+        "<mjml><mj-body><mj-section><mj-column><p>x</p></mj-column></mj-section></mj-body></mjml>",
+        "digest.mjml: line 1: HTML <p> directly inside <mj-column> would be dropped; wrap it in "
+        "<mj-text> or <mj-raw>",
+    ),
+    (
+        "<mjml><mj-body><mj-section><mj-column>loose words</mj-column></mj-section></mj-body></mjml>",
+        'digest.mjml: line 1: text "loose words" directly inside <mj-column> would be dropped; put '
+        "it in <mj-text>",
+    ),
+    (
+        '<mjml><mj-head><mj-attributes><mj-text shadow="x" /></mj-attributes></mj-head>'
+        "<mj-body></mj-body></mjml>",
+        'digest.mjml: line 1: unknown attribute "shadow" on <mj-text>; MJML would drop it silently '
+        "(allowed: align, color, container-background-color, css-class, font-family, font-size, "
+        "font-style, font-weight, height, letter-spacing, line-height, padding, padding-bottom, "
+        "padding-left, padding-right, padding-top, text-decoration, text-transform)",
+    ),
+    (
+        "<mjml><mj-body><mj-section><mj-column><mj-text>x</mj-column></mj-section></mj-body></mjml>",
+        "digest.mjml: line 1: <mj-text> is not closed before </mj-column>",
+    ),
 ]
 
 
@@ -369,18 +443,28 @@ def test_lint_accepts_the_generated_mjml(sample_project: Project) -> None:
 def test_a_project_template_with_a_typo_fails_the_build(sample_root: Path) -> None:
     override = sample_root / "templates/email/digest.mjml.j2"
     override.parent.mkdir(parents=True)
-    source = (Path(__file__).parents[1] / "src/aspdigest/templates/email/digest.mjml.j2").read_text()
-    override.write_text(source.replace('font-weight="bold" letter-spacing="0.5px" text-transform',
-                                       'font-weight="bold" letter-spacing="0.5px" text-tranform', 1))
+    source = (
+        Path(__file__).parents[1] / "src/aspdigest/templates/email/digest.mjml.j2"
+    ).read_text()
+    override.write_text(
+        source.replace(
+            'font-weight="bold" letter-spacing="0.5px" text-transform',
+            'font-weight="bold" letter-spacing="0.5px" text-tranform',
+            1,
+        )
+    )
     with pytest.raises(RenderError) as err:
         build(load_project(sample_root, environ={}), "asp23")
     lines = err.value.lines()
-    assert lines[0] == ('asp23/2024-12-02/digest.mjml: line 33: unknown attribute '
-                        '"text-tranform" on <mj-text>; did you mean "text-transform"? MJML would '
-                        "drop it silently")
+    assert lines[0] == (
+        "asp23/2024-12-02/digest.mjml: line 33: unknown attribute "
+        '"text-tranform" on <mj-text>; did you mean "text-transform"? MJML would '
+        "drop it silently"
+    )
     assert len(lines) == 3  # one per item of the first day
-    override.write_text("{% extends 'email/layout.mjml.j2' %}{% block content %}{{ nope }}"
-                        "{% endblock %}")
+    override.write_text(
+        "{% extends 'email/layout.mjml.j2' %}{% block content %}{{ nope }}{% endblock %}"
+    )
     with pytest.raises(RenderError) as err:
         build(load_project(sample_root, environ={}), "asp23")
     assert str(err.value) == "email/digest.mjml.j2: 'nope' is undefined"
@@ -399,9 +483,11 @@ def test_build_writes_digests_and_a_deterministic_feed(sample_project: Project) 
     assert root.findtext("a:updated", namespaces=ns) == "2024-12-06T00:00:00+01:00"
     entries = root.findall("a:entry", ns)
     assert [e.findtext("a:id", namespaces=ns) for e in entries] == [
-        f"https://example.org/digest/asp23/{d}/" for d in DATES]
+        f"https://example.org/digest/asp23/{d}/" for d in DATES
+    ]
     assert entries[2].findtext("a:title", namespaces=ns) == (
-        "ASP23, day 3: Gender persecution, gender apartheid and veto abuse")
+        "ASP23, day 3: Gender persecution, gender apartheid and veto abuse"
+    )
     ctx, _ = context(sample_project)
     again = render_event(result.days, ctx)
     assert again.artifacts[0].data == feed

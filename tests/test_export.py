@@ -44,8 +44,10 @@ def project(built: Path, tmp_path: Path) -> Project:
 
 
 def thread_files(root: Path) -> dict[tuple[str, str], dict[str, Any]]:
-    return {(p.parent.name, p.name.split(".")[1]): json.loads(p.read_text())
-            for p in sorted((root / "out/asp23").glob("*/thread.*.json"))}
+    return {
+        (p.parent.name, p.name.split(".")[1]): json.loads(p.read_text())
+        for p in sorted((root / "out/asp23").glob("*/thread.*.json"))
+    }
 
 
 def posts_of(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -58,14 +60,18 @@ def test_csv_has_a_bom_one_row_per_post_and_every_column(built: Path) -> None:
     rows = list(csv.DictReader(io.StringIO(result.data.decode("utf-8-sig"), newline="")))
     assert tuple(rows[0]) == CSV_COLUMNS
     threads = thread_files(built)
-    expected = [p for key in sorted(threads, key=lambda k: (k[0], PLATFORMS.index(k[1])))
-                for p in posts_of(threads[key])]
+    expected = [
+        p
+        for key in sorted(threads, key=lambda k: (k[0], PLATFORMS.index(k[1])))
+        for p in posts_of(threads[key])
+    ]
     assert len(rows) == len(expected) == len(result.drafts)
     assert [r["text"] for r in rows] == [p["text"] for p in expected]
     # No schedules/asp23.toml here: each post is dated by its day and has no time yet.
     assert {(r["date"], r["day"], r["local_time"], r["timezone"]) for r in rows} == {
-        (d, d, "", "Europe/Amsterdam") for d in
-        ("2024-12-02", "2024-12-03", "2024-12-04", "2024-12-05", "2024-12-06")}
+        (d, d, "", "Europe/Amsterdam")
+        for d in ("2024-12-02", "2024-12-03", "2024-12-04", "2024-12-05", "2024-12-06")
+    }
     kit = [r for r in rows if r["quote"] == "kit-general-debate quote 1" and r["platform"] == "x"]
     assert len(kit) == 1 and kit[0]["kind"] == "quote"
     assert kit[0]["image_path"] == "out/asp23/2024-12-03/cards/kit-general-debate-1.landscape.png"
@@ -78,25 +84,38 @@ def test_csv_has_a_bom_one_row_per_post_and_every_column(built: Path) -> None:
 
 
 def test_json_filters_by_day_and_platform(built: Path) -> None:
-    result = export(load_project(built, environ={}), "asp23", "json", day="2024-12-05",
-                    platforms=["x", "linkedin"])
+    result = export(
+        load_project(built, environ={}),
+        "asp23",
+        "json",
+        day="2024-12-05",
+        platforms=["x", "linkedin"],
+    )
     data = json.loads(result.data)
     assert data["event"] == "asp23" and result.days == ("2024-12-05",)
     assert {p["platform"] for p in data["posts"]} == {"x", "linkedin"}
     assert {p["date"] for p in data["posts"]} == {"2024-12-05"}
     x = thread_files(built)[("2024-12-05", "x")]
     assert [p["text"] for p in data["posts"] if p["platform"] == "x"] == [
-        p["text"] for p in posts_of(x)]
+        p["text"] for p in posts_of(x)
+    ]
     assert data["posts"][0]["images"] == [] and data["posts"][0]["total"] == len(x["posts"])
 
 
 def test_markdown_review_doc(built: Path, golden: Callable[[str, bytes], None]) -> None:
     result = export(load_project(built, environ={}), "asp23", "md", day="2024-12-05")
     text = result.data.decode()
-    assert text.startswith("# asp23: post drafts for review\n\n## 2024-12-05\n\n"
-                           "### X: thread, 8 posts\n\nnot scheduled.\n\n#### 1/8 · ")
-    for heading in ("### Bluesky: thread", "### Mastodon: thread", "### Threads: thread",
-                    "### LinkedIn: thread, 1 post\n", "### X: quote posts"):
+    assert text.startswith(
+        "# asp23: post drafts for review\n\n## 2024-12-05\n\n"
+        "### X: thread, 8 posts\n\nnot scheduled.\n\n#### 1/8 · "
+    )
+    for heading in (
+        "### Bluesky: thread",
+        "### Mastodon: thread",
+        "### Threads: thread",
+        "### LinkedIn: thread, 1 post\n",
+        "### X: quote posts",
+    ):
         assert heading in text
     assert "/280 weighted characters (" in text and " to spare)" in text
     golden("social/export-2024-12-05.md", result.data)
@@ -125,6 +144,7 @@ def test_markdown_fences_outlast_backticks_in_posts() -> None:
 
 # -- errors ------------------------------------------------------------------------------------
 
+
 def test_no_build_is_one_line(sample_project: Project) -> None:
     with pytest.raises(UserError) as caught:
         export(sample_project, "asp23")
@@ -151,8 +171,10 @@ def test_added_and_removed_records_make_the_build_stale(project: Project) -> Non
         "out/asp23/2024-12-04: out of date (built from content/asp23/2024-12-04/afghanistan.md, "
         "which no longer exists); run `aspdigest build asp23`"
     ]
-    shutil.copy(project.root / "content/asp23/2024-12-05/icc-under-siege.md",
-                project.root / "content/asp23/2024-12-05/copy.md")
+    shutil.copy(
+        project.root / "content/asp23/2024-12-05/icc-under-siege.md",
+        project.root / "content/asp23/2024-12-05/copy.md",
+    )
     with pytest.raises(UserError) as caught:
         export(project, "asp23", day="2024-12-05")
     assert caught.value.lines() == [
@@ -174,10 +196,14 @@ def test_edited_thread_file_is_refused(project: Project) -> None:
 
 def test_option_errors(project: Project) -> None:
     cases: list[tuple[dict[str, Any], str]] = [
-        ({"platforms": ["myspace"]},
-         '--platform: unknown platform "myspace"; known: x, bluesky, mastodon, threads, linkedin'),
-        ({"day": "2024-12-09"},
-         "out/asp23/2024-12-09: not in the build; run `aspdigest build asp23` (or check the date)"),
+        (
+            {"platforms": ["myspace"]},
+            '--platform: unknown platform "myspace"; known: x, bluesky, mastodon, threads, linkedin',
+        ),
+        (
+            {"day": "2024-12-09"},
+            "out/asp23/2024-12-09: not in the build; run `aspdigest build asp23` (or check the date)",
+        ),
         ({"fmt": "xlsx"}, '--format: expected one of csv, json, md, got "xlsx"'),
     ]
     for options, line in cases:
@@ -202,11 +228,26 @@ def test_a_platform_left_out_of_the_build(sample_root: Path) -> None:
 
 # -- the command ---------------------------------------------------------------------------------
 
+
 def test_cli_writes_the_format_its_output_names(project: Project) -> None:
     target = project.root / "drafts.csv"
-    result = runner.invoke(app, ["export", "asp23", "--day", "2024-12-05", "--platform", "x",
-                                 "--platform", "mastodon", "-o", str(target),
-                                 "--project", str(project.root)])
+    result = runner.invoke(
+        app,
+        [
+            "export",
+            "asp23",
+            "--day",
+            "2024-12-05",
+            "--platform",
+            "x",
+            "--platform",
+            "mastodon",
+            "-o",
+            str(target),
+            "--project",
+            str(project.root),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert target.read_bytes().startswith(b"\xef\xbb\xbfdate,")
     count = len(export(project, "asp23", day="2024-12-05", platforms=["x", "mastodon"]).drafts)
@@ -216,8 +257,9 @@ def test_cli_writes_the_format_its_output_names(project: Project) -> None:
 def test_cli_prints_markdown_by_default_and_json_on_request(project: Project) -> None:
     result = runner.invoke(app, ["export", "--day", "2024-12-05", "--project", str(project.root)])
     assert result.exit_code == 0 and result.stdout.startswith("# asp23: post drafts for review")
-    result = runner.invoke(app, ["export", "--format", "json", "--platform", "threads",
-                                 "--project", str(project.root)])
+    result = runner.invoke(
+        app, ["export", "--format", "json", "--platform", "threads", "--project", str(project.root)]
+    )
     assert {p["platform"] for p in json.loads(result.stdout)["posts"]} == {"threads"}
 
 

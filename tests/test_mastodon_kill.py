@@ -53,8 +53,7 @@ def _reached(server: FakeMastodon, proc: subprocess.Popen[bytes], posts: int) ->
     return len(server.status_posts()) >= posts or proc.poll() is not None
 
 
-def _kill_run(root: Path, tmp_path: Path, run: int, seed: int, stop_at: float
-              ) -> dict[str, Any]:
+def _kill_run(root: Path, tmp_path: Path, run: int, seed: int, stop_at: float) -> dict[str, Any]:
     """Publish one thread from a process killed at random moments until it finishes."""
     rng = random.Random(seed)
     url = f"sqlite:///{tmp_path}/kill-{run}.sqlite"
@@ -63,14 +62,26 @@ def _kill_run(root: Path, tmp_path: Path, run: int, seed: int, stop_at: float
     kills = mid_request = spawns = 0
     with running_mastodon() as server:
         server.delay_status_posts(0.05, 0.3, rng)
-        env = environment(ASPDIGEST_MASTODON_INSTANCE=server.url,
-                          ASPDIGEST_MASTODON_TOKEN=server.token)
+        env = environment(
+            ASPDIGEST_MASTODON_INSTANCE=server.url, ASPDIGEST_MASTODON_TOKEN=server.token
+        )
         while True:
             spawns += 1
             with log.open("ab") as err:
                 proc = subprocess.Popen(
-                    [sys.executable, str(WORKER), str(root), url, "asp23", DAY.isoformat(),
-                     "thread"], env=env, stdout=err, stderr=err)
+                    [
+                        sys.executable,
+                        str(WORKER),
+                        str(root),
+                        url,
+                        "asp23",
+                        DAY.isoformat(),
+                        "thread",
+                    ],
+                    env=env,
+                    stdout=err,
+                    stderr=err,
+                )
             if time.monotonic() < stop_at and kills < 7:
                 if rng.random() < 0.2:  # any moment: starting up, reading, uploading, posting
                     time.sleep(rng.uniform(0.3, 2.5))
@@ -101,26 +112,33 @@ def _kill_run(root: Path, tmp_path: Path, run: int, seed: int, stop_at: float
     got = [s.text for s in made]
     counts = Counter(got)
     return {
-        "run": run, "seed": seed, "kills": kills, "kills_mid_request": mid_request,
-        "spawns": spawns, "posts": len(got), "expected": len(want),
+        "run": run,
+        "seed": seed,
+        "kills": kills,
+        "kills_mid_request": mid_request,
+        "spawns": spawns,
+        "posts": len(got),
+        "expected": len(want),
         "duplicates": sum(n - 1 for n in counts.values() if n > 1),
         "gaps": sum(1 for t in want if t not in counts),
         "in_order": got == want,
-        "replies_chained": [s.in_reply_to_id for s in made] == [None] + [
-            s.id for s in made[:-1]],
-        "alt_text_kept": [[media[m].description for m in s.media_ids] for s in made] == [
-            [m.alt for m in p.media] for p in pub.groups[0]],
+        "replies_chained": [s.in_reply_to_id for s in made] == [None] + [s.id for s in made[:-1]],
+        "alt_text_kept": [[media[m].description for m in s.media_ids] for s in made]
+        == [[m.alt for m in p.media] for p in pub.groups[0]],
         "ledger_posted": sum(1 for r in ledger.values() if r.status == "posted"),
         "ledger_matches_server": [ledger[(0, i)].remote_id for i in range(len(ledger))]
         == [s.id for s in made],
-        "status_requests": requests, "resends_recognised": replays,
+        "status_requests": requests,
+        "resends_recognised": replays,
         "unattached_media": sum(1 for m in media.values() if m.status_id is None),
-        "seconds": round(time.monotonic() - started, 1)}
+        "seconds": round(time.monotonic() - started, 1),
+    }
 
 
 @pytest.mark.slow
 def test_kill_9_while_posting_a_thread_never_duplicates_or_skips_a_post(
-        root: Path, tmp_path: Path, artifacts_dir: Path) -> None:
+    root: Path, tmp_path: Path, artifacts_dir: Path
+) -> None:
     started = time.monotonic()
     stop_at = started + BUDGET
     seed = 20241203
@@ -129,17 +147,24 @@ def test_kill_9_while_posting_a_thread_never_duplicates_or_skips_a_post(
         while len(results) < RUNS or sum(r["kills"] for r in results) < KILLS:
             if time.monotonic() > stop_at:
                 break
-            batch = [pool.submit(_kill_run, root, tmp_path, len(results) + k,
-                                 seed + len(results) + k, stop_at) for k in range(2)]
+            batch = [
+                pool.submit(
+                    _kill_run, root, tmp_path, len(results) + k, seed + len(results) + k, stop_at
+                )
+                for k in range(2)
+            ]
             results.extend(f.result() for f in batch)
     summary = {
-        "runs": len(results), "kills": sum(r["kills"] for r in results),
+        "runs": len(results),
+        "kills": sum(r["kills"] for r in results),
         "kills_mid_request": sum(r["kills_mid_request"] for r in results),
         "posts": sum(r["posts"] for r in results),
         "duplicates": sum(r["duplicates"] for r in results),
         "gaps": sum(r["gaps"] for r in results),
         "resends_recognised": sum(r["resends_recognised"] for r in results),
-        "seconds": round(time.monotonic() - started, 1), "trials": results}
+        "seconds": round(time.monotonic() - started, 1),
+        "trials": results,
+    }
     (artifacts_dir / "kill-test.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps({k: v for k, v in summary.items() if k != "trials"}))
     assert summary["kills"] >= KILLS, summary

@@ -75,9 +75,15 @@ def test_ensure_delivery_is_one_row_per_event_date_channel_platform(store: Store
     d = store.ensure_delivery("asp23", DAY, "social", "bluesky")
     assert a.id == b.id and len({a.id, c.id, d.id}) == 3
     assert (a.status, a.attempts, a.platform, a.send_at, dict(a.artifacts)) == (
-        "planned", 0, "", T0, {"x": "1"})
-    moved = store.ensure_delivery("asp23", DAY, "email", send_at=T0 + dt.timedelta(hours=1),
-                                  artifacts={"x": "2"})
+        "planned",
+        0,
+        "",
+        T0,
+        {"x": "1"},
+    )
+    moved = store.ensure_delivery(
+        "asp23", DAY, "email", send_at=T0 + dt.timedelta(hours=1), artifacts={"x": "2"}
+    )
     assert moved.send_at == T0 + dt.timedelta(hours=1) and dict(moved.artifacts) == {"x": "2"}
     assert store.approve(a.id, {"x": "2"}, "ana")
     kept = store.ensure_delivery("asp23", DAY, "email", send_at=T0, artifacts={"x": "3"})
@@ -133,7 +139,9 @@ def test_racing_planners_create_one_delivery(store: Store) -> None:
 
 
 def test_marks_only_move_a_claimed_delivery(store: Store) -> None:
-    ids = [store.ensure_delivery("asp23", DAY, "social", p).id for p in ("x", "bluesky", "mastodon")]
+    ids = [
+        store.ensure_delivery("asp23", DAY, "social", p).id for p in ("x", "bluesky", "mastodon")
+    ]
     assert not store.mark_sent(ids[0])
     for i in ids:
         store.approve(i, {}, "ana")
@@ -153,12 +161,16 @@ def test_marks_only_move_a_claimed_delivery(store: Store) -> None:
 
 def test_recipients_progress_and_resume_states(store: Store) -> None:
     d = store.ensure_delivery("asp23", DAY, "email")
-    added = store.add_recipients(d.id, [("B@Example.org", "Bee"), ("a@example.org", None),
-                                        ("b@example.org", "dup")])
+    added = store.add_recipients(
+        d.id, [("B@Example.org", "Bee"), ("a@example.org", None), ("b@example.org", "dup")]
+    )
     assert added == 2
     assert store.add_recipients(d.id, [("a@example.org", None), ("c@example.org", "Cee")]) == 1
     assert [r.address for r in store.recipients(d.id)] == [
-        "b@example.org", "a@example.org", "c@example.org"]
+        "b@example.org",
+        "a@example.org",
+        "c@example.org",
+    ]
     first = store.next_pending(d.id)
     assert first is not None and (first.address, first.name) == ("b@example.org", "Bee")
     assert store.mark_recipient_sending(first.id)
@@ -176,7 +188,13 @@ def test_recipients_progress_and_resume_states(store: Store) -> None:
     # A crash here leaves two rows `sending`; the next run turns them into `unknown`.
     assert store.mark_interrupted(d.id, "interrupted") == 2
     assert store.recipient_counts(d.id) == {
-        "pending": 0, "sending": 0, "sent": 1, "failed": 0, "suppressed": 0, "unknown": 2}
+        "pending": 0,
+        "sending": 0,
+        "sent": 1,
+        "failed": 0,
+        "suppressed": 0,
+        "unknown": 2,
+    }
     rows = {r.address: r for r in store.recipients(d.id)}
     assert rows["a@example.org"].attempts == 2 and rows["b@example.org"].sent_at == T0
     assert not store.mark_recipient_sent(third.id)  # unknown is for a person to resolve
@@ -191,7 +209,9 @@ def test_failed_and_suppressed_recipients(store: Store) -> None:
     store.mark_recipient_sending(b.id)
     assert store.mark_recipient_failed(b.id, "550 5.1.1 no such user")
     assert [(r.status, r.last_error) for r in store.recipients(d.id)] == [
-        ("suppressed", "unsubscribed"), ("failed", "550 5.1.1 no such user")]
+        ("suppressed", "unsubscribed"),
+        ("failed", "550 5.1.1 no such user"),
+    ]
 
 
 def test_claim_recipient_takes_each_pending_one_once(store: Store) -> None:
@@ -200,10 +220,17 @@ def test_claim_recipient_takes_each_pending_one_once(store: Store) -> None:
     store.suppress("R1@example.org", "unsubscribed")
     first = store.claim_recipient(d.id)
     assert first is not None and (first.address, first.status, first.attempts) == (
-        "r0@example.org", "sending", 1)
+        "r0@example.org",
+        "sending",
+        1,
+    )
     held = store.claim_recipient(d.id)  # on the suppression list: taken, never to be sent
-    assert held is not None and (held.address, held.status, held.attempts, held.last_error) \
-        == ("r1@example.org", "suppressed", 0, "on the suppression list")
+    assert held is not None and (held.address, held.status, held.attempts, held.last_error) == (
+        "r1@example.org",
+        "suppressed",
+        0,
+        "on the suppression list",
+    )
     assert store.claim_recipient(d.id, skip={first.id + 2}) is None
     last = store.claim_recipient(d.id)
     assert last is not None and last.address == "r2@example.org"
@@ -242,12 +269,17 @@ def test_deleting_a_delivery_removes_its_recipients(store: Store) -> None:
 
 
 def test_subscribers_import_updates_and_replaces(store: Store) -> None:
-    counts = store.import_subscribers([("Ana@example.org", "Ana", "en"),
-                                       ("bo@example.org", None, None)])
+    counts = store.import_subscribers(
+        [("Ana@example.org", "Ana", "en"), ("bo@example.org", None, None)]
+    )
     assert counts.__dict__ == {"added": 2, "updated": 0, "unchanged": 0, "removed": 0}
-    counts = store.import_subscribers([("ana@example.org", "Ana B", "fr"),
-                                       ("bo@example.org", None, None),
-                                       ("cy@example.org", "Cy", None)])
+    counts = store.import_subscribers(
+        [
+            ("ana@example.org", "Ana B", "fr"),
+            ("bo@example.org", None, None),
+            ("cy@example.org", "Cy", None),
+        ]
+    )
     assert counts.__dict__ == {"added": 1, "updated": 1, "unchanged": 1, "removed": 0}
     counts = store.import_subscribers([("cy@example.org", "Cy", None)], replace=True)
     assert counts.__dict__ == {"added": 0, "updated": 0, "unchanged": 1, "removed": 2}
@@ -261,8 +293,12 @@ def test_suppression_list_is_case_insensitive_and_kept_once(store: Store) -> Non
     assert not store.suppress("ana@example.org", "unsubscribed")
     assert store.is_suppressed("ANA@example.org")
     [s] = store.suppressions()
-    assert (s.address, s.reason, s.at, s.note) == ("ana@example.org", "bounced", T0,
-                                                   "550 mailbox unavailable")
+    assert (s.address, s.reason, s.at, s.note) == (
+        "ana@example.org",
+        "bounced",
+        T0,
+        "550 mailbox unavailable",
+    )
     with pytest.raises(ValueError, match="unknown suppression reason"):
         store.suppress("bo@example.org", "annoyed")
 
@@ -285,7 +321,8 @@ def test_sqlite_store_uses_wal(tmp_path: Path) -> None:
 
 def test_urls_resolve_relative_to_the_project(tmp_path: Path) -> None:
     assert resolve_url("sqlite:///.aspdigest/state.sqlite", tmp_path) == (
-        f"sqlite:///{tmp_path / '.aspdigest/state.sqlite'}")
+        f"sqlite:///{tmp_path / '.aspdigest/state.sqlite'}"
+    )
     assert (tmp_path / ".aspdigest").is_dir()
     assert resolve_url("postgresql://u:pw@db/x") == "postgresql+psycopg://u:pw@db/x"
     with pytest.raises(UserError) as err:
@@ -308,6 +345,7 @@ def test_unreachable_database_is_one_clear_line_without_the_password() -> None:
     with pytest.raises(UserError) as err:
         open_store("postgresql://postgres:hunter2@127.0.0.1:1/test")
     text = str(err.value)
-    assert text.startswith("state store postgresql+psycopg://postgres:***@127.0.0.1:1/test: "
-                           "cannot connect: ")
+    assert text.startswith(
+        "state store postgresql+psycopg://postgres:***@127.0.0.1:1/test: cannot connect: "
+    )
     assert "hunter2" not in text and "\n" not in text

@@ -47,14 +47,17 @@ def test_each_platform_gets_its_publisher(sample_root: Path) -> None:
 
 
 def test_publishers_from_the_environment(sample_root: Path) -> None:
-    project = load_project(sample_root, environ={
-        "ASPDIGEST_DELIVERY_PUBLISHERS": "bluesky=bluesky, mastodon=handoff"})
+    project = load_project(
+        sample_root, environ={"ASPDIGEST_DELIVERY_PUBLISHERS": "bluesky=bluesky, mastodon=handoff"}
+    )
     assert project.settings.delivery.publishers == {"bluesky": "bluesky", "mastodon": "handoff"}
 
 
 def test_bad_publisher_settings_are_one_line_each(sample_root: Path) -> None:
-    _settings(sample_root, '[delivery.publishers]\nblusky = "bluesky"\n[mastodon]\n'
-                           'visibility = "everyone"\n')
+    _settings(
+        sample_root,
+        '[delivery.publishers]\nblusky = "bluesky"\n[mastodon]\nvisibility = "everyone"\n',
+    )
     with pytest.raises(ConfigError) as err:
         load_project(sample_root, environ={})
     assert err.value.lines() == [
@@ -75,13 +78,16 @@ def test_an_api_publisher_posts_only_to_its_own_platform(sample_root: Path) -> N
     project = load_project(sample_root, environ={})
     with pytest.raises(UserError) as err:
         publisher_for(project, "x")
-    assert err.value.text == ('aspdigest.toml: delivery.publishers.x: "bluesky" posts only to '
-                              'bluesky; use "handoff" for x')
+    assert err.value.text == (
+        'aspdigest.toml: delivery.publishers.x: "bluesky" posts only to '
+        'bluesky; use "handoff" for x'
+    )
     (sample_root / "aspdigest.toml").write_text('[delivery]\npublisher = "mastodon"\n')
     with pytest.raises(UserError) as err:
         publisher_for(load_project(sample_root, environ={}), "x")
-    assert err.value.text == ('aspdigest.toml: delivery.publisher: "mastodon" posts only to '
-                              'mastodon; use "handoff" for x')
+    assert err.value.text == (
+        'aspdigest.toml: delivery.publisher: "mastodon" posts only to mastodon; use "handoff" for x'
+    )
 
 
 def test_accounts_check_with_handoff_everywhere(sample_root: Path) -> None:
@@ -89,24 +95,39 @@ def test_accounts_check_with_handoff_everywhere(sample_root: Path) -> None:
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines() == [
         f"{p:<9} handoff   files for people to post, in outbox/"
-        for p in ("x", "bluesky", "mastodon", "threads", "linkedin")]
+        for p in ("x", "bluesky", "mastodon", "threads", "linkedin")
+    ]
 
 
 def test_accounts_check_names_what_is_missing(sample_root: Path) -> None:
     _settings(sample_root, '[delivery.publishers]\nbluesky = "bluesky"\nmastodon = "mastodon"\n')
-    result = runner.invoke(app, ["accounts", "check", "-p", "bluesky", "-p", "mastodon",
-                                 "-p", "x", "--project", str(sample_root)], env={})
+    result = runner.invoke(
+        app,
+        [
+            "accounts",
+            "check",
+            "-p",
+            "bluesky",
+            "-p",
+            "mastodon",
+            "-p",
+            "x",
+            "--project",
+            str(sample_root),
+        ],
+        env={},
+    )
     assert result.exit_code == 1
     assert result.stdout == "x         handoff   files for people to post, in outbox/\n"
     lines = result.stderr.splitlines()
     assert len(lines) == 2
     assert lines[0].startswith("bluesky: ") and "bluesky.handle" in lines[0]
     assert lines[1].startswith("mastodon: ") and "mastodon.instance" in lines[1]
-    bad = runner.invoke(app, ["accounts", "check", "-p", "myspace", "--project",
-                              str(sample_root)])
+    bad = runner.invoke(app, ["accounts", "check", "-p", "myspace", "--project", str(sample_root)])
     assert bad.exit_code == 1
-    assert bad.stderr == ('--platform: unknown platform "myspace"; known: x, bluesky, mastodon, '
-                          "threads, linkedin\n")
+    assert bad.stderr == (
+        '--platform: unknown platform "myspace"; known: x, bluesky, mastodon, threads, linkedin\n'
+    )
 
 
 def test_resolving_not_sent_forgets_the_post_in_doubt(tmp_path: Path) -> None:
@@ -129,19 +150,23 @@ def _api_environment(pds: Pds, masto: FakeMastodon, name: str) -> dict[str, str]
     account = pds.create_account(name)
     return environment(
         ASPDIGEST_DELIVERY_PUBLISHERS="bluesky=bluesky,mastodon=mastodon",
-        ASPDIGEST_BLUESKY_SERVICE=pds.url, ASPDIGEST_BLUESKY_HANDLE=account.handle,
+        ASPDIGEST_BLUESKY_SERVICE=pds.url,
+        ASPDIGEST_BLUESKY_HANDLE=account.handle,
         ASPDIGEST_BLUESKY_PASSWORD=pds.app_password(account),
-        ASPDIGEST_MASTODON_INSTANCE=masto.url, ASPDIGEST_MASTODON_TOKEN=masto.token)
+        ASPDIGEST_MASTODON_INSTANCE=masto.url,
+        ASPDIGEST_MASTODON_TOKEN=masto.token,
+    )
 
 
 def _built_texts(root: Path, platform: str) -> tuple[list[str], list[list[str]]]:
     data = json.loads((root / f"out/asp23/{DAY3}/thread.{platform}.json").read_text())
-    return ([p["text"] for p in data["posts"]],
-            [[p["text"] for p in q["posts"]] for q in data["quote_posts"]])
+    return (
+        [p["text"] for p in data["posts"]],
+        [[p["text"] for p in q["posts"]] for q in data["quote_posts"]],
+    )
 
 
-def _check_mastodon_chain(posts: list[Status], thread: list[str],
-                          quotes: list[list[str]]) -> None:
+def _check_mastodon_chain(posts: list[Status], thread: list[str], quotes: list[list[str]]) -> None:
     """The server holds the thread then each quote post, in order, each replying to the one
     before it in its group and nothing else."""
     expected = thread + [t for q in quotes for t in q]
@@ -151,13 +176,13 @@ def _check_mastodon_chain(posts: list[Status], thread: list[str],
         assert status.in_reply_to_id == (None if n in starts else posts[n - 1].id)
 
 
-def test_a_rehearsal_posts_the_day_to_the_local_pds_and_mastodon(
-        tmp_path: Path, pds: Pds) -> None:
+def test_a_rehearsal_posts_the_day_to_the_local_pds_and_mastodon(tmp_path: Path, pds: Pds) -> None:
     root = built_copy(tmp_path)
     with running_mastodon() as masto:
         env = _api_environment(pds, masto, "rehearsal")
-        did = pds.xrpc("com.atproto.identity.resolveHandle",
-                       params={"handle": env["ASPDIGEST_BLUESKY_HANDLE"]})["did"]
+        did = pds.xrpc(
+            "com.atproto.identity.resolveHandle", params={"handle": env["ASPDIGEST_BLUESKY_HANDLE"]}
+        )["did"]
         project = load_project(root, environ=env)
         out = io.StringIO()
         result = rehearse(project, "asp23", DAY3, 3600, environ=env, log=Log(out))
@@ -176,11 +201,13 @@ def test_a_rehearsal_posts_the_day_to_the_local_pds_and_mastodon(
     strong = "com.atproto.repo.strongRef"
     root_ref = {"uri": records[0]["uri"], "cid": records[0]["cid"], "$type": strong}
     assert "reply" not in records[0]["value"]
-    for before, record in itertools.pairwise(records[:len(thread)]):
+    for before, record in itertools.pairwise(records[: len(thread)]):
         assert record["value"]["reply"] == {
-            "$type": "app.bsky.feed.post#replyRef", "root": root_ref,
-            "parent": {"uri": before["uri"], "cid": before["cid"], "$type": strong}}
-    assert all("reply" not in r["value"] for r in records[len(thread):])  # one post per quote
+            "$type": "app.bsky.feed.post#replyRef",
+            "root": root_ref,
+            "parent": {"uri": before["uri"], "cid": before["cid"], "$type": strong},
+        }
+    assert all("reply" not in r["value"] for r in records[len(thread) :])  # one post per quote
     assert all(r["value"]["langs"] == ["en"] for r in records)
     # X, Threads and LinkedIn were handed to files in the rehearsal folder, as before.
     handed = result.folder / "outbox" / str(DAY3)
@@ -197,14 +224,23 @@ def test_a_rehearsal_never_posts_to_a_server_elsewhere(sample_root: Path) -> Non
     assert not on_this_machine("")
 
 
-def _runner_kill_trial(root: Path, tmp_path: Path, env: dict[str, str], masto: FakeMastodon,
-                       rng: random.Random, trial: int) -> dict[str, Any]:
+def _runner_kill_trial(
+    root: Path,
+    tmp_path: Path,
+    env: dict[str, str],
+    masto: FakeMastodon,
+    rng: random.Random,
+    trial: int,
+) -> dict[str, Any]:
     """Send one Mastodon thread now; kill -9 `aspdigest run` after a random number of posts,
     restart it, until the delivery is sent."""
     project = load_project(root, environ=env)
     with open_project_store(project) as store:  # one connection for all the polling
-        (d,) = [d for d in store.deliveries("asp23") if d.date == DAY3
-                and d.channel == "thread" and d.platform == "mastodon"]
+        (d,) = [
+            d
+            for d in store.deliveries("asp23")
+            if d.date == DAY3 and d.channel == "thread" and d.platform == "mastodon"
+        ]
         send_now(project, store, d.id, by="test")
         log = tmp_path / f"runner-{trial}.log"
         kills = interrupted = 0
@@ -216,8 +252,14 @@ def _runner_kill_trial(root: Path, tmp_path: Path, env: dict[str, str], masto: F
                 left = len(thread) - (len(masto.posts()) - before)
                 if left > 1 and kills < 3:  # kill after 1 to left-1 more posts from this process
                     target = len(masto.posts()) + rng.randint(1, left - 1)
-                    wait_for(lambda t=target, p=proc: len(masto.posts()) >= t  # type: ignore[misc]
-                             or p.poll() is not None, 60, "posts to appear")
+                    wait_for(
+                        lambda t=target, p=proc: (
+                            len(masto.posts()) >= t  # type: ignore[misc]
+                            or p.poll() is not None
+                        ),
+                        60,
+                        "posts to appear",
+                    )
                     assert proc.poll() is None, "the runner exited by itself"
                     time.sleep(rng.uniform(0, 0.3))  # sometimes mid-request
                     proc.kill()
@@ -236,10 +278,17 @@ def _runner_kill_trial(root: Path, tmp_path: Path, env: dict[str, str], masto: F
     posts = masto.posts()[before:]
     resumed = sum(1 for line in log_lines(log) if line["msg"] == "resuming")
     texts = [s.text for s in posts]
-    return {"trial": trial, "kills": kills, "interrupted": interrupted, "resumed": resumed,
-            "posts": len(posts), "expected": len(thread),
-            "duplicates": len(texts) - len(set(texts)), "gaps": len(set(thread) - set(texts)),
-            "_posts": posts}
+    return {
+        "trial": trial,
+        "kills": kills,
+        "interrupted": interrupted,
+        "resumed": resumed,
+        "posts": len(posts),
+        "expected": len(thread),
+        "duplicates": len(texts) - len(set(texts)),
+        "gaps": len(set(thread) - set(texts)),
+        "_posts": posts,
+    }
 
 
 def _status(store: Store, delivery_id: int) -> str:
@@ -249,7 +298,8 @@ def _status(store: Store, delivery_id: int) -> str:
 
 
 def test_a_killed_runner_resumes_the_thread_where_it_stopped(
-        tmp_path: Path, artifacts_dir: Path) -> None:
+    tmp_path: Path, artifacts_dir: Path
+) -> None:
     """`aspdigest run` killed with SIGKILL in the middle of a Mastodon thread, restarted:
     the thread on the server is complete, in order, without duplicates."""
     rng = random.Random(20241203)
@@ -259,9 +309,11 @@ def test_a_killed_runner_resumes_the_thread_where_it_stopped(
         root = built_copy(folder)
         with running_mastodon() as masto:
             masto.delay_status_posts(0.05, 0.25, rng)
-            env = environment(ASPDIGEST_DELIVERY_PUBLISHERS="mastodon=mastodon",
-                              ASPDIGEST_MASTODON_INSTANCE=masto.url,
-                              ASPDIGEST_MASTODON_TOKEN=masto.token)
+            env = environment(
+                ASPDIGEST_DELIVERY_PUBLISHERS="mastodon=mastodon",
+                ASPDIGEST_MASTODON_INSTANCE=masto.url,
+                ASPDIGEST_MASTODON_TOKEN=masto.token,
+            )
             project = load_project(root, environ=env)
             with open_project_store(project) as store:
                 plan(project, "asp23", store)
@@ -269,9 +321,12 @@ def test_a_killed_runner_resumes_the_thread_where_it_stopped(
             result = _runner_kill_trial(root, folder, env, masto, rng, trial)
             _check_mastodon_chain(result.pop("_posts"), _built_texts(root, "mastodon")[0], [])
         trials.append(result)
-    summary = {"trials": trials, "kills": sum(t["kills"] for t in trials),
-               "duplicates": sum(t["duplicates"] for t in trials),
-               "gaps": sum(t["gaps"] for t in trials)}
+    summary = {
+        "trials": trials,
+        "kills": sum(t["kills"] for t in trials),
+        "duplicates": sum(t["duplicates"] for t in trials),
+        "gaps": sum(t["gaps"] for t in trials),
+    }
     (artifacts_dir / "runner-kill-test.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps({k: v for k, v in summary.items() if k != "trials"}))
     assert summary["kills"] >= 3
@@ -284,11 +339,15 @@ def test_accounts_check_names_each_account_without_posting(tmp_path: Path, pds: 
     root = built_copy(tmp_path)
     with running_mastodon() as masto:
         env = _api_environment(pds, masto, "checker")
-        did = pds.xrpc("com.atproto.identity.resolveHandle",
-                       params={"handle": "checker.test"})["did"]
+        did = pds.xrpc("com.atproto.identity.resolveHandle", params={"handle": "checker.test"})[
+            "did"
+        ]
         result = runner.invoke(app, ["accounts", "check", "--project", str(root)], env=env)
-        wrong = runner.invoke(app, ["accounts", "check", "-p", "mastodon", "--project",
-                                    str(root)], env={**env, "ASPDIGEST_MASTODON_TOKEN": "nope"})
+        wrong = runner.invoke(
+            app,
+            ["accounts", "check", "-p", "mastodon", "--project", str(root)],
+            env={**env, "ASPDIGEST_MASTODON_TOKEN": "nope"},
+        )
         posted = masto.posts()
     assert result.exit_code == 0, result.stderr
     host = masto.url.removeprefix("http://")
@@ -311,8 +370,11 @@ def test_schedule_list_shows_how_much_of_a_stopped_thread_is_up(tmp_path: Path) 
     project = load_project(root, environ={})
     with open_project_store(project) as store:
         plan(project, "asp23", store)
-        (d,) = [d for d in store.deliveries("asp23") if d.date == DAY3
-                and d.channel == "thread" and d.platform == "mastodon"]
+        (d,) = [
+            d
+            for d in store.deliveries("asp23")
+            if d.date == DAY3 and d.channel == "thread" and d.platform == "mastodon"
+        ]
         for i in range(2):
             store.post_sending(d.id, 0, i, f"k{i}")
             store.post_posted(d.id, 0, i, remote_id=str(i + 1))

@@ -46,8 +46,9 @@ def root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def state_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-              ) -> Iterator[str | None]:
+def state_url(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str | None]:
     """Each queue test on the project's SQLite file and on a fresh PostgreSQL schema (also
     for the CLI and any process started, through ASPDIGEST_STATE_URL); PostgreSQL being
     unreachable fails the test rather than skipping it."""
@@ -71,8 +72,11 @@ def store(proj: Project) -> Iterator[Store]:
 
 
 def find(store: Store, channel: str, platform: str = "", date: dt.date = DAY) -> Delivery:
-    return next(d for d in store.deliveries("asp23") if d.date == date
-                and d.channel == channel and d.platform == platform)
+    return next(
+        d
+        for d in store.deliveries("asp23")
+        if d.date == date and d.channel == channel and d.platform == platform
+    )
 
 
 def planned(proj: Project, store: Store) -> plan.PlanResult:
@@ -128,7 +132,8 @@ def _edit_schedule(root: Path, old: str, new: str) -> None:
 
 
 def test_replanning_never_moves_what_was_sent_and_a_moved_time_drops_approval(
-        root: Path, proj: Project, store: Store) -> None:
+    root: Path, proj: Project, store: Store
+) -> None:
     planned(proj, store)
     approve(proj, "asp23", DAY, by="ana")
     digest = find(store, "digest")
@@ -143,8 +148,10 @@ def test_replanning_never_moves_what_was_sent_and_a_moved_time_drops_approval(
     thread = find(store, "thread", "x")
     assert actions[("thread", "x")].action == "unapproved"
     assert thread.status == "planned" and thread.approved is None and thread.approved_by is None
-    assert thread.last_error == ("approval dropped: send time moved from Tue 2024-12-03 12:00 CET "
-                                 "to Tue 2024-12-03 12:30 CET")
+    assert thread.last_error == (
+        "approval dropped: send time moved from Tue 2024-12-03 12:00 CET "
+        "to Tue 2024-12-03 12:30 CET"
+    )
     assert thread.send_at == dt.datetime(2024, 12, 3, 11, 30, tzinfo=dt.UTC)
     assert find(store, "quotes", "x").status == "approved"  # its time did not move
     assert [h.status for h in store.history(thread.id)] == ["planned", "approved", "planned"]
@@ -155,7 +162,8 @@ def test_replanning_never_moves_what_was_sent_and_a_moved_time_drops_approval(
 
 
 def test_a_changed_artifact_after_approval_drops_approval(
-        root: Path, proj: Project, store: Store) -> None:
+    root: Path, proj: Project, store: Store
+) -> None:
     planned(proj, store)
     approve(proj, "asp23", DAY, channel="thread", platform="x", by="ana")
     record = root / "content/asp23/2024-12-02/opening.md"
@@ -163,8 +171,9 @@ def test_a_changed_artifact_after_approval_drops_approval(
     record.write_text(text.replace("summary: ", "summary: Updated. ", 1))
     build(proj, "asp23", only=DAY)
     result = planned(proj, store)
-    change = next(c for c in result.changes if c.channel == "thread" and c.platform == "x"
-                  and c.date == DAY)
+    change = next(
+        c for c in result.changes if c.channel == "thread" and c.platform == "x" and c.date == DAY
+    )
     assert change.action == "unapproved"
     assert change.note.startswith("changed since approval: ") and "thread.x.json" in change.note
     assert find(store, "thread", "x").status == "planned"
@@ -179,23 +188,26 @@ def test_a_hand_made_reschedule_survives_replanning(proj: Project, store: Store)
     assert find(store, "digest").send_at == moved.send_at
 
 
-def test_a_channel_dropped_from_the_schedule_is_skipped(root: Path, proj: Project,
-                                                        store: Store) -> None:
+def test_a_channel_dropped_from_the_schedule_is_skipped(
+    root: Path, proj: Project, store: Store
+) -> None:
     planned(proj, store)
     path = root / "schedules/asp23.toml"
     text = path.read_text()
-    path.write_text(text[:text.index("[quotes]")] + text[text.index("# The last day"):])
+    path.write_text(text[: text.index("[quotes]")] + text[text.index("# The last day") :])
     result = planned(proj, store)
     assert result.count("removed") == 20
     quotes = find(store, "quotes", "x")
     assert quotes.status == "skipped"
     assert quotes.last_error is None  # the reason is in the log, not an error
-    assert store.history(quotes.id)[-1].note == ("no longer wanted by schedules/asp23.toml or "
-                                                 "not in the build")
+    assert store.history(quotes.id)[-1].note == (
+        "no longer wanted by schedules/asp23.toml or not in the build"
+    )
 
 
-def test_approval_not_required_is_approved_by_planning(root: Path, proj: Project,
-                                                       store: Store) -> None:
+def test_approval_not_required_is_approved_by_planning(
+    root: Path, proj: Project, store: Store
+) -> None:
     _edit_schedule(root, "approval = true ", "approval = false")
     planned(proj, store)
     digest = find(store, "digest")
@@ -234,26 +246,37 @@ def test_approve_records_the_built_hashes_and_who(proj: Project, store: Store) -
 
 def _approve_error(proj: Project, **kwargs: object) -> list[str]:
     with pytest.raises(UserError) as caught:
-        approve(proj, "asp23", kwargs.pop("date", DAY), by=str(kwargs.pop("by", "ana")),  # type: ignore[arg-type]
-                **kwargs)  # type: ignore[arg-type]
+        approve(
+            proj,
+            "asp23",
+            kwargs.pop("date", DAY),
+            by=str(kwargs.pop("by", "ana")),  # type: ignore[arg-type]
+            **kwargs,
+        )  # type: ignore[arg-type]
     return caught.value.lines()
 
 
 def test_approve_errors(proj: Project, store: Store, root: Path) -> None:
     assert _approve_error(proj) == [
-        "asp23 2024-12-02: no delivery planned; run `aspdigest schedule plan asp23` first"]
+        "asp23 2024-12-02: no delivery planned; run `aspdigest schedule plan asp23` first"
+    ]
     planned(proj, store)
     assert _approve_error(proj, channel="thread", platform="facebook") == [
         "asp23 2024-12-02: no thread facebook delivery planned; run `aspdigest schedule plan "
-        "asp23` first"]
+        "asp23` first"
+    ]
     assert _approve_error(proj, channel="email") == [
-        '--channel: expected one of digest, thread, quotes, got "email"']
+        '--channel: expected one of digest, thread, quotes, got "email"'
+    ]
     assert _approve_error(proj, channel="digest", platform="x") == [
-        '--platform: the digest goes by email, not "x"']
+        '--platform: the digest goes by email, not "x"'
+    ]
     assert _approve_error(proj, by=" ") == [
-        "--by: give the approver's name (or set ASPDIGEST_APPROVER)"]
+        "--by: give the approver's name (or set ASPDIGEST_APPROVER)"
+    ]
     assert _approve_error(proj, date=dt.date(2024, 12, 9)) == [
-        "out/asp23/2024-12-09/manifest.json: not built; run `aspdigest build asp23` first"]
+        "out/asp23/2024-12-09/manifest.json: not built; run `aspdigest build asp23` first"
+    ]
     digest = find(store, "digest")
     approve(proj, "asp23", DAY, channel="digest", by="ana")
     assert store.claim(digest.id) and store.mark_sent(digest.id)
@@ -263,16 +286,19 @@ def test_approve_errors(proj: Project, store: Store, root: Path) -> None:
     (root / "out/asp23/2024-12-02/thread.x.txt").write_text("edited by hand\n")
     assert _approve_error(proj, channel="thread", platform="x") == [
         "out/asp23/2024-12-02/thread.x.txt: changed or missing since the build; run "
-        "`aspdigest build asp23` again"]
+        "`aspdigest build asp23` again"
+    ]
 
 
 def test_approve_without_a_build(sample_project: Project) -> None:
     assert _approve_error(sample_project) == [
-        "out/asp23/2024-12-02/manifest.json: not built; run `aspdigest build asp23` first"]
+        "out/asp23/2024-12-02/manifest.json: not built; run `aspdigest build asp23` first"
+    ]
 
 
-def test_a_file_changed_after_approval_is_held_at_send_time(root: Path, proj: Project,
-                                                            store: Store) -> None:
+def test_a_file_changed_after_approval_is_held_at_send_time(
+    root: Path, proj: Project, store: Store
+) -> None:
     planned(proj, store)
     approve(proj, "asp23", DAY, by="ana")
     (root / "out/asp23/2024-12-02/thread.x.txt").write_text("edited after approval\n")
@@ -288,14 +314,16 @@ def test_a_file_changed_after_approval_is_held_at_send_time(root: Path, proj: Pr
     assert thread.last_error == (
         "not sent: out/asp23/2024-12-02/thread.x.txt changed since it was approved by ana; "
         "approve the new build (`aspdigest approve asp23 2024-12-02 --channel thread`), then "
-        f"`aspdigest schedule send-now {thread.id}`")
+        f"`aspdigest schedule send-now {thread.id}`"
+    )
     assert not (root / "outbox/asp23/2024-12-02/x").exists()
     with pytest.raises(UserError) as caught:
         queue.send_now(proj, store, thread.id, by="ana")
     assert caught.value.lines() == [
         f"delivery {thread.id} (2024-12-02 thread x): out/asp23/2024-12-02/thread.x.txt changed "
         "since it was approved; approve the new build with `aspdigest approve asp23 2024-12-02 "
-        "--channel thread`"]
+        "--channel thread`"
+    ]
 
 
 # -- steering single deliveries -------------------------------------------------------------------
@@ -314,24 +342,28 @@ def test_skip_reschedule_send_now_retry(proj: Project, store: Store) -> None:
     assert _error(lambda: queue.send_now(proj, store, d.id, by="ana")) == (
         f"delivery {d.id} (2024-12-02 digest): cannot send now: it is not approved; approve it "
         "first with `aspdigest approve asp23 2024-12-02 --channel digest` (only approved/held "
-        "can)")
+        "can)"
+    )
     assert queue.skip(proj, store, d.id, by="ana").status == "skipped"
     assert _error(lambda: queue.skip(proj, store, d.id, by="ana")) == (
         f"delivery {d.id} (2024-12-02 digest): cannot skip: it is skipped (only "
-        "planned/approved/held/failed can)")
+        "planned/approved/held/failed can)"
+    )
     back = queue.reschedule(proj, store, d.id, "2024-12-03 07:45", by="ana")
     assert back.status == "planned" and back.last_error is None
     assert back.send_at == dt.datetime(2024, 12, 3, 6, 45, tzinfo=dt.UTC)
     assert _error(lambda: queue.reschedule(proj, store, d.id, "25:00", by="ana")) == (
-        'TIME: expected HH:MM or "YYYY-MM-DD HH:MM" (local time in Europe/Amsterdam), got '
-        '"25:00"')
+        'TIME: expected HH:MM or "YYYY-MM-DD HH:MM" (local time in Europe/Amsterdam), got "25:00"'
+    )
     assert _error(lambda: queue.reschedule(proj, store, d.id, "2024-11-30 09:00", by="ana")) == (
         f"TIME: Sat 2024-11-30 09:00 CET is in the past; use `aspdigest schedule send-now "
-        f"{d.id}` to send it now")
+        f"{d.id}` to send it now"
+    )
     assert _error(lambda: queue.retry(proj, store, d.id, by="ana")) == (
         f"delivery {d.id} (2024-12-02 digest): cannot retry: it is not approved; approve it "
         "first with `aspdigest approve asp23 2024-12-02 --channel digest` (only failed/held "
-        "can)")
+        "can)"
+    )
     approve(proj, "asp23", DAY, channel="digest", by="ana")
     now = queue.send_now(proj, store, d.id, by="ana")
     assert now.status == "approved" and now.send_at == BEFORE
@@ -341,7 +373,8 @@ def test_skip_reschedule_send_now_retry(proj: Project, store: Store) -> None:
     assert store.history(d.id)[-1].note == "retry after: server away"
     assert store.history(d.id)[-1].actor == "bo"
     assert _error(lambda: queue.get(store, 999)) == (
-        "delivery 999: no such delivery; `aspdigest schedule list` shows the ids")
+        "delivery 999: no such delivery; `aspdigest schedule list` shows the ids"
+    )
 
 
 def test_resolve_an_unknown_delivery(proj: Project, store: Store) -> None:
@@ -350,7 +383,8 @@ def test_resolve_an_unknown_delivery(proj: Project, store: Store) -> None:
     d = find(store, "digest")
     assert _error(lambda: queue.resolve(proj, store, d.id, sent=True, by="ana")) == (
         f"delivery {d.id} (2024-12-02 digest): is approved, not unknown; only a delivery in "
-        "doubt is resolved")
+        "doubt is resolved"
+    )
     store.add_recipients(d.id, [("a@example.org", None), ("b@example.org", None)])
     a, b = store.recipients(d.id)
     assert store.claim(d.id)
@@ -359,8 +393,10 @@ def test_resolve_an_unknown_delivery(proj: Project, store: Store) -> None:
     assert store.mark_unknown(d.id, "1 recipient in doubt")
     not_sent = queue.resolve(proj, store, d.id, sent=False, by="ana")
     assert not_sent.status == "failed"
-    assert not_sent.last_error == (f"resolved as not sent by ana; `aspdigest schedule retry "
-                                   f"{d.id}` sends it (1 recipient(s) left)")
+    assert not_sent.last_error == (
+        f"resolved as not sent by ana; `aspdigest schedule retry "
+        f"{d.id}` sends it (1 recipient(s) left)"
+    )
     assert store.recipient_counts(d.id)["pending"] == 1
     assert queue.retry(proj, store, d.id, by="ana").status == "approved"
     assert store.claim(d.id)
@@ -383,11 +419,15 @@ def test_pause_and_resume_ask_about_overdue_deliveries(proj: Project, store: Sto
     digest = find(store, "digest")
     assert caught.value.lines() == [
         f"6 delivery(ies) came due while paused: {digest.id} (digest Tue 2024-12-03 07:30 CET), "
-        + ", ".join(f"{find(store, 'thread', p).id} (thread Tue 2024-12-03 12:00 CET)"
-                    for p in ("bluesky", "linkedin", "mastodon", "threads"))
-        + " and 1 more; say what to do with --overdue send|skip|reschedule --at TIME"]
+        + ", ".join(
+            f"{find(store, 'thread', p).id} (thread Tue 2024-12-03 12:00 CET)"
+            for p in ("bluesky", "linkedin", "mastodon", "threads")
+        )
+        + " and 1 more; say what to do with --overdue send|skip|reschedule --at TIME"
+    ]
     assert _error(lambda: queue.resume(proj, store, "asp23", choice="reschedule", by="ana")) == (
-        "--at: give the time to move the overdue deliveries to (HH:MM)")
+        "--at: give the time to move the overdue deliveries to (HH:MM)"
+    )
     late = queue.resume(proj, store, "asp23", choice="reschedule", at="13:00", by="ana")
     assert {d.send_at for d in late} == {dt.datetime(2024, 12, 3, 12, 0, tzinfo=dt.UTC)}
     queue_row = store.queue("asp23")
@@ -413,8 +453,11 @@ def test_ics_has_stable_uids(proj: Project, store: Store, tmp_path: Path) -> Non
     assert str(first["summary"]) == "asp23 digest for 2024-12-02 [planned]"
     with open_store(f"sqlite:///{tmp_path / 'other.sqlite'}") as other:
         plan.plan(proj, "asp23", other)
-        uids = {str(c["uid"]) for c in Calendar.from_ical(queue.ics(other, "asp23")).walk()
-                if c.name == "VEVENT"}
+        uids = {
+            str(c["uid"])
+            for c in Calendar.from_ical(queue.ics(other, "asp23")).walk()
+            if c.name == "VEVENT"
+        }
     assert uids == {str(e["uid"]) for e in events}
 
 
@@ -443,10 +486,13 @@ def test_an_old_store_is_migrated_keeping_its_deliveries(tmp_path: Path) -> None
     with engine.begin() as c:
         config.attributes["connection"] = c
         command.upgrade(config, "0001")
-        c.execute(sa.text(
-            "INSERT INTO deliveries (event, date, channel, platform, status, attempts, artifacts,"
-            " created_at, updated_at) VALUES ('asp23', '2024-12-02', 'digest', '', 'planned', 0,"
-            " '{}', '2024-11-30 12:00:00', '2024-11-30 12:00:00')"))
+        c.execute(
+            sa.text(
+                "INSERT INTO deliveries (event, date, channel, platform, status, attempts, artifacts,"
+                " created_at, updated_at) VALUES ('asp23', '2024-12-02', 'digest', '', 'planned', 0,"
+                " '{}', '2024-11-30 12:00:00', '2024-11-30 12:00:00')"
+            )
+        )
     engine.dispose()
     with open_store(url) as s:
         (d,) = s.deliveries()
@@ -471,15 +517,20 @@ def test_handoff_writes_ready_to_post_files_and_emails_the_team(root: Path, stor
         publisher.publish(publication_for(proj, quotes))
         again = publisher.publish(publication_for(proj, thread))  # a retry replaces the folder
     folder = root / "outbox/asp23/2024-12-02/x/thread"
-    assert receipt == {"publisher": "handoff", "folder": "outbox/asp23/2024-12-02/x/thread",
-                       "files": again["files"], "emailed": ["comms@example.org"]}
+    assert receipt == {
+        "publisher": "handoff",
+        "folder": "outbox/asp23/2024-12-02/x/thread",
+        "files": again["files"],
+        "emailed": ["comms@example.org"],
+    }
     built = json.loads((root / "out/asp23/2024-12-02/thread.x.json").read_text())
     texts = [p["text"] for p in built["posts"]]
     assert [(folder / f"{i:02d}.txt").read_text() for i in range(1, len(texts) + 1)] == texts
     images = sorted(folder.glob("*.png"))
     assert images and all((folder / f"{p.stem}.alt.txt").read_text() for p in images)
-    assert json.loads((folder / "posts.json").read_text())["groups"][0]["posts"][0]["text"] \
-        == texts[0]
+    assert (
+        json.loads((folder / "posts.json").read_text())["groups"][0]["posts"][0]["text"] == texts[0]
+    )
     quote = root / "outbox/asp23/2024-12-02/x/quotes/quote-1/01.txt"
     assert quote.read_text() == built["quote_posts"][0]["posts"][0]["text"]
     assert sink.copies() == {"comms@example.org": 3}
@@ -495,8 +546,9 @@ def test_runner_lock_on_sqlite_and_postgresql(store: Store) -> None:
             second = RunnerLock(s, "the store")
             with pytest.raises(RunnerBusy) as caught:
                 second.acquire()
-            assert caught.value.lines()[0].startswith("the store: another `aspdigest run` is "
-                                                      "already serving this store")
+            assert caught.value.lines()[0].startswith(
+                "the store: another `aspdigest run` is already serving this store"
+            )
             assert second.held_elsewhere() is not None
         finally:
             first.release()
@@ -512,33 +564,52 @@ def test_cli_plan_approve_list_status(root: Path) -> None:
     result = cli.invoke(app, ["schedule", "plan", "asp23", *args])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0] == "asp23: 50 deliveries (50 created)"
-    assert "1\t2024-12-02\tTue 2024-12-03 07:30 CET\t2024-12-03 06:30Z\tdigest\temail\tplanned" \
+    assert (
+        "1\t2024-12-02\tTue 2024-12-03 07:30 CET\t2024-12-03 06:30Z\tdigest\temail\tplanned"
         in result.stdout.splitlines()
-    result = cli.invoke(app, ["approve", "asp23", "2024-12-02", "--channel", "digest", *args],
-                        env={"ASPDIGEST_APPROVER": "Ana Example"})
+    )
+    result = cli.invoke(
+        app,
+        ["approve", "asp23", "2024-12-02", "--channel", "digest", *args],
+        env={"ASPDIGEST_APPROVER": "Ana Example"},
+    )
     assert result.exit_code == 0, result.output
-    assert result.stdout == "delivery 1 (2024-12-02 digest email): approved by Ana Example, " \
-                            "3 file(s)\n"
-    result = cli.invoke(app, ["schedule", "list", "--day", "2024-12-02", "--status", "approved",
-                              "--json", *args])
+    assert (
+        result.stdout == "delivery 1 (2024-12-02 digest email): approved by Ana Example, "
+        "3 file(s)\n"
+    )
+    result = cli.invoke(
+        app, ["schedule", "list", "--day", "2024-12-02", "--status", "approved", "--json", *args]
+    )
     (row,) = json.loads(result.stdout)
-    assert row == {"id": 1, "date": "2024-12-02", "channel": "digest", "platform": "email",
-                   "status": "approved", "send_at_local": "2024-12-03T07:30:00+01:00",
-                   "send_at_utc": "2024-12-03T06:30:00Z", "approved_by": "Ana Example",
-                   "last_error": None, "posted": 0}
+    assert row == {
+        "id": 1,
+        "date": "2024-12-02",
+        "channel": "digest",
+        "platform": "email",
+        "status": "approved",
+        "send_at_local": "2024-12-03T07:30:00+01:00",
+        "send_at_utc": "2024-12-03T06:30:00Z",
+        "approved_by": "Ana Example",
+        "last_error": None,
+        "posted": 0,
+    }
     result = cli.invoke(app, ["schedule", "resolve", "1", *args])
     assert result.exit_code == 1 and result.stderr == "resolve: say --sent or --not-sent\n"
     result = cli.invoke(app, ["schedule", "skip", "1", "--by", "bo", *args])
-    assert result.stdout == "delivery 1 (2024-12-02 digest): skipped, Tue 2024-12-03 07:30 CET " \
-                            "(skipped)\n"
+    assert (
+        result.stdout == "delivery 1 (2024-12-02 digest): skipped, Tue 2024-12-03 07:30 CET "
+        "(skipped)\n"
+    )
     result = cli.invoke(app, ["schedule", "list", "--day", "2024-12-09", *args])
     assert result.exit_code == 0 and result.stdout == ""
     result = cli.invoke(app, ["status", "--json", *args])
     data = json.loads(result.stdout)
     assert data["running"] is False and data["counts"] == {"planned": 49, "skipped": 1}
     result = cli.invoke(app, ["schedule", "pause", *args], env={"ASPDIGEST_APPROVER": "cy"})
-    assert result.stdout == "asp23: paused (by cy); `aspdigest schedule resume asp23` lets it " \
-                            "go on\n"
+    assert (
+        result.stdout == "asp23: paused (by cy); `aspdigest schedule resume asp23` lets it go on\n"
+    )
     result = cli.invoke(app, ["schedule", "resume", *args])
     assert result.exit_code == 0 and result.stdout == "asp23: resumed\n"
     out = root / "queue.ics"
@@ -546,8 +617,9 @@ def test_cli_plan_approve_list_status(root: Path) -> None:
     assert result.exit_code == 0 and out.read_bytes().startswith(b"BEGIN:VCALENDAR")
     result = cli.invoke(app, ["schedule", "send-now", "77", *args])
     assert result.exit_code == 1
-    assert result.stderr == "delivery 77: no such delivery; `aspdigest schedule list` shows " \
-                            "the ids\n"
+    assert (
+        result.stderr == "delivery 77: no such delivery; `aspdigest schedule list` shows the ids\n"
+    )
 
 
 def test_plan_across_the_october_clock_change_stores_the_right_utc(tmp_path: Path) -> None:
@@ -558,11 +630,13 @@ def test_plan_across_the_october_clock_change_stores_the_right_utc(tmp_path: Pat
     event.mkdir(parents=True)
     (event / "event.toml").write_text(
         'id = "dst"\nname = "Across the clock change"\nshort_name = "DST24"\npublisher = "T"\n'
-        'timezone = "Europe/Amsterdam"\nstart = 2024-10-26\nend = 2024-10-28\n')
+        'timezone = "Europe/Amsterdam"\nstart = 2024-10-26\nend = 2024-10-28\n'
+    )
     for day in ("2024-10-26", "2024-10-27", "2024-10-28"):
         (event / day).mkdir()
         (event / day / f"talk-{day[-2:]}.md").write_text(
-            "---\ntitle: A talk\nkind: session\nsummary: Someone spoke about time.\n---\nBody.\n")
+            "---\ntitle: A talk\nkind: session\nsummary: Someone spoke about time.\n---\nBody.\n"
+        )
     (root / "schedules/dst.toml").write_text('[digest]\ntime = "07:30"\n')
     proj = project(root)
     build(proj, "dst")
@@ -570,25 +644,34 @@ def test_plan_across_the_october_clock_change_stores_the_right_utc(tmp_path: Pat
         plan.plan(proj, "dst", s)
         got = {d.date.isoformat(): d.send_at for d in s.deliveries("dst")}
         rows = queue.listing(s, "dst")
-    assert got == {"2024-10-26": dt.datetime(2024, 10, 26, 5, 30, tzinfo=dt.UTC),
-                   "2024-10-27": dt.datetime(2024, 10, 27, 6, 30, tzinfo=dt.UTC),
-                   "2024-10-28": dt.datetime(2024, 10, 28, 6, 30, tzinfo=dt.UTC)}
-    assert [local_text(r.send_at_utc, r.send_at_local.tzinfo) for r in rows
-            if r.send_at_local] == ["Sat 2024-10-26 07:30 CEST", "Sun 2024-10-27 07:30 CET",
-                                    "Mon 2024-10-28 07:30 CET"]
+    assert got == {
+        "2024-10-26": dt.datetime(2024, 10, 26, 5, 30, tzinfo=dt.UTC),
+        "2024-10-27": dt.datetime(2024, 10, 27, 6, 30, tzinfo=dt.UTC),
+        "2024-10-28": dt.datetime(2024, 10, 28, 6, 30, tzinfo=dt.UTC),
+    }
+    assert [local_text(r.send_at_utc, r.send_at_local.tzinfo) for r in rows if r.send_at_local] == [
+        "Sat 2024-10-26 07:30 CEST",
+        "Sun 2024-10-27 07:30 CET",
+        "Mon 2024-10-28 07:30 CET",
+    ]
 
 
-def test_cli_resume_without_a_terminal_lists_the_overdue_and_asks_for_a_choice(
-        root: Path) -> None:
+def test_cli_resume_without_a_terminal_lists_the_overdue_and_asks_for_a_choice(root: Path) -> None:
     args = ["--project", str(root)]
     assert cli.invoke(app, ["schedule", "plan", *args]).exit_code == 0
-    assert cli.invoke(app, ["approve", "asp23", "2024-12-02", "--channel", "digest", "--by",
-                            "ana", *args]).exit_code == 0
+    assert (
+        cli.invoke(
+            app, ["approve", "asp23", "2024-12-02", "--channel", "digest", "--by", "ana", *args]
+        ).exit_code
+        == 0
+    )
     assert cli.invoke(app, ["schedule", "pause", *args]).exit_code == 0
     result = cli.invoke(app, ["schedule", "resume", *args])
     assert result.exit_code == 1
-    assert result.stderr == ("1 delivery(ies) came due while paused: 1 (digest Tue 2024-12-03 "
-                             "07:30 CET); say what to do with --overdue send|skip|reschedule "
-                             "--at TIME\n")
+    assert result.stderr == (
+        "1 delivery(ies) came due while paused: 1 (digest Tue 2024-12-03 "
+        "07:30 CET); say what to do with --overdue send|skip|reschedule "
+        "--at TIME\n"
+    )
     result = cli.invoke(app, ["schedule", "resume", "--overdue", "skip", *args])
     assert result.exit_code == 0 and result.stdout == "asp23: resumed; 1 overdue: skip\n"

@@ -80,8 +80,12 @@ def test_index_lists_every_day_with_its_subject_and_size(built: Path) -> None:
     assert "No state store yet" in page
     manifest = json.loads((built / "manifest.json").read_text())
     paths = {a["path"] for a in manifest["artifacts"]}
-    assert {"index.html", "_review/review.css", "_review/review.js",
-            *(f"{d}/index.html" for d in DAYS)} <= paths
+    assert {
+        "index.html",
+        "_review/review.css",
+        "_review/review.js",
+        *(f"{d}/index.html" for d in DAYS),
+    } <= paths
 
 
 def test_day_page_shows_digest_threads_cards_and_warnings(built: Path) -> None:
@@ -144,7 +148,8 @@ def test_review_pages_are_byte_identical_across_builds(sample_project: Project) 
 
 def test_hostile_record_fields_are_escaped(sample_root: Path) -> None:
     record = sample_root / "content/asp23/2024-12-04/afghanistan.md"
-    record.write_text("""---
+    record.write_text(
+        """---
 title: "<script>alert('title')</script>"
 kind: side-event
 order: 2
@@ -161,15 +166,25 @@ links:
     url: "https://example.org/?q=\\"><script>alert(6)</script>"
 ---
 Body with <script>alert(7)</script> in it.
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     project = load_project(sample_root, environ={})
     build(project, "asp23")
     out = project.output_dir / "asp23"
     for page_path in (out / "index.html", out / "2024-12-04" / "index.html"):
         page = page_path.read_text(encoding="utf-8")
-        for raw in ("<script>alert", "<img src=x", "<svg onload", "<iframe src=javascript",
-                    "</textarea>", "<h1>big</h1>", "<b>bold</b>", "<a href=javascript",
-                    '"><script'):
+        for raw in (
+            "<script>alert",
+            "<img src=x",
+            "<svg onload",
+            "<iframe src=javascript",
+            "</textarea>",
+            "<h1>big</h1>",
+            "<b>bold</b>",
+            "<a href=javascript",
+            '"><script',
+        ):
             assert raw not in page, (page_path, raw)
         parsed = _parse(page)
         assert not [u for u in parsed.links + parsed.loads if "javascript" in u.lower()]
@@ -195,8 +210,12 @@ def test_segments_follow_bluesky_byte_facets_and_platform_entities() -> None:
     link = data.index(b"example.org")
     facets = [
         {"type": "tag", "byteStart": tag, "byteEnd": tag + 6, "tag": "ASP23"},
-        {"type": "link", "byteStart": link, "byteEnd": link + len("example.org/digest/…".encode()),
-         "uri": "https://example.org/digest/asp23/2024-12-03/"},
+        {
+            "type": "link",
+            "byteStart": link,
+            "byteEnd": link + len("example.org/digest/…".encode()),
+            "uri": "https://example.org/digest/asp23/2024-12-03/",
+        },
     ]
     segs = segments("bluesky", text, facets)
     assert "".join(s.text for s in segs) == text
@@ -206,11 +225,15 @@ def test_segments_follow_bluesky_byte_facets_and_platform_entities() -> None:
     ]
     segs = segments("x", "See https://example.org/a and @IntlCrimCourt #GenderJustice.")
     assert [(s.kind, s.text) for s in segs if s.kind != "text"] == [
-        ("link", "https://example.org/a"), ("mention", "@IntlCrimCourt"),
-        ("tag", "#GenderJustice")]
+        ("link", "https://example.org/a"),
+        ("mention", "@IntlCrimCourt"),
+        ("tag", "#GenderJustice"),
+    ]
     segs = segments("mastodon", "Hi @user@example.social see https://example.org/x")
     assert [(s.kind, s.text) for s in segs if s.kind != "text"] == [
-        ("mention", "@user@example.social"), ("link", "https://example.org/x")]
+        ("mention", "@user@example.social"),
+        ("link", "https://example.org/x"),
+    ]
 
 
 # -- approval status ---------------------------------------------------------------------------
@@ -251,16 +274,20 @@ def test_status_and_approved_hashes_from_the_store(sample_root: Path) -> None:
     row = page.split('data-channel="digest"', 1)[1].split("</tr>", 1)[0]
     assert '<span class="badge badge-approved">approved</span>' in row
     assert "By Ana &lt;Reviewer&gt;" in row
-    approved = next(s for s in status(project, "asp23")
-                    if s.date == dt.date(2024, 12, 2) and s.channel == "digest")
+    approved = next(
+        s
+        for s in status(project, "asp23")
+        if s.date == dt.date(2024, 12, 2) and s.channel == "digest"
+    )
     assert approved.approved
     for path, sha in approved.approved.items():
-        assert f"<code>{path}</code> <span class=\"hash-state hash-same\">matches this build" \
-            in row
+        assert f'<code>{path}</code> <span class="hash-state hash-same">matches this build' in row
         assert f"sha256 {sha}" in row
     assert "all as built" in row
-    assert "1 of 50 planned deliveries approved." in (
-        project.output_dir / "asp23/index.html").read_text()
+    assert (
+        "1 of 50 planned deliveries approved."
+        in (project.output_dir / "asp23/index.html").read_text()
+    )
 
     # The content changes after approval: the page says so, file by file.
     record = sample_root / "content/asp23/2024-12-02/opening.md"
@@ -275,10 +302,13 @@ def test_status_and_approved_hashes_from_the_store(sample_root: Path) -> None:
 
 def test_an_unreachable_store_is_reported_not_fatal(sample_root: Path) -> None:
     project = load_project(
-        sample_root, environ={"ASPDIGEST_STATE_URL": "postgresql://u:hunter2@127.0.0.1:9/x"})
+        sample_root, environ={"ASPDIGEST_STATE_URL": "postgresql://u:hunter2@127.0.0.1:9/x"}
+    )
     result = build(project, "asp23")
-    assert any(w.startswith("review: The state store could not be read: state store ")
-               for w in result.warnings)
+    assert any(
+        w.startswith("review: The state store could not be read: state store ")
+        for w in result.warnings
+    )
     page = (project.output_dir / "asp23/2024-12-02/index.html").read_text()
     assert "The state store could not be read" in page and "hunter2" not in page
 
@@ -293,13 +323,16 @@ def test_a_token_is_needed_off_loopback() -> None:
     assert needs_token("127.0.0.1", force=True)
     assert choose_token("127.0.0.1", False, {}) == (None, False)
     assert choose_token("0.0.0.0", False, {"ASPDIGEST_PREVIEW_TOKEN": "s3cret"}) == (
-        "s3cret", False)
+        "s3cret",
+        False,
+    )
     token, generated = choose_token("0.0.0.0", False, {})
     assert generated and token and len(token) >= 24
 
 
-def _request(url: str, *, data: bytes | None = None, headers: dict[str, str] | None = None
-             ) -> tuple[int, dict[str, str], bytes]:
+def _request(
+    url: str, *, data: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args: object, **kwargs: object) -> None:
             return None
@@ -315,8 +348,10 @@ def _request(url: str, *, data: bytes | None = None, headers: dict[str, str] | N
 
 @pytest.fixture
 def served(sample_root: Path) -> Iterator[tuple[str, Path, Preview]]:
-    preview = start(PreviewConfig(root=sample_root, event="asp23", port=0, watch=False,
-                                  by="Test Reviewer"), log=lambda _line: None)
+    preview = start(
+        PreviewConfig(root=sample_root, event="asp23", port=0, watch=False, by="Test Reviewer"),
+        log=lambda _line: None,
+    )
     try:
         yield preview.url, sample_root, preview
     finally:
@@ -324,8 +359,11 @@ def served(sample_root: Path) -> Iterator[tuple[str, Path, Preview]]:
 
 
 def _meta(page: str) -> dict[str, str]:
-    m = re.search(r'<meta name="aspdigest-mode" content="served" data-version="([^"]+)" '
-                  r'data-csrf="([^"]+)">', page)
+    m = re.search(
+        r'<meta name="aspdigest-mode" content="served" data-version="([^"]+)" '
+        r'data-csrf="([^"]+)">',
+        page,
+    )
     assert m, "not a served page"
     return {"version": m[1], "csrf": m[2]}
 
@@ -348,7 +386,9 @@ def test_preview_serves_the_site_in_served_mode(served: tuple[str, Path, Preview
     assert _request(url + "%2e%2e/%2e%2e/aspdigest.toml")[0] == 404
 
 
-def test_preview_refuses_foreign_hosts_forms_and_stale_pages(served: tuple[str, Path, Preview]) -> None:
+def test_preview_refuses_foreign_hosts_forms_and_stale_pages(
+    served: tuple[str, Path, Preview],
+) -> None:
     url, root, _ = served
     # DNS rebinding: a page on another name that resolves to 127.0.0.1
     assert _request(url, headers={"Host": "evil.example"})[0] == 421
@@ -364,13 +404,15 @@ def test_preview_refuses_foreign_hosts_forms_and_stale_pages(served: tuple[str, 
     assert post({**form, **meta}, Origin="https://evil.example")[0] == 403
     status, body = post({**form, **meta, "version": "old"})
     assert status == 409 and body["errors"] == [
-        "the drafts changed since this page loaded; it reloads now, then approve again"]
+        "the drafts changed since this page loaded; it reloads now, then approve again"
+    ]
     # nothing planned yet: the same lines `aspdigest approve` prints come back
     from aspdigest.approval import approve
 
     with pytest.raises(UserError) as refused:
-        approve(load_project(root, environ={}), "asp23", dt.date(2024, 12, 2),
-                channel="digest", by="x")
+        approve(
+            load_project(root, environ={}), "asp23", dt.date(2024, 12, 2), channel="digest", by="x"
+        )
     status, body = post({**form, **meta})
     assert status == 409 and body["errors"] == refused.value.lines()
     assert "aspdigest schedule plan asp23" in body["errors"][0]
@@ -383,14 +425,16 @@ def test_preview_approve_records_the_approval(served: tuple[str, Path, Preview])
     project = load_project(root, environ={})
     _plan(project)
     meta = _meta(_request(url)[2].decode())
-    data = urllib.parse.urlencode({"date": "2024-12-03", "channel": "thread", "platform": "x",
-                                   **meta}).encode()
+    data = urllib.parse.urlencode(
+        {"date": "2024-12-03", "channel": "thread", "platform": "x", **meta}
+    ).encode()
     code, _, body = _request(url + "approve", data=data)
     assert code == 200, body
     assert json.loads(body)["message"] == "Approved 1 delivery; reloading…"
     rows = [s for s in status(project, "asp23") if s.date == dt.date(2024, 12, 3)]
-    assert {(s.channel, s.platform, s.status, s.approved_by) for s in rows
-            if s.status != "planned"} == {("thread", "x", "approved", "Test Reviewer")}
+    assert {
+        (s.channel, s.platform, s.status, s.approved_by) for s in rows if s.status != "planned"
+    } == {("thread", "x", "approved", "Test Reviewer")}
     # the approval rebuilt the site: the version moved on and the page shows the status
     page = _request(url + "2024-12-03/index.html")[2].decode()
     assert _meta(page)["version"] != meta["version"]
@@ -399,17 +443,24 @@ def test_preview_approve_records_the_approval(served: tuple[str, Path, Preview])
 
 
 def test_preview_shows_the_cli_lines_when_the_build_fails(
-        served: tuple[str, Path, Preview]) -> None:
+    served: tuple[str, Path, Preview],
+) -> None:
     url, root, preview = served
     record = root / "content/asp23/2024-12-03/kit-general-debate.md"
     good = record.read_text()
     record.write_text(good.replace("order: 1", "order: 1\ntime: 6:30\nkind2: x"))
-    cli = subprocess.run([sys.executable, "-m", "aspdigest", "build", "asp23", "-C", str(root)],
-                         capture_output=True, text=True, timeout=120)
+    cli = subprocess.run(
+        [sys.executable, "-m", "aspdigest", "build", "asp23", "-C", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     lines = cli.stderr.splitlines()
     assert cli.returncode == 1 and len(lines) == 2, cli.stderr
-    assert lines[0] == ('content/asp23/2024-12-03/kit-general-debate.md: time: expected "HH:MM" '
-                        "in quotes, got the number 390")
+    assert lines[0] == (
+        'content/asp23/2024-12-03/kit-general-debate.md: time: expected "HH:MM" '
+        "in quotes, got the number 390"
+    )
     preview.site.rebuild("test")  # what the watcher does on a change
     assert json.loads(_request(url + "_version")[2])["ok"] is False
     for page_url in (url, url + "2024-12-03/index.html", url + "2024-12-05/"):
@@ -424,8 +475,10 @@ def test_preview_shows_the_cli_lines_when_the_build_fails(
 
 
 def test_preview_with_a_token_needs_it_on_every_request(sample_root: Path) -> None:
-    preview = start(PreviewConfig(root=sample_root, event="asp23", port=0, watch=False,
-                                  token="s3cret-token"), log=lambda _line: None)
+    preview = start(
+        PreviewConfig(root=sample_root, event="asp23", port=0, watch=False, token="s3cret-token"),
+        log=lambda _line: None,
+    )
     try:
         url = preview.url
         assert _request(url)[0] == 401
@@ -434,7 +487,8 @@ def test_preview_with_a_token_needs_it_on_every_request(sample_root: Path) -> No
         status, headers, _ = _request(url + "2024-12-02/?token=s3cret-token")
         assert status == 303 and headers["Location"] == "/2024-12-02/"
         assert headers["Set-Cookie"] == (
-            "aspdigest_preview=s3cret-token; HttpOnly; SameSite=Strict; Path=/")
+            "aspdigest_preview=s3cret-token; HttpOnly; SameSite=Strict; Path=/"
+        )
         assert _request(url, headers={"Cookie": "aspdigest_preview=s3cret-token"})[0] == 200
         assert _request(url, headers={"Authorization": "Bearer s3cret-token"})[0] == 200
         assert _request(url, headers={"Cookie": "aspdigest_preview=nope"})[0] == 401
@@ -450,8 +504,22 @@ def test_preview_cli_refuses_a_busy_port(sample_root: Path) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         cli = subprocess.run(
-            [sys.executable, "-m", "aspdigest", "preview", "asp23", "-C", str(sample_root),
-             "--port", str(port)], capture_output=True, text=True, timeout=120)
+            [
+                sys.executable,
+                "-m",
+                "aspdigest",
+                "preview",
+                "asp23",
+                "-C",
+                str(sample_root),
+                "--port",
+                str(port),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert cli.returncode == 1
     assert cli.stderr.splitlines()[-1] == (
-        f"--port {port}: cannot listen on 127.0.0.1: Address already in use")
+        f"--port {port}: cannot listen on 127.0.0.1: Address already in use"
+    )

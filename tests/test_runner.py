@@ -48,12 +48,18 @@ def root(tmp_path: Path) -> Path:
 
 
 def find(store: Store, channel: str, platform: str = "") -> Delivery:
-    return next(d for d in store.deliveries("asp23") if d.date == DAY
-                and d.channel == channel and d.platform == platform)
+    return next(
+        d
+        for d in store.deliveries("asp23")
+        if d.date == DAY and d.channel == channel and d.platform == platform
+    )
 
 
-def setup_queue(root: Path, subscribers: int | None = None,
-                channels: tuple[tuple[str, str], ...] = (("digest", ""),)) -> tuple[Project, int]:
+def setup_queue(
+    root: Path,
+    subscribers: int | None = None,
+    channels: tuple[tuple[str, str], ...] = (("digest", ""),),
+) -> tuple[Project, int]:
     """Plan, import subscribers, approve and make due now the given deliveries of day one."""
     proj = project(root)
     with open_project_store(proj) as store:
@@ -92,14 +98,17 @@ def procs() -> Iterator[list[subprocess.Popen[bytes]]]:
 
 
 def test_runner_delivers_what_is_due_and_stops_on_sigterm(
-        root: Path, tmp_path: Path, procs: list[subprocess.Popen[bytes]]) -> None:
-    proj, digest_id = setup_queue(root, channels=(("digest", ""), ("thread", "x"),
-                                                  ("quotes", "x")))
+    root: Path, tmp_path: Path, procs: list[subprocess.Popen[bytes]]
+) -> None:
+    proj, digest_id = setup_queue(root, channels=(("digest", ""), ("thread", "x"), ("quotes", "x")))
     log = tmp_path / "runner.log"
     with smtp_sink() as (sink, port):
         procs.append(proc := start_runner(root, environment(port), log))
-        wait_for(lambda: sum(1 for line in log_lines(log) if line.get("to") == "sent") == 3,
-                 30, "three deliveries sent")
+        wait_for(
+            lambda: sum(1 for line in log_lines(log) if line.get("to") == "sent") == 3,
+            30,
+            "three deliveries sent",
+        )
         assert stop(proc) == 0
     assert sorted(sink.copies().values()) == [1] * 5
     assert (root / "outbox/asp23/2024-12-02/x/thread/01.txt").is_file()
@@ -107,11 +116,14 @@ def test_runner_delivers_what_is_due_and_stops_on_sigterm(
     lines = log_lines(log)
     assert lines[0]["msg"] == "runner started" and lines[-1]["msg"] == "runner stopped"
     assert [line["msg"] for line in lines[-2:]] == ["stopping", "runner stopped"]
-    states = [(line["channel"], line["from"], line["to"]) for line in lines
-              if line["msg"] == "state"]
+    states = [
+        (line["channel"], line["from"], line["to"]) for line in lines if line["msg"] == "state"
+    ]
     for channel in ("digest", "thread", "quotes"):
-        assert [(f, t) for c, f, t in states if c == channel] == [("approved", "claimed"),
-                                                                  ("claimed", "sent")]
+        assert [(f, t) for c, f, t in states if c == channel] == [
+            ("approved", "claimed"),
+            ("claimed", "sent"),
+        ]
     claimed = next(line for line in lines if line.get("to") == "claimed")
     assert 0 <= claimed["late_s"] < 5
     assert status_of(proj, digest_id).status == "sent"
@@ -119,7 +131,8 @@ def test_runner_delivers_what_is_due_and_stops_on_sigterm(
 
 
 def test_sigterm_lets_the_digest_in_hand_finish(
-        root: Path, tmp_path: Path, procs: list[subprocess.Popen[bytes]]) -> None:
+    root: Path, tmp_path: Path, procs: list[subprocess.Popen[bytes]]
+) -> None:
     proj, digest_id = setup_queue(root, subscribers=80)
     log = tmp_path / "runner.log"
     with smtp_sink() as (sink, port):
@@ -130,30 +143,45 @@ def test_sigterm_lets_the_digest_in_hand_finish(
         assert sink.count() == 80 and set(sink.copies().values()) == {1}
     assert status_of(proj, digest_id).status == "sent"
     msgs = [line["msg"] for line in log_lines(log)]
-    assert msgs.index("stopping") < max(i for i, line in enumerate(log_lines(log))
-                                        if line.get("to") == "sent")
+    assert msgs.index("stopping") < max(
+        i for i, line in enumerate(log_lines(log)) if line.get("to") == "sent"
+    )
 
 
 def test_a_second_runner_refuses_to_start(
-        root: Path, tmp_path: Path, procs: list[subprocess.Popen[bytes]]) -> None:
+    root: Path, tmp_path: Path, procs: list[subprocess.Popen[bytes]]
+) -> None:
     setup_queue(root)
     env = environment(None)
     procs.append(first := start_runner(root, env, tmp_path / "first.log"))
-    wait_for(lambda: any(line["msg"] == "runner started"
-                         for line in log_lines(tmp_path / "first.log")), 30, "the first runner")
-    second = subprocess.run([sys.executable, "-m", "aspdigest", "run", "--project", str(root)],
-                            env=env, capture_output=True, text=True, timeout=60)
+    wait_for(
+        lambda: any(line["msg"] == "runner started" for line in log_lines(tmp_path / "first.log")),
+        30,
+        "the first runner",
+    )
+    second = subprocess.run(
+        [sys.executable, "-m", "aspdigest", "run", "--project", str(root)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert second.returncode == 1
     assert re.fullmatch(
         r"\.aspdigest/state\.sqlite: another `aspdigest run` is already serving this store "
         rf"\(pid {first.pid} on [^,]+, since \d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ\); stop it "
-        r"first, or point this one at another store with ASPDIGEST_STATE_URL\n", second.stderr)
+        r"first, or point this one at another store with ASPDIGEST_STATE_URL\n",
+        second.stderr,
+    )
     assert first.poll() is None
     assert stop(first) == 0
     again = start_runner(root, env, tmp_path / "again.log")  # the lock went with the first
     procs.append(again)
-    wait_for(lambda: any(line["msg"] == "runner started"
-                         for line in log_lines(tmp_path / "again.log")), 30, "a new runner")
+    wait_for(
+        lambda: any(line["msg"] == "runner started" for line in log_lines(tmp_path / "again.log")),
+        30,
+        "a new runner",
+    )
     assert stop(again) == 0
 
 
@@ -170,27 +198,40 @@ with open_project_store(project) as store:
 
 
 def test_two_processes_firing_one_delivery_send_it_once(
-        root: Path, tmp_path: Path, procs: list[subprocess.Popen[bytes]]) -> None:
+    root: Path, tmp_path: Path, procs: list[subprocess.Popen[bytes]]
+) -> None:
     # Bypassing the runner guard on purpose: the atomic claim alone must hold.
     proj, digest_id = setup_queue(root, subscribers=200)
     with smtp_sink() as (sink, port):
         env = environment(port)
         for name in ("one", "two"):
             with (tmp_path / f"{name}.log").open("wb") as err:
-                procs.append(subprocess.Popen(
-                    [sys.executable, "-c", FIRE, str(root), str(digest_id), name],
-                    env=env, stderr=err))
+                procs.append(
+                    subprocess.Popen(
+                        [sys.executable, "-c", FIRE, str(root), str(digest_id), name],
+                        env=env,
+                        stderr=err,
+                    )
+                )
         assert [p.wait(60) for p in procs] == [0, 0]
         assert sink.count() == 200 and set(sink.copies().values()) == {1}
     msgs = [line["msg"] for name in ("one", "two") for line in log_lines(tmp_path / f"{name}.log")]
     assert msgs.count("claimed elsewhere") + msgs.count("state") // 2 >= 1
-    assert sum(1 for name in ("one", "two") for line in log_lines(tmp_path / f"{name}.log")
-               if line.get("to") == "claimed") == 1
+    assert (
+        sum(
+            1
+            for name in ("one", "two")
+            for line in log_lines(tmp_path / f"{name}.log")
+            if line.get("to") == "claimed"
+        )
+        == 1
+    )
     assert status_of(proj, digest_id).status == "sent"
 
 
 def test_misfire_policies_after_downtime(
-        root: Path, tmp_path: Path, procs: list[subprocess.Popen[bytes]]) -> None:
+    root: Path, tmp_path: Path, procs: list[subprocess.Popen[bytes]]
+) -> None:
     proj = project(root)
     with open_project_store(proj) as store:
         import_csv(store, root / "subscribers.csv")
@@ -199,17 +240,23 @@ def test_misfire_policies_after_downtime(
         approve(proj, "asp23", DAY, channel="thread", by="ana")
         approve(proj, "asp23", DAY, channel="quotes", platform="x", by="ana")
         now = dt.datetime.now(dt.UTC)
-        moves = {("digest", ""): -10 * 60,  # within its 90 minutes: sent late
-                 ("thread", "mastodon"): -30 * 60,  # within 120 minutes: sent late
-                 ("thread", "x"): -3 * 3600,  # past 120 minutes, missed = hold
-                 ("quotes", "x"): -2 * 3600,  # past 60 minutes, missed = skip
-                 ("thread", "bluesky"): 2}  # on time, two seconds after the start
+        moves = {
+            ("digest", ""): -10 * 60,  # within its 90 minutes: sent late
+            ("thread", "mastodon"): -30 * 60,  # within 120 minutes: sent late
+            ("thread", "x"): -3 * 3600,  # past 120 minutes, missed = hold
+            ("quotes", "x"): -2 * 3600,  # past 60 minutes, missed = skip
+            ("thread", "bluesky"): 2,
+        }  # on time, two seconds after the start
         ids = {}
         for (channel, platform), offset in moves.items():
             d = find(store, channel, platform)
             ids[channel, platform] = d.id
-            store.transition(d.id, "approved", allowed_from=("approved",),
-                             send_at=now + dt.timedelta(seconds=offset))
+            store.transition(
+                d.id,
+                "approved",
+                allowed_from=("approved",),
+                send_at=now + dt.timedelta(seconds=offset),
+            )
         # thread threads and linkedin keep their 2024 times: long missed, held.
     log = tmp_path / "runner.log"
     with smtp_sink() as (sink, port):
@@ -217,8 +264,9 @@ def test_misfire_policies_after_downtime(
 
         def settled() -> bool:
             with open_project_store(proj) as s:
-                return not s.deliveries("asp23", "approved") \
-                    and not s.deliveries("asp23", "claimed")
+                return not s.deliveries("asp23", "approved") and not s.deliveries(
+                    "asp23", "claimed"
+                )
 
         wait_for(settled, 30, "every approved delivery to be settled")
         assert stop(proc) == 0
@@ -227,29 +275,40 @@ def test_misfire_policies_after_downtime(
         got = {key: store.delivery(i) for key, i in ids.items()}
         threads = find(store, "thread", "threads")
     assert {k: d.status for k, d in got.items() if d} == {
-        ("digest", ""): "sent", ("thread", "mastodon"): "sent", ("thread", "x"): "held",
-        ("quotes", "x"): "skipped", ("thread", "bluesky"): "sent"}
+        ("digest", ""): "sent",
+        ("thread", "mastodon"): "sent",
+        ("thread", "x"): "held",
+        ("quotes", "x"): "skipped",
+        ("thread", "bluesky"): "sent",
+    }
     held = got["thread", "x"]
     assert held is not None and held.last_error is not None
     assert re.fullmatch(
         r"missed: due \w{3} \d{4}-\d\d-\d\d \d\d:\d\d CET, found 3 h 0 min late \(grace 2 h 0 min\)"
         rf" while nothing was running; send it with `aspdigest schedule send-now {held.id}` or "
-        rf"skip it with `aspdigest schedule skip {held.id}`", held.last_error)
+        rf"skip it with `aspdigest schedule skip {held.id}`",
+        held.last_error,
+    )
     skipped = got["quotes", "x"]
     assert skipped is not None and skipped.last_error is not None
-    assert skipped.last_error.endswith("found 2 h 0 min late (grace 1 h 0 min) while nothing "
-                                       "was running")
+    assert skipped.last_error.endswith(
+        "found 2 h 0 min late (grace 1 h 0 min) while nothing was running"
+    )
     assert threads.status == "held"
-    assert re.match(r"missed: due Tue 2024-12-03 12:00 CET, found \d+ days \d+ h late ",
-                    threads.last_error or "")
-    late = {line["delivery"]: line["late_s"] for line in log_lines(log)
-            if line.get("to") == "claimed"}
+    assert re.match(
+        r"missed: due Tue 2024-12-03 12:00 CET, found \d+ days \d+ h late ",
+        threads.last_error or "",
+    )
+    late = {
+        line["delivery"]: line["late_s"] for line in log_lines(log) if line.get("to") == "claimed"
+    }
     assert 590 < late[ids["digest", ""]] < 640
     assert 0 <= late[ids["thread", "bluesky"]] < 1.5
 
 
 def test_a_paused_queue_holds_back_until_resumed(
-        root: Path, tmp_path: Path, procs: list[subprocess.Popen[bytes]]) -> None:
+    root: Path, tmp_path: Path, procs: list[subprocess.Popen[bytes]]
+) -> None:
     proj = project(root)
     with open_project_store(proj) as store:
         plan.plan(proj, "asp23", store)
@@ -259,8 +318,11 @@ def test_a_paused_queue_holds_back_until_resumed(
         queue.send_now(proj, store, thread.id, by="ana")
     log = tmp_path / "runner.log"
     procs.append(proc := start_runner(root, environment(None), log))
-    wait_for(lambda: sum(1 for line in log_lines(log) if line["msg"] == "runner started"), 30,
-             "the runner")
+    wait_for(
+        lambda: sum(1 for line in log_lines(log) if line["msg"] == "runner started"),
+        30,
+        "the runner",
+    )
     time.sleep(1.0)  # five polls
     assert status_of(proj, thread.id).status == "approved"
     with open_project_store(proj) as store:
@@ -272,24 +334,44 @@ def test_a_paused_queue_holds_back_until_resumed(
 def test_rehearsal_replays_a_day_against_a_local_sink(root: Path) -> None:
     proj = project(root)
     result = subprocess.run(
-        [sys.executable, "-m", "aspdigest", "run", "asp23", "--rehearse", "2024-12-02",
-         "--speed", "7200", "--project", str(root)],
-        env=environment(None), capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "aspdigest",
+            "run",
+            "asp23",
+            "--rehearse",
+            "2024-12-02",
+            "--speed",
+            "7200",
+            "--project",
+            str(root),
+        ],
+        env=environment(None),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     rows = [line.split("\t") for line in result.stdout.splitlines()[:-1]]
     assert [(r[0], r[1], r[2], r[3]) for r in rows][:2] == [
         ("Tue 2024-12-03 07:30 CET", "digest", "email", "sent"),
-        ("Tue 2024-12-03 12:00 CET", "thread", "bluesky", "sent")]
+        ("Tue 2024-12-03 12:00 CET", "thread", "bluesky", "sent"),
+    ]
     assert len(rows) == 11 and {r[3] for r in rows} == {"sent"}
     assert all(re.fullmatch(r"\d+ ms late", r[4]) for r in rows)
     assert result.stdout.splitlines()[-1] == (
         "rehearsal of asp23 2024-12-02 at 7200x: 5 message(s) in "
-        "outbox/asp23/rehearsal/2024-12-02/mail, posts in outbox/asp23/rehearsal/2024-12-02/outbox")
+        "outbox/asp23/rehearsal/2024-12-02/mail, posts in outbox/asp23/rehearsal/2024-12-02/outbox"
+    )
     folder = root / "outbox/asp23/rehearsal/2024-12-02"
     assert len(list((folder / "mail").glob("*.eml"))) == 5
     assert (folder / "outbox/2024-12-02/linkedin/thread/01.txt").is_file()
-    sims = [json.loads(line)["rehearsal"] for line in result.stderr.splitlines()
-            if '"to": "claimed"' in line]
+    sims = [
+        json.loads(line)["rehearsal"]
+        for line in result.stderr.splitlines()
+        if '"to": "claimed"' in line
+    ]
     assert sims[0].startswith("2024-12-03T07:3")
     with open_project_store(proj) as store:
         assert store.deliveries() == []  # the real queue is untouched
@@ -322,21 +404,33 @@ def _kill_once(root: Path, tmp_path: Path, run: int, rng: random.Random) -> dict
             target = have + rng.randint(1, max(1, 200 - have))
             if mode == 0:  # inside DATA, before the server's 250 reaches the client
                 sink.on_message = lambda n, t=target, p=proc: (
-                    os.kill(p.pid, signal.SIGKILL) if n == t else None)
+                    os.kill(p.pid, signal.SIGKILL) if n == t else None
+                )
             elif mode == 2:  # at a random moment from the start
                 time.sleep(rng.uniform(0.0, 3.0))
             # mode 1 races the client: killed from here once the server holds `target`.
-            wait_for(lambda t=target, p=proc: sink.count() >= t or p.poll() is not None
-                     or _final(proj, digest.id), 60, "the kill point")
+            wait_for(
+                lambda t=target, p=proc: (
+                    sink.count() >= t or p.poll() is not None or _final(proj, digest.id)
+                ),
+                60,
+                "the kill point",
+            )
             proc.kill()
             proc.wait(60)
             sink.on_message = None
         proc = start_runner(root, env, log)
         starts = sum(1 for line in log_lines(log) if line["msg"] == "runner started")
         try:
-            wait_for(lambda: _final(proj, digest.id) and sum(
-                1 for line in log_lines(log) if line["msg"] == "runner started") > starts,
-                60, "the digest to settle")
+            wait_for(
+                lambda: (
+                    _final(proj, digest.id)
+                    and sum(1 for line in log_lines(log) if line["msg"] == "runner started")
+                    > starts
+                ),
+                60,
+                "the digest to settle",
+            )
         finally:
             assert stop(proc) == 0
         copies = sink.copies()
@@ -346,14 +440,24 @@ def _kill_once(root: Path, tmp_path: Path, run: int, rng: random.Random) -> dict
     assert final is not None
     addresses = [r for r in recipients]
     duplicates = sum(n - 1 for n in copies.values() if n > 1)
-    losses = sum(1 for a in addresses if copies[a] == 0
-                 and not (final.status == "unknown" and recipients[a] == "unknown"))
+    losses = sum(
+        1
+        for a in addresses
+        if copies[a] == 0 and not (final.status == "unknown" and recipients[a] == "unknown")
+    )
     claimed_sent = sum(1 for a, s in recipients.items() if s == "sent" and copies[a] != 1)
-    return {"run": run, "mode": ["in DATA", "racing", "random moment"][mode], "kills": kills,
-            "status": final.status, "received": sum(copies.values()),
-            "unknown": sum(1 for s in recipients.values() if s == "unknown"),
-            "duplicates": duplicates, "losses": losses, "sent_not_received": claimed_sent,
-            "recipients": len(recipients)}
+    return {
+        "run": run,
+        "mode": ["in DATA", "racing", "random moment"][mode],
+        "kills": kills,
+        "status": final.status,
+        "received": sum(copies.values()),
+        "unknown": sum(1 for s in recipients.values() if s == "unknown"),
+        "duplicates": duplicates,
+        "losses": losses,
+        "sent_not_received": claimed_sent,
+        "recipients": len(recipients),
+    }
 
 
 def _final(proj: Project, delivery_id: int) -> bool:
@@ -364,18 +468,23 @@ def _final(proj: Project, delivery_id: int) -> bool:
 
 @pytest.mark.slow
 def test_kill_9_while_sending_a_digest_to_200_subscribers(
-        root: Path, tmp_path: Path, artifacts_dir: Path) -> None:
+    root: Path, tmp_path: Path, artifacts_dir: Path
+) -> None:
     write_subscribers(root / "many.csv", 200)
     rng = random.Random(20241202)
     started = time.monotonic()
     results = [_kill_once(root, tmp_path, run, rng) for run in range(RUNS)]
-    summary = {"runs": RUNS, "kills": sum(r["kills"] for r in results),
-               "duplicates": sum(r["duplicates"] for r in results),
-               "losses": sum(r["losses"] for r in results),
-               "sent_not_received": sum(r["sent_not_received"] for r in results),
-               "ended_unknown": sum(1 for r in results if r["status"] == "unknown"),
-               "recipients_unknown": sum(r["unknown"] for r in results),
-               "seconds": round(time.monotonic() - started, 1), "trials": results}
+    summary = {
+        "runs": RUNS,
+        "kills": sum(r["kills"] for r in results),
+        "duplicates": sum(r["duplicates"] for r in results),
+        "losses": sum(r["losses"] for r in results),
+        "sent_not_received": sum(r["sent_not_received"] for r in results),
+        "ended_unknown": sum(1 for r in results if r["status"] == "unknown"),
+        "recipients_unknown": sum(r["unknown"] for r in results),
+        "seconds": round(time.monotonic() - started, 1),
+        "trials": results,
+    }
     (artifacts_dir / "kill-test.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps({k: v for k, v in summary.items() if k != "trials"}))
     assert all(r["recipients"] == 200 for r in results)
@@ -392,8 +501,8 @@ def postgres_url() -> Iterator[str]:
 
 
 def test_runner_on_postgresql_a_second_one_waits_as_standby(
-        root: Path, tmp_path: Path, postgres_url: str,
-        procs: list[subprocess.Popen[bytes]]) -> None:
+    root: Path, tmp_path: Path, postgres_url: str, procs: list[subprocess.Popen[bytes]]
+) -> None:
     proj = project(root, ASPDIGEST_STATE_URL=postgres_url)
     with open_project_store(proj) as store:
         import_csv(store, root / "subscribers.csv")
@@ -405,47 +514,67 @@ def test_runner_on_postgresql_a_second_one_waits_as_standby(
     with smtp_sink() as (sink, port):
         env = environment(port, ASPDIGEST_STATE_URL=postgres_url)
         procs.append(first := start_runner(root, env, first_log))
-        wait_for(lambda: any(line.get("to") == "sent" for line in log_lines(first_log)),
-                 30, "the digest on PostgreSQL")
+        wait_for(
+            lambda: any(line.get("to") == "sent" for line in log_lines(first_log)),
+            30,
+            "the digest on PostgreSQL",
+        )
         procs.append(second := start_runner(root, env, second_log))
-        wait_for(lambda: any(line["msg"] == "standby" for line in log_lines(second_log)),
-                 30, "the second runner to wait")
+        wait_for(
+            lambda: any(line["msg"] == "standby" for line in log_lines(second_log)),
+            30,
+            "the second runner to wait",
+        )
         standby = next(line for line in log_lines(second_log) if line["msg"] == "standby")
         assert standby["active"] == first.pid
         assert not any(line["msg"] == "runner started" for line in log_lines(second_log))
         assert stop(first) == 0
-        wait_for(lambda: any(line["msg"] == "ready" for line in log_lines(second_log)),
-                 10, "the standby to take over")
+        wait_for(
+            lambda: any(line["msg"] == "ready" for line in log_lines(second_log)),
+            10,
+            "the standby to take over",
+        )
         assert stop(second) == 0
     assert sorted(sink.copies().values()) == [1] * 5
 
 
-def test_a_standby_stops_cleanly_on_sigterm(root: Path, tmp_path: Path, postgres_url: str,
-                                            procs: list[subprocess.Popen[bytes]]) -> None:
+def test_a_standby_stops_cleanly_on_sigterm(
+    root: Path, tmp_path: Path, postgres_url: str, procs: list[subprocess.Popen[bytes]]
+) -> None:
     proj = project(root, ASPDIGEST_STATE_URL=postgres_url)
     with open_project_store(proj) as store:
         plan.plan(proj, "asp23", store)
     env = environment(None, ASPDIGEST_STATE_URL=postgres_url)
     procs.append(first := start_runner(root, env, tmp_path / "a.log"))
-    wait_for(lambda: any(line["msg"] == "ready" for line in log_lines(tmp_path / "a.log")),
-             30, "the active runner")
+    wait_for(
+        lambda: any(line["msg"] == "ready" for line in log_lines(tmp_path / "a.log")),
+        30,
+        "the active runner",
+    )
     procs.append(second := start_runner(root, env, tmp_path / "b.log"))
-    wait_for(lambda: any(line["msg"] == "standby" for line in log_lines(tmp_path / "b.log")),
-             30, "the standby")
+    wait_for(
+        lambda: any(line["msg"] == "standby" for line in log_lines(tmp_path / "b.log")),
+        30,
+        "the standby",
+    )
     assert stop(second) == 0
     assert log_lines(tmp_path / "b.log")[-1]["msg"] == "runner stopped"
     assert stop(first) == 0
 
 
 def test_sigterm_at_any_moment_of_startup_exits_cleanly(
-        root: Path, tmp_path: Path, procs: list[subprocess.Popen[bytes]]) -> None:
+    root: Path, tmp_path: Path, procs: list[subprocess.Popen[bytes]]
+) -> None:
     setup_queue(root)
     rng = random.Random(7)
     for i in range(5):
         log = tmp_path / f"start-{i}.log"
         procs.append(proc := start_runner(root, environment(None), log))
-        wait_for(lambda lg=log: any(line["msg"] == "runner started" for line in log_lines(lg)),
-                 30, "the runner to start")
+        wait_for(
+            lambda lg=log: any(line["msg"] == "runner started" for line in log_lines(lg)),
+            30,
+            "the runner to start",
+        )
         time.sleep(rng.uniform(0.0, 0.3))
         assert stop(proc, timeout=15) == 0
         assert log_lines(log)[-1]["msg"] == "runner stopped"

@@ -76,9 +76,14 @@ def sink() -> Iterator[tuple[CountingSink, int]]:
 
 
 def _environ(port: int, url: str, connections: int) -> dict[str, str]:
-    return {"ASPDIGEST_SMTP_URL": f"smtp://127.0.0.1:{port}", "ASPDIGEST_UNSUBSCRIBE_KEY": KEY,
-            "ASPDIGEST_EMAIL_RATE_PER_SECOND": "0", "ASPDIGEST_EMAIL_RETRY_BACKOFF": "0.01",
-            "ASPDIGEST_EMAIL_CONNECTIONS": str(connections), "ASPDIGEST_STATE_URL": url}
+    return {
+        "ASPDIGEST_SMTP_URL": f"smtp://127.0.0.1:{port}",
+        "ASPDIGEST_UNSUBSCRIBE_KEY": KEY,
+        "ASPDIGEST_EMAIL_RATE_PER_SECOND": "0",
+        "ASPDIGEST_EMAIL_RETRY_BACKOFF": "0.01",
+        "ASPDIGEST_EMAIL_CONNECTIONS": str(connections),
+        "ASPDIGEST_STATE_URL": url,
+    }
 
 
 def _built(root: Path, environ: dict[str, str]) -> Project:
@@ -94,8 +99,15 @@ def _built(root: Path, environ: dict[str, str]) -> Project:
 
 
 def _claimed(project: Project, store: Store, people: int) -> int:
-    rows = [{"address": f"reader{i:05d}@example.org", "name": f"Reader {i}", "language": "en",
-             "imported_at": store.clock()} for i in range(people)]
+    rows = [
+        {
+            "address": f"reader{i:05d}@example.org",
+            "name": f"Reader {i}",
+            "language": "en",
+            "imported_at": store.clock(),
+        }
+        for i in range(people)
+    ]
     with store.engine.begin() as c:  # a plain bulk insert: the import itself is tested elsewhere
         c.execute(subscribers.insert(), rows)
     d = store.ensure_delivery("asp23", plan_days(load_content(project, "asp23"))[0].date, "email")
@@ -118,8 +130,8 @@ with open_project_store(project) as store:
 
 @pytest.mark.slow
 def test_50000_subscribers_over_parallel_connections_killed_and_resumed(
-        sample_root: Path, postgres_url: str, sink: tuple[CountingSink, int],
-        artifacts_dir: Path) -> None:
+    sample_root: Path, postgres_url: str, sink: tuple[CountingSink, int], artifacts_dir: Path
+) -> None:
     handler, port = sink
     env = _environ(port, postgres_url, CONNECTIONS)
     project = _built(sample_root, env)
@@ -127,8 +139,9 @@ def test_50000_subscribers_over_parallel_connections_killed_and_resumed(
         delivery_id = _claimed(project, store, PEOPLE)
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("ASPDIGEST_")}
     started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(project.root), str(delivery_id)],
-                            env={**child_env, **env})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(project.root), str(delivery_id)], env={**child_env, **env}
+    )
     deadline = time.monotonic() + 200
     while handler.count < KILL_AT and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
@@ -138,8 +151,11 @@ def test_50000_subscribers_over_parallel_connections_killed_and_resumed(
     sent_before = handler.count
     resumed_at = time.monotonic()
     # The resume runs in a process of its own too: the sink here should not share a GIL.
-    resume = subprocess.run([sys.executable, "-c", CHILD, str(project.root), str(delivery_id)],
-                            env={**child_env, **env}, timeout=300)
+    resume = subprocess.run(
+        [sys.executable, "-c", CHILD, str(project.root), str(delivery_id)],
+        env={**child_env, **env},
+        timeout=300,
+    )
     assert resume.returncode == 0
     resume_part = time.monotonic() - resumed_at
     with open_project_store(project) as store:
@@ -151,10 +167,15 @@ def test_50000_subscribers_over_parallel_connections_killed_and_resumed(
     duplicates = sum(n - 1 for n in copies.values() if n > 1)
     missing = [a for a, s in recipients.items() if copies[a] == 0 and s != "unknown"]
     figures = {
-        "subscribers": PEOPLE, "connections": CONNECTIONS, "killed_after": sent_before,
-        "first_run_s": round(first_part, 1), "resume_s": round(resume_part, 1),
+        "subscribers": PEOPLE,
+        "connections": CONNECTIONS,
+        "killed_after": sent_before,
+        "first_run_s": round(first_part, 1),
+        "resume_s": round(resume_part, 1),
         "messages_per_second": round(handler.count / (first_part + resume_part), 1),
-        "unknown": counts["unknown"], "duplicates": duplicates, "status": final.status,
+        "unknown": counts["unknown"],
+        "duplicates": duplicates,
+        "status": final.status,
     }
     (artifacts_dir / "scale-email.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(json.dumps(figures))
@@ -168,7 +189,8 @@ def test_50000_subscribers_over_parallel_connections_killed_and_resumed(
 
 
 def test_parallel_connections_on_sqlite_send_each_recipient_once(
-        sample_root: Path, sink: tuple[CountingSink, int], tmp_path: Path) -> None:
+    sample_root: Path, sink: tuple[CountingSink, int], tmp_path: Path
+) -> None:
     handler, port = sink
     env = _environ(port, f"sqlite:///{tmp_path / 'state.sqlite'}", 3)
     project = _built(sample_root, env)
@@ -176,8 +198,13 @@ def test_parallel_connections_on_sqlite_send_each_recipient_once(
         delivery_id = _claimed(project, store, 300)
         store.suppress("reader00007@example.org", "unsubscribed")
         seen: list[int] = []
-        report = send_digest(store, delivery_id, project, environ=env,
-                             progress=lambda done, total, _a: seen.append(done))
+        report = send_digest(
+            store,
+            delivery_id,
+            project,
+            environ=env,
+            progress=lambda done, total, _a: seen.append(done),
+        )
     assert (report.status, report.connections) == ("sent", 3)
     assert report.counts["sent"] == 299 and report.counts["suppressed"] == 1
     assert seen == list(range(1, 301))

@@ -47,8 +47,13 @@ KEY = "test-signing-key-0123456789"
 LIST = "asp-digest.example.org"
 DATE = "2024-12-02"
 FAST = {"ASPDIGEST_EMAIL_RATE_PER_SECOND": "0", "ASPDIGEST_EMAIL_RETRY_BACKOFF": "0.01"}
-SAMPLE = ["ana.example@example.org", "bruno.sample@example.org", "chloe.exemple@example.org",
-          "dev.placeholder@example.org", "eve.test@example.org"]
+SAMPLE = [
+    "ana.example@example.org",
+    "bruno.sample@example.org",
+    "chloe.exemple@example.org",
+    "dev.placeholder@example.org",
+    "eve.test@example.org",
+]
 HERE = Path(__file__).resolve().parent
 
 
@@ -71,15 +76,17 @@ class Sink:
     connections: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
-                          responses: list[str]) -> list[str]:
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
         session.host_name = hostname
         with self.lock:
             self.connections += 1
         return responses
 
-    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
-                          options: list[str]) -> str:
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
         if len(self.messages) in self.drop_at_mail:
             self.drop_at_mail.discard(len(self.messages))
             server.transport.close()
@@ -88,8 +95,9 @@ class Sink:
         envelope.mail_options.extend(options)
         return "250 OK"
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
-                          options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
         queue = self.rcpt_replies.get(address)
         if queue:
             return queue.pop(0)
@@ -134,8 +142,11 @@ def sink() -> Iterator[Sink]:
 
 
 def environ(sink: Sink, **extra: str) -> dict[str, str]:
-    return {"ASPDIGEST_SMTP_URL": f"smtp://127.0.0.1:{sink.port}",
-            "ASPDIGEST_UNSUBSCRIBE_KEY": KEY, **extra}
+    return {
+        "ASPDIGEST_SMTP_URL": f"smtp://127.0.0.1:{sink.port}",
+        "ASPDIGEST_UNSUBSCRIBE_KEY": KEY,
+        **extra,
+    }
 
 
 def built_project(root: Path, **settings: str) -> Project:
@@ -201,30 +212,44 @@ def test_send_command(project: Project, sink: Sink, monkeypatch: pytest.MonkeyPa
         monkeypatch.setenv(name, value)
     runner = CliRunner()
     result = runner.invoke(app, ["send", "asp23", DATE, "--test", "me@example.org"])
-    assert (result.exit_code, result.output) == (0, "asp23 2024-12-02: test copy sent to me@example.org\n")
+    assert (result.exit_code, result.output) == (
+        0,
+        "asp23 2024-12-02: test copy sent to me@example.org\n",
+    )
     result = runner.invoke(app, ["send", "asp23", "2024-12-03", "--test", "me@example.org"])
     assert (result.exit_code, result.output) == (
-        1, "out/asp23/2024-12-03/digest.eml: not built; run `aspdigest build asp23` first\n")
+        1,
+        "out/asp23/2024-12-03/digest.eml: not built; run `aspdigest build asp23` first\n",
+    )
     result = runner.invoke(app, ["send", "asp23", DATE])
-    assert result.output == ("send: give --test ADDRESS; the digest goes to subscribers through "
-                             "the schedule\n")
+    assert result.output == (
+        "send: give --test ADDRESS; the digest goes to subscribers through the schedule\n"
+    )
     monkeypatch.delenv("ASPDIGEST_UNSUBSCRIBE_KEY")
     result = runner.invoke(app, ["send", "asp23", DATE, "--test", "me@example.org"])
     assert result.exit_code == 1 and result.output.startswith("ASPDIGEST_UNSUBSCRIBE_KEY: not set")
     assert len(sink.messages) == 1
 
 
-def test_full_send_reaches_every_subscriber_not_suppressed_once(project: Project,
-                                                                 sink: Sink) -> None:
+def test_full_send_reaches_every_subscriber_not_suppressed_once(
+    project: Project, sink: Sink
+) -> None:
     with open_project_store(project) as store:
         delivery_id = claimed(project, store)
         store.suppress("Eve.Test@example.org", "unsubscribed")
         seen: list[tuple[int, int, str]] = []
-        report = send_digest(store, delivery_id, project, environ=environ(sink),
-                             progress=lambda *a: seen.append(a))
+        report = send_digest(
+            store, delivery_id, project, environ=environ(sink), progress=lambda *a: seen.append(a)
+        )
         assert (report.status, report.connections, report.error) == ("sent", 1, None)
-        assert report.counts == {"pending": 0, "sending": 0, "sent": 4, "failed": 0,
-                                 "suppressed": 1, "unknown": 0}
+        assert report.counts == {
+            "pending": 0,
+            "sending": 0,
+            "sent": 4,
+            "failed": 0,
+            "suppressed": 1,
+            "unknown": 0,
+        }
         assert [s[:2] for s in seen] == [(i, 5) for i in range(1, 6)]
         assert statuses(store, delivery_id)["eve.test@example.org"] == "suppressed"
         delivery = store.delivery(delivery_id)
@@ -236,8 +261,10 @@ def test_full_send_reaches_every_subscriber_not_suppressed_once(project: Project
         # The header survives a strict parse intact, with this recipient's own token.
         unsubscribe = str(msg["List-Unsubscribe"])
         token = unsubscribe.split("token=")[1].split(">")[0]
-        assert unsubscribe == (f"<https://example.org/unsubscribe?token={token}>, "
-                               f"<mailto:unsubscribe@example.org?subject=unsubscribe%20{token}>")
+        assert unsubscribe == (
+            f"<https://example.org/unsubscribe?token={token}>, "
+            f"<mailto:unsubscribe@example.org?subject=unsubscribe%20{token}>"
+        )
         assert verify_token(token, KEY.encode(), LIST) == address
         assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert msg["List-Id"] == "Women's Initiatives for Gender Justice <asp-digest.example.org>"
@@ -284,12 +311,15 @@ with open_project_store(project) as store:
 
 
 def test_killed_sender_resumes_and_leaves_the_uncertain_one_for_review(
-        project: Project, sink: Sink) -> None:
+    project: Project, sink: Sink
+) -> None:
     with open_project_store(project) as store:
         delivery_id = claimed(project, store)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASPDIGEST_")}
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(project.root), str(delivery_id)],
-                            env={**env, **environ(sink), **FAST})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(project.root), str(delivery_id)],
+        env={**env, **environ(sink), **FAST},
+    )
 
     def kill_on_third(n: int) -> None:
         if n == 3:  # the server has the message; the sender dies before it hears so
@@ -303,12 +333,16 @@ def test_killed_sender_resumes_and_leaves_the_uncertain_one_for_review(
         assert statuses(store, delivery_id)[SAMPLE[2]] == "sending"
         report = send_digest(store, delivery_id, project, environ=environ(sink))
         assert report.status == "unknown"
-        assert report.error == ("1 recipient(s) may or may not have received the digest; check "
-                                "the SMTP server's log, then resolve them by hand")
+        assert report.error == (
+            "1 recipient(s) may or may not have received the digest; check "
+            "the SMTP server's log, then resolve them by hand"
+        )
         rows = {r.address: r for r in store.recipients(delivery_id)}
     assert [rows[a].status for a in SAMPLE] == ["sent", "sent", "unknown", "sent", "sent"]
-    assert rows[SAMPLE[2]].last_error == ("interrupted while being handed to the server; check "
-                                          "the server's log before sending this recipient a copy")
+    assert rows[SAMPLE[2]].last_error == (
+        "interrupted while being handed to the server; check "
+        "the server's log before sending this recipient a copy"
+    )
     assert sorted(sink.recipients()) == SAMPLE  # exactly one copy each
 
 
@@ -347,7 +381,10 @@ def test_permanent_failure_is_recorded_and_the_rest_are_sent(project: Project, s
         report = send_digest(store, delivery_id, project, environ=environ(sink))
         rows = {r.address: r for r in store.recipients(delivery_id)}
     assert (rows[SAMPLE[2]].status, rows[SAMPLE[2]].last_error, rows[SAMPLE[2]].attempts) == (
-        "failed", "550 5.1.1 no such user", 1)
+        "failed",
+        "550 5.1.1 no such user",
+        1,
+    )
     assert report.status == "sent" and report.counts["failed"] == 1
     assert sink.recipients() == [a for a in SAMPLE if a != SAMPLE[2]]
 
@@ -371,7 +408,8 @@ def test_dropped_connection_reconnects_and_resumes(project: Project, sink: Sink)
 
 
 def test_drop_while_waiting_for_the_final_reply_is_unknown_not_resent(
-        project: Project, sink: Sink) -> None:
+    project: Project, sink: Sink
+) -> None:
     sink.drop_after_data = {3}
     with open_project_store(project) as store:
         delivery_id = claimed(project, store)
@@ -394,8 +432,7 @@ def test_rate_limit_spaces_the_messages(sample_root: Path, sink: Sink) -> None:
     assert len(sink.messages) == 5 and elapsed >= 0.2  # four gaps of 1/20 s
 
 
-def test_unreachable_server_fails_the_delivery_and_keeps_the_rest_pending(
-        project: Project) -> None:
+def test_unreachable_server_fails_the_delivery_and_keeps_the_rest_pending(project: Project) -> None:
     with open_project_store(project) as store:
         delivery_id = claimed(project, store)
         port = free_port()
@@ -403,8 +440,9 @@ def test_unreachable_server_fails_the_delivery_and_keeps_the_rest_pending(
         report = send_digest(store, delivery_id, project, environ=env)
         assert report.status == "failed"
         assert report.error is not None
-        assert report.error.startswith(f"smtp://digest@127.0.0.1:{port}: cannot connect after 3 "
-                                       "attempts: ")
+        assert report.error.startswith(
+            f"smtp://digest@127.0.0.1:{port}: cannot connect after 3 attempts: "
+        )
         assert "pw123" not in report.error
         assert store.recipient_counts(delivery_id)["pending"] == 5
 
@@ -416,29 +454,35 @@ def test_setup_problems_fail_the_delivery_with_one_line(project: Project, sink: 
             send_digest(store, delivery_id, project, environ={"ASPDIGEST_UNSUBSCRIBE_KEY": KEY})
         assert str(err.value) == (
             "ASPDIGEST_SMTP_URL: not set; set it to smtp://user@host:587 (STARTTLS) or "
-            "smtps://user@host:465, and the password in ASPDIGEST_SMTP_PASSWORD")
+            "smtps://user@host:465, and the password in ASPDIGEST_SMTP_PASSWORD"
+        )
         delivery = store.delivery(delivery_id)
         assert delivery is not None and delivery.status == "failed"
         assert delivery.last_error == str(err.value)
         with pytest.raises(UserError) as err:
             send_digest(store, delivery_id, project, environ=environ(sink))
-        assert str(err.value) == (f"delivery {delivery_id}: is email and failed; send_digest "
-                                  "sends a claimed email delivery")
+        assert str(err.value) == (
+            f"delivery {delivery_id}: is email and failed; send_digest "
+            "sends a claimed email delivery"
+        )
         other = store.ensure_delivery("asp23", delivery.date, "email", "again")
         store.approve(other.id, {"2024-12-02/digest.eml": "0" * 64}, "tester")
         store.claim(other.id)
         with pytest.raises(UserError) as err:
             send_digest(store, other.id, project, environ=environ(sink))
-        assert str(err.value) == ("out/asp23/2024-12-02/digest.eml: changed since it was "
-                                  "approved; approve the new build before sending")
+        assert str(err.value) == (
+            "out/asp23/2024-12-02/digest.eml: changed since it was "
+            "approved; approve the new build before sending"
+        )
     assert sink.messages == []
 
 
 def test_html_injection_arrives_escaped(sample_root: Path, sink: Sink) -> None:
     import datetime as dt
 
-    payload = "<script>alert(1)</script>\"><img src=x onerror=alert(1)>"
-    (sample_root / "content/asp23/2024-12-02/injection.md").write_text(f"""---
+    payload = '<script>alert(1)</script>"><img src=x onerror=alert(1)>'
+    (sample_root / "content/asp23/2024-12-02/injection.md").write_text(
+        f"""---
 title: '{payload}'
 kind: statement
 summary: '{payload}'
@@ -450,7 +494,9 @@ quotes:
     by: '{payload}'
 ---
 {payload}
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     project = built_project(sample_root)
     send_test(project, "asp23", dt.date(2024, 12, 2), "me@example.org", environ(sink))
     [msg] = sink.parsed()
@@ -463,14 +509,22 @@ quotes:
 def test_smtp_url_parsing_never_keeps_the_password_in_sight() -> None:
     target = parse_smtp_url("smtps://digest%40example.org:p%40ss@mail.example.org")
     assert (target.scheme, target.host, target.port, target.user, target.password) == (
-        "smtps", "mail.example.org", 465, "digest@example.org", "p@ss")
+        "smtps",
+        "mail.example.org",
+        465,
+        "digest@example.org",
+        "p@ss",
+    )
     assert target.safe == "smtps://digest@example.org@mail.example.org:465"
     assert "p@ss" not in repr(target)
     assert parse_smtp_url("smtp://u@h", "from-env").password == "from-env"
     assert parse_smtp_url("smtp://h:2525").port == 2525
     for url, message in [
-        ("http://user:secret@h", "ASPDIGEST_SMTP_URL: expected smtp://user@host:port (STARTTLS) "
-                                 "or smtps://user@host:port (TLS), got http://h"),
+        (
+            "http://user:secret@h",
+            "ASPDIGEST_SMTP_URL: expected smtp://user@host:port (STARTTLS) "
+            "or smtps://user@host:port (TLS), got http://h",
+        ),
         ("smtp://", "ASPDIGEST_SMTP_URL: no host name in smtp://…"),
         ("smtp://u:secret@h:port", "ASPDIGEST_SMTP_URL: the port is not a number"),
     ]:
@@ -479,8 +533,9 @@ def test_smtp_url_parsing_never_keeps_the_password_in_sight() -> None:
         assert str(err.value) == message
 
 
-def _authenticator(server: Any, session: Any, envelope: Any, mechanism: str,
-                   data: Any) -> AuthResult:
+def _authenticator(
+    server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+) -> AuthResult:
     ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"digest", b"s3cret")
     return AuthResult(success=ok, handled=False)
 
@@ -490,19 +545,25 @@ def test_login_and_a_refused_password_is_not_shown(project: Project) -> None:
     import datetime as dt
 
     sink = Sink()
-    controller = serve(sink, authenticator=_authenticator, auth_require_tls=False,
-                       auth_required=True)
+    controller = serve(
+        sink, authenticator=_authenticator, auth_require_tls=False, auth_required=True
+    )
     try:
-        env = environ(sink, ASPDIGEST_SMTP_URL=f"smtp://digest@127.0.0.1:{sink.port}",
-                      ASPDIGEST_SMTP_PASSWORD="s3cret")
+        env = environ(
+            sink,
+            ASPDIGEST_SMTP_URL=f"smtp://digest@127.0.0.1:{sink.port}",
+            ASPDIGEST_SMTP_PASSWORD="s3cret",
+        )
         send_test(project, "asp23", dt.date(2024, 12, 2), "me@example.org", env)
         env["ASPDIGEST_SMTP_PASSWORD"] = "wrong-horse"
         with pytest.raises(UserError) as err:
             send_test(project, "asp23", dt.date(2024, 12, 2), "me@example.org", env)
     finally:
         controller.stop()
-    assert str(err.value) == (f"smtp://digest@127.0.0.1:{sink.port}: login refused: "
-                              "535 5.7.8 Authentication credentials invalid")
+    assert str(err.value) == (
+        f"smtp://digest@127.0.0.1:{sink.port}: login refused: "
+        "535 5.7.8 Authentication credentials invalid"
+    )
     assert len(sink.messages) == 1
 
 
@@ -510,9 +571,28 @@ def test_login_and_a_refused_password_is_not_shown(project: Project) -> None:
 def certificate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
     """A self-signed certificate for 127.0.0.1 that the client is told to trust."""
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
@@ -524,14 +604,30 @@ def test_starttls_and_implicit_tls(project: Project, certificate: ssl.SSLContext
     import datetime as dt
 
     starttls = Sink()
-    controllers = [serve(starttls, tls_context=certificate, require_starttls=True,
-                         authenticator=_authenticator, auth_required=True)]
+    controllers = [
+        serve(
+            starttls,
+            tls_context=certificate,
+            require_starttls=True,
+            authenticator=_authenticator,
+            auth_required=True,
+        )
+    ]
     implicit = Sink()
-    controllers.append(serve(implicit, ssl_context=certificate, authenticator=_authenticator,
-                             auth_required=True, auth_require_tls=False))
+    controllers.append(
+        serve(
+            implicit,
+            ssl_context=certificate,
+            authenticator=_authenticator,
+            auth_required=True,
+            auth_require_tls=False,
+        )
+    )
     try:
         for sink, scheme in ((starttls, "smtp"), (implicit, "smtps")):
-            env = environ(sink, ASPDIGEST_SMTP_URL=f"{scheme}://digest:s3cret@127.0.0.1:{sink.port}")
+            env = environ(
+                sink, ASPDIGEST_SMTP_URL=f"{scheme}://digest:s3cret@127.0.0.1:{sink.port}"
+            )
             send_test(project, "asp23", dt.date(2024, 12, 2), "me@example.org", env)
             assert len(sink.messages) == 1
     finally:
@@ -562,8 +658,10 @@ def test_no_password_over_an_unencrypted_network_connection(project: Project) ->
             send_test(project, "asp23", dt.date(2024, 12, 2), "me@example.org", env)
     finally:
         controller.stop()
-    assert str(err.value) == (f"smtp://digest@{host}:{sink.port}: the server offers no "
-                              "STARTTLS; refusing to send the password unencrypted (use smtps://)")
+    assert str(err.value) == (
+        f"smtp://digest@{host}:{sink.port}: the server offers no "
+        "STARTTLS; refusing to send the password unencrypted (use smtps://)"
+    )
     assert sink.messages == []
 
 
@@ -577,5 +675,7 @@ def test_envelope_sender_is_the_return_path_when_set(sample_root: Path, sink: Si
     broken = built_project(sample_root, ASPDIGEST_EMAIL_RETURN_PATH="bounces")
     with pytest.raises(UserError) as err:
         send_test(broken, "asp23", dt.date(2024, 12, 2), "me@example.org", environ(sink))
-    assert str(err.value) == ('aspdigest.toml: email.return_path: expected an address like '
-                              '"Digest <digest@example.org>", got "bounces"')
+    assert str(err.value) == (
+        "aspdigest.toml: email.return_path: expected an address like "
+        '"Digest <digest@example.org>", got "bounces"'
+    )

@@ -51,8 +51,11 @@ def render_days(project: Project) -> dict[str, Rendered]:
 
 
 def threads(rendered: Rendered) -> dict[str, dict[str, Any]]:
-    return {a.path.split(".")[1]: json.loads(a.data) for a in rendered.artifacts
-            if a.path.endswith(".json")}
+    return {
+        a.path.split(".")[1]: json.loads(a.data)
+        for a in rendered.artifacts
+        if a.path.endswith(".json")
+    }
 
 
 def rule_for(platform: str, data: dict[str, Any]) -> Any:
@@ -75,6 +78,7 @@ def asp23(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, dict[
 
 
 # -- ASP23 ---------------------------------------------------------------------------------------
+
 
 def test_golden_threads_for_every_asp23_day_and_platform(
     asp23: dict[str, dict[str, dict[str, Any]]], golden: Callable[[str, str], None]
@@ -108,8 +112,9 @@ def test_kit_quote_is_posted_whole_on_x_its_long_sentence_split_between_clauses(
     second = text.split(". ")[1] + "."
     assert len(second) == 397
     posts = asp23["2024-12-03"]["x"]["posts"]
-    parts = [(post, q) for post in posts for q in post["quotes"]
-             if q["record"] == "kit-general-debate"]
+    parts = [
+        (post, q) for post in posts for q in post["quotes"] if q["record"] == "kit-general-debate"
+    ]
     spans = [(q["start"], q["end"]) for _, q in parts]
     # Concatenating the parts, minus their marks and ellipses, gives the quote verbatim.
     rebuilt = ""
@@ -153,7 +158,8 @@ def test_thread_shape_opener_items_in_order_closing(
             archive = f"https://example.org/digest/asp23/{day.key}/"
             assert "Read the full ASP23 digest" in posts[-1]["text"]
             assert archive in posts[-1]["links"] or (
-                platform == "bluesky" and archive in posts[-1]["links"])
+                platform == "bluesky" and archive in posts[-1]["links"]
+            )
             numbered = platform != "linkedin"
             for n, post in enumerate(posts, start=1):
                 assert post["position"] == n
@@ -194,9 +200,12 @@ def test_bluesky_facets_point_at_the_shown_text_and_carry_full_urls(
                 shown = raw[facet["byteStart"] : facet["byteEnd"]].decode("utf-8")
                 if facet["type"] == "link":
                     assert facet["uri"].startswith("https://")
-                    assert facet["uri"].removeprefix("https://").startswith(
-                        shown.rstrip("…").removeprefix("www.").split("/")[0]
-                    ) or shown.rstrip("…") in facet["uri"]
+                    assert (
+                        facet["uri"]
+                        .removeprefix("https://")
+                        .startswith(shown.rstrip("…").removeprefix("www.").split("/")[0])
+                        or shown.rstrip("…") in facet["uri"]
+                    )
                     seen += 1
                 elif facet["type"] == "tag":
                     assert shown == "#" + facet["tag"]
@@ -226,19 +235,26 @@ def test_linkedin_leaves_out_quotes_that_do_not_fit_and_says_so(sample_project: 
 
 # -- handles ---------------------------------------------------------------------------------------
 
+
 def test_organisers_become_handles_and_speakers_stay_names(sample_root: Path) -> None:
     event = sample_root / "content/asp23/event.toml"
-    event.write_text(event.read_text() + (
-        '\n[handles."Amnesty International"]\nx = "amnesty"\nmastodon = "@amnesty@mastodon.social"'
-        '\nbluesky = "amnesty.org"\nthreads = "amnesty"\nlinkedin = "Amnesty International UK"\n'
-        '\n[handles."Agnes Callamard"]\nx = "AgnesCallamard"\n'
-    ).replace('[handles."Amnesty International"]\nx = "amnesty"\n', "", 1))
+    event.write_text(
+        event.read_text()
+        + (
+            '\n[handles."Amnesty International"]\nx = "amnesty"\nmastodon = "@amnesty@mastodon.social"'
+            '\nbluesky = "amnesty.org"\nthreads = "amnesty"\nlinkedin = "Amnesty International UK"\n'
+            '\n[handles."Agnes Callamard"]\nx = "AgnesCallamard"\n'
+        ).replace('[handles."Amnesty International"]\nx = "amnesty"\n', "", 1)
+    )
     project = load_project(sample_root, environ={})
     ctx, content = context(project)
     data = threads(social.render(plan_days(content)[3], ctx))
     expected = {
-        "x": "(@amnesty)", "mastodon": "(@amnesty@mastodon.social)", "bluesky": "(@amnesty.org)",
-        "threads": "(@amnesty)", "linkedin": "(Amnesty International UK)",
+        "x": "(@amnesty)",
+        "mastodon": "(@amnesty@mastodon.social)",
+        "bluesky": "(@amnesty.org)",
+        "threads": "(@amnesty)",
+        "linkedin": "(Amnesty International UK)",
     }
     for platform, shown in expected.items():
         texts = [p["text"] for p in all_posts(data[platform])]
@@ -248,12 +264,18 @@ def test_organisers_become_handles_and_speakers_stay_names(sample_root: Path) ->
         assert all("@AgnesCallamard" not in t for t in texts)
         assert any("— Agnes Callamard, Secretary General" in t for t in texts)
     mention = [f for p in data["bluesky"]["posts"] for f in p["facets"] if f["type"] == "mention"]
-    assert mention == [{"type": "mention", "byteStart": mention[0]["byteStart"],
-                        "byteEnd": mention[0]["byteStart"] + len("@amnesty.org"),
-                        "handle": "amnesty.org"}]
+    assert mention == [
+        {
+            "type": "mention",
+            "byteStart": mention[0]["byteStart"],
+            "byteEnd": mention[0]["byteStart"] + len("@amnesty.org"),
+            "handle": "amnesty.org",
+        }
+    ]
 
 
 # -- quote posts -----------------------------------------------------------------------------------
+
 
 def test_quote_post_forms(asp23: dict[str, dict[str, dict[str, Any]]]) -> None:
     # Fits: the quote in the text, with the card.
@@ -261,21 +283,32 @@ def test_quote_post_forms(asp23: dict[str, dict[str, dict[str, Any]]]) -> None:
     assert amnesty["quote_in_text"] is True and len(amnesty["posts"]) == 1
     post = amnesty["posts"][0]
     assert post["text"].startswith("“The conclusion that Israel has committed genocide")
-    assert post["media"] == [{
-        "path": "cards/amnesty-genocide-report-1.landscape.png", "size": "landscape",
-        "alt": post["media"][0]["alt"],
-    }]
+    assert post["media"] == [
+        {
+            "path": "cards/amnesty-genocide-report-1.landscape.png",
+            "size": "landscape",
+            "alt": post["media"][0]["alt"],
+        }
+    ]
     # Too long for X: the attribution, and the whole quote in the card's alt text.
     kit = asp23["2024-12-03"]["x"]["quote_posts"][0]
     assert kit["quote_in_text"] is False
     (only,) = kit["posts"]
     assert "Khrystyna Kit" in only["text"] and "Justice at the national level" not in only["text"]
-    text = next(r for r in load_content(load_project(REPO, environ={}), "asp23").records
-                if r.id == "kit-general-debate").quotes[0].text
+    text = (
+        next(
+            r
+            for r in load_content(load_project(REPO, environ={}), "asp23").records
+            if r.id == "kit-general-debate"
+        )
+        .quotes[0]
+        .text
+    )
     assert only["media"][0]["alt"].startswith(f"“{text}” — Khrystyna Kit, Head of")
     # LinkedIn and Mastodon use the square card.
     assert asp23["2024-12-03"]["mastodon"]["quote_posts"][0]["posts"][0]["media"][0]["size"] == (
-        "square")
+        "square"
+    )
     # Fragments without a card get no quote post.
     assert [qp["record"] for qp in asp23["2024-12-02"]["x"]["quote_posts"]] == ["opening"]
 
@@ -291,10 +324,16 @@ def test_alt_text_drops_context_never_the_quote(sample_root: Path) -> None:
     sentence = "Survivors must be heard and believed by the Court at every stage of proceedings. "
     quote = (sentence * 11).strip()
     role = "Special Representative of the Secretary-General on Sexual Violence in Conflict " * 2
-    add_record(sample_root, "2024-12-04", "long-alt", (
-        'title: "Long alt"\nkind: statement\nsummary: "A statement."\nspeakers:\n'
-        f'  - name: "Ana Example"\n    role: "{role.strip()}"\nquotes:\n  - text: "{quote}"\n'
-        '    by: "Ana Example"'))
+    add_record(
+        sample_root,
+        "2024-12-04",
+        "long-alt",
+        (
+            'title: "Long alt"\nkind: statement\nsummary: "A statement."\nspeakers:\n'
+            f'  - name: "Ana Example"\n    role: "{role.strip()}"\nquotes:\n  - text: "{quote}"\n'
+            '    by: "Ana Example"'
+        ),
+    )
     project = load_project(sample_root, environ={})
     ctx, content = context(project)
     data = threads(social.render(plan_days(content)[2], ctx))
@@ -307,9 +346,15 @@ def test_alt_text_drops_context_never_the_quote(sample_root: Path) -> None:
 
 def test_a_card_that_will_not_be_drawn_is_never_attached(sample_root: Path) -> None:
     long = " ".join(["Every survivor deserves to be heard, believed and given justice."] * 30)
-    add_record(sample_root, "2024-12-04", "too-long", (
-        'title: "Too long for a card"\nkind: statement\nsummary: "A statement."\nspeakers:\n'
-        f'  - name: "Ana Example"\nquotes:\n  - text: "{long}"\n    by: "Ana Example"'))
+    add_record(
+        sample_root,
+        "2024-12-04",
+        "too-long",
+        (
+            'title: "Too long for a card"\nkind: statement\nsummary: "A statement."\nspeakers:\n'
+            f'  - name: "Ana Example"\nquotes:\n  - text: "{long}"\n    by: "Ana Example"'
+        ),
+    )
     project = load_project(sample_root, environ={})
     ctx, content = context(project)
     day = plan_days(content)[2]
@@ -321,9 +366,10 @@ def test_a_card_that_will_not_be_drawn_is_never_attached(sample_root: Path) -> N
         assert qp["quote_in_text"] is True
         spans = [q for p in qp["posts"] for q in p["quotes"]]
         assert spans[0]["start"] == 0 and spans[-1]["end"] == len(long)
-    assert ("social: too-long quote 1: no card attached on x, bluesky, mastodon, threads, "
-            "linkedin: the cards renderer skips its card (the text does not fit any size)"
-            ) in rendered.warnings
+    assert (
+        "social: too-long quote 1: no card attached on x, bluesky, mastodon, threads, "
+        "linkedin: the cards renderer skips its card (the text does not fit any size)"
+    ) in rendered.warnings
     from aspdigest.render.cards import render as cards_render
 
     drawn = {a.path for a in cards_render(day, ctx).artifacts}
@@ -332,18 +378,25 @@ def test_a_card_that_will_not_be_drawn_is_never_attached(sample_root: Path) -> N
 
 # -- errors ------------------------------------------------------------------------------------------
 
+
 def test_a_clause_too_long_for_any_post_is_an_error_naming_the_record(sample_root: Path) -> None:
     clause = "Accountability " + " ".join(["accountability"] * 24)
-    add_record(sample_root, "2024-12-04", "endless", (
-        'title: "Endless"\nkind: statement\nsummary: "A statement."\nspeakers:\n'
-        f'  - name: "Ana Example"\nquotes:\n  - text: "Short first. {clause}."\n'
-        '    by: "Ana Example"\n    card: false'))
+    add_record(
+        sample_root,
+        "2024-12-04",
+        "endless",
+        (
+            'title: "Endless"\nkind: statement\nsummary: "A statement."\nspeakers:\n'
+            f'  - name: "Ana Example"\nquotes:\n  - text: "Short first. {clause}."\n'
+            '    by: "Ana Example"\n    card: false'
+        ),
+    )
     ctx, content = context(load_project(sample_root, environ={}))
     with pytest.raises(RenderError) as caught:
         social.render(plan_days(content)[2], ctx)
     assert caught.value.lines() == [
         "content/asp23/2024-12-04/endless.md: quotes[0].text: cannot be posted on X: the clause "
-        "\"Accountability accountability accountability accountability…\" is 394/280 weighted "
+        '"Accountability accountability accountability accountability…" is 394/280 weighted '
         "characters with its quotation marks and attribution, and has no sentence or clause "
         "break to split it at (a quote is never cut inside a clause)"
     ]
@@ -351,30 +404,40 @@ def test_a_clause_too_long_for_any_post_is_an_error_naming_the_record(sample_roo
 
 def test_a_word_too_long_for_any_post_is_an_error_naming_the_field(sample_root: Path) -> None:
     word = "正義" * 80
-    add_record(sample_root, "2024-12-04", "wide", (
-        f'title: "Wide"\nkind: statement\nsummary: "See {word} now."'))
+    add_record(
+        sample_root,
+        "2024-12-04",
+        "wide",
+        (f'title: "Wide"\nkind: statement\nsummary: "See {word} now."'),
+    )
     ctx, content = context(load_project(sample_root, environ={}))
     with pytest.raises(RenderError) as caught:
         social.render(plan_days(content)[2], ctx)
     assert caught.value.lines() == [
         "content/asp23/2024-12-04/wide.md: summary: cannot be posted on X: "
-        f"\"{word[:59]}…\" is 320/280 weighted characters and has no break point (space, "
+        f'"{word[:59]}…" is 320/280 weighted characters and has no break point (space, '
         "sentence or clause end) to split it at"
     ]
 
 
 def test_a_clause_over_threads_link_limit_is_an_error(sample_root: Path) -> None:
     links = " ".join(f"https://example.org/{n}" for n in range(6))
-    add_record(sample_root, "2024-12-04", "links", (
-        'title: "Links"\nkind: statement\nsummary: "A statement."\nspeakers:\n'
-        f'  - name: "Ana Example"\nquotes:\n  - text: "See {links}"\n'
-        '    by: "Ana Example"\n    card: false'))
+    add_record(
+        sample_root,
+        "2024-12-04",
+        "links",
+        (
+            'title: "Links"\nkind: statement\nsummary: "A statement."\nspeakers:\n'
+            f'  - name: "Ana Example"\nquotes:\n  - text: "See {links}"\n'
+            '    by: "Ana Example"\n    card: false'
+        ),
+    )
     ctx, content = context(load_project(sample_root, environ={}))
     with pytest.raises(RenderError) as caught:
         social.social_day(plan_days(content)[2], ctx, "threads")
     assert caught.value.lines() == [
         "content/asp23/2024-12-04/links.md: quotes[0].text: cannot be posted on Threads: the "
-        "clause \"See https://example.org/0 https://example.org/1 https://exa…\" breaks the "
+        'clause "See https://example.org/0 https://example.org/1 https://exa…" breaks the '
         "platform's rules (6 links, at most 5) with its quotation marks and attribution, and "
         "has no sentence or clause break to split it at (a quote is never cut inside a clause)"
     ]
@@ -382,8 +445,12 @@ def test_a_clause_over_threads_link_limit_is_an_error(sample_root: Path) -> None
 
 def test_a_linkedin_day_too_long_even_without_quotes_is_an_error(sample_root: Path) -> None:
     for n in range(12):
-        add_record(sample_root, "2024-12-06", f"filler-{n:02d}", (
-            f'title: "Filler {n}"\nkind: statement\nsummary: "{"Words and more words. " * 12}"'))
+        add_record(
+            sample_root,
+            "2024-12-06",
+            f"filler-{n:02d}",
+            (f'title: "Filler {n}"\nkind: statement\nsummary: "{"Words and more words. " * 12}"'),
+        )
     ctx, content = context(load_project(sample_root, environ={}))
     with pytest.raises(RenderError) as caught:
         social.render(plan_days(content)[4], ctx)
@@ -410,9 +477,13 @@ def test_project_templates_override_the_defaults(sample_root: Path) -> None:
     folder.mkdir(parents=True)
     (folder / "closing.txt.j2").write_text("Subscribe: {{ signup_url }}\n")
     settings_file = sample_root / "aspdigest.toml"
-    settings_file.write_text(settings_file.read_text() + (
-        '\n[social]\nsignup_url = "https://example.org/join"\nmastodon_limit = 1000\n'
-        'numbering = ["x"]\n'))
+    settings_file.write_text(
+        settings_file.read_text()
+        + (
+            '\n[social]\nsignup_url = "https://example.org/join"\nmastodon_limit = 1000\n'
+            'numbering = ["x"]\n'
+        )
+    )
     ctx, content = context(load_project(sample_root, environ={}))
     data = threads(social.render(plan_days(content)[0], ctx))
     assert data["x"]["posts"][-1]["text"].startswith("Subscribe: https://example.org/join\n")
@@ -430,14 +501,19 @@ def test_a_day_without_records_renders_no_threads(sample_root: Path) -> None:
 
 # -- numbering ---------------------------------------------------------------------------------------
 
+
 def test_numbering_never_pushes_a_post_over_even_past_nine_posts(sample_root: Path) -> None:
     # Summaries whose posts fill X almost to the limit, and enough of them for two-digit labels.
     settings_file = sample_root / "aspdigest.toml"
     settings_file.write_text(settings_file.read_text() + '\n[social]\nplatforms = ["x"]\n')
     for n in range(12):
         summary = ("Survivors demand accountability now " + "x" * 200)[: 240 - len(str(n))]
-        add_record(sample_root, "2024-12-06", f"filler-{n:02d}", (
-            f'title: "Filler {n}"\nkind: statement\norder: {10 + n}\nsummary: "{summary}"'))
+        add_record(
+            sample_root,
+            "2024-12-06",
+            f"filler-{n:02d}",
+            (f'title: "Filler {n}"\nkind: statement\norder: {10 + n}\nsummary: "{summary}"'),
+        )
     ctx, content = context(load_project(sample_root, environ={}))
     data = threads(social.render(plan_days(content)[4], ctx))["x"]
     total = len(data["posts"])
@@ -451,7 +527,9 @@ def test_numbering_never_pushes_a_post_over_even_past_nine_posts(sample_root: Pa
 
 LATIN = st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=10)
 WORD = st.one_of(
-    LATIN, LATIN, LATIN,
+    LATIN,
+    LATIN,
+    LATIN,
     st.text("正義和平法院審判真相", min_size=1, max_size=5),
     st.text("العدالةللضحايا", min_size=1, max_size=7),
     st.builds(lambda w: "".join(c + "\u0301" for c in w), LATIN),
@@ -461,15 +539,22 @@ WORD = st.one_of(
 )
 SPACE = st.sampled_from([" ", " ", " ", " ", NBSP, NNBSP])
 CLAUSE = st.lists(st.tuples(WORD, SPACE), min_size=1, max_size=4).map(
-    lambda ws: "".join(w + s for w, s in ws).rstrip(" " + NBSP + NNBSP) or "x")
+    lambda ws: "".join(w + s for w, s in ws).rstrip(" " + NBSP + NNBSP) or "x"
+)
 JOINER = st.sampled_from([", ", ", ", "; ", ": ", " — ", "—", "、", "،"])
 # A sentence starts with a capital, so that it is one (a stop before a small letter is not).
-SENTENCE = st.tuples(st.sampled_from(["The", "Justice", "Survivors", "Now"]), SPACE, CLAUSE,
-                     st.lists(st.tuples(JOINER, CLAUSE), max_size=2)).map(
-    lambda s: s[0] + s[1] + s[2] + "".join(j + c for j, c in s[3]) + ".")
+SENTENCE = st.tuples(
+    st.sampled_from(["The", "Justice", "Survivors", "Now"]),
+    SPACE,
+    CLAUSE,
+    st.lists(st.tuples(JOINER, CLAUSE), max_size=2),
+).map(lambda s: s[0] + s[1] + s[2] + "".join(j + c for j, c in s[3]) + ".")
 PASSAGE = st.lists(SENTENCE, min_size=1, max_size=10).map(" ".join)
-RECORD = st.tuples(st.lists(SENTENCE, min_size=1, max_size=3).map(" ".join),
-                   st.lists(PASSAGE, max_size=2), st.sampled_from(["en", "fr", "ar", "de", "ja"]))
+RECORD = st.tuples(
+    st.lists(SENTENCE, min_size=1, max_size=3).map(" ".join),
+    st.lists(PASSAGE, max_size=2),
+    st.sampled_from(["en", "fr", "ar", "de", "ja"]),
+)
 
 
 MARKS = "…“”«»„「」\u202f"
@@ -479,27 +564,47 @@ def bare(words: list[str]) -> list[str]:
     return [b for b in (w.strip(MARKS) for w in words) if b]
 
 
-def synthetic_day(project: Project, records: list[tuple[str, list[str], str]]) -> tuple[
-        Day, RenderContext]:
+def synthetic_day(
+    project: Project, records: list[tuple[str, list[str], str]]
+) -> tuple[Day, RenderContext]:
     date = dt.date(2025, 3, 10)
-    event = Event(id="synth", name="Synthetic", short_name="SYN", publisher="P",
-                  timezone="Europe/Amsterdam", start=date, end=date, hashtags=["Justice"],
-                  path="content/synth/event.toml", sha256="0")
+    event = Event(
+        id="synth",
+        name="Synthetic",
+        short_name="SYN",
+        publisher="P",
+        timezone="Europe/Amsterdam",
+        start=date,
+        end=date,
+        hashtags=["Justice"],
+        path="content/synth/event.toml",
+        sha256="0",
+    )
     built = []
     for n, (summary, quotes, lang) in enumerate(records):
-        built.append(Record(
-            id=f"r{n}", date=date, path=f"content/synth/2025-03-10/r{n}.md", sha256="0",
-            title=f"Item {n}", kind="statement", summary=summary,
-            speakers=[Speaker(name="Ana Example", role="Witness")],
-            quotes=[Quote(text=q, by="Ana Example", lang=lang, card=False) for q in quotes],
-        ))
+        built.append(
+            Record(
+                id=f"r{n}",
+                date=date,
+                path=f"content/synth/2025-03-10/r{n}.md",
+                sha256="0",
+                title=f"Item {n}",
+                kind="statement",
+                summary=summary,
+                speakers=[Speaker(name="Ana Example", role="Witness")],
+                quotes=[Quote(text=q, by="Ana Example", lang=lang, card=False) for q in quotes],
+            )
+        )
     content = Content(event, tuple(built))
     day = Day(event, date, 1, "A synthetic day", None, tuple(built))
     return day, RenderContext(project, content, make_environment(project))
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(st.lists(RECORD, min_size=1, max_size=3))
 def test_thread_properties(records: list[tuple[str, list[str], str]]) -> None:
     project = load_project(REPO, environ={})
@@ -515,8 +620,9 @@ def test_thread_properties(records: list[tuple[str, list[str], str]]) -> None:
         stream = "\n\n".join(texts).split()
         # 2. the thread's words, in order, are the unsplit thread's (marks and the ellipses
         # that mark a cut aside)
-        whole = threads_module.single(social.thread_sections(day, ctx, result.platform),
-                                      result.platform).text
+        whole = threads_module.single(
+            social.thread_sections(day, ctx, result.platform), result.platform
+        ).text
         if platform != "linkedin" or not result.warnings:
             assert "".join(bare(stream)) == "".join(bare(whole.split())), platform
         for record in day.records:
@@ -529,8 +635,12 @@ def test_thread_properties(records: list[tuple[str, list[str], str]]) -> None:
                 assert any(token.rstrip(".,") in t for t in texts)
             # 3. each quote whole, in order, unaltered (LinkedIn may leave one out, whole)
             for index, quote in enumerate(record.quotes):
-                spans = [(post, q) for post in result.posts for q in post.quotes
-                         if (q.record, q.index) == (record.id, index)]
+                spans = [
+                    (post, q)
+                    for post in result.posts
+                    for q in post.quotes
+                    if (q.record, q.index) == (record.id, index)
+                ]
                 if platform == "linkedin" and not spans:
                     continue
                 assert [q.part for _, q in spans] == list(range(1, len(spans) + 1))

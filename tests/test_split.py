@@ -36,6 +36,7 @@ def words(text: str) -> list[str]:
 
 # -- sentences -----------------------------------------------------------------------------------
 
+
 def test_sentences_end_at_stops_followed_by_a_space() -> None:
     assert sentences("One. Two! Three? Four… Five") == ["One.", "Two!", "Three?", "Four…", "Five"]
 
@@ -43,21 +44,36 @@ def test_sentences_end_at_stops_followed_by_a_space() -> None:
 def test_closing_quotation_marks_stay_with_their_sentence() -> None:
     text = "I was taught humility. “Don’t blow your own horn, be modest.’ But I continue."
     assert sentences(text) == [
-        "I was taught humility.", "“Don’t blow your own horn, be modest.’", "But I continue."
+        "I was taught humility.",
+        "“Don’t blow your own horn, be modest.’",
+        "But I continue.",
     ]
 
 
-@pytest.mark.parametrize("text", [
-    "Dr. Smith spoke.", "Prof. Akane spoke.", "See e.g. the report.", "The U.S. delegation.",
-    "J. Smith spoke.", "It rose 3.5 per cent.", "Visit example.org today.",
-    "It was late… and dark.", "Art. 7 applies.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Dr. Smith spoke.",
+        "Prof. Akane spoke.",
+        "See e.g. the report.",
+        "The U.S. delegation.",
+        "J. Smith spoke.",
+        "It rose 3.5 per cent.",
+        "Visit example.org today.",
+        "It was late… and dark.",
+        "Art. 7 applies.",
+    ],
+)
 def test_no_sentence_break_inside_abbreviations_numbers_domains(text: str) -> None:
     assert sentences(text) == [text]
 
 
 def test_cjk_and_arabic_sentence_stops() -> None:
-    assert sentences("正义必须实现。受害者需要真相！为什么？") == ["正义必须实现。", "受害者需要真相！", "为什么？"]
+    assert sentences("正义必须实现。受害者需要真相！为什么？") == [
+        "正义必须实现。",
+        "受害者需要真相！",
+        "为什么？",
+    ]
     assert sentences("هل هذا عدل؟ نعم.") == ["هل هذا عدل؟", "نعم."]
 
 
@@ -67,15 +83,22 @@ def test_gaps_are_the_white_space_between() -> None:
 
 # -- clauses -------------------------------------------------------------------------------------
 
+
 def test_clauses_at_comma_semicolon_colon_and_dashes() -> None:
     text = "First, second; third: fourth — fifth—sixth"
     assert clauses(text) == ["First,", "second;", "third:", "fourth —", "fifth—", "sixth"]
 
 
-@pytest.mark.parametrize("text", [
-    "1,000 people", "at 14:30 today", "conflict-related violence", "pages 2–6 only",
-    "a large-scale attack",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1,000 people",
+        "at 14:30 today",
+        "conflict-related violence",
+        "pages 2–6 only",
+        "a large-scale attack",
+    ],
+)
 def test_no_clause_break_inside_numbers_times_or_hyphenated_words(text: str) -> None:
     assert clauses(text) == [text]
 
@@ -90,6 +113,7 @@ def test_clause_gap_after_a_comma_inside_quotation_marks() -> None:
 
 
 # -- words and entities ----------------------------------------------------------------------------
+
 
 def test_words_never_break_at_no_break_spaces() -> None:
     text = f"La{NBSP}Haye «{NNBSP}oui{NNBSP}» now"
@@ -109,27 +133,40 @@ def test_no_break_inside_a_url_mention_or_hashtag() -> None:
 def test_protected_spans_cover_every_platforms_entities() -> None:
     text = "x https://ex.org/é—y @u@m.social #tag @a.bsky.social example.com $ICC"
     spans = [text[s:e] for s, e in protected_spans(text)]
-    assert spans == ["https://ex.org/é—y", "@u@m.social", "#tag", "@a.bsky.social",
-                     "example.com", "$ICC"]
+    assert spans == [
+        "https://ex.org/é—y",
+        "@u@m.social",
+        "#tag",
+        "@a.bsky.social",
+        "example.com",
+        "$ICC",
+    ]
 
 
 # -- packing ---------------------------------------------------------------------------------------
 
+
 def fits_within(limit: int) -> object:
-    return lambda text: (lambda s, e: len(text[s:e]) <= limit)
+    return lambda text: lambda s, e: len(text[s:e]) <= limit
 
 
 def test_pack_keeps_sentences_that_fit_whole() -> None:
     text = "Aaaa aaaa. Bbbb bbbb. Cccc cccc."
     assert [text[s:e] for s, e in pack(text, lambda s, e: e - s <= 21)] == [
-        "Aaaa aaaa. Bbbb bbbb.", "Cccc cccc."
+        "Aaaa aaaa. Bbbb bbbb.",
+        "Cccc cccc.",
     ]
 
 
 def test_a_long_sentence_is_cut_between_clauses_and_never_merged_with_its_neighbours() -> None:
     text = "Short one. A long sentence, with clauses, that goes on and on. Next."
     parts = [text[s:e] for s, e in pack(text, lambda s, e: e - s <= 30, ("sentence", "clause"))]
-    assert parts == ["Short one.", "A long sentence, with clauses,", "that goes on and on.", "Next."]
+    assert parts == [
+        "Short one.",
+        "A long sentence, with clauses,",
+        "that goes on and on.",
+        "Next.",
+    ]
 
 
 def test_unsplittable_names_the_piece() -> None:
@@ -153,17 +190,29 @@ ARABIC = st.text("العدالةللضحاياالمحكمة", min_size=1, max_s
 COMBINING = st.builds(lambda w: "".join(c + "\u0301\u0323" for c in w), LATIN)
 EMOJI = st.sampled_from(["😀", "👩🏽‍⚖️", "🐦‍🔥", "✊🏽", "🇺🇦", "❤️", "1️⃣"])
 URL = st.builds(lambda p: f"https://example.org/{p}", st.text("abcxyz-_/", max_size=30))
-ENTITY = st.sampled_from(["@ana_1", "#Justice", "#正義", "@ana@mastodon.social",
-                          "@icc.bsky.social", "$ICC", "example.com/path"])
+ENTITY = st.sampled_from(
+    [
+        "@ana_1",
+        "#Justice",
+        "#正義",
+        "@ana@mastodon.social",
+        "@icc.bsky.social",
+        "$ICC",
+        "example.com/path",
+    ]
+)
 WORD = st.one_of(LATIN, LATIN, CJK, ARABIC, COMBINING, EMOJI, URL, ENTITY)
-PUNCT = st.sampled_from(["", "", "", ".", ",", ";", ":", "!", "?", "—", "。", "、", "،", "؟", "…",
-                         ".”", ",’"])
+PUNCT = st.sampled_from(
+    ["", "", "", ".", ",", ";", ":", "!", "?", "—", "。", "、", "،", "؟", "…", ".”", ",’"]
+)
 SPACE = st.sampled_from([" ", " ", " ", " ", "\n", NBSP, NNBSP, "  "])
 TEXT = st.lists(st.tuples(WORD, PUNCT, SPACE), min_size=1, max_size=50).map(
     lambda parts: "".join(w + p + s for w, p, s in parts)
 )
 COUNTERS = {
-    "x": RULES["x"].count, "bluesky": bluesky_length, "mastodon": mastodon_length,
+    "x": RULES["x"].count,
+    "bluesky": bluesky_length,
+    "mastodon": mastodon_length,
     "threads": threads_length,
 }
 TIGHT = set("—―、，；：،؛。！？")
@@ -193,15 +242,17 @@ def test_packing_properties(text: str, limit: int, platform: str) -> None:
     # every part within the limit by the platform's own count
     assert all(fits(s, e) for s, e in spans)
     # in order, nothing lost, only breaking white space (or nothing after a tight mark) between
-    rebuilt = "".join(text[s:e] + text[e:nxt] for (s, e), (nxt, _) in
-                      zip(spans, [*spans[1:], (spans[-1][1], 0)], strict=True))
+    rebuilt = "".join(
+        text[s:e] + text[e:nxt]
+        for (s, e), (nxt, _) in zip(spans, [*spans[1:], (spans[-1][1], 0)], strict=True)
+    )
     assert rebuilt == stripped and spans[0][0] == offset
     for (_, end), (start, _) in itertools.pairwise(spans):
         gap = text[end:start]
         if gap:
             assert gap.strip() == "" and NBSP not in gap and NNBSP not in gap
         else:
-            assert text[end - 1] in TIGHT or text[: end].rstrip("”’\"')»").endswith(tuple(TIGHT))
+            assert text[end - 1] in TIGHT or text[:end].rstrip("”’\"')»").endswith(tuple(TIGHT))
     # no entity is cut (Mastodon lets a URL's query run on into no-break spaces, which the
     # stripping of the text's ends may take off)
     for p_start, p_end in protected:

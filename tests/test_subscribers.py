@@ -50,22 +50,27 @@ def test_columns_may_be_in_any_order_and_name_language_optional(tmp_path: Path) 
     path = write(tmp_path, "\ufeffLanguage, Email ,name\nfr,a@example.org,\n,b@example.org,Bo\n\n")
     rows = read_csv(path)
     assert [(r.address, r.name, r.language, r.line) for r in rows] == [
-        ("a@example.org", None, "fr", 2), ("b@example.org", "Bo", None, 3)]
+        ("a@example.org", None, "fr", 2),
+        ("b@example.org", "Bo", None, 3),
+    ]
     only = write(tmp_path, "email\nc@example.org\n", "only.csv")
     assert [r.address for r in read_csv(only)] == ["c@example.org"]
 
 
 def test_every_bad_line_is_reported(tmp_path: Path) -> None:
-    path = write(tmp_path, (
-        "email,name,language\n"
-        "not-an-address,X,en\n"
-        ",Nobody,en\n"
-        "a@example.org,A,klingon-xx\n"
-        "A@example.org,A again,\n"
-        "b@example.org,\"Line\nbreak\",\n"
-        "c@example.org,C,en,extra\n"
-        "evil@example.org\r\nBcc: x@example.org,E,\n"  # line 9 is fine, line 10 is not
-    ))
+    path = write(
+        tmp_path,
+        (
+            "email,name,language\n"
+            "not-an-address,X,en\n"
+            ",Nobody,en\n"
+            "a@example.org,A,klingon-xx\n"
+            "A@example.org,A again,\n"
+            'b@example.org,"Line\nbreak",\n'
+            "c@example.org,C,en,extra\n"
+            "evil@example.org\r\nBcc: x@example.org,E,\n"  # line 9 is fine, line 10 is not
+        ),
+    )
     assert problems(path) == [
         'people.csv: line 2: email: expected an address like name@example.org, got "not-an-address"',
         "people.csv: line 3: email: expected an address like name@example.org, got nothing",
@@ -85,11 +90,13 @@ def test_header_problems(tmp_path: Path) -> None:
         'people.csv: line 1: no "email" column',
     ]
     assert problems(write(tmp_path, "")) == [
-        "people.csv: line 1: expected a header row naming the columns: email, name, language"]
+        "people.csv: line 1: expected a header row naming the columns: email, name, language"
+    ]
     assert problems(tmp_path / "missing.csv") == ["missing.csv: file not found"]
     (tmp_path / "latin1.csv").write_bytes(b"email,name\nz@example.org,Z\xe9\n")
     assert problems(tmp_path / "latin1.csv") == [
-        "latin1.csv: line 2: not valid UTF-8; save the file as UTF-8"]
+        "latin1.csv: line 2: not valid UTF-8; save the file as UTF-8"
+    ]
 
 
 def test_tokens_round_trip_and_resist_tampering() -> None:
@@ -112,11 +119,13 @@ def test_signing_key_is_required_and_not_weak() -> None:
     assert str(err.value) == (
         "ASPDIGEST_UNSUBSCRIBE_KEY: not set; real sends sign each recipient's unsubscribe link "
         "with it (set it to a long random string, the same one your unsubscribe page uses to "
-        "check the link)")
+        "check the link)"
+    )
     with pytest.raises(UserError) as err:
         unsubscribe_key({"ASPDIGEST_UNSUBSCRIBE_KEY": "short"})
     assert str(err.value) == (
-        "ASPDIGEST_UNSUBSCRIBE_KEY: too short; use at least 16 random characters")
+        "ASPDIGEST_UNSUBSCRIBE_KEY: too short; use at least 16 random characters"
+    )
     assert unsubscribe_key({"ASPDIGEST_UNSUBSCRIBE_KEY": "s" * 16}) == b"s" * 16
 
 
@@ -135,7 +144,9 @@ def test_import_and_listing_keep_suppressions(sample_project: Project) -> None:
         import_csv(store, subscribers_path(sample_project))
         rows = listing(store)
     assert [(r.address, r.suppressed) for r in rows if r.suppressed] == [
-        (first, "complained"), ("gone@example.org", "bounced")]
+        (first, "complained"),
+        ("gone@example.org", "bounced"),
+    ]
     assert len(rows) == 6
 
 
@@ -148,15 +159,19 @@ def test_subscribers_commands(sample_root: Path, monkeypatch: pytest.MonkeyPatch
     (sample_root / "two.csv").write_text("email\nana.example@example.org\nnew@example.org\n")
     result = runner.invoke(app, ["subscribers", "import", "two.csv", "--replace", "--json"])
     assert json.loads(result.output) == {"added": 1, "updated": 1, "unchanged": 0, "removed": 4}
-    result = runner.invoke(app, ["subscribers", "unsubscribe", "New@example.org",
-                                 "--reason", "bounced"])
+    result = runner.invoke(
+        app, ["subscribers", "unsubscribe", "New@example.org", "--reason", "bounced"]
+    )
     assert result.output == "New@example.org: suppressed (bounced)\n"
     result = runner.invoke(app, ["subscribers", "list"])
-    assert result.output == ("ana.example@example.org\n"
-                             "new@example.org\t\t\tsuppressed: bounced\n")
+    assert result.output == ("ana.example@example.org\nnew@example.org\t\t\tsuppressed: bounced\n")
     result = runner.invoke(app, ["subscribers", "list", "--json"])
-    assert json.loads(result.output)[1] == {"address": "new@example.org", "name": None,
-                                            "language": None, "suppressed": "bounced"}
+    assert json.loads(result.output)[1] == {
+        "address": "new@example.org",
+        "name": None,
+        "language": None,
+        "suppressed": "bounced",
+    }
     result = runner.invoke(app, ["subscribers", "import", "missing.csv"])
     assert (result.exit_code, result.output) == (1, "missing.csv: file not found\n")
     result = runner.invoke(app, ["subscribers", "unsubscribe", "x@example.org", "--reason", "meh"])

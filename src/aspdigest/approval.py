@@ -77,8 +77,7 @@ def label(d: Delivery) -> str:
     return f"delivery {d.id} ({d.date} {what})"
 
 
-def normalise_selection(channel: str | None, platform: str | None) -> tuple[str | None,
-                                                                             str | None]:
+def normalise_selection(channel: str | None, platform: str | None) -> tuple[str | None, str | None]:
     """Check --channel/--platform; "email" names the digest's platform (stored as "")."""
     if channel is not None and channel not in CHANNELS:
         raise UserError(f'--channel: expected one of {", ".join(CHANNELS)}, got "{channel}"')
@@ -93,20 +92,33 @@ def normalise_selection(channel: str | None, platform: str | None) -> tuple[str 
 
 def _not_approvable(d: Delivery, tz: ZoneInfo | None) -> str:
     if d.status == "sent":
-        when = d.sent_at.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z") if d.sent_at and tz \
+        when = (
+            d.sent_at.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+            if d.sent_at and tz
             else "already"
+        )
         return f"{label(d)}: already sent ({when}); nothing to approve"
     if d.status == "claimed":
         return f"{label(d)}: is being sent right now; nothing to approve"
     if d.status == "unknown":
-        return (f"{label(d)}: its send was interrupted; resolve it first with "
-                f"`aspdigest schedule resolve {d.id} --sent` or `--not-sent`")
-    return (f"{label(d)}: was skipped; bring it back with "
-            f"`aspdigest schedule reschedule {d.id} HH:MM`")
+        return (
+            f"{label(d)}: its send was interrupted; resolve it first with "
+            f"`aspdigest schedule resolve {d.id} --sent` or `--not-sent`"
+        )
+    return (
+        f"{label(d)}: was skipped; bring it back with `aspdigest schedule reschedule {d.id} HH:MM`"
+    )
 
 
-def approve(project: Project, event_id: str, date: dt.date, *, channel: str | None = None,
-            platform: str | None = None, by: str) -> list[Approved]:
+def approve(
+    project: Project,
+    event_id: str,
+    date: dt.date,
+    *,
+    channel: str | None = None,
+    platform: str | None = None,
+    by: str,
+) -> list[Approved]:
     """Approve the built artifacts of the day's deliveries (all, or one channel/platform)."""
     channel, platform = normalise_selection(channel, platform)
     if not by.strip():
@@ -115,13 +127,19 @@ def approve(project: Project, event_id: str, date: dt.date, *, channel: str | No
     folder = day_dir(project, event_id, date)
     built = manifest_hashes(manifest)
     with open_project_store(project) as store:
-        chosen = [d for d in store.deliveries(event_id) if d.date == date
-                  and (channel is None or d.channel == channel)
-                  and (platform is None or d.platform == platform)]
+        chosen = [
+            d
+            for d in store.deliveries(event_id)
+            if d.date == date
+            and (channel is None or d.channel == channel)
+            and (platform is None or d.platform == platform)
+        ]
         if not chosen:
             what = " ".join(w for w in (channel, platform) if w)
-            raise UserError(f"{event_id} {date}: no {what + ' ' if what else ''}delivery "
-                            f"planned; run `aspdigest schedule plan {event_id}` first")
+            raise UserError(
+                f"{event_id} {date}: no {what + ' ' if what else ''}delivery "
+                f"planned; run `aspdigest schedule plan {event_id}` first"
+            )
         queue = store.queue(event_id)
         tz = ZoneInfo(queue.timezone) if queue else None
         todo = [d for d in chosen if d.status in APPROVABLE]
@@ -132,23 +150,36 @@ def approve(project: Project, event_id: str, date: dt.date, *, channel: str | No
         for d in todo:
             hashes = channel_artifacts(folder, built, d.channel, d.platform)
             if not hashes:
-                problems.append(f"{label(d)}: the build of {date} has nothing to send for it; "
-                                f"run `aspdigest build {event_id}`, then "
-                                f"`aspdigest schedule plan {event_id}`")
+                problems.append(
+                    f"{label(d)}: the build of {date} has nothing to send for it; "
+                    f"run `aspdigest build {event_id}`, then "
+                    f"`aspdigest schedule plan {event_id}`"
+                )
                 continue
             for name in files_differ(folder, hashes):
-                problems.append(f"{project.relative(folder / name)}: changed or missing since "
-                                f"the build; run `aspdigest build {event_id}` again")
+                problems.append(
+                    f"{project.relative(folder / name)}: changed or missing since "
+                    f"the build; run `aspdigest build {event_id}` again"
+                )
             plans.append((d, hashes))
         if problems:
             raise UserError("\n".join(dict.fromkeys(problems)))
-        return [a for d, hashes in plans if (a := record_approval(store, d, hashes, by)) is not None]
+        return [
+            a for d, hashes in plans if (a := record_approval(store, d, hashes, by)) is not None
+        ]
 
 
 def record_approval(store: Store, d: Delivery, hashes: dict[str, str], by: str) -> Approved | None:
-    moved = store.transition(d.id, "approved", allowed_from=APPROVABLE, approved=hashes,
-                             artifacts=hashes, approved_by=by, approved_at=store.clock(),
-                             last_error=None)
+    moved = store.transition(
+        d.id,
+        "approved",
+        allowed_from=APPROVABLE,
+        approved=hashes,
+        artifacts=hashes,
+        approved_by=by,
+        approved_at=store.clock(),
+        last_error=None,
+    )
     if not moved:  # claimed, sent or skipped meanwhile: not ours to approve any more
         return None
     store.log(d.id, "approved", d.status, by, f"{len(hashes)} artifact(s)")
@@ -166,10 +197,20 @@ def changed_since_approval(project: Project, d: Delivery) -> list[str]:
 
 def delivery_status(d: Delivery, tz: ZoneInfo | None, posted: int = 0) -> DeliveryStatus:
     local = d.send_at.astimezone(tz) if d.send_at and tz else None
-    return DeliveryStatus(d.id, d.date, d.channel, d.platform, d.status, d.send_at, local,
-                          d.approved_by, d.approved_at,
-                          dict(d.approved) if d.approved is not None else None, d.last_error,
-                          posted)
+    return DeliveryStatus(
+        d.id,
+        d.date,
+        d.channel,
+        d.platform,
+        d.status,
+        d.send_at,
+        local,
+        d.approved_by,
+        d.approved_at,
+        dict(d.approved) if d.approved is not None else None,
+        d.last_error,
+        posted,
+    )
 
 
 def status(project: Project, event_id: str) -> list[DeliveryStatus]:

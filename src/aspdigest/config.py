@@ -96,7 +96,9 @@ class Delivery(_Section):
     """The queue's runner and the social publisher (schedules/<event>.toml says when)."""
 
     publisher: str = "handoff"  # how thread and quote posts go out; "handoff": files (+ email)
-    publishers: dict[str, str] = Field(default_factory=dict)  # per platform, e.g. bluesky = "bluesky"
+    publishers: dict[str, str] = Field(
+        default_factory=dict
+    )  # per platform, e.g. bluesky = "bluesky"
     outbox: str = "outbox"  # handoff files: <outbox>/<event>/<date>/<platform>/<channel>/
     handoff_to: tuple[str, ...] = ()  # team addresses that get each handoff by email
     poll_seconds: float = Field(5.0, gt=0, le=300)  # how often `aspdigest run` rereads the store
@@ -196,7 +198,7 @@ def _split_list(value: str) -> list[str]:
 
 
 def _split_pairs(value: str) -> dict[str, str] | str:
-    """"bluesky=bluesky, mastodon=mastodon" → a table; anything else is left for validation."""
+    """ "bluesky=bluesky, mastodon=mastodon" → a table; anything else is left for validation."""
     pairs = [item.partition("=") for item in _split_list(value)]
     if not all(sep for _, sep, _ in pairs):
         return value
@@ -220,8 +222,13 @@ def load_settings(root: Path, environ: Mapping[str, str] | None = None) -> Setti
             assert isinstance(model, type) and issubclass(model, BaseModel)
             field = next(f for k, f in model.model_fields.items() if (f.alias or k) == key)
             annotation = str(field.annotation)
-            target[key] = (_split_list(value) if "tuple" in annotation
-                           else _split_pairs(value) if "dict" in annotation else value)
+            target[key] = (
+                _split_list(value)
+                if "tuple" in annotation
+                else _split_pairs(value)
+                if "dict" in annotation
+                else value
+            )
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
@@ -233,9 +240,11 @@ def load_settings(root: Path, environ: Mapping[str, str] | None = None) -> Setti
     # A platform named where none is known: in the platform list or as a publishers key.
     named = [("social.platforms", name) for name in settings.social.platforms]
     named += [(f"delivery.publishers.{name}", name) for name in settings.delivery.publishers]
-    problems += [Problem(CONFIG_FILE, where, f'unknown platform "{name}"; known: '
-                         f'{", ".join(PLATFORMS)}')
-                 for where, name in named if name not in PLATFORMS]
+    problems += [
+        Problem(CONFIG_FILE, where, f'unknown platform "{name}"; known: {", ".join(PLATFORMS)}')
+        for where, name in named
+        if name not in PLATFORMS
+    ]
     if problems:
         raise ConfigError(problems)
     return settings

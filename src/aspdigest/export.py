@@ -30,12 +30,31 @@ from aspdigest.config import PLATFORMS, Project
 from aspdigest.errors import UserError
 
 FORMATS = ("csv", "json", "md")
-NAMES = {"x": "X", "bluesky": "Bluesky", "mastodon": "Mastodon", "threads": "Threads",
-         "linkedin": "LinkedIn"}
+NAMES = {
+    "x": "X",
+    "bluesky": "Bluesky",
+    "mastodon": "Mastodon",
+    "threads": "Threads",
+    "linkedin": "LinkedIn",
+}
 CSV_COLUMNS = (
-    "date", "local_time", "timezone", "day", "platform", "kind", "thread_position",
-    "thread_posts", "text", "length", "limit", "unit", "link", "image_path", "alt_text",
-    "records", "quote",
+    "date",
+    "local_time",
+    "timezone",
+    "day",
+    "platform",
+    "kind",
+    "thread_position",
+    "thread_posts",
+    "text",
+    "length",
+    "limit",
+    "unit",
+    "link",
+    "image_path",
+    "alt_text",
+    "records",
+    "quote",
 )
 CHANNELS = {"thread": "thread", "quote": "quotes"}  # draft kind → schedule channel
 Times = dict[tuple[str, str, str], tuple[str, str]]  # (day, channel, platform) → (date, HH:MM)
@@ -103,7 +122,9 @@ def _load_day(
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        raise UserError(f"{shown}: no readable {MANIFEST}, the build is incomplete{again}") from None
+        raise UserError(
+            f"{shown}: no readable {MANIFEST}, the build is incomplete{again}"
+        ) from None
     why = _stale(project, event_id, folder, manifest)
     if why is not None:
         raise UserError(f"{shown}: out of date ({why}){again}")
@@ -114,8 +135,10 @@ def _load_day(
     for platform in platforms:
         name = f"thread.{platform}.json"
         if name not in hashes:
-            raise UserError(f"{shown}: no {NAMES[platform]} thread in this build (is {platform} "
-                            f"in social.platforms?){again}")
+            raise UserError(
+                f"{shown}: no {NAMES[platform]} thread in this build (is {platform} "
+                f"in social.platforms?){again}"
+            )
         try:
             raw = (folder / name).read_bytes()
         except OSError:
@@ -131,13 +154,24 @@ def _drafts(project: Project, folder: Path, thread: dict[str, Any], times: Times
         day, platform = thread["date"], thread["platform"]
         date, time = times.get((day, CHANNELS[kind], platform), (day, ""))
         return Draft(
-            date=date, local_time=time, timezone=thread.get("timezone", ""), day=day,
-            platform=platform, kind=kind, position=post["position"], total=total,
-            text=post["text"], length=post["length"], limit=post["limit"], unit=thread["unit"],
+            date=date,
+            local_time=time,
+            timezone=thread.get("timezone", ""),
+            day=day,
+            platform=platform,
+            kind=kind,
+            position=post["position"],
+            total=total,
+            text=post["text"],
+            length=post["length"],
+            limit=post["limit"],
+            unit=thread["unit"],
             links=tuple(post["links"]),
-            images=tuple(Image(project.relative(folder / m["path"]), m["alt"])
-                         for m in post["media"]),
-            records=tuple(post["records"]), quote=quote,
+            images=tuple(
+                Image(project.relative(folder / m["path"]), m["alt"]) for m in post["media"]
+            ),
+            records=tuple(post["records"]),
+            quote=quote,
         )
 
     posts = thread["posts"]
@@ -157,9 +191,14 @@ def scheduled_times(project: Project, event_id: str) -> Times:
     if not schedule_path(project, event_id).is_file():
         return {}
     schedule = load_schedule(project, load_content(project, event_id).event)
-    return {(d.date.isoformat(), d.channel, d.platform):
-            (d.local.date().isoformat(), d.local.strftime("%H:%M"))
-            for d in schedule.planned() if d.channel in CHANNELS.values()}
+    return {
+        (d.date.isoformat(), d.channel, d.platform): (
+            d.local.date().isoformat(),
+            d.local.strftime("%H:%M"),
+        )
+        for d in schedule.planned()
+        if d.channel in CHANNELS.values()
+    }
 
 
 def export(
@@ -180,13 +219,18 @@ def export(
     shown = project.relative(event_dir)
     if not (event_dir / MANIFEST).is_file():
         raise UserError(f"{shown}: no build yet; run `aspdigest build {event_id}` first")
-    folders = sorted(p for p in event_dir.iterdir() if p.is_dir() and (p / MANIFEST).is_file()
-                     and not p.name.startswith("."))
+    folders = sorted(
+        p
+        for p in event_dir.iterdir()
+        if p.is_dir() and (p / MANIFEST).is_file() and not p.name.startswith(".")
+    )
     if day is not None:
         folders = [p for p in folders if p.name == day]
         if not folders:
-            raise UserError(f"{shown}/{day}: not in the build; run `aspdigest build {event_id}`"
-                            " (or check the date)")
+            raise UserError(
+                f"{shown}/{day}: not in the build; run `aspdigest build {event_id}`"
+                " (or check the date)"
+            )
     drafts: list[Draft] = []
     days: list[str] = []
     times: Times | None = None
@@ -209,13 +253,27 @@ def to_csv(drafts: Sequence[Draft], event_id: str) -> bytes:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for d in drafts:
-        writer.writerow([
-            d.date, d.local_time, d.timezone, d.day, d.platform, d.kind, d.position, d.total,
-            d.text,
-            d.length, d.limit, d.unit, d.links[0] if d.links else "",
-            "\n".join(i.path for i in d.images), "\n".join(i.alt for i in d.images),
-            " ".join(d.records), d.quote,
-        ])
+        writer.writerow(
+            [
+                d.date,
+                d.local_time,
+                d.timezone,
+                d.day,
+                d.platform,
+                d.kind,
+                d.position,
+                d.total,
+                d.text,
+                d.length,
+                d.limit,
+                d.unit,
+                d.links[0] if d.links else "",
+                "\n".join(i.path for i in d.images),
+                "\n".join(i.alt for i in d.images),
+                " ".join(d.records),
+                d.quote,
+            ]
+        )
     return buffer.getvalue().encode("utf-8-sig")
 
 
@@ -248,20 +306,37 @@ def to_markdown(drafts: Sequence[Draft], event_id: str) -> bytes:
             lines += [f"## {d.day}", ""]
         if (d.platform, d.kind) != (platform, kind):
             platform, kind = d.platform, d.kind
-            what = (f"thread, {d.total} post{'s' if d.total != 1 else ''}" if d.kind == "thread"
-                    else "quote posts")
-            when = (f"sent {d.date} at {d.local_time} ({d.timezone})" if d.local_time
-                    else "not scheduled")
+            what = (
+                f"thread, {d.total} post{'s' if d.total != 1 else ''}"
+                if d.kind == "thread"
+                else "quote posts"
+            )
+            when = (
+                f"sent {d.date} at {d.local_time} ({d.timezone})"
+                if d.local_time
+                else "not scheduled"
+            )
             lines += [f"### {NAMES.get(d.platform, d.platform)}: {what}", "", f"{when}.", ""]
-        title = f"{d.position}/{d.total}" if d.kind == "thread" else d.quote + (
-            f", {d.position}/{d.total}" if d.total > 1 else "")
+        title = (
+            f"{d.position}/{d.total}"
+            if d.kind == "thread"
+            else d.quote + (f", {d.position}/{d.total}" if d.total > 1 else "")
+        )
         room = d.limit - d.length
         status = f"{room} to spare" if room >= 0 else f"OVER BY {-room}"
-        lines += [f"#### {title} · {d.length}/{d.limit} {d.unit} ({status})", "", _fence(d.text),
-                  ""]
+        lines += [
+            f"#### {title} · {d.length}/{d.limit} {d.unit} ({status})",
+            "",
+            _fence(d.text),
+            "",
+        ]
         for image in d.images:
-            lines += [f"Image: `{image.path}`", "", f"Alt text ({len(image.alt)} characters): "
-                      f"{image.alt}", ""]
+            lines += [
+                f"Image: `{image.path}`",
+                "",
+                f"Alt text ({len(image.alt)} characters): {image.alt}",
+                "",
+            ]
     if not drafts:
         lines += ["No posts.", ""]
     return "\n".join(lines).encode("utf-8")

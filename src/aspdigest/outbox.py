@@ -50,9 +50,24 @@ from aspdigest.outbox_schema import (
 )
 
 __all__ = [
-    "DELIVERY_STATUSES", "RECIPIENT_STATUSES", "SUPPRESSION_REASONS", "Delivery", "ImportCounts",
-    "LogEntry", "Queue", "Recipient", "Runner", "SocialPost", "Store", "Subscriber", "Suppression", "metadata", "normalise_address",
-    "open_project_store", "open_store", "resolve_url",
+    "DELIVERY_STATUSES",
+    "RECIPIENT_STATUSES",
+    "SUPPRESSION_REASONS",
+    "Delivery",
+    "ImportCounts",
+    "LogEntry",
+    "Queue",
+    "Recipient",
+    "Runner",
+    "SocialPost",
+    "Store",
+    "Subscriber",
+    "Suppression",
+    "metadata",
+    "normalise_address",
+    "open_project_store",
+    "open_store",
+    "resolve_url",
 ]
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -106,8 +121,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def open_store(url: str, *, root: Path | None = None, clock: Clock = utcnow,
-               migrate: bool = True) -> Store:
+def open_store(
+    url: str, *, root: Path | None = None, clock: Clock = utcnow, migrate: bool = True
+) -> Store:
     """Connect to the store at `url`, upgrading its schema to the newest migration."""
     full = resolve_url(url, root)
     engine = sa.create_engine(full, future=True)
@@ -172,24 +188,45 @@ class Store:
 
     # -- deliveries ------------------------------------------------------------------------
 
-    def ensure_delivery(self, event: str, date: dt.date, channel: str, platform: str = "", *,
-                        send_at: dt.datetime | None = None,
-                        artifacts: Mapping[str, str] | None = None) -> Delivery:
+    def ensure_delivery(
+        self,
+        event: str,
+        date: dt.date,
+        channel: str,
+        platform: str = "",
+        *,
+        send_at: dt.datetime | None = None,
+        artifacts: Mapping[str, str] | None = None,
+    ) -> Delivery:
         """The delivery for (event, date, channel, platform), created as `planned` if new.
         A delivery still `planned` takes the given send time and artifact hashes; one
         already approved or further along keeps what was approved."""
         now = self.clock()
-        key = (deliveries.c.event == event) & (deliveries.c.date == date) \
-            & (deliveries.c.channel == channel) & (deliveries.c.platform == platform)
+        key = (
+            (deliveries.c.event == event)
+            & (deliveries.c.date == date)
+            & (deliveries.c.channel == channel)
+            & (deliveries.c.platform == platform)
+        )
         with self._tx() as c:
             existing = c.execute(sa.select(deliveries.c.id, deliveries.c.status).where(key)).first()
             if existing is None:
                 try:
                     with c.begin_nested():
-                        c.execute(deliveries.insert().values(
-                            event=event, date=date, channel=channel, platform=platform,
-                            send_at=send_at, status="planned", attempts=0,
-                            artifacts=dict(artifacts or {}), created_at=now, updated_at=now))
+                        c.execute(
+                            deliveries.insert().values(
+                                event=event,
+                                date=date,
+                                channel=channel,
+                                platform=platform,
+                                send_at=send_at,
+                                status="planned",
+                                attempts=0,
+                                artifacts=dict(artifacts or {}),
+                                created_at=now,
+                                updated_at=now,
+                            )
+                        )
                 except sa.exc.IntegrityError:
                     pass  # another process created it first; fall through and read it
             elif existing.status == "planned" and (send_at is not None or artifacts is not None):
@@ -198,9 +235,11 @@ class Store:
                     values["send_at"] = send_at
                 if artifacts is not None:
                     values["artifacts"] = dict(artifacts)
-                c.execute(deliveries.update().where(
-                    (deliveries.c.id == existing.id) & (deliveries.c.status == "planned")
-                ).values(**values))
+                c.execute(
+                    deliveries.update()
+                    .where((deliveries.c.id == existing.id) & (deliveries.c.status == "planned"))
+                    .values(**values)
+                )
             row = c.execute(sa.select(deliveries).where(key)).one()
         return _delivery(row)
 
@@ -210,8 +249,9 @@ class Store:
         return _delivery(row) if row is not None else None
 
     def deliveries(self, event: str | None = None, status: str | None = None) -> list[Delivery]:
-        query = sa.select(deliveries).order_by(deliveries.c.date, deliveries.c.channel,
-                                               deliveries.c.platform, deliveries.c.id)
+        query = sa.select(deliveries).order_by(
+            deliveries.c.date, deliveries.c.channel, deliveries.c.platform, deliveries.c.id
+        )
         if event is not None:
             query = query.where(deliveries.c.event == event)
         if status is not None:
@@ -219,58 +259,101 @@ class Store:
         with self._tx() as c:
             return [_delivery(r) for r in c.execute(query)]
 
-    def transition(self, delivery_id: int, to: str, *, allowed_from: Iterable[str],
-                   **values: Any) -> bool:
+    def transition(
+        self, delivery_id: int, to: str, *, allowed_from: Iterable[str], **values: Any
+    ) -> bool:
         """Move a delivery to `to` only if it is in one of `allowed_from`; True if it moved."""
         if to not in DELIVERY_STATUSES:
             raise ValueError(f"unknown delivery status {to!r}")
         with self._tx() as c:
-            result = c.execute(deliveries.update().where(
-                (deliveries.c.id == delivery_id) & deliveries.c.status.in_(list(allowed_from))
-            ).values(status=to, updated_at=self.clock(), **values))
+            result = c.execute(
+                deliveries.update()
+                .where(
+                    (deliveries.c.id == delivery_id) & deliveries.c.status.in_(list(allowed_from))
+                )
+                .values(status=to, updated_at=self.clock(), **values)
+            )
         return result.rowcount == 1
 
     def approve(self, delivery_id: int, sha256s: Mapping[str, str], by: str) -> bool:
-        return self.transition(delivery_id, "approved", allowed_from=("planned", "held", "failed"),
-                               approved=dict(sha256s), approved_by=by, approved_at=self.clock())
+        return self.transition(
+            delivery_id,
+            "approved",
+            allowed_from=("planned", "held", "failed"),
+            approved=dict(sha256s),
+            approved_by=by,
+            approved_at=self.clock(),
+        )
 
     def claim(self, delivery_id: int) -> bool:
         """Atomically take an approved delivery for sending; False if someone else did."""
-        return self.transition(delivery_id, "claimed", allowed_from=("approved",),
-                               attempts=deliveries.c.attempts + 1, claimed_at=self.clock(),
-                               last_error=None)
+        return self.transition(
+            delivery_id,
+            "claimed",
+            allowed_from=("approved",),
+            attempts=deliveries.c.attempts + 1,
+            claimed_at=self.clock(),
+            last_error=None,
+        )
 
     def mark_sent(self, delivery_id: int, receipt: Mapping[str, Any] | None = None) -> bool:
-        return self.transition(delivery_id, "sent", allowed_from=("claimed",),
-                               sent_at=self.clock(), receipt=dict(receipt or {}))
+        return self.transition(
+            delivery_id,
+            "sent",
+            allowed_from=("claimed",),
+            sent_at=self.clock(),
+            receipt=dict(receipt or {}),
+        )
 
-    def mark_failed(self, delivery_id: int, error: str,
-                    receipt: Mapping[str, Any] | None = None) -> bool:
-        return self.transition(delivery_id, "failed", allowed_from=("claimed",),
-                               last_error=error, receipt=dict(receipt or {}))
+    def mark_failed(
+        self, delivery_id: int, error: str, receipt: Mapping[str, Any] | None = None
+    ) -> bool:
+        return self.transition(
+            delivery_id,
+            "failed",
+            allowed_from=("claimed",),
+            last_error=error,
+            receipt=dict(receipt or {}),
+        )
 
-    def mark_unknown(self, delivery_id: int, error: str,
-                     receipt: Mapping[str, Any] | None = None) -> bool:
-        return self.transition(delivery_id, "unknown", allowed_from=("claimed",),
-                               last_error=error, receipt=dict(receipt or {}))
+    def mark_unknown(
+        self, delivery_id: int, error: str, receipt: Mapping[str, Any] | None = None
+    ) -> bool:
+        return self.transition(
+            delivery_id,
+            "unknown",
+            allowed_from=("claimed",),
+            last_error=error,
+            receipt=dict(receipt or {}),
+        )
 
     # -- per-recipient progress --------------------------------------------------------------
 
-    def add_recipients(self, delivery_id: int,
-                       people: Iterable[tuple[str, str | None]]) -> int:
+    def add_recipients(self, delivery_id: int, people: Iterable[tuple[str, str | None]]) -> int:
         """Add (address, name) pairs not yet on the delivery, in order; returns how many."""
         now = self.clock()
         with self._tx() as c:
-            have = set(c.execute(sa.select(recipients.c.address)
-                                 .where(recipients.c.delivery_id == delivery_id)).scalars())
+            have = set(
+                c.execute(
+                    sa.select(recipients.c.address).where(recipients.c.delivery_id == delivery_id)
+                ).scalars()
+            )
             rows = []
             for address, name in people:
                 key = normalise_address(address)
                 if key in have:
                     continue
                 have.add(key)
-                rows.append({"delivery_id": delivery_id, "address": key, "name": name,
-                             "status": "pending", "attempts": 0, "updated_at": now})
+                rows.append(
+                    {
+                        "delivery_id": delivery_id,
+                        "address": key,
+                        "name": name,
+                        "status": "pending",
+                        "attempts": 0,
+                        "updated_at": now,
+                    }
+                )
             if rows:
                 c.execute(recipients.insert(), rows)
         return len(rows)
@@ -283,8 +366,11 @@ class Store:
             return [_recipient(r) for r in c.execute(query.order_by(recipients.c.id))]
 
     def recipient_counts(self, delivery_id: int) -> dict[str, int]:
-        query = sa.select(recipients.c.status, sa.func.count()).where(
-            recipients.c.delivery_id == delivery_id).group_by(recipients.c.status)
+        query = (
+            sa.select(recipients.c.status, sa.func.count())
+            .where(recipients.c.delivery_id == delivery_id)
+            .group_by(recipients.c.status)
+        )
         with self._tx() as c:
             counts = {str(status): int(n) for status, n in c.execute(query)}
         return {s: counts.get(s, 0) for s in RECIPIENT_STATUSES}
@@ -292,7 +378,8 @@ class Store:
     def next_pending(self, delivery_id: int, skip: Collection[int] = ()) -> Recipient | None:
         """The first recipient still to send, leaving out the ids in `skip`."""
         query = sa.select(recipients).where(
-            (recipients.c.delivery_id == delivery_id) & (recipients.c.status == "pending"))
+            (recipients.c.delivery_id == delivery_id) & (recipients.c.status == "pending")
+        )
         if skip:
             query = query.where(recipients.c.id.not_in(list(skip)))
         with self._tx() as c:
@@ -307,7 +394,8 @@ class Store:
         get their own; SQLite runs writers one at a time, so the same statement is enough."""
         suppressed = sa.exists().where(suppressions.c.address == recipients.c.address)
         pick = sa.select(recipients.c.id).where(
-            (recipients.c.delivery_id == delivery_id) & (recipients.c.status == "pending"))
+            (recipients.c.delivery_id == delivery_id) & (recipients.c.status == "pending")
+        )
         if skip:
             pick = pick.where(recipients.c.id.not_in(list(skip)))
         # No ORDER BY: with it PostgreSQL sorts every pending row on each claim (8 ms at
@@ -315,36 +403,50 @@ class Store:
         # in the order they were added anyway, and the order is no part of the contract.
         pick = pick.limit(1).with_for_update(skip_locked=True)
         with self._tx() as c:
-            row = c.execute(recipients.update().where(
-                (recipients.c.id == pick.scalar_subquery()) & (recipients.c.status == "pending")
-            ).values(status=sa.case((suppressed, "suppressed"), else_="sending"),
-                     last_error=sa.case((suppressed, "on the suppression list"),
-                                        else_=recipients.c.last_error),
-                     attempts=recipients.c.attempts + sa.case((suppressed, 0), else_=1),
-                     updated_at=self.clock()).returning(*recipients.columns)).first()
+            row = c.execute(
+                recipients.update()
+                .where(
+                    (recipients.c.id == pick.scalar_subquery()) & (recipients.c.status == "pending")
+                )
+                .values(
+                    status=sa.case((suppressed, "suppressed"), else_="sending"),
+                    last_error=sa.case(
+                        (suppressed, "on the suppression list"), else_=recipients.c.last_error
+                    ),
+                    attempts=recipients.c.attempts + sa.case((suppressed, 0), else_=1),
+                    updated_at=self.clock(),
+                )
+                .returning(*recipients.columns)
+            ).first()
         return _recipient(row) if row is not None else None
 
-    def _recipient_to(self, recipient_id: int, to: str, allowed_from: Sequence[str],
-                      **values: Any) -> bool:
+    def _recipient_to(
+        self, recipient_id: int, to: str, allowed_from: Sequence[str], **values: Any
+    ) -> bool:
         with self._tx() as c:
-            result = c.execute(recipients.update().where(
-                (recipients.c.id == recipient_id) & recipients.c.status.in_(list(allowed_from))
-            ).values(status=to, updated_at=self.clock(), **values))
+            result = c.execute(
+                recipients.update()
+                .where(
+                    (recipients.c.id == recipient_id) & recipients.c.status.in_(list(allowed_from))
+                )
+                .values(status=to, updated_at=self.clock(), **values)
+            )
         return result.rowcount == 1
 
     def mark_recipient_sending(self, recipient_id: int) -> bool:
         """Record that this recipient's message is about to go to the server; only from
         `pending`, so two senders never both hand over the same message."""
-        return self._recipient_to(recipient_id, "sending", ("pending",),
-                                  attempts=recipients.c.attempts + 1)
+        return self._recipient_to(
+            recipient_id, "sending", ("pending",), attempts=recipients.c.attempts + 1
+        )
 
     def mark_recipient_sent(self, recipient_id: int) -> bool:
-        return self._recipient_to(recipient_id, "sent", ("sending",), sent_at=self.clock(),
-                                  last_error=None)
+        return self._recipient_to(
+            recipient_id, "sent", ("sending",), sent_at=self.clock(), last_error=None
+        )
 
     def mark_recipient_failed(self, recipient_id: int, error: str) -> bool:
-        return self._recipient_to(recipient_id, "failed", ("sending", "pending"),
-                                  last_error=error)
+        return self._recipient_to(recipient_id, "failed", ("sending", "pending"), last_error=error)
 
     def mark_recipient_unknown(self, recipient_id: int, error: str) -> bool:
         return self._recipient_to(recipient_id, "unknown", ("sending",), last_error=error)
@@ -361,15 +463,20 @@ class Store:
         """Every recipient left `sending` by an earlier run becomes `unknown`: the server may
         or may not have taken their message, and a person decides, not a resend."""
         with self._tx() as c:
-            result = c.execute(recipients.update().where(
-                (recipients.c.delivery_id == delivery_id) & (recipients.c.status == "sending")
-            ).values(status="unknown", last_error=error, updated_at=self.clock()))
+            result = c.execute(
+                recipients.update()
+                .where(
+                    (recipients.c.delivery_id == delivery_id) & (recipients.c.status == "sending")
+                )
+                .values(status="unknown", last_error=error, updated_at=self.clock())
+            )
         return int(result.rowcount)
 
     # -- subscribers and suppressions ----------------------------------------------------------
 
-    def import_subscribers(self, people: Iterable[tuple[str, str | None, str | None]], *,
-                           replace: bool = False) -> ImportCounts:
+    def import_subscribers(
+        self, people: Iterable[tuple[str, str | None, str | None]], *, replace: bool = False
+    ) -> ImportCounts:
         """Add or update (address, name, language); with `replace`, also remove the
         subscribers not listed. Suppressions are untouched either way."""
         now = self.clock()
@@ -381,13 +488,19 @@ class Store:
                 key = normalise_address(address)
                 seen.add(key)
                 if key not in current:
-                    c.execute(subscribers.insert().values(address=key, name=name,
-                                                          language=language, imported_at=now))
+                    c.execute(
+                        subscribers.insert().values(
+                            address=key, name=name, language=language, imported_at=now
+                        )
+                    )
                     current[key] = (name, language)
                     added += 1
                 elif current[key] != (name, language):
-                    c.execute(subscribers.update().where(subscribers.c.address == key).values(
-                        name=name, language=language, imported_at=now))
+                    c.execute(
+                        subscribers.update()
+                        .where(subscribers.c.address == key)
+                        .values(name=name, language=language, imported_at=now)
+                    )
                     updated += 1
                 else:
                     unchanged += 1
@@ -413,8 +526,11 @@ class Store:
                 return False
             try:
                 with c.begin_nested():
-                    c.execute(suppressions.insert().values(address=key, reason=reason,
-                                                           at=self.clock(), note=note))
+                    c.execute(
+                        suppressions.insert().values(
+                            address=key, reason=reason, at=self.clock(), note=note
+                        )
+                    )
             except sa.exc.IntegrityError:
                 return False
         return True
@@ -427,8 +543,9 @@ class Store:
 
     def suppressions(self) -> list[Suppression]:
         with self._tx() as c:
-            rows = c.execute(sa.select(suppressions).order_by(suppressions.c.at,
-                                                              suppressions.c.address))
+            rows = c.execute(
+                sa.select(suppressions).order_by(suppressions.c.at, suppressions.c.address)
+            )
             return [Suppression(r.address, r.reason, r.at, r.note) for r in rows]
 
     # -- queues, the status log and the runner (0002) ----------------------------------------
@@ -436,14 +553,23 @@ class Store:
     def resolve_recipients(self, delivery_id: int, to: str, note: str) -> int:
         """Every `unknown` recipient of a delivery becomes `to` (a person checked the server)."""
         with self._tx() as c:
-            return int(c.execute(recipients.update().where(
-                (recipients.c.delivery_id == delivery_id) & (recipients.c.status == "unknown")
-            ).values(status=to, last_error=note, updated_at=self.clock())).rowcount)
+            return int(
+                c.execute(
+                    recipients.update()
+                    .where(
+                        (recipients.c.delivery_id == delivery_id)
+                        & (recipients.c.status == "unknown")
+                    )
+                    .values(status=to, last_error=note, updated_at=self.clock())
+                ).rowcount
+            )
 
     def set_queue(self, event: str, **values: Any) -> None:
         with self._tx() as c:
-            if c.execute(queues.update().where(queues.c.event == event).values(**values)
-                         ).rowcount == 0:
+            if (
+                c.execute(queues.update().where(queues.c.event == event).values(**values)).rowcount
+                == 0
+            ):
                 c.execute(queues.insert().values(event=event, **values))
 
     def queue(self, event: str) -> Queue | None:
@@ -451,12 +577,25 @@ class Store:
             row = c.execute(sa.select(queues).where(queues.c.event == event)).first()
         return Queue(**row._mapping) if row is not None else None
 
-    def log(self, delivery_id: int, status: str, previous: str | None, actor: str,
-            note: str | None = None) -> None:
+    def log(
+        self,
+        delivery_id: int,
+        status: str,
+        previous: str | None,
+        actor: str,
+        note: str | None = None,
+    ) -> None:
         with self._tx() as c:
-            c.execute(delivery_log.insert().values(delivery_id=delivery_id, at=self.clock(),
-                                                   status=status, previous=previous,
-                                                   actor=actor, note=note))
+            c.execute(
+                delivery_log.insert().values(
+                    delivery_id=delivery_id,
+                    at=self.clock(),
+                    status=status,
+                    previous=previous,
+                    actor=actor,
+                    note=note,
+                )
+            )
 
     def history(self, delivery_id: int) -> list[LogEntry]:
         query = sa.select(delivery_log).where(delivery_log.c.delivery_id == delivery_id)
@@ -464,8 +603,9 @@ class Store:
             rows = c.execute(query.order_by(delivery_log.c.id))
             return [LogEntry(**{k: v for k, v in r._mapping.items() if k != "id"}) for r in rows]
 
-    def runner_seen(self, pid: int, host: str, *, started: bool = False,
-                    stopped: bool = False) -> None:
+    def runner_seen(
+        self, pid: int, host: str, *, started: bool = False, stopped: bool = False
+    ) -> None:
         """Record the runner's heartbeat (and its start or clean stop) for `status`."""
         now = self.clock()
         values: dict[str, Any] = {"pid": pid, "host": host, "seen_at": now}
@@ -474,15 +614,22 @@ class Store:
         if stopped:
             values["stopped_at"] = now
         with self._tx() as c:
-            if c.execute(runners.update().where(runners.c.name == "runner").values(**values)
-                         ).rowcount == 0:
+            if (
+                c.execute(
+                    runners.update().where(runners.c.name == "runner").values(**values)
+                ).rowcount
+                == 0
+            ):
                 c.execute(runners.insert().values(name="runner", **{"started_at": now, **values}))
 
     def runner(self) -> Runner | None:
         with self._tx() as c:
             row = c.execute(sa.select(runners).where(runners.c.name == "runner")).first()
-        return None if row is None else Runner(row.pid, row.host, row.started_at, row.seen_at,
-                                               row.stopped_at)
+        return (
+            None
+            if row is None
+            else Runner(row.pid, row.host, row.started_at, row.seen_at, row.stopped_at)
+        )
 
     # -- per-post progress of API publishers (0003) --------------------------------------------
 
@@ -490,41 +637,80 @@ class Store:
         """Every post started for a delivery, by (group, index)."""
         query = sa.select(social_posts).where(social_posts.c.delivery_id == delivery_id)
         with self._tx() as c:
-            return {(r.grp, r.idx): SocialPost(r.grp, r.idx, r.status, r.key, r.remote_id, r.cid,
-                                               r.url, r.started_at, r.posted_at)
-                    for r in c.execute(query)}
+            return {
+                (r.grp, r.idx): SocialPost(
+                    r.grp,
+                    r.idx,
+                    r.status,
+                    r.key,
+                    r.remote_id,
+                    r.cid,
+                    r.url,
+                    r.started_at,
+                    r.posted_at,
+                )
+                for r in c.execute(query)
+            }
 
     def post_sending(self, delivery_id: int, group: int, index: int, key: str) -> None:
         """Record, before the request goes out, the key a post is about to be sent under."""
         with self._tx() as c:
-            c.execute(social_posts.insert().values(delivery_id=delivery_id, grp=group, idx=index,
-                                                   status="sending", key=key,
-                                                   started_at=self.clock()))
+            c.execute(
+                social_posts.insert().values(
+                    delivery_id=delivery_id,
+                    grp=group,
+                    idx=index,
+                    status="sending",
+                    key=key,
+                    started_at=self.clock(),
+                )
+            )
 
-    def post_posted(self, delivery_id: int, group: int, index: int, *, remote_id: str,
-                    cid: str | None = None, url: str | None = None) -> None:
+    def post_posted(
+        self,
+        delivery_id: int,
+        group: int,
+        index: int,
+        *,
+        remote_id: str,
+        cid: str | None = None,
+        url: str | None = None,
+    ) -> None:
         with self._tx() as c:
-            c.execute(social_posts.update().where(
-                (social_posts.c.delivery_id == delivery_id) & (social_posts.c.grp == group)
-                & (social_posts.c.idx == index)
-            ).values(status="posted", remote_id=remote_id, cid=cid, url=url,
-                     posted_at=self.clock()))
+            c.execute(
+                social_posts.update()
+                .where(
+                    (social_posts.c.delivery_id == delivery_id)
+                    & (social_posts.c.grp == group)
+                    & (social_posts.c.idx == index)
+                )
+                .values(
+                    status="posted", remote_id=remote_id, cid=cid, url=url, posted_at=self.clock()
+                )
+            )
 
     def posted_counts(self, event: str) -> dict[int, int]:
         """How many posts each of the event's deliveries has up (one query for `status`)."""
-        query = (sa.select(social_posts.c.delivery_id, sa.func.count())
-                 .join(deliveries, deliveries.c.id == social_posts.c.delivery_id)
-                 .where((deliveries.c.event == event) & (social_posts.c.status == "posted"))
-                 .group_by(social_posts.c.delivery_id))
+        query = (
+            sa.select(social_posts.c.delivery_id, sa.func.count())
+            .join(deliveries, deliveries.c.id == social_posts.c.delivery_id)
+            .where((deliveries.c.event == event) & (social_posts.c.status == "posted"))
+            .group_by(social_posts.c.delivery_id)
+        )
         with self._tx() as c:
             return {int(row[0]): int(row[1]) for row in c.execute(query)}
 
     def forget_sending(self, delivery_id: int) -> int:
         """A person decided the posts in doubt did not go out: the next try sends them anew."""
         with self._tx() as c:
-            return int(c.execute(social_posts.delete().where(
-                (social_posts.c.delivery_id == delivery_id)
-                & (social_posts.c.status == "sending"))).rowcount)
+            return int(
+                c.execute(
+                    social_posts.delete().where(
+                        (social_posts.c.delivery_id == delivery_id)
+                        & (social_posts.c.status == "sending")
+                    )
+                ).rowcount
+            )
 
 
 def open_project_store(project: Project, *, clock: Clock = utcnow) -> Store:

@@ -29,8 +29,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
-DELIVERY_STATUSES = ("planned", "approved", "claimed", "sent", "failed", "unknown", "skipped",
-                     "held")
+DELIVERY_STATUSES = (
+    "planned",
+    "approved",
+    "claimed",
+    "sent",
+    "failed",
+    "unknown",
+    "skipped",
+    "held",
+)
 RECIPIENT_STATUSES = ("pending", "sending", "sent", "failed", "suppressed", "unknown")
 SUPPRESSION_REASONS = ("unsubscribed", "bounced", "complained")
 POST_STATUSES = ("sending", "posted")
@@ -63,16 +71,19 @@ def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
-metadata = sa.MetaData(naming_convention={
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-})
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
 
 deliveries = sa.Table(
-    "deliveries", metadata,
+    "deliveries",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("event", sa.String(100), nullable=False),
     sa.Column("date", sa.Date, nullable=False),
@@ -102,10 +113,15 @@ deliveries = sa.Table(
 )
 
 recipients = sa.Table(
-    "delivery_recipients", metadata,
+    "delivery_recipients",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("delivery_id", sa.Integer, sa.ForeignKey("deliveries.id", ondelete="CASCADE"),
-              nullable=False),
+    sa.Column(
+        "delivery_id",
+        sa.Integer,
+        sa.ForeignKey("deliveries.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
     sa.Column("address", sa.String(320), nullable=False),
     sa.Column("name", sa.String(200), nullable=True),
     sa.Column("status", sa.String(12), nullable=False, server_default="pending"),
@@ -119,7 +135,8 @@ recipients = sa.Table(
 )
 
 subscribers = sa.Table(
-    "subscribers", metadata,
+    "subscribers",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("address", sa.String(320), nullable=False, unique=True),
     sa.Column("name", sa.String(200), nullable=True),
@@ -128,7 +145,8 @@ subscribers = sa.Table(
 )
 
 suppressions = sa.Table(
-    "suppressions", metadata,
+    "suppressions",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("address", sa.String(320), nullable=False, unique=True),
     sa.Column("reason", sa.String(12), nullable=False),
@@ -138,7 +156,8 @@ suppressions = sa.Table(
 )
 
 queues = sa.Table(
-    "queues", metadata,
+    "queues",
+    metadata,
     sa.Column("event", sa.String(100), primary_key=True),
     sa.Column("timezone", sa.String(64), nullable=False),
     sa.Column("paused_at", UTCDateTime, nullable=True),
@@ -147,10 +166,15 @@ queues = sa.Table(
 )
 
 delivery_log = sa.Table(
-    "delivery_log", metadata,
+    "delivery_log",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("delivery_id", sa.Integer, sa.ForeignKey("deliveries.id", ondelete="CASCADE"),
-              nullable=False),
+    sa.Column(
+        "delivery_id",
+        sa.Integer,
+        sa.ForeignKey("deliveries.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
     sa.Column("at", UTCDateTime, nullable=False),
     sa.Column("status", sa.String(12), nullable=False),
     sa.Column("previous", sa.String(12), nullable=True),
@@ -160,7 +184,8 @@ delivery_log = sa.Table(
 )
 
 runners = sa.Table(
-    "runners", metadata,
+    "runners",
+    metadata,
     sa.Column("name", sa.String(40), primary_key=True),
     sa.Column("pid", sa.Integer, nullable=False),
     sa.Column("host", sa.String(200), nullable=False),
@@ -170,10 +195,15 @@ runners = sa.Table(
 )
 
 social_posts = sa.Table(
-    "social_posts", metadata,
+    "social_posts",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("delivery_id", sa.Integer, sa.ForeignKey("deliveries.id", ondelete="CASCADE"),
-              nullable=False),
+    sa.Column(
+        "delivery_id",
+        sa.Integer,
+        sa.ForeignKey("deliveries.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
     sa.Column("grp", sa.Integer, nullable=False),
     sa.Column("idx", sa.Integer, nullable=False),
     sa.Column("status", sa.String(8), nullable=False),
@@ -189,6 +219,7 @@ social_posts = sa.Table(
 
 
 # -- rows as the store returns them ------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Delivery:

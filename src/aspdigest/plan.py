@@ -53,8 +53,9 @@ class PlanResult:
         return sum(1 for c in self.changes if c.action == action)
 
 
-def plan(project: Project, event_id: str, store: Store, *, by: str = "plan",
-         only: dt.date | None = None) -> PlanResult:
+def plan(
+    project: Project, event_id: str, store: Store, *, by: str = "plan", only: dt.date | None = None
+) -> PlanResult:
     """Create or update the event's deliveries from its schedule and its build."""
     event = load_content(project, event_id).event
     schedule = load_schedule(project, event)
@@ -66,35 +67,48 @@ def plan(project: Project, event_id: str, store: Store, *, by: str = "plan",
         try:
             built[date] = manifest_hashes(read_manifest(project, event_id, date))
         except UserError:
-            notes.append(f"{date}: not built; nothing planned for it (run `aspdigest build "
-                         f"{event_id}`)")
+            notes.append(
+                f"{date}: not built; nothing planned for it (run `aspdigest build {event_id}`)"
+            )
     if not built:
         where = project.relative(project.output_dir / event_id)
         raise UserError(f"{where}: not built; run `aspdigest build {event_id}` first")
     now = store.clock()
     store.set_queue(event_id, timezone=event.timezone, planned_at=now)
-    existing = {(d.date, d.channel, d.platform): d for d in store.deliveries(event_id)
-                if only is None or d.date == only}
+    existing = {
+        (d.date, d.channel, d.platform): d
+        for d in store.deliveries(event_id)
+        if only is None or d.date == only
+    }
     changes: list[PlanChange] = []
     seen: set[tuple[dt.date, str, str]] = set()
     missing: dict[dt.date, list[str]] = {}
     for want in wanted:
         if want.date not in built:
             continue
-        files = channel_artifacts(day_dir(project, event_id, want.date), built[want.date],
-                                  want.channel, want.platform)
+        files = channel_artifacts(
+            day_dir(project, event_id, want.date), built[want.date], want.channel, want.platform
+        )
         if files is None:
             if want.channel != "quotes":  # a day without quotes has no quote posts: normal
-                missing.setdefault(want.date, []).append(f"{want.channel} {want.platform}"
-                                                         .rstrip())
+                missing.setdefault(want.date, []).append(f"{want.channel} {want.platform}".rstrip())
             continue
         seen.add(want.key)
-        values = {"schedule_at": want.send_at, "grace_seconds": int(want.grace.total_seconds()),
-                  "missed": want.missed}
+        values = {
+            "schedule_at": want.send_at,
+            "grace_seconds": int(want.grace.total_seconds()),
+            "missed": want.missed,
+        }
         d = existing.get(want.key)
         if d is None:
-            d = store.ensure_delivery(event_id, want.date, want.channel, want.platform,
-                                      send_at=want.send_at, artifacts=files)
+            d = store.ensure_delivery(
+                event_id,
+                want.date,
+                want.channel,
+                want.platform,
+                send_at=want.send_at,
+                artifacts=files,
+            )
             store.transition(d.id, d.status, allowed_from=(d.status,), **values)
             store.log(d.id, "planned", None, by, f"for {local_text(want.send_at, event.tz)}")
             change = PlanChange(d.id, want.date, want.channel, want.platform, "created")
@@ -106,8 +120,7 @@ def plan(project: Project, event_id: str, store: Store, *, by: str = "plan",
             if fresh is not None and fresh.status == "planned":
                 record_approval(store, fresh, files, "schedule (approval not required)")
     for date, what in sorted(missing.items()):
-        notes.append(f"{date}: the build has nothing to send for {', '.join(what)}; "
-                     "not planned")
+        notes.append(f"{date}: the build has nothing to send for {', '.join(what)}; not planned")
     for key, d in sorted(existing.items()):
         if key in seen or d.date not in built:
             continue
@@ -117,30 +130,50 @@ def plan(project: Project, event_id: str, store: Store, *, by: str = "plan",
     return PlanResult(event_id, tuple(changes), tuple(notes))
 
 
-def _update(store: Store, d: Delivery, send_at: dt.datetime, files: dict[str, str],
-            values: dict[str, object], by: str, tz: ZoneInfo) -> PlanChange:
+def _update(
+    store: Store,
+    d: Delivery,
+    send_at: dt.datetime,
+    files: dict[str, str],
+    values: dict[str, object],
+    by: str,
+    tz: ZoneInfo,
+) -> PlanChange:
     key = (d.id, d.date, d.channel, d.platform)
     if d.status not in OPEN:  # sent, claimed, unknown or skipped: history, never moved
         return PlanChange(*key, "kept", f"{d.status}; not changed")
     before = d.schedule_at or d.send_at
     moved = before != send_at
     compared = d.approved if d.approved is not None and d.status != "planned" else d.artifacts
-    changed = sorted(set(compared) ^ set(files) | {n for n in files if compared.get(n)
-                                                   != files[n]})
+    changed = sorted(set(compared) ^ set(files) | {n for n in files if compared.get(n) != files[n]})
     update: dict[str, object] = {**values, "artifacts": files}
     if moved:
         update["send_at"] = send_at  # a hand-made reschedule stands until the schedule moves
     if d.status != "planned" and (moved or changed):
-        why = (f"send time moved from {local_text(before, tz)} to {local_text(send_at, tz)}"
-               if moved else f"changed since approval: {', '.join(changed)}")
-        ok = store.transition(d.id, "planned", allowed_from=(d.status,), approved=None,
-                              approved_by=None, approved_at=None,
-                              last_error=f"approval dropped: {why}", **update)
+        why = (
+            f"send time moved from {local_text(before, tz)} to {local_text(send_at, tz)}"
+            if moved
+            else f"changed since approval: {', '.join(changed)}"
+        )
+        ok = store.transition(
+            d.id,
+            "planned",
+            allowed_from=(d.status,),
+            approved=None,
+            approved_by=None,
+            approved_at=None,
+            last_error=f"approval dropped: {why}",
+            **update,
+        )
         if ok:
             store.log(d.id, "planned", d.status, by, f"approval dropped: {why}")
         return PlanChange(*key, "unapproved" if ok else "kept", why)
-    same = not moved and not changed and d.grace_seconds == values["grace_seconds"] \
+    same = (
+        not moved
+        and not changed
+        and d.grace_seconds == values["grace_seconds"]
         and d.missed == values["missed"]
+    )
     if same:
         return PlanChange(*key, "unchanged")
     store.transition(d.id, d.status, allowed_from=(d.status,), **update)

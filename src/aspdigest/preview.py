@@ -47,11 +47,20 @@ LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 TOKEN_VARIABLE = "ASPDIGEST_PREVIEW_TOKEN"
 COOKIE = "aspdigest_preview"
 STATIC_MARK = b'<meta name="aspdigest-mode" content="static">'
-ASSETS = {"/_review/review.css": "review/static/review.css",
-          "/_review/review.js": "review/static/review.js"}
-TEXT_TYPES = {".txt": "text/plain", ".mjml": "text/plain", ".json": "application/json",
-              ".atom": "application/atom+xml", ".eml": "text/plain", ".html": "text/html",
-              ".css": "text/css", ".js": "text/javascript"}
+ASSETS = {
+    "/_review/review.css": "review/static/review.css",
+    "/_review/review.js": "review/static/review.js",
+}
+TEXT_TYPES = {
+    ".txt": "text/plain",
+    ".mjml": "text/plain",
+    ".json": "application/json",
+    ".atom": "application/atom+xml",
+    ".eml": "text/plain",
+    ".html": "text/html",
+    ".css": "text/css",
+    ".js": "text/javascript",
+}
 Log = Callable[[str], None]
 
 
@@ -70,8 +79,9 @@ def needs_token(host: str, force: bool = False) -> bool:
     return force or host not in LOOPBACK
 
 
-def choose_token(host: str, force: bool, environ: Mapping[str, str] | None = None
-                 ) -> tuple[str | None, bool]:
+def choose_token(
+    host: str, force: bool, environ: Mapping[str, str] | None = None
+) -> tuple[str | None, bool]:
     """The token to require (None when not needed) and whether it was generated here."""
     if not needs_token(host, force):
         return None, False
@@ -119,8 +129,10 @@ class Site:
                 result = build(self.project, self.event_id)
                 self.errors = ()
                 fresh = len(result.days) - len(result.reused)
-                self.log(f"{why}: rebuilt {self.event_id} ({fresh} day(s) rendered) in "
-                         f"{time.monotonic() - started:.2f}s")
+                self.log(
+                    f"{why}: rebuilt {self.event_id} ({fresh} day(s) rendered) in "
+                    f"{time.monotonic() - started:.2f}s"
+                )
             except UserError as exc:
                 self.errors = tuple(exc.lines())
                 self.log(f"{why}: build failed:")
@@ -138,28 +150,38 @@ class Site:
 
         with self.lock:
             if fields.get("version") != self.version:
-                raise UserError("the drafts changed since this page loaded; it reloads now, "
-                                "then approve again")
+                raise UserError(
+                    "the drafts changed since this page loaded; it reloads now, then approve again"
+                )
             if self.errors or self.project is None:
                 raise UserError("the build failed; fix the problems shown first")
             try:
                 date = dt.date.fromisoformat(fields.get("date", ""))
             except ValueError:
-                raise UserError(f'date: expected a date like 2024-12-02, got '
-                                f'"{fields.get("date", "")}"') from None
-            approved = approve(self.project, self.event_id, date,
-                               channel=fields.get("channel") or None,
-                               platform=fields.get("platform") or None, by=self.config.by)
+                raise UserError(
+                    f'date: expected a date like 2024-12-02, got "{fields.get("date", "")}"'
+                ) from None
+            approved = approve(
+                self.project,
+                self.event_id,
+                date,
+                channel=fields.get("channel") or None,
+                platform=fields.get("platform") or None,
+                by=self.config.by,
+            )
             self.log(f"approved {len(approved)} delivery(ies) of {date} as {self.config.by}")
             self.rebuild("approval")
-            return {"approved": [a.delivery_id for a in approved],
-                    "message": f"Approved {len(approved)} deliver"
-                               f"{'y' if len(approved) == 1 else 'ies'}; reloading…"}
+            return {
+                "approved": [a.delivery_id for a in approved],
+                "message": f"Approved {len(approved)} deliver"
+                f"{'y' if len(approved) == 1 else 'ies'}; reloading…",
+            }
 
     def error_page(self) -> bytes:
         env = make_environment(self.project)
         html = env.get_template("review/error.html.j2").render(
-            lines=self.errors, event_id=self.event_id or "aspdigest", version=self.version)
+            lines=self.errors, event_id=self.event_id or "aspdigest", version=self.version
+        )
         return html.encode("utf-8")
 
     def asset(self, path: str) -> bytes | None:
@@ -224,9 +246,14 @@ class Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         ok = self._token_ok(parse_qs(parts.query))
         if ok is False:
-            self._send(HTTPStatus.UNAUTHORIZED, (
-                b"This preview needs its token: open the URL that `aspdigest preview` printed, "
-                b"or add ?token=... (ASPDIGEST_PREVIEW_TOKEN).\n"), "text/plain")
+            self._send(
+                HTTPStatus.UNAUTHORIZED,
+                (
+                    b"This preview needs its token: open the URL that `aspdigest preview` printed, "
+                    b"or add ?token=... (ASPDIGEST_PREVIEW_TOKEN).\n"
+                ),
+                "text/plain",
+            )
             return False
         if isinstance(ok, str):  # keep the token out of history and logs: cookie, then redirect
             self.send_response(HTTPStatus.SEE_OTHER)
@@ -239,8 +266,7 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- responses ----------------------------------------------------------------------------
 
-    def _send(self, status: HTTPStatus, body: bytes, content_type: str,
-              head: bool = False) -> None:
+    def _send(self, status: HTTPStatus, body: bytes, content_type: str, head: bool = False) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -252,8 +278,11 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _json(self, status: HTTPStatus, data: Any) -> None:
-        self._send(status, json.dumps(data, ensure_ascii=False).encode("utf-8"),
-                   "application/json; charset=utf-8")
+        self._send(
+            status,
+            json.dumps(data, ensure_ascii=False).encode("utf-8"),
+            "application/json; charset=utf-8",
+        )
 
     def do_HEAD(self) -> None:
         self.do_GET(head=True)
@@ -296,9 +325,14 @@ class Handler(BaseHTTPRequestHandler):
             return
         body = target.read_bytes()
         if target.suffix == ".html" and STATIC_MARK in body:
-            body = body.replace(STATIC_MARK, (
-                f'<meta name="aspdigest-mode" content="served" data-version="{site.version}" '
-                f'data-csrf="{site.csrf}">').encode(), 1)
+            body = body.replace(
+                STATIC_MARK,
+                (
+                    f'<meta name="aspdigest-mode" content="served" data-version="{site.version}" '
+                    f'data-csrf="{site.csrf}">'
+                ).encode(),
+                1,
+            )
         self._send(HTTPStatus.OK, body, _type(path), head)
 
     def do_POST(self) -> None:
@@ -320,8 +354,10 @@ class Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length).decode("utf-8", "replace")
         fields = {k: v[0] for k, v in parse_qs(raw, keep_blank_values=True).items()}
         if not hmac.compare_digest(fields.get("csrf", ""), site.csrf):
-            self._json(HTTPStatus.FORBIDDEN, {"errors": [
-                "this form is not from the page the preview served; reload the page"]})
+            self._json(
+                HTTPStatus.FORBIDDEN,
+                {"errors": ["this form is not from the page the preview served; reload the page"]},
+            )
             return
         try:
             result = site.approve(fields)
@@ -346,13 +382,17 @@ def _inside(folder: Path, path: str) -> Path | None:
 def _type(path: str) -> str:
     suffix = Path(path).suffix.lower()
     kind = TEXT_TYPES.get(suffix) or mimetypes.guess_type(path)[0] or "application/octet-stream"
-    return f"{kind}; charset=utf-8" if kind.startswith("text/") or kind.endswith(
-        ("json", "xml")) else kind
+    return (
+        f"{kind}; charset=utf-8"
+        if kind.startswith("text/") or kind.endswith(("json", "xml"))
+        else kind
+    )
 
 
 def watch_paths(project: Project) -> list[Path]:
-    paths = [p for p in (project.content_dir, project.templates_dir, project.schedules_dir)
-             if p.is_dir()]
+    paths = [
+        p for p in (project.content_dir, project.templates_dir, project.schedules_dir) if p.is_dir()
+    ]
     config = project.root / CONFIG_FILE
     if config.is_file():
         paths.append(config)
@@ -380,8 +420,9 @@ class Preview:
 def _watch(site: Site, paths: list[Path], stop: threading.Event) -> None:
     import watchfiles
 
-    for changes in watchfiles.watch(*paths, stop_event=stop, debounce=300, step=50,
-                                    raise_interrupt=False):
+    for changes in watchfiles.watch(
+        *paths, stop_event=stop, debounce=300, step=50, raise_interrupt=False
+    ):
         names = sorted({Path(p).name for _, p in changes})
         site.rebuild(f"changed {', '.join(names[:3])}{' …' if len(names) > 3 else ''}")
 
@@ -393,13 +434,20 @@ def start(config: PreviewConfig, log: Log = print) -> Preview:
     try:
         server = PreviewServer(site)
     except OSError as exc:
-        raise UserError(f"--port {config.port}: cannot listen on {config.host}: "
-                        f"{exc.strerror or exc}") from None
+        raise UserError(
+            f"--port {config.port}: cannot listen on {config.host}: {exc.strerror or exc}"
+        ) from None
     stop = threading.Event()
     threads = [threading.Thread(target=server.serve_forever, name="preview-http", daemon=True)]
     if config.watch and site.project is not None:
-        threads.append(threading.Thread(target=_watch, name="preview-watch", daemon=True,
-                                        args=(site, watch_paths(site.project), stop)))
+        threads.append(
+            threading.Thread(
+                target=_watch,
+                name="preview-watch",
+                daemon=True,
+                args=(site, watch_paths(site.project), stop),
+            )
+        )
     for thread in threads:
         thread.start()
     return Preview(site, server, url_for(config.host, server.port), stop, tuple(threads))
@@ -412,8 +460,11 @@ def serve(config: PreviewConfig, log: Log = print, generated_token: bool = False
     preview = start(config, log)
     shown = preview.url
     if config.token is not None:
-        shown += f"?token={config.token}" if generated_token else \
-            f"  (add ?token=… from {TOKEN_VARIABLE} once)"
+        shown += (
+            f"?token={config.token}"
+            if generated_token
+            else f"  (add ?token=… from {TOKEN_VARIABLE} once)"
+        )
     log(f"preview: {shown}")
     log("watching content, templates and schedules; Ctrl-C stops")
 

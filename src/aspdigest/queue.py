@@ -32,8 +32,15 @@ OVERDUE_CHOICES = ("send", "skip", "reschedule")
 # -- one delivery at a time ---------------------------------------------------------------------
 
 
-def _move(store: Store, d: Delivery, to: str, by: str, note: str | None = None,
-          allowed: Sequence[str] | None = None, **values: object) -> bool:
+def _move(
+    store: Store,
+    d: Delivery,
+    to: str,
+    by: str,
+    note: str | None = None,
+    allowed: Sequence[str] | None = None,
+    **values: object,
+) -> bool:
     ok = store.transition(d.id, to, allowed_from=allowed or (d.status,), **values)
     if ok:
         store.log(d.id, to, d.status, by, note)
@@ -43,8 +50,9 @@ def _move(store: Store, d: Delivery, to: str, by: str, note: str | None = None,
 def get(store: Store, delivery_id: int) -> Delivery:
     d = store.delivery(delivery_id)
     if d is None:
-        raise UserError(f"delivery {delivery_id}: no such delivery; "
-                        "`aspdigest schedule list` shows the ids")
+        raise UserError(
+            f"delivery {delivery_id}: no such delivery; `aspdigest schedule list` shows the ids"
+        )
     return d
 
 
@@ -63,9 +71,9 @@ def _refuse(d: Delivery, verb: str, allowed: Sequence[str]) -> UserError:
         "sent": "it is already sent",
         "claimed": "it is being sent right now",
         "unknown": f"its send was interrupted; resolve it first with "
-                   f"`aspdigest schedule resolve {d.id} --sent` or `--not-sent`",
+        f"`aspdigest schedule resolve {d.id} --sent` or `--not-sent`",
         "planned": "it is not approved; approve it first with "
-                   f"`aspdigest approve {d.event} {d.date} --channel {d.channel}`",
+        f"`aspdigest approve {d.event} {d.date} --channel {d.channel}`",
     }.get(d.status, f"it is {d.status}")
     return UserError(f"{label(d)}: cannot {verb}: {hint} (only {'/'.join(allowed)} can)")
 
@@ -73,9 +81,11 @@ def _refuse(d: Delivery, verb: str, allowed: Sequence[str]) -> UserError:
 def _check_files(project: Project, d: Delivery) -> None:
     changed = changed_since_approval(project, d)
     if changed:
-        raise UserError(f"{label(d)}: {', '.join(changed)} changed since it was approved; "
-                        f"approve the new build with `aspdigest approve {d.event} {d.date} "
-                        f"--channel {d.channel}`")
+        raise UserError(
+            f"{label(d)}: {', '.join(changed)} changed since it was approved; "
+            f"approve the new build with `aspdigest approve {d.event} {d.date} "
+            f"--channel {d.channel}`"
+        )
 
 
 def parse_when(text: str, d: Delivery, tz: ZoneInfo) -> dt.datetime:
@@ -91,16 +101,16 @@ def parse_when(text: str, d: Delivery, tz: ZoneInfo) -> dt.datetime:
             base = dt.date.fromisoformat(day)
             clock = dt.time.fromisoformat(hhmm)
     except ValueError:
-        raise UserError(f'TIME: expected HH:MM or "YYYY-MM-DD HH:MM" (local time in '
-                        f'{tz.key}), got "{text}"') from None
+        raise UserError(
+            f'TIME: expected HH:MM or "YYYY-MM-DD HH:MM" (local time in {tz.key}), got "{text}"'
+        ) from None
     try:
         return local_datetime(base, clock.replace(second=0, microsecond=0), tz)
     except ValueError as exc:
         raise UserError(f"TIME: {exc}") from None
 
 
-def reschedule(project: Project, store: Store, delivery_id: int, when: str, *,
-               by: str) -> Delivery:
+def reschedule(project: Project, store: Store, delivery_id: int, when: str, *, by: str) -> Delivery:
     """Move a delivery not yet out to another local time; a held, failed or skipped one
     comes back (approved if it was approved, else planned)."""
     d = get(store, delivery_id)
@@ -110,8 +120,10 @@ def reschedule(project: Project, store: Store, delivery_id: int, when: str, *,
     tz = _tz(store, d.event)
     at = parse_when(when, d, tz)
     if at <= store.clock():
-        raise UserError(f"TIME: {local_text(at, tz)} is in the past; use "
-                        f"`aspdigest schedule send-now {d.id}` to send it now")
+        raise UserError(
+            f"TIME: {local_text(at, tz)} is in the past; use "
+            f"`aspdigest schedule send-now {d.id}` to send it now"
+        )
     to = "approved" if d.approved is not None and d.status != "planned" else "planned"
     note = f"rescheduled to {local_text(at, tz)}"
     if not _move(store, d, to, by, note, send_at=at, last_error=None):
@@ -124,8 +136,10 @@ def _changed_meanwhile(d: Delivery) -> UserError:
 
 
 def _never_approved(d: Delivery) -> UserError:
-    return UserError(f"{label(d)}: was never approved; approve it first with "
-                     f"`aspdigest approve {d.event} {d.date} --channel {d.channel}`")
+    return UserError(
+        f"{label(d)}: was never approved; approve it first with "
+        f"`aspdigest approve {d.event} {d.date} --channel {d.channel}`"
+    )
 
 
 def send_now(project: Project, store: Store, delivery_id: int, *, by: str) -> Delivery:
@@ -159,31 +173,51 @@ def retry(project: Project, store: Store, delivery_id: int, *, by: str) -> Deliv
     if d.approved is None:
         raise _never_approved(d)
     _check_files(project, d)
-    if not _move(store, d, "approved", by, f"retry after: {d.last_error or d.status}",
-                 send_at=store.clock(), last_error=None):
+    if not _move(
+        store,
+        d,
+        "approved",
+        by,
+        f"retry after: {d.last_error or d.status}",
+        send_at=store.clock(),
+        last_error=None,
+    ):
         raise _changed_meanwhile(d)
     return get(store, d.id)
 
 
-def resolve(project: Project, store: Store, delivery_id: int, *, sent: bool,
-            by: str) -> Delivery:
+def resolve(project: Project, store: Store, delivery_id: int, *, sent: bool, by: str) -> Delivery:
     """A person decides an `unknown` delivery: --sent (it went; recipients in doubt count as
     sent) or --not-sent (it becomes failed, and `retry` sends it to those still without it)."""
     d = get(store, delivery_id)
     if d.status != "unknown":
-        raise UserError(f"{label(d)}: is {d.status}, not unknown; only a delivery in doubt "
-                        "is resolved")
+        raise UserError(
+            f"{label(d)}: is {d.status}, not unknown; only a delivery in doubt is resolved"
+        )
     if sent:
         n = store.resolve_recipients(d.id, "sent", f"resolved as sent by {by}")
-        ok = _move(store, d, "sent", by, f"resolved as sent ({n} recipient(s) in doubt)",
-                   sent_at=store.clock(), last_error=None)
+        ok = _move(
+            store,
+            d,
+            "sent",
+            by,
+            f"resolved as sent ({n} recipient(s) in doubt)",
+            sent_at=store.clock(),
+            last_error=None,
+        )
     else:
         n = store.resolve_recipients(d.id, "pending", f"resolved as not sent by {by}")
         store.forget_sending(d.id)  # a thread's post in doubt is posted again by `retry`
         extra = f" ({n} recipient(s) left)" if n else ""
-        ok = _move(store, d, "failed", by, f"resolved as not sent{extra}",
-                   last_error=f"resolved as not sent by {by}; `aspdigest schedule retry "
-                              f"{d.id}` sends it{extra}")
+        ok = _move(
+            store,
+            d,
+            "failed",
+            by,
+            f"resolved as not sent{extra}",
+            last_error=f"resolved as not sent by {by}; `aspdigest schedule retry "
+            f"{d.id}` sends it{extra}",
+        )
     if not ok:
         raise _changed_meanwhile(d)
     return get(store, d.id)
@@ -195,8 +229,9 @@ def resolve(project: Project, store: Store, delivery_id: int, *, sent: bool,
 def queue_of(store: Store, event_id: str) -> Queue:
     queue = store.queue(event_id)
     if queue is None:
-        raise UserError(f"{event_id}: nothing planned; run `aspdigest schedule plan "
-                        f"{event_id}` first")
+        raise UserError(
+            f"{event_id}: nothing planned; run `aspdigest schedule plan {event_id}` first"
+        )
     return queue
 
 
@@ -213,21 +248,32 @@ class OverdueDecision(UserError):
 
     def __init__(self, overdue: Sequence[Delivery], tz: ZoneInfo) -> None:
         self.overdue = tuple(overdue)
-        shown = ", ".join(f"{d.id} ({d.channel} {local_text(d.send_at, tz)})"
-                          for d in overdue[:5])
+        shown = ", ".join(f"{d.id} ({d.channel} {local_text(d.send_at, tz)})" for d in overdue[:5])
         more = f" and {len(overdue) - 5} more" if len(overdue) > 5 else ""
-        super().__init__(f"{len(overdue)} delivery(ies) came due while paused: {shown}{more}; "
-                         "say what to do with --overdue send|skip|reschedule --at TIME")
+        super().__init__(
+            f"{len(overdue)} delivery(ies) came due while paused: {shown}{more}; "
+            "say what to do with --overdue send|skip|reschedule --at TIME"
+        )
 
 
 def overdue(store: Store, event_id: str) -> list[Delivery]:
     now = store.clock()
-    return [d for d in store.deliveries(event_id, "approved")
-            if d.send_at is not None and d.send_at <= now]
+    return [
+        d
+        for d in store.deliveries(event_id, "approved")
+        if d.send_at is not None and d.send_at <= now
+    ]
 
 
-def resume(project: Project, store: Store, event_id: str, *, choice: str | None, by: str,
-           at: str | None = None) -> list[Delivery]:
+def resume(
+    project: Project,
+    store: Store,
+    event_id: str,
+    *,
+    choice: str | None,
+    by: str,
+    at: str | None = None,
+) -> list[Delivery]:
     """Unpause; deliveries that came due meanwhile are sent now, skipped or rescheduled to
     `at` (HH:MM or YYYY-MM-DD HH:MM local), as `choice` says. Returns those overdue ones."""
     queue = queue_of(store, event_id)
@@ -243,8 +289,14 @@ def resume(project: Project, store: Store, event_id: str, *, choice: str | None,
         if choice == "send":
             _move(store, d, "approved", by, "sent late after a pause", send_at=store.clock())
         elif choice == "skip":
-            _move(store, d, "skipped", by, "came due while paused; skipped",
-                  last_error=f"came due while paused; skipped by {by}")
+            _move(
+                store,
+                d,
+                "skipped",
+                by,
+                "came due while paused; skipped",
+                last_error=f"came due while paused; skipped by {by}",
+            )
         else:
             assert at is not None
             reschedule(project, store, d.id, at, by=by)
@@ -252,12 +304,16 @@ def resume(project: Project, store: Store, event_id: str, *, choice: str | None,
     return [get(store, d.id) for d in late]
 
 
-def listing(store: Store, event_id: str, *, day: dt.date | None = None,
-            status: str | None = None) -> list[DeliveryStatus]:
+def listing(
+    store: Store, event_id: str, *, day: dt.date | None = None, status: str | None = None
+) -> list[DeliveryStatus]:
     tz = _tz(store, event_id)
     posted = store.posted_counts(event_id)
-    rows = [delivery_status(d, tz, posted.get(d.id, 0))
-            for d in store.deliveries(event_id, status) if day is None or d.date == day]
+    rows = [
+        delivery_status(d, tz, posted.get(d.id, 0))
+        for d in store.deliveries(event_id, status)
+        if day is None or d.date == day
+    ]
     far = dt.datetime.max.replace(tzinfo=dt.UTC)
     return sorted(rows, key=lambda r: (r.send_at_utc or far, r.channel, r.platform, r.id))
 
@@ -278,8 +334,10 @@ def ics(store: Store, event_id: str) -> bytes:
             continue
         what = f"{d.channel} {d.platform}".strip()
         item = VEvent()
-        item.add("uid", f"{d.event}-{d.date}-{d.channel}{'-' + d.platform if d.platform else ''}"
-                        "@aspdigest")
+        item.add(
+            "uid",
+            f"{d.event}-{d.date}-{d.channel}{'-' + d.platform if d.platform else ''}@aspdigest",
+        )
         item.add("dtstamp", d.updated_at)
         item.add("dtstart", d.send_at)
         item.add("duration", dt.timedelta(minutes=15))
@@ -290,8 +348,12 @@ def ics(store: Store, event_id: str) -> bytes:
         if d.last_error:
             lines.append(d.last_error)
         item.add("description", "\n".join(lines))
-        item.add("status", {"skipped": "CANCELLED", "planned": "TENTATIVE",
-                            "held": "TENTATIVE"}.get(d.status, "CONFIRMED"))
+        item.add(
+            "status",
+            {"skipped": "CANCELLED", "planned": "TENTATIVE", "held": "TENTATIVE"}.get(
+                d.status, "CONFIRMED"
+            ),
+        )
         cal.add_component(item)
     data: bytes = cal.to_ical()
     return data
@@ -316,10 +378,22 @@ def report(store: Store, event_id: str, *, running: bool) -> StatusReport:
     now = store.clock()
     rows = listing(store, event_id)
     soon = now + dt.timedelta(hours=24)
-    attention = [r for r in rows if r.status in ("unknown", "held", "failed")
-                 or (r.status == "planned" and r.send_at_utc is not None
-                     and r.send_at_utc <= soon)]
+    attention = [
+        r
+        for r in rows
+        if r.status in ("unknown", "held", "failed")
+        or (r.status == "planned" and r.send_at_utc is not None and r.send_at_utc <= soon)
+    ]
     upcoming = [r for r in rows if r.status == "approved"][:5]
     counts = Counter(r.status for r in rows)
-    return StatusReport(event_id, str(tz.key), queue.paused_at, queue.paused_by, store.runner(),
-                        running, dict(sorted(counts.items())), tuple(upcoming), tuple(attention))
+    return StatusReport(
+        event_id,
+        str(tz.key),
+        queue.paused_at,
+        queue.paused_by,
+        store.runner(),
+        running,
+        dict(sorted(counts.items())),
+        tuple(upcoming),
+        tuple(attention),
+    )

@@ -98,8 +98,10 @@ def _audience(project: Project, rehearsal: Store) -> None:
     else:
         path = subscribers_path(project)
         if not path.is_file():
-            raise UserError(f"{project.relative(path)}: no subscribers to rehearse with; import "
-                            "them with `aspdigest subscribers import`")
+            raise UserError(
+                f"{project.relative(path)}: no subscribers to rehearse with; import "
+                "them with `aspdigest subscribers import`"
+            )
         import_csv(rehearsal, path, shown=project.relative(path))
     for s in suppressed:
         rehearsal.suppress(s.address, s.reason, s.note)
@@ -110,10 +112,13 @@ def on_this_machine(url: str) -> bool:
     return host in ("127.0.0.1", "localhost", "::1") or host.endswith(".localhost")
 
 
-def _publishers(project: Project, env: Mapping[str, str], folder: Path,
-                log: Log) -> dict[str, Publisher]:
-    servers = {"bluesky": project.settings.bluesky.service,
-               "mastodon": project.settings.mastodon.instance}
+def _publishers(
+    project: Project, env: Mapping[str, str], folder: Path, log: Log
+) -> dict[str, Publisher]:
+    servers = {
+        "bluesky": project.settings.bluesky.service,
+        "mastodon": project.settings.mastodon.instance,
+    }
     chosen: dict[str, Publisher] = {}
     for platform in PLATFORMS:
         name = publisher_name(project, platform)
@@ -121,24 +126,38 @@ def _publishers(project: Project, env: Mapping[str, str], folder: Path,
             chosen[platform] = make_publisher(name, project, env)
             continue
         if name != "handoff":
-            log("handed to files in the rehearsal", platform=platform, publisher=name,
-                reason=f"{servers.get(name) or 'no server'} is not on this machine")
+            log(
+                "handed to files in the rehearsal",
+                platform=platform,
+                publisher=name,
+                reason=f"{servers.get(name) or 'no server'} is not on this machine",
+            )
         chosen[platform] = HandoffPublisher(project, env, folder / "outbox")
     return chosen
 
 
-def rehearse(project: Project, event_id: str, date: dt.date, speed: float, *,
-             environ: Mapping[str, str], log: Log | None = None,
-             lead: float = LEAD_SECONDS) -> RehearsalResult:
+def rehearse(
+    project: Project,
+    event_id: str,
+    date: dt.date,
+    speed: float,
+    *,
+    environ: Mapping[str, str],
+    log: Log | None = None,
+    lead: float = LEAD_SECONDS,
+) -> RehearsalResult:
     if not speed > 0:
         raise UserError(f"--speed: expected a positive number, got {speed:g}")
     try:
         from aiosmtpd.controller import Controller
     except ImportError:
-        raise UserError("--rehearse needs the aiosmtpd package for its local SMTP sink; "
-                        "install it with `pip install aiosmtpd`") from None
-    folder = project.path(project.settings.delivery.outbox) / event_id / "rehearsal" / \
-        date.isoformat()
+        raise UserError(
+            "--rehearse needs the aiosmtpd package for its local SMTP sink; "
+            "install it with `pip install aiosmtpd`"
+        ) from None
+    folder = (
+        project.path(project.settings.delivery.outbox) / event_id / "rehearsal" / date.isoformat()
+    )
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     store = open_store(f"sqlite:///{folder / 'state.sqlite'}")
@@ -158,8 +177,14 @@ def rehearse(project: Project, event_id: str, date: dt.date, speed: float, *,
             planned[d.id] = d.send_at
             real = start + (d.send_at - first) / speed
             grace = max(1, int((d.grace_seconds or 3600) / speed))
-            store.transition(d.id, "approved", allowed_from=("approved",), send_at=real,
-                             schedule_at=real, grace_seconds=grace)
+            store.transition(
+                d.id,
+                "approved",
+                allowed_from=("approved",),
+                send_at=real,
+                schedule_at=real,
+                grace_seconds=grace,
+            )
         queue = store.queue(event_id)
         zone = queue.timezone if queue else "UTC"
 
@@ -178,13 +203,26 @@ def rehearse(project: Project, event_id: str, date: dt.date, speed: float, *,
             env = {k: v for k, v in environ.items() if k != "ASPDIGEST_SMTP_PASSWORD"}
             env["ASPDIGEST_SMTP_URL"] = f"smtp://127.0.0.1:{port}"
             env.setdefault("ASPDIGEST_UNSUBSCRIBE_KEY", REHEARSAL_KEY)
-            runner = Runner(project, event_id, store, environ=env,
-                            publishers=_publishers(project, env, folder, log), log=log,
-                            poll=min(1.0, project.settings.delivery.poll_seconds),
-                            actor="rehearsal", stop_when_idle=True)
+            runner = Runner(
+                project,
+                event_id,
+                store,
+                environ=env,
+                publishers=_publishers(project, env, folder, log),
+                log=log,
+                poll=min(1.0, project.settings.delivery.poll_seconds),
+                actor="rehearsal",
+                stop_when_idle=True,
+            )
             with RunnerLock(store, project.relative(folder / "state.sqlite")):
-                log("rehearsal", event=event_id, date=date.isoformat(), speed=speed,
-                    sink=f"127.0.0.1:{port}", folder=project.relative(folder))
+                log(
+                    "rehearsal",
+                    event=event_id,
+                    date=date.isoformat(),
+                    speed=speed,
+                    sink=f"127.0.0.1:{port}",
+                    folder=project.relative(folder),
+                )
                 runner.start()
         finally:
             controller.stop()
@@ -201,9 +239,17 @@ def rehearse(project: Project, event_id: str, date: dt.date, speed: float, *,
                 detail = str(receipt["folder"])
             elif "posts" in receipt:
                 detail = f"{len(receipt['posts'])} post(s) as {receipt.get('account')}"
-            out.append(Rehearsed(d.id, d.channel, d.platform,
-                                 planned[d.id].astimezone(ZoneInfo(zone)), d.status,
-                                 late.get(d.id), detail))
+            out.append(
+                Rehearsed(
+                    d.id,
+                    d.channel,
+                    d.platform,
+                    planned[d.id].astimezone(ZoneInfo(zone)),
+                    d.status,
+                    late.get(d.id),
+                    detail,
+                )
+            )
         out.sort(key=lambda r: (r.planned_local, r.channel, r.platform))
         return RehearsalResult(folder, speed, tuple(out), sink.count)
     finally:

@@ -84,8 +84,7 @@ class RunnerLock:
     def _try_advisory(self) -> bool:
         conn = self.store.engine.connect()
         try:
-            got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"),
-                               {"k": self.key}).scalar()
+            got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar()
             conn.commit()
         except BaseException:
             conn.close()
@@ -96,8 +95,12 @@ class RunnerLock:
         conn.close()
         return False
 
-    def wait_turn(self, waiting: Callable[[dict[str, Any]], None],
-                  stop: Callable[[], bool], every: float = 1.0) -> bool:
+    def wait_turn(
+        self,
+        waiting: Callable[[dict[str, Any]], None],
+        stop: Callable[[], bool],
+        every: float = 1.0,
+    ) -> bool:
         """PostgreSQL standby: try every `every` seconds until this process holds the lock
         (True) or `stop()` turns true (False). `waiting(holder)` is called once, when it
         first has to wait; a store that is away for a while is waited out too."""
@@ -152,8 +155,17 @@ class RunnerLock:
                 raise self._busy(holder) from None
         handle.seek(0)
         handle.truncate()
-        handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                 "since": _now(), "what": self.what}) + "\n")
+        handle.write(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "since": _now(),
+                    "what": self.what,
+                }
+            )
+            + "\n"
+        )
         handle.flush()
         self._file = handle
 
@@ -170,8 +182,7 @@ class RunnerLock:
         if self._conn is not None:
             with self._using:
                 try:
-                    self._conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"),
-                                       {"k": self.key})
+                    self._conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
                     self._conn.commit()
                 except sa.exc.DBAPIError:
                     pass  # the session is gone, and its lock with it
@@ -198,18 +209,26 @@ class RunnerLock:
         runner = self.store.runner()
         if runner is None:
             return {}
-        return {"pid": runner.pid, "host": runner.host,
-                "since": runner.started_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        return {
+            "pid": runner.pid,
+            "host": runner.host,
+            "since": runner.started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
 
     def _busy(self, holder: dict[str, Any]) -> RunnerBusy:
         who = ""
         if holder.get("pid"):
-            who = f" (pid {holder['pid']} on {holder.get('host', '?')}, since " \
-                  f"{holder.get('since', '?')})"
+            who = (
+                f" (pid {holder['pid']} on {holder.get('host', '?')}, since "
+                f"{holder.get('since', '?')})"
+            )
         what = holder.get("what") or "aspdigest run"
-        return RunnerBusy(f"{self.shown}: another `{what}` is already serving this "
-                          f"store{who}; stop it first, or point this one at another store "
-                          "with ASPDIGEST_STATE_URL", holder or {"pid": None})
+        return RunnerBusy(
+            f"{self.shown}: another `{what}` is already serving this "
+            f"store{who}; stop it first, or point this one at another store "
+            "with ASPDIGEST_STATE_URL",
+            holder or {"pid": None},
+        )
 
 
 def _parse(text: str) -> dict[str, Any]:

@@ -67,8 +67,9 @@ DONE = ("sent", "failed", "unknown", "skipped", "held")
 class Log:
     """One JSON object per line; `extra()` adds fields (the rehearsal's simulated time)."""
 
-    def __init__(self, stream: IO[str] | None = None,
-                 extra: Callable[[], Mapping[str, Any]] | None = None) -> None:
+    def __init__(
+        self, stream: IO[str] | None = None, extra: Callable[[], Mapping[str, Any]] | None = None
+    ) -> None:
         self.stream = stream or sys.stderr
         self.extra = extra
         self.lock = threading.Lock()
@@ -105,12 +106,21 @@ class Fired:
 
 
 class Runner:
-    def __init__(self, project: Project, event_id: str, store: Store, *,
-                 environ: Mapping[str, str] | None = None, publisher: Publisher | None = None,
-                 publishers: Mapping[str, Publisher] | None = None,
-                 log: Log | None = None, poll: float | None = None, actor: str = "runner",
-                 stop_when_idle: bool = False,
-                 lock_alive: Callable[[], bool] | None = None) -> None:
+    def __init__(
+        self,
+        project: Project,
+        event_id: str,
+        store: Store,
+        *,
+        environ: Mapping[str, str] | None = None,
+        publisher: Publisher | None = None,
+        publishers: Mapping[str, Publisher] | None = None,
+        log: Log | None = None,
+        poll: float | None = None,
+        actor: str = "runner",
+        stop_when_idle: bool = False,
+        lock_alive: Callable[[], bool] | None = None,
+    ) -> None:
         self.project = project
         self.event = event_id
         self.store = store
@@ -129,8 +139,9 @@ class Runner:
         self.lost_lock = False
         queue = store.queue(event_id)
         if queue is None:
-            raise UserError(f"{event_id}: nothing planned; run `aspdigest schedule plan "
-                            f"{event_id}` first")
+            raise UserError(
+                f"{event_id}: nothing planned; run `aspdigest schedule plan {event_id}` first"
+            )
         self.tz = ZoneInfo(queue.timezone)
         self.stopping = False
         self.fired: list[Fired] = []
@@ -156,23 +167,37 @@ class Runner:
         aps.propagate = False
         aps.handlers[:] = [_ToLog(self.log)]
         self.scheduler = BlockingScheduler(
-            timezone=self.tz, executors={"default": ThreadPoolExecutor(4)},
-            job_defaults={"coalesce": True, "max_instances": 1})
+            timezone=self.tz,
+            executors={"default": ThreadPoolExecutor(4)},
+            job_defaults={"coalesce": True, "max_instances": 1},
+        )
         if install_signals and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
         self.scheduler.add_listener(self._submitted, EVENT_JOB_SUBMITTED)
         self.scheduler.add_listener(self._missed_event, EVENT_JOB_MISSED)
         self.store.runner_seen(self.pid, self.host, started=True)
-        self.log("runner started", event=self.event, pid=self.pid, poll=self.poll,
-                 timezone=self.tz.key)
+        self.log(
+            "runner started", event=self.event, pid=self.pid, poll=self.poll, timezone=self.tz.key
+        )
         self.recover()
         self.sync()
-        self.log("ready", event=self.event, jobs=len(self.scheduler.get_jobs()),
-                 resuming=sorted(self._orphans | self._busy) or None)
+        self.log(
+            "ready",
+            event=self.event,
+            jobs=len(self.scheduler.get_jobs()),
+            resuming=sorted(self._orphans | self._busy) or None,
+        )
         # The poll job may run late (a busy machine) but is never skipped: explicit None.
-        self.scheduler.add_job(self.sync, "interval", seconds=self.poll, id="sync",
-                               misfire_grace_time=None, coalesce=True, max_instances=1)
+        self.scheduler.add_job(
+            self.sync,
+            "interval",
+            seconds=self.poll,
+            id="sync",
+            misfire_grace_time=None,
+            coalesce=True,
+            max_instances=1,
+        )
         if not self.stopping:
             self.scheduler.start()
         with self._cv:
@@ -188,8 +213,9 @@ class Runner:
         # while it held the log's or the scheduler's lock.
         again = self.stopping
         self.stopping = True
-        self._signalled = threading.Thread(target=self._stopping, daemon=True,
-                                           args=(signal.Signals(signum).name, again))
+        self._signalled = threading.Thread(
+            target=self._stopping, daemon=True, args=(signal.Signals(signum).name, again)
+        )
         self._signalled.start()
 
     def _stopping(self, name: str, again: bool) -> None:
@@ -214,9 +240,11 @@ class Runner:
             if d.channel == "digest" or self._publisher(d).resumable:
                 self._orphans.add(d.id)
                 continue
-            note = ("interrupted: the runner stopped while handing it to the publisher; check "
-                    "the outbox folder (and the team's inbox), then `aspdigest schedule resolve "
-                    f"{d.id} --sent` or `--not-sent`")
+            note = (
+                "interrupted: the runner stopped while handing it to the publisher; check "
+                "the outbox folder (and the team's inbox), then `aspdigest schedule resolve "
+                f"{d.id} --sent` or `--not-sent`"
+            )
             if self.store.mark_unknown(d.id, note):
                 self._state(d, "claimed", "unknown", error=note)
 
@@ -259,9 +287,15 @@ class Runner:
             if job is not None and job.trigger.run_date == d.send_at:
                 continue
             self.scheduler.add_job(
-                self.fire, DateTrigger(run_date=d.send_at, timezone=self.tz), args=[d.id],
-                id=job_id, replace_existing=True, misfire_grace_time=self._grace(d),
-                coalesce=True, max_instances=1)
+                self.fire,
+                DateTrigger(run_date=d.send_at, timezone=self.tz),
+                args=[d.id],
+                id=job_id,
+                replace_existing=True,
+                misfire_grace_time=self._grace(d),
+                coalesce=True,
+                max_instances=1,
+            )
             added.append(d)
         if len(added) > 20:  # a start with a full queue: one line, not thousands
             self.log("scheduled", event=self.event, deliveries=len(added))
@@ -271,17 +305,33 @@ class Runner:
             if not paused:
                 self._orphans.discard(delivery_id)
                 self._busy.add(delivery_id)
-                self.scheduler.add_job(self.resume, args=[delivery_id], id=f"r{delivery_id}",
-                                       misfire_grace_time=None, replace_existing=True)
+                self.scheduler.add_job(
+                    self.resume,
+                    args=[delivery_id],
+                    id=f"r{delivery_id}",
+                    misfire_grace_time=None,
+                    replace_existing=True,
+                )
         for d in store.deliveries(self.event, "planned"):
             # Once per process, and only for the last day: older ones are history by now.
-            if d.send_at is not None and now - dt.timedelta(days=1) <= d.send_at <= now \
-                    and d.id not in self._warned:
+            if (
+                d.send_at is not None
+                and now - dt.timedelta(days=1) <= d.send_at <= now
+                and d.id not in self._warned
+            ):
                 self._warned.add(d.id)
-                self.log("due but not approved", **self._fields(d),
-                         hint=f"aspdigest approve {d.event} {d.date} --channel {d.channel}")
-        if self.stop_when_idle and not self._busy and not self._orphans and not wanted \
-                and not store.deliveries(self.event, "claimed"):
+                self.log(
+                    "due but not approved",
+                    **self._fields(d),
+                    hint=f"aspdigest approve {d.event} {d.date} --channel {d.channel}",
+                )
+        if (
+            self.stop_when_idle
+            and not self._busy
+            and not self._orphans
+            and not wanted
+            and not store.deliveries(self.event, "claimed")
+        ):
             self.log("nothing left to deliver", event=self.event)
             self.stop()
 
@@ -292,8 +342,9 @@ class Runner:
         if self.lock_alive is None or self.lock_alive():
             return True
         self.lost_lock = True
-        self.log("lost the runner lock", event=self.event, pid=self.pid,
-                 busy=sorted(self._busy) or None)
+        self.log(
+            "lost the runner lock", event=self.event, pid=self.pid, busy=sorted(self._busy) or None
+        )
         self.stop()
         return False
 
@@ -316,12 +367,16 @@ class Runner:
         assert d.send_at is not None
         late = now - d.send_at
         to = "skipped" if d.missed == "skip" else "held"
-        note = (f"missed: due {local_text(d.send_at, self.tz)}, found {_span(late)} late "
-                f"(grace {_span(dt.timedelta(seconds=self._grace(d)))}) while nothing was "
-                "running")
+        note = (
+            f"missed: due {local_text(d.send_at, self.tz)}, found {_span(late)} late "
+            f"(grace {_span(dt.timedelta(seconds=self._grace(d)))}) while nothing was "
+            "running"
+        )
         if to == "held":
-            note += (f"; send it with `aspdigest schedule send-now {d.id}` or skip it with "
-                     f"`aspdigest schedule skip {d.id}`")
+            note += (
+                f"; send it with `aspdigest schedule send-now {d.id}` or skip it with "
+                f"`aspdigest schedule skip {d.id}`"
+            )
         if self.store.transition(d.id, to, allowed_from=("approved",), last_error=note):
             self._state(d, "approved", to, error=note)
 
@@ -363,9 +418,11 @@ class Runner:
             return
         changed = changed_since_approval(self.project, d)
         if changed:
-            note = (f"not sent: {', '.join(changed)} changed since it was approved by "
-                    f"{d.approved_by}; approve the new build (`aspdigest approve {d.event} "
-                    f"{d.date} --channel {d.channel}`), then `aspdigest schedule send-now {d.id}`")
+            note = (
+                f"not sent: {', '.join(changed)} changed since it was approved by "
+                f"{d.approved_by}; approve the new build (`aspdigest approve {d.event} "
+                f"{d.date} --channel {d.channel}`), then `aspdigest schedule send-now {d.id}`"
+            )
             if store.transition(d.id, "held", allowed_from=("approved",), last_error=note):
                 self._state(d, "approved", "held", error=note)
             return
@@ -396,19 +453,27 @@ class Runner:
         store = self.store
         try:
             if d.channel == "digest":
-                report = send_digest(store, d.id, self.project, environ=self.environ,
-                                     halt=lambda: self.lost_lock)
+                report = send_digest(
+                    store, d.id, self.project, environ=self.environ, halt=lambda: self.lost_lock
+                )
                 if report.status == "claimed":  # halted: the next active runner resumes it
-                    self.log("left for the next runner", **self._fields(d),
-                             recipients=dict(report.counts))
+                    self.log(
+                        "left for the next runner",
+                        **self._fields(d),
+                        recipients=dict(report.counts),
+                    )
                     return
-                self._state(d, "claimed", report.status, recipients=dict(report.counts),
-                            error=report.error)
+                self._state(
+                    d, "claimed", report.status, recipients=dict(report.counts), error=report.error
+                )
                 return
             publisher = self._publisher(d)
             ledger = Ledger(store, d.id) if publisher.resumable else None
-            receipt = publisher.publish(publication_for(self.project, d), ledger,
-                                        halt=lambda: self.lost_lock or self.stopping)
+            receipt = publisher.publish(
+                publication_for(self.project, d),
+                ledger,
+                halt=lambda: self.lost_lock or self.stopping,
+            )
             store.mark_sent(d.id, receipt)
             self._state(d, "claimed", "sent", receipt=dict(receipt))
         except Halted as exc:  # between posts: the next active runner resumes at this post
@@ -430,8 +495,13 @@ class Runner:
     # -- reporting ---------------------------------------------------------------------------
 
     def _fields(self, d: Delivery) -> dict[str, Any]:
-        return {"delivery": d.id, "event": d.event, "date": d.date.isoformat(),
-                "channel": d.channel, "platform": d.platform or None}
+        return {
+            "delivery": d.id,
+            "event": d.event,
+            "date": d.date.isoformat(),
+            "channel": d.channel,
+            "platform": d.platform or None,
+        }
 
     def _state(self, d: Delivery, previous: str, to: str, **fields: Any) -> None:
         note = fields.get("error")
@@ -463,8 +533,14 @@ def store_name(project: Project, store: Store) -> str:
     return url.render_as_string(hide_password=True)
 
 
-def serve(project: Project, event_id: str, *, environ: Mapping[str, str] | None = None,
-          log: Log | None = None, poll: float | None = None) -> None:
+def serve(
+    project: Project,
+    event_id: str,
+    *,
+    environ: Mapping[str, str] | None = None,
+    log: Log | None = None,
+    poll: float | None = None,
+) -> None:
     """`aspdigest run`: on SQLite, refuse if another runner serves the store; on
     PostgreSQL, wait as a standby until this process holds the lock. Runs until stopped."""
     from aspdigest.outbox import open_project_store
@@ -483,8 +559,15 @@ def serve(project: Project, event_id: str, *, environ: Mapping[str, str] | None 
         _serve_shared(project, event_id, store, lock, environ, log, poll)
 
 
-def _serve_shared(project: Project, event_id: str, store: Store, lock: RunnerLock,
-                  environ: Mapping[str, str] | None, log: Log, poll: float | None) -> None:
+def _serve_shared(
+    project: Project,
+    event_id: str,
+    store: Store,
+    lock: RunnerLock,
+    environ: Mapping[str, str] | None,
+    log: Log,
+    poll: float | None,
+) -> None:
     """Standby until the lock is free, active until stopped; after losing the lock (its
     connection went away) back to standby."""
     stop = threading.Event()
@@ -497,13 +580,20 @@ def _serve_shared(project: Project, event_id: str, store: Store, lock: RunnerLoc
             signal.signal(signal.SIGINT, lambda *_: stop.set())
 
     while not stop.is_set():
-        runner = Runner(project, event_id, store, environ=environ, log=log, poll=poll,
-                        lock_alive=lock.alive)
+        runner = Runner(
+            project, event_id, store, environ=environ, log=log, poll=poll, lock_alive=lock.alive
+        )
         waiting_signals()
         took = lock.wait_turn(
-            lambda holder: log("standby", event=event_id, pid=pid, active=holder.get("pid"),
-                               active_host=holder.get("host")),
-            stop.is_set)
+            lambda holder: log(
+                "standby",
+                event=event_id,
+                pid=pid,
+                active=holder.get("pid"),
+                active_host=holder.get("host"),
+            ),
+            stop.is_set,
+        )
         if not took:
             log("runner stopped", event=event_id, pid=pid, standby=True)
             return
@@ -519,8 +609,14 @@ def _serve_shared(project: Project, event_id: str, store: Store, lock: RunnerLoc
         stop.wait(LOST_BACKOFF)
 
 
-def deliver_now(project: Project, store: Store, delivery_id: int, *,
-                environ: Mapping[str, str] | None = None, log: Log | None = None) -> bool:
+def deliver_now(
+    project: Project,
+    store: Store,
+    delivery_id: int,
+    *,
+    environ: Mapping[str, str] | None = None,
+    log: Log | None = None,
+) -> bool:
     """Deliver one due delivery in this process, if no runner is up (else False: the
     runner sends it at its next poll). Holds the runner lock meanwhile, so a runner
     started now waits its turn instead of racing."""

@@ -47,17 +47,31 @@ class ChannelSpec(_Strict):
     """One channel's defaults: `[digest]`, `[thread]` or `[quotes]`."""
 
     time: LocalTime = Field(description='Local send time in the event\'s time zone, "HH:MM".')
-    day_offset: int = Field(0, ge=0, le=7, description="Send this many days after the day "
-                            "whose content it carries (1 = the next morning).")
+    day_offset: int = Field(
+        0,
+        ge=0,
+        le=7,
+        description="Send this many days after the day "
+        "whose content it carries (1 = the next morning).",
+    )
     enabled: bool = Field(True, description="false: plan nothing for this channel.")
     platforms: list[str] | None = Field(
-        None, description="thread and quotes only; default: social.platforms in aspdigest.toml.")
-    approval: bool = Field(True, description="false: planning approves the built artifacts "
-                           "itself (they are still checked at send time).")
-    grace_minutes: int = Field(60, ge=0, le=24 * 60, description="How late a delivery may "
-                               "still go when nothing was running at its time.")
+        None, description="thread and quotes only; default: social.platforms in aspdigest.toml."
+    )
+    approval: bool = Field(
+        True,
+        description="false: planning approves the built artifacts "
+        "itself (they are still checked at send time).",
+    )
+    grace_minutes: int = Field(
+        60,
+        ge=0,
+        le=24 * 60,
+        description="How late a delivery may still go when nothing was running at its time.",
+    )
     missed: Literal["skip", "hold"] = Field(
-        "hold", description="Past the grace period: skip it, or hold it for a person.")
+        "hold", description="Past the grace period: skip it, or hold it for a person."
+    )
 
 
 class DayOverride(_Strict):
@@ -135,27 +149,49 @@ class Schedule:
                 if not enabled:
                     continue
                 time = over.time if over and over.time is not None else spec.time
-                offset = over.day_offset if over and over.day_offset is not None \
-                    else spec.day_offset
-                field = f"days.{date.isoformat()}.{channel}.time" if over and over.time \
+                offset = (
+                    over.day_offset if over and over.day_offset is not None else spec.day_offset
+                )
+                field = (
+                    f"days.{date.isoformat()}.{channel}.time"
+                    if over and over.time
                     else f"{channel}.time"
+                )
                 local = date + dt.timedelta(days=offset)
                 try:
                     when = local_datetime(local, time, self.tz)
                 except ValueError as exc:
-                    fix = (f'; set another time for that day: [days."{date.isoformat()}".'
-                           f'{channel}] time = "{_suggest(local, time, self.tz)}"')
+                    fix = (
+                        f'; set another time for that day: [days."{date.isoformat()}".'
+                        f'{channel}] time = "{_suggest(local, time, self.tz)}"'
+                    )
                     problems.append(Problem(self.path, field, f"{exc}{fix}"))
                     continue
-                platforms = ("",) if channel == "digest" else (
-                    over.platforms if over and over.platforms is not None
-                    else spec.platforms if spec.platforms is not None
-                    else self.default_platforms)
+                platforms = (
+                    ("",)
+                    if channel == "digest"
+                    else (
+                        over.platforms
+                        if over and over.platforms is not None
+                        else spec.platforms
+                        if spec.platforms is not None
+                        else self.default_platforms
+                    )
+                )
                 for platform in platforms:
-                    out.append(PlannedDelivery(
-                        self.event.id, date, channel, platform, when,
-                        when.astimezone(dt.UTC), spec.approval,
-                        dt.timedelta(minutes=spec.grace_minutes), spec.missed))
+                    out.append(
+                        PlannedDelivery(
+                            self.event.id,
+                            date,
+                            channel,
+                            platform,
+                            when,
+                            when.astimezone(dt.UTC),
+                            spec.approval,
+                            dt.timedelta(minutes=spec.grace_minutes),
+                            spec.missed,
+                        )
+                    )
         if problems:
             raise UserError(problems)
         return out
@@ -178,11 +214,13 @@ def local_datetime(date: dt.date, time: dt.time, tz: ZoneInfo) -> dt.datetime:
         raise ValueError(
             f"{hhmm} occurs twice on {date} in {tz.key} (clocks go back from "
             f"{_hhmm(end)} to {_hhmm(start)}); choose a time before {_hhmm(start)} or from "
-            f"{_hhmm(end)} on")
+            f"{_hhmm(end)} on"
+        )
     raise ValueError(
         f"{hhmm} does not exist on {date} in {tz.key} (clocks go forward from "
         f"{_hhmm(start)} to {_hhmm(end)}); choose a time before {_hhmm(start)} or from "
-        f"{_hhmm(end)} on")
+        f"{_hhmm(end)} on"
+    )
 
 
 def _exists(naive: dt.datetime, tz: ZoneInfo) -> bool:
@@ -191,8 +229,9 @@ def _exists(naive: dt.datetime, tz: ZoneInfo) -> bool:
 
 
 def _regular(naive: dt.datetime, tz: ZoneInfo) -> bool:
-    return naive.replace(tzinfo=tz, fold=0).utcoffset() == \
-        naive.replace(tzinfo=tz, fold=1).utcoffset()
+    return (
+        naive.replace(tzinfo=tz, fold=0).utcoffset() == naive.replace(tzinfo=tz, fold=1).utcoffset()
+    )
 
 
 def _irregular_span(naive: dt.datetime, tz: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
@@ -240,13 +279,22 @@ def load_schedule(project: Project, event: Event) -> Schedule:
     file = schedule_path(project, event.id)
     path = project.relative(file)
     if not file.is_file():
-        raise UserError([Problem(path, "", f"no schedule for {event.id}; create it with a "
-                                 "[digest], [thread] and/or [quotes] table (see the README)")])
+        raise UserError(
+            [
+                Problem(
+                    path,
+                    "",
+                    f"no schedule for {event.id}; create it with a "
+                    "[digest], [thread] and/or [quotes] table (see the README)",
+                )
+            ]
+        )
     try:
         data = tomllib.loads(file.read_bytes().decode("utf-8-sig"))
     except UnicodeDecodeError:
-        raise UserError([Problem(path, "encoding", "not valid UTF-8; save the file as UTF-8")]
-                        ) from None
+        raise UserError(
+            [Problem(path, "encoding", "not valid UTF-8; save the file as UTF-8")]
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise UserError([Problem(path, "", toml_message(exc))]) from None
     try:
@@ -255,11 +303,13 @@ def load_schedule(project: Project, event: Event) -> Schedule:
         raise UserError(_problems(path, exc, ScheduleFile)) from None
     problems: list[Problem] = []
     if parsed.event is not None and parsed.event != event.id:
-        problems.append(Problem(path, "event", f'"{parsed.event}" does not match the file '
-                                f'name "{event.id}"'))
+        problems.append(
+            Problem(path, "event", f'"{parsed.event}" does not match the file name "{event.id}"')
+        )
     if not any((parsed.digest, parsed.thread, parsed.quotes)):
-        problems.append(Problem(path, "", "schedules nothing; add a [digest], [thread] or "
-                                "[quotes] table"))
+        problems.append(
+            Problem(path, "", "schedules nothing; add a [digest], [thread] or [quotes] table")
+        )
     built = tuple(project.settings.social.platforms)
     for channel in CHANNELS:
         spec: ChannelSpec | None = getattr(parsed, channel)
@@ -272,40 +322,65 @@ def load_schedule(project: Project, event: Event) -> Schedule:
             problems.append(Problem(path, f"days.{key}", 'not a date; write [days."YYYY-MM-DD"]'))
             continue
         if not event.start <= date <= event.end:
-            problems.append(Problem(path, f"days.{key}", f"outside {event.id}'s dates "
-                                    f"({event.start} to {event.end})"))
+            problems.append(
+                Problem(
+                    path,
+                    f"days.{key}",
+                    f"outside {event.id}'s dates ({event.start} to {event.end})",
+                )
+            )
         for channel in CHANNELS:
             over: DayOverride | None = getattr(day, channel)
             if over is None:
                 continue
             if getattr(parsed, channel) is None:
-                problems.append(Problem(path, f"days.{key}.{channel}", f"overrides [{channel}], "
-                                        f"which this schedule does not have; add a [{channel}] "
-                                        "table"))
-            problems += _check_platforms(path, f"days.{key}.{channel}", over.platforms, built,
-                                         channel)
+                problems.append(
+                    Problem(
+                        path,
+                        f"days.{key}.{channel}",
+                        f"overrides [{channel}], "
+                        f"which this schedule does not have; add a [{channel}] "
+                        "table",
+                    )
+                )
+            problems += _check_platforms(
+                path, f"days.{key}.{channel}", over.platforms, built, channel
+            )
     if problems:
         raise UserError(problems)
     return Schedule(event, path, parsed, built)
 
 
-def _check_platforms(path: str, where: str, platforms: list[str] | None,
-                     built: tuple[str, ...], channel: str | None = None) -> list[Problem]:
+def _check_platforms(
+    path: str,
+    where: str,
+    platforms: list[str] | None,
+    built: tuple[str, ...],
+    channel: str | None = None,
+) -> list[Problem]:
     if platforms is None:
         return []
     field = f"{where}.platforms"
     if (channel or where) == "digest":
-        return [Problem(path, field, "the digest goes by email; platforms apply to thread "
-                        "and quotes")]
+        return [
+            Problem(path, field, "the digest goes by email; platforms apply to thread and quotes")
+        ]
     problems = []
     for name in platforms:
         if name not in PLATFORMS:
-            problems.append(Problem(path, field, f'unknown platform "{name}"; known: '
-                                    f"{', '.join(PLATFORMS)}"))
+            problems.append(
+                Problem(path, field, f'unknown platform "{name}"; known: {", ".join(PLATFORMS)}')
+            )
         elif name not in built:
-            problems.append(Problem(path, field, f'"{name}" is not in social.platforms in '
-                                    "aspdigest.toml, so the build makes no posts for it; add it "
-                                    "there and rebuild"))
+            problems.append(
+                Problem(
+                    path,
+                    field,
+                    f'"{name}" is not in social.platforms in '
+                    "aspdigest.toml, so the build makes no posts for it; add it "
+                    "there and rebuild",
+                )
+            )
     if len(set(platforms)) != len(platforms):
         problems.append(Problem(path, field, "lists a platform twice"))
     return problems
@@ -324,28 +399,35 @@ def read_manifest(project: Project, event_id: str, date: dt.date) -> dict[str, A
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UserError(f"{project.relative(file)}: not built; run `aspdigest build "
-                        f"{event_id}` first") from None
+        raise UserError(
+            f"{project.relative(file)}: not built; run `aspdigest build {event_id}` first"
+        ) from None
     except (OSError, ValueError) as exc:
-        raise UserError(f"{project.relative(file)}: unreadable ({exc}); run `aspdigest build "
-                        f"{event_id}` again") from None
+        raise UserError(
+            f"{project.relative(file)}: unreadable ({exc}); run `aspdigest build {event_id}` again"
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("artifacts"), list):
-        raise UserError(f"{project.relative(file)}: not a day manifest; run `aspdigest build "
-                        f"{event_id}` again")
+        raise UserError(
+            f"{project.relative(file)}: not a day manifest; run `aspdigest build {event_id}` again"
+        )
     return data
 
 
 def manifest_hashes(manifest: Mapping[str, Any]) -> dict[str, str]:
-    return {str(a["path"]): str(a["sha256"]) for a in manifest["artifacts"]
-            if isinstance(a, dict) and "path" in a and "sha256" in a}
+    return {
+        str(a["path"]): str(a["sha256"])
+        for a in manifest["artifacts"]
+        if isinstance(a, dict) and "path" in a and "sha256" in a
+    }
 
 
 def thread_file(platform: str) -> str:
     return f"thread.{platform}.json"
 
 
-def channel_artifacts(folder: Path, hashes: Mapping[str, str], channel: str,
-                      platform: str) -> dict[str, str] | None:
+def channel_artifacts(
+    folder: Path, hashes: Mapping[str, str], channel: str, platform: str
+) -> dict[str, str] | None:
     """Day-relative path → sha256 (from the manifest) of what this delivery sends, or None
     when the build made nothing for it (no digest, no thread, or a day without quote posts).
     Threads and quote posts carry the cards their posts attach."""

@@ -32,7 +32,9 @@ KEY_VARIABLE = "ASPDIGEST_UNSUBSCRIBE_KEY"
 MIN_KEY_LENGTH = 16
 # Deliberately plain: no spaces, quotes, angle brackets or line breaks (they would let a
 # CSV cell inject headers), one @, and a domain with at least one dot.
-_ADDRESS_RE = re.compile(r"^[^\s@<>()\",;:\\\[\]]+@[^\s@<>()\",;:\\\[\].]+(?:\.[^\s@<>()\",;:\\\[\].]+)+$")
+_ADDRESS_RE = re.compile(
+    r"^[^\s@<>()\",;:\\\[\]]+@[^\s@<>()\",;:\\\[\].]+(?:\.[^\s@<>()\",;:\\\[\].]+)+$"
+)
 _MAC_BYTES = 16
 
 
@@ -63,14 +65,22 @@ def read_csv(path: Path, shown: str | None = None) -> list[SubscriberRow]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise UserError([Problem(where, f"line {line}", "not valid UTF-8; save the file as UTF-8")
-                         ]) from None
+        raise UserError(
+            [Problem(where, f"line {line}", "not valid UTF-8; save the file as UTF-8")]
+        ) from None
     reader = csv.reader(io.StringIO(text, newline=""))
     problems: list[Problem] = []
     header = next(reader, None)
     if header is None or not any(cell.strip() for cell in header):
-        raise UserError([Problem(where, "line 1", (
-            "expected a header row naming the columns: email, name, language"))])
+        raise UserError(
+            [
+                Problem(
+                    where,
+                    "line 1",
+                    ("expected a header row naming the columns: email, name, language"),
+                )
+            ]
+        )
     columns = [cell.strip().lower() for cell in header]
     for column in columns:
         if column not in COLUMNS:
@@ -88,9 +98,16 @@ def read_csv(path: Path, shown: str | None = None) -> list[SubscriberRow]:
         if not any(cell.strip() for cell in cells):
             continue
         if len(cells) > len(columns):
-            problems.append(Problem(where, f"line {line}", (
-                f"{len(cells)} cells but the header names {len(columns)} columns "
-                "(a comma in a name needs the name in double quotes)")))
+            problems.append(
+                Problem(
+                    where,
+                    f"line {line}",
+                    (
+                        f"{len(cells)} cells but the header names {len(columns)} columns "
+                        "(a comma in a name needs the name in double quotes)"
+                    ),
+                )
+            )
             continue
         values = dict(zip(columns, (c.strip() for c in cells), strict=False))
         address = values.get("email", "")
@@ -98,43 +115,64 @@ def read_csv(path: Path, shown: str | None = None) -> list[SubscriberRow]:
         language = values.get("language") or None
         if not is_address(address):
             got = f'"{address}"' if address else "nothing"
-            problems.append(Problem(where, f"line {line}", (
-                f"email: expected an address like name@example.org, got {got}")))
+            problems.append(
+                Problem(
+                    where,
+                    f"line {line}",
+                    (f"email: expected an address like name@example.org, got {got}"),
+                )
+            )
         elif normalise_address(address) in seen:
-            problems.append(Problem(where, f"line {line}", (
-                f"email: {address} is already on line {seen[normalise_address(address)]}")))
+            problems.append(
+                Problem(
+                    where,
+                    f"line {line}",
+                    (f"email: {address} is already on line {seen[normalise_address(address)]}"),
+                )
+            )
         else:
             seen[normalise_address(address)] = line
         if name is not None and ("\n" in name or "\r" in name):
             problems.append(Problem(where, f"line {line}", "name: contains a line break"))
         if language is not None and not known_language(language):
-            problems.append(Problem(where, f"line {line}", (
-                f'language: expected a language tag such as "en" or "fr", got "{language}"')))
+            problems.append(
+                Problem(
+                    where,
+                    f"line {line}",
+                    (f'language: expected a language tag such as "en" or "fr", got "{language}"'),
+                )
+            )
         rows.append(SubscriberRow(address, name, language, line))
     if problems:
         raise UserError(problems)
     return rows
 
 
-def import_csv(store: Store, path: Path, *, shown: str | None = None,
-               replace: bool = False) -> ImportCounts:
+def import_csv(
+    store: Store, path: Path, *, shown: str | None = None, replace: bool = False
+) -> ImportCounts:
     rows = read_csv(path, shown)
-    return store.import_subscribers(((r.address, r.name, r.language) for r in rows),
-                                    replace=replace)
+    return store.import_subscribers(
+        ((r.address, r.name, r.language) for r in rows), replace=replace
+    )
 
 
 # -- unsubscribe tokens -----------------------------------------------------------------------
+
 
 def unsubscribe_key(environ: Mapping[str, str] | None = None) -> bytes:
     """The signing key for unsubscribe links; a clear error when it is missing or weak."""
     value = secret(KEY_VARIABLE, environ)
     if value is None:
-        raise UserError(f"{KEY_VARIABLE}: not set; real sends sign each recipient's unsubscribe "
-                        "link with it (set it to a long random string, the same one your "
-                        "unsubscribe page uses to check the link)")
+        raise UserError(
+            f"{KEY_VARIABLE}: not set; real sends sign each recipient's unsubscribe "
+            "link with it (set it to a long random string, the same one your "
+            "unsubscribe page uses to check the link)"
+        )
     if len(value) < MIN_KEY_LENGTH:
-        raise UserError(f"{KEY_VARIABLE}: too short; use at least {MIN_KEY_LENGTH} random "
-                        "characters")
+        raise UserError(
+            f"{KEY_VARIABLE}: too short; use at least {MIN_KEY_LENGTH} random characters"
+        )
     return value.encode("utf-8")
 
 
@@ -174,6 +212,7 @@ def verify_token(token: str, key: bytes, list_id: str) -> str | None:
 
 # -- what the CLI shows ----------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Listed:
     address: str
@@ -192,10 +231,11 @@ def listing(store: Store) -> list[Listed]:
     return out
 
 
-def unsubscribe(store: Store, address: str, reason: str = "unsubscribed",
-                note: str | None = None) -> bool:
+def unsubscribe(
+    store: Store, address: str, reason: str = "unsubscribed", note: str | None = None
+) -> bool:
     """Suppress an address (True if it was not already); never deletes the subscriber, so a
     later import cannot quietly subscribe them again."""
     if not is_address(address):
-        raise UserError(f'{address}: expected an address like name@example.org')
+        raise UserError(f"{address}: expected an address like name@example.org")
     return store.suppress(address, reason, note)

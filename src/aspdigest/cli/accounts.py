@@ -21,8 +21,9 @@ app.add_typer(accounts_app, name="accounts")
 def accounts_check(
     platform: Annotated[
         list[str] | None,
-        typer.Option("--platform", "-p", help="Only this platform (repeatable).",
-                     show_default=False),
+        typer.Option(
+            "--platform", "-p", help="Only this platform (repeatable).", show_default=False
+        ),
     ] = None,
     as_json: JsonOpt = False,
     project_path: ProjectOpt = None,
@@ -39,8 +40,9 @@ def accounts_check(
     project = _project(project_path)
     unknown = [p for p in platform or [] if p not in PLATFORMS]
     if unknown:
-        fail([f'--platform: unknown platform "{p}"; known: {", ".join(PLATFORMS)}'
-              for p in unknown])
+        fail(
+            [f'--platform: unknown platform "{p}"; known: {", ".join(PLATFORMS)}' for p in unknown]
+        )
     checks = check_accounts(project, os.environ, tuple(platform) if platform else None)
     if as_json:
         typer.echo(json.dumps([c.__dict__ for c in checks], ensure_ascii=False, indent=2))

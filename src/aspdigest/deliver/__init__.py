@@ -108,10 +108,18 @@ class Ledger:
     def sending(self, group: int, index: int, key: str) -> None:
         self.store.post_sending(self.delivery_id, group, index, key)
 
-    def posted(self, group: int, index: int, *, remote_id: str, cid: str | None = None,
-               url: str | None = None) -> None:
-        self.store.post_posted(self.delivery_id, group, index, remote_id=remote_id, cid=cid,
-                               url=url)
+    def posted(
+        self,
+        group: int,
+        index: int,
+        *,
+        remote_id: str,
+        cid: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        self.store.post_posted(
+            self.delivery_id, group, index, remote_id=remote_id, cid=cid, url=url
+        )
 
 
 class Publisher(Protocol):
@@ -120,8 +128,12 @@ class Publisher(Protocol):
     # delivery it left half done (the runner then resumes it instead of asking a person).
     resumable: bool
 
-    def publish(self, publication: Publication, ledger: Ledger | None = None,
-                halt: Callable[[], bool] | None = None) -> Mapping[str, Any]:
+    def publish(
+        self,
+        publication: Publication,
+        ledger: Ledger | None = None,
+        halt: Callable[[], bool] | None = None,
+    ) -> Mapping[str, Any]:
         """Hand the posts on; return a receipt (ids, URLs, folders) for the store."""
         ...
 
@@ -132,10 +144,13 @@ class Publisher(Protocol):
 
 def _posts(raw: Any) -> tuple[Post, ...]:
     return tuple(
-        Post(str(p["text"]), tuple(Media(str(m["path"]), str(m.get("alt", "")))
-                                   for m in p.get("media") or []),
-             tuple(dict(f) for f in p.get("facets") or []))
-        for p in raw or [])
+        Post(
+            str(p["text"]),
+            tuple(Media(str(m["path"]), str(m.get("alt", ""))) for m in p.get("media") or []),
+            tuple(dict(f) for f in p.get("facets") or []),
+        )
+        for p in raw or []
+    )
 
 
 def publication_for(project: Project, d: Delivery) -> Publication:
@@ -155,20 +170,35 @@ def publication_for(project: Project, d: Delivery) -> Publication:
     groups = tuple(g for g in groups if g)
     if not groups:
         raise UserError(f"{project.relative(path)}: no {d.channel} posts to publish")
-    return Publication(d.id, d.event, d.date, d.channel, d.platform, folder, groups,
-                       str(data.get("language") or "en"))
+    return Publication(
+        d.id,
+        d.event,
+        d.date,
+        d.channel,
+        d.platform,
+        folder,
+        groups,
+        str(data.get("language") or "en"),
+    )
 
 
-def make_publisher(name: str, project: Project, environ: Mapping[str, str] | None = None,
-                   outbox: Path | None = None) -> Publisher:
+def make_publisher(
+    name: str,
+    project: Project,
+    environ: Mapping[str, str] | None = None,
+    outbox: Path | None = None,
+) -> Publisher:
     """The publisher called `name` (delivery.publisher / delivery.publishers)."""
     spec = PUBLISHERS.get(name)
     if spec is None:
-        raise UserError(f'aspdigest.toml: delivery.publisher: unknown publisher "{name}"; '
-                        f"known: {', '.join(sorted(PUBLISHERS))}")
+        raise UserError(
+            f'aspdigest.toml: delivery.publisher: unknown publisher "{name}"; '
+            f"known: {', '.join(sorted(PUBLISHERS))}"
+        )
     module, _, factory = spec.partition(":")
     publisher: Publisher = getattr(importlib.import_module(module), factory)(
-        project, environ, outbox)
+        project, environ, outbox
+    )
     return publisher
 
 
@@ -177,15 +207,23 @@ def publisher_name(project: Project, platform: str) -> str:
     delivery = project.settings.delivery
     name = delivery.publishers.get(platform, delivery.publisher)
     if name in PUBLISHERS and name != "handoff" and name != platform:
-        where = (f"delivery.publishers.{platform}" if platform in delivery.publishers
-                 else "delivery.publisher")
-        raise UserError(f'aspdigest.toml: {where}: "{name}" posts only to {name}; use '
-                        f'"handoff" for {platform}')
+        where = (
+            f"delivery.publishers.{platform}"
+            if platform in delivery.publishers
+            else "delivery.publisher"
+        )
+        raise UserError(
+            f'aspdigest.toml: {where}: "{name}" posts only to {name}; use "handoff" for {platform}'
+        )
     return name
 
 
-def publisher_for(project: Project, platform: str, environ: Mapping[str, str] | None = None,
-                  outbox: Path | None = None) -> Publisher:
+def publisher_for(
+    project: Project,
+    platform: str,
+    environ: Mapping[str, str] | None = None,
+    outbox: Path | None = None,
+) -> Publisher:
     return make_publisher(publisher_name(project, platform), project, environ, outbox)
 
 
@@ -199,13 +237,17 @@ class AccountCheck:
     error: str | None
 
 
-def check_accounts(project: Project, environ: Mapping[str, str] | None = None,
-                   platforms: tuple[str, ...] | None = None) -> list[AccountCheck]:
+def check_accounts(
+    project: Project,
+    environ: Mapping[str, str] | None = None,
+    platforms: tuple[str, ...] | None = None,
+) -> list[AccountCheck]:
     """Ask each platform's publisher who it posts as (API publishers log in; none posts)."""
     checks = []
     for platform in platforms or project.settings.social.platforms:
-        name = project.settings.delivery.publishers.get(platform,
-                                                         project.settings.delivery.publisher)
+        name = project.settings.delivery.publishers.get(
+            platform, project.settings.delivery.publisher
+        )
         try:
             name = publisher_name(project, platform)
             account = make_publisher(name, project, environ).account()

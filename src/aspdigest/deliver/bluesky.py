@@ -80,9 +80,15 @@ _FAILED = (AtProtocolError, httpx.HTTPError)
 class BlueskyPublisher(ApiPublisher["BlueskyApi"]):
     name = "bluesky"
 
-    def __init__(self, project: Project, environ: Mapping[str, str] | None = None,
-                 outbox: Path | None = None, *, sleep: Sleep = time.sleep,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        project: Project,
+        environ: Mapping[str, str] | None = None,
+        outbox: Path | None = None,
+        *,
+        sleep: Sleep = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         super().__init__(project, environ, outbox, sleep=sleep)
         self.clock = clock  # epoch seconds: rate-limit resets and createdAt
 
@@ -90,17 +96,30 @@ class BlueskyPublisher(ApiPublisher["BlueskyApi"]):
         settings = self.project.settings
         handle = settings.bluesky.handle.strip().removeprefix("@")
         if not handle:
-            raise UserError("aspdigest.toml: bluesky.handle is not set: the account to post "
-                            'as, e.g. "ciwj.bsky.social" (or set ASPDIGEST_BLUESKY_HANDLE)')
+            raise UserError(
+                "aspdigest.toml: bluesky.handle is not set: the account to post "
+                'as, e.g. "ciwj.bsky.social" (or set ASPDIGEST_BLUESKY_HANDLE)'
+            )
         password = secret(PASSWORD, self.environ)
         if password is None:
-            raise UserError(f"{PASSWORD} is not set: an app password of {handle} (Bluesky: "
-                            "Settings > Privacy and security > App passwords)")
-        return BlueskyApi(settings.bluesky.service, handle, password,
-                          timeout=settings.delivery.timeout, clock=self.clock)
+            raise UserError(
+                f"{PASSWORD} is not set: an app password of {handle} (Bluesky: "
+                "Settings > Privacy and security > App passwords)"
+            )
+        return BlueskyApi(
+            settings.bluesky.service,
+            handle,
+            password,
+            timeout=settings.delivery.timeout,
+            clock=self.clock,
+        )
 
-    def publish(self, publication: Publication, ledger: Ledger | None = None,
-                halt: Callable[[], bool] | None = None) -> Mapping[str, Any]:
+    def publish(
+        self,
+        publication: Publication,
+        ledger: Ledger | None = None,
+        halt: Callable[[], bool] | None = None,
+    ) -> Mapping[str, Any]:
         api = self.api()
         api.warnings.clear()
         receipt = dict(super().publish(publication, ledger, halt))
@@ -131,8 +150,15 @@ class BlueskyApi:
     # The record key names the post itself: `find` is authoritative, for as long as it takes.
     idempotency_window: float | None = None
 
-    def __init__(self, service: str, handle: str, password: str, *, timeout: float = 30.0,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        service: str,
+        handle: str,
+        password: str,
+        *,
+        timeout: float = 30.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.service = service.strip().rstrip("/")
         self.handle = handle
         self.clock = clock
@@ -162,14 +188,15 @@ class BlueskyApi:
                 label = pub.label(g, i)
                 graphemes, size = bluesky_length(post.text), bluesky_bytes(post.text)
                 if graphemes > BLUESKY_MAX_GRAPHEMES:
-                    problems.append(f"{label} is {graphemes} graphemes long (at most "
-                                    f"{BLUESKY_MAX_GRAPHEMES})")
+                    problems.append(
+                        f"{label} is {graphemes} graphemes long (at most {BLUESKY_MAX_GRAPHEMES})"
+                    )
                 if size > BLUESKY_MAX_BYTES:
-                    problems.append(f"{label} is {size} bytes long in UTF-8 (at most "
-                                    f"{BLUESKY_MAX_BYTES})")
+                    problems.append(
+                        f"{label} is {size} bytes long in UTF-8 (at most {BLUESKY_MAX_BYTES})"
+                    )
                 if len(post.media) > MAX_IMAGES:
-                    problems.append(f"{label} has {len(post.media)} images (at most "
-                                    f"{MAX_IMAGES})")
+                    problems.append(f"{label} has {len(post.media)} images (at most {MAX_IMAGES})")
                 problems.extend(f"{label}: {p}" for p in _facet_problems(post, size))
                 for media in post.media:
                     problem = _image_problem(pub.folder / media.path, media.path, limit)
@@ -184,8 +211,10 @@ class BlueskyApi:
         session = self._login()
         try:
             found = self.client.com.atproto.repo.get_record(
-                models.ComAtprotoRepoGetRecord.Params(repo=session.did, collection=COLLECTION,
-                                                      rkey=key))
+                models.ComAtprotoRepoGetRecord.Params(
+                    repo=session.did, collection=COLLECTION, rkey=key
+                )
+            )
         except BadRequestError as exc:
             if _xrpc(exc)[0] == "RecordNotFound":
                 return None
@@ -194,25 +223,44 @@ class BlueskyApi:
             raise self._error(exc) from None
         return PostRef(found.uri, found.cid, self._url(key))
 
-    def post(self, post: Post, key: str, root: PostRef | None, parent: PostRef | None,
-             publication: Publication) -> PostRef:
+    def post(
+        self,
+        post: Post,
+        key: str,
+        root: PostRef | None,
+        parent: PostRef | None,
+        publication: Publication,
+    ) -> PostRef:
         session = self._login()
-        label = next((publication.label(g, i) for g, group in enumerate(publication.groups)
-                      for i, p in enumerate(group) if p is post), "a post")
+        label = next(
+            (
+                publication.label(g, i)
+                for g, group in enumerate(publication.groups)
+                for i, p in enumerate(group)
+                if p is post
+            ),
+            "a post",
+        )
         try:
             record = models.AppBskyFeedPost.Record(
                 text=post.text,
                 created_at=dt.datetime.fromtimestamp(self.clock(), dt.UTC)
-                .isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                .isoformat(timespec="milliseconds")
+                .replace("+00:00", "Z"),
                 langs=[publication.language],
                 facets=self._facets(post, label) or None,
-                reply=(models.AppBskyFeedPost.ReplyRef(root=self._strong(root or parent),
-                                                       parent=self._strong(parent))
-                       if parent is not None else None),
-                embed=self._images(post.media, publication.folder) if post.media else None)
-            data = models.ComAtprotoRepoCreateRecord.Data(repo=session.did,
-                                                          collection=COLLECTION,
-                                                          record=record, rkey=key)
+                reply=(
+                    models.AppBskyFeedPost.ReplyRef(
+                        root=self._strong(root or parent), parent=self._strong(parent)
+                    )
+                    if parent is not None
+                    else None
+                ),
+                embed=self._images(post.media, publication.folder) if post.media else None,
+            )
+            data = models.ComAtprotoRepoCreateRecord.Data(
+                repo=session.did, collection=COLLECTION, record=record, rkey=key
+            )
         except (ValidationError, ValueError) as exc:
             raise Rejected(f"not a valid post record ({exc})") from None
         try:
@@ -239,8 +287,10 @@ class BlueskyApi:
             try:
                 self.client.login(self.handle, self._password, fetch_bsky_profile=False)
             except (UnauthorizedError, BadRequestError) as exc:
-                raise AuthFailed(f"the app password in {PASSWORD} was refused for "
-                                 f"{self.handle} on {self.service} ({_detail(exc)})") from None
+                raise AuthFailed(
+                    f"the app password in {PASSWORD} was refused for "
+                    f"{self.handle} on {self.service} ({_detail(exc)})"
+                ) from None
             except _FAILED as exc:
                 raise self._error(exc) from None
         assert self._session is not None, "the SDK calls _on_session at every login"
@@ -279,8 +329,9 @@ class BlueskyApi:
             did = self._resolve(facet.value, label) if kind == "mention" else None
             if kind == "mention" and did is None:
                 continue  # the text keeps "@handle"; it is just not a link
-            made.append(get_or_create(facet.to_record(did), models.AppBskyRichtextFacet.Main,
-                                      strict=True))
+            made.append(
+                get_or_create(facet.to_record(did), models.AppBskyRichtextFacet.Main, strict=True)
+            )
         return made
 
     def _resolve(self, handle: str, label: str) -> str | None:
@@ -292,15 +343,18 @@ class BlueskyApi:
         if handle not in self._dids:
             try:
                 answer = self.client.com.atproto.identity.resolve_handle(
-                    models.ComAtprotoIdentityResolveHandle.Params(handle=handle))
+                    models.ComAtprotoIdentityResolveHandle.Params(handle=handle)
+                )
                 self._dids[handle] = (answer.did, "")
             except BadRequestError as exc:
                 self._dids[handle] = (None, _detail(exc))
             except _FAILED as exc:
                 raise self._error(exc) from None
         did, why = self._dids[handle]
-        warning = (f"{label}: @{handle} was posted as plain text, not a mention: "
-                   f"{self.service} cannot resolve it ({why})")
+        warning = (
+            f"{label}: @{handle} was posted as plain text, not a mention: "
+            f"{self.service} cannot resolve it ({why})"
+        )
         if did is None and warning not in self.warnings:
             self.warnings.append(warning)
         return did
@@ -321,12 +375,17 @@ class BlueskyApi:
                     # The SDK hands the bytes to httpx as `data=`, which httpx deprecates.
                     warnings.filterwarnings("ignore", "Use 'content=", DeprecationWarning)
                     uploaded = self.client.com.atproto.repo.upload_blob(
-                        data, headers={"Content-Type": mime})
+                        data, headers={"Content-Type": mime}
+                    )
             except _FAILED as exc:
                 raise self._error(exc) from None
-            images.append(models.AppBskyEmbedImages.Image(
-                alt=item.alt, image=uploaded.blob,
-                aspect_ratio=models.AppBskyEmbedDefs.AspectRatio(width=width, height=height)))
+            images.append(
+                models.AppBskyEmbedImages.Image(
+                    alt=item.alt,
+                    image=uploaded.blob,
+                    aspect_ratio=models.AppBskyEmbedDefs.AspectRatio(width=width, height=height),
+                )
+            )
         return models.AppBskyEmbedImages.Main(images=images)
 
     def _error(self, exc: Exception) -> ApiError:
@@ -344,12 +403,12 @@ class BlueskyApi:
             # At least a second: a reset already past (a clock off) must not turn into
             # requests as fast as the server answers them, and the waits still add up to
             # delivery.rate_limit_wait.
-            return RateLimited(f"{self.service} is rate-limiting {self.handle} {until} "
-                               f"({detail})", max(wait, MIN_RATE_LIMIT_WAIT))
-        if isinstance(exc, UnauthorizedError) or _xrpc(exc)[0] in ("ExpiredToken",
-                                                                    "InvalidToken"):
-            return AuthFailed(f"{self.service} refused the session of {self.handle} "
-                              f"({detail})")
+            return RateLimited(
+                f"{self.service} is rate-limiting {self.handle} {until} ({detail})",
+                max(wait, MIN_RATE_LIMIT_WAIT),
+            )
+        if isinstance(exc, UnauthorizedError) or _xrpc(exc)[0] in ("ExpiredToken", "InvalidToken"):
+            return AuthFailed(f"{self.service} refused the session of {self.handle} ({detail})")
         if isinstance(exc, BadRequestError):
             return Rejected(f"{self.service} refused it ({detail})")
         if response is None:

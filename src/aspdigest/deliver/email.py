@@ -85,31 +85,38 @@ def eml_path(project: Project, event: str, date: dt.date) -> Path:
     return project.output_dir / event / date.isoformat() / EML
 
 
-def load_letter(project: Project, event: str, date: dt.date,
-                approved: Mapping[str, str] | None = None) -> Letter:
+def load_letter(
+    project: Project, event: str, date: dt.date, approved: Mapping[str, str] | None = None
+) -> Letter:
     """The built digest, checked against the approved sha256 when one was recorded."""
     path = eml_path(project, event, date)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise UserError(f"{project.relative(path)}: not built; run "
-                        f"`aspdigest build {event}` first") from None
+        raise UserError(
+            f"{project.relative(path)}: not built; run `aspdigest build {event}` first"
+        ) from None
     for name, sha in (approved or {}).items():
         if name.endswith(EML) and hashlib.sha256(data).hexdigest() != sha:
-            raise UserError(f"{project.relative(path)}: changed since it was approved; "
-                            "approve the new build before sending")
+            raise UserError(
+                f"{project.relative(path)}: changed since it was approved; "
+                "approve the new build before sending"
+            )
     return Letter.from_eml(data)
 
 
 def _sender(project: Project) -> str:
     """The envelope sender: email.return_path (where bounces go), else the From address."""
     settings = project.settings.email
-    name, value = ("return_path", settings.return_path) if settings.return_path \
-        else ("from", settings.from_)
+    name, value = (
+        ("return_path", settings.return_path) if settings.return_path else ("from", settings.from_)
+    )
     _, address = email.utils.parseaddr(value)
     if not is_address(address):
-        raise UserError(f"aspdigest.toml: email.{name}: expected an address like "
-                        f'"Digest <digest@example.org>", got "{value}"')
+        raise UserError(
+            f"aspdigest.toml: email.{name}: expected an address like "
+            f'"Digest <digest@example.org>", got "{value}"'
+        )
     return address
 
 
@@ -124,8 +131,13 @@ def _session(project: Project, target: SmtpTarget) -> SmtpSession:
     return SmtpSession(target, timeout=settings.timeout, backoff=settings.retry_backoff)
 
 
-def send_test(project: Project, event: str, date: dt.date, address: str,
-              environ: Mapping[str, str] | None = None) -> Reply:
+def send_test(
+    project: Project,
+    event: str,
+    date: dt.date,
+    address: str,
+    environ: Mapping[str, str] | None = None,
+) -> Reply:
     """Send one test copy of the built digest to `address`; a UserError if it is refused.
     Nothing is recorded and the suppression list is not consulted: it goes to the team."""
     if not is_address(address):
@@ -135,8 +147,11 @@ def send_test(project: Project, event: str, date: dt.date, address: str,
     target = smtp_target(environ)
     settings = project.settings.email
     data = letter.message(
-        date=dt.datetime.now(dt.UTC), message_id=f"<test.{uuid.uuid4().hex}@{settings.list_id}>",
-        to=address, address=address, token=make_token(address, key, settings.list_id),
+        date=dt.datetime.now(dt.UTC),
+        message_id=f"<test.{uuid.uuid4().hex}@{settings.list_id}>",
+        to=address,
+        address=address,
+        token=make_token(address, key, settings.list_id),
         subject_prefix=TEST_PREFIX,
     )
     with _session(project, target) as session:
@@ -148,15 +163,21 @@ def send_test(project: Project, event: str, date: dt.date, address: str,
             if reply.status not in ("temporary", "retry"):
                 break
     if reply.status != "sent":
-        raise UserError(f"{address}: {target.safe} did not take the test message: "
-                        f"{reply.describe()}")
+        raise UserError(
+            f"{address}: {target.safe} did not take the test message: {reply.describe()}"
+        )
     return reply
 
 
-def send_digest(store: Store, delivery_id: int, project: Project, *,
-                environ: Mapping[str, str] | None = None,
-                progress: Progress | None = None,
-                halt: Callable[[], bool] | None = None) -> SendReport:
+def send_digest(
+    store: Store,
+    delivery_id: int,
+    project: Project,
+    *,
+    environ: Mapping[str, str] | None = None,
+    progress: Progress | None = None,
+    halt: Callable[[], bool] | None = None,
+) -> SendReport:
     """Send a claimed email delivery to every subscriber not suppressed, resuming any
     earlier run of it, over `email.connections` parallel SMTP connections; the delivery
     ends `sent`, `failed` or `unknown`. When `halt()` turns true (the runner lost its lock)
@@ -165,8 +186,10 @@ def send_digest(store: Store, delivery_id: int, project: Project, *,
     if delivery is None:
         raise UserError(f"delivery {delivery_id}: no such delivery")
     if delivery.channel not in CHANNELS or delivery.status != "claimed":
-        raise UserError(f"delivery {delivery_id}: is {delivery.channel} and {delivery.status}; "
-                        "send_digest sends a claimed email delivery")
+        raise UserError(
+            f"delivery {delivery_id}: is {delivery.channel} and {delivery.status}; "
+            "send_digest sends a claimed email delivery"
+        )
     try:
         letter = load_letter(project, delivery.event, delivery.date, delivery.approved)
         key = unsubscribe_key(environ)
@@ -178,11 +201,24 @@ def send_digest(store: Store, delivery_id: int, project: Project, *,
         raise
     counts = store.recipient_counts(delivery_id)
     total = sum(counts.values())
-    send = _Send(store, delivery, project, letter, key, sender, progress, halt,
-                 done=total - counts["pending"], total=total)
-    workers = [threading.Thread(target=send.work, args=(_session(project, target),),
-                                name=f"smtp-{n}", daemon=True)
-               for n in range(project.settings.email.connections)]
+    send = _Send(
+        store,
+        delivery,
+        project,
+        letter,
+        key,
+        sender,
+        progress,
+        halt,
+        done=total - counts["pending"],
+        total=total,
+    )
+    workers = [
+        threading.Thread(
+            target=send.work, args=(_session(project, target),), name=f"smtp-{n}", daemon=True
+        )
+        for n in range(project.settings.email.connections)
+    ]
     for worker in workers:
         worker.start()
     for worker in workers:
@@ -190,12 +226,17 @@ def send_digest(store: Store, delivery_id: int, project: Project, *,
     if send.raised is not None:
         raise send.raised
     if send.unavailable is not None:
-        store.mark_failed(delivery_id, send.unavailable,
-                          _receipt(store, delivery_id, send.connections))
+        store.mark_failed(
+            delivery_id, send.unavailable, _receipt(store, delivery_id, send.connections)
+        )
         return _report(store, delivery_id, send.connections, send.unavailable)
     if halt is not None and halt():
-        return _report(store, delivery_id, send.connections,
-                       "stopped before the end; the next runner resumes it")
+        return _report(
+            store,
+            delivery_id,
+            send.connections,
+            "stopped before the end; the next runner resumes it",
+        )
     return _finish(store, delivery_id, send.connections)
 
 
@@ -203,9 +244,20 @@ class _Send:
     """What the SMTP workers of one send_digest share: each claims its own recipients from
     the store (never the same one twice), and the first error stops them all."""
 
-    def __init__(self, store: Store, delivery: Delivery, project: Project, letter: Letter,
-                 key: bytes, sender: str, progress: Progress | None,
-                 halt: Callable[[], bool] | None, *, done: int, total: int) -> None:
+    def __init__(
+        self,
+        store: Store,
+        delivery: Delivery,
+        project: Project,
+        letter: Letter,
+        key: bytes,
+        sender: str,
+        progress: Progress | None,
+        halt: Callable[[], bool] | None,
+        *,
+        done: int,
+        total: int,
+    ) -> None:
         self.store, self.delivery, self.letter = store, delivery, letter
         self.settings = project.settings.email
         self.key, self.sender, self.progress, self.halt = key, sender, progress, halt
@@ -218,8 +270,11 @@ class _Send:
         self.raised: BaseException | None = None  # from progress, or a bug: re-raised
 
     def stopped(self) -> bool:
-        return self.unavailable is not None or self.raised is not None or \
-            (self.halt is not None and self.halt())
+        return (
+            self.unavailable is not None
+            or self.raised is not None
+            or (self.halt is not None and self.halt())
+        )
 
     def work(self, session: SmtpSession) -> None:
         try:
@@ -260,10 +315,11 @@ class _Send:
         while (recipient := self._next()) is not None:
             if recipient.status != "suppressed":  # the claim checked the suppression list
                 data = self.letter.message(
-                    date=store.clock(), to=email.utils.formataddr((recipient.name or "",
-                                                                   recipient.address)),
-                    message_id=_message_id(delivery.event, delivery.date, recipient.address,
-                                           settings.list_id),
+                    date=store.clock(),
+                    to=email.utils.formataddr((recipient.name or "", recipient.address)),
+                    message_id=_message_id(
+                        delivery.event, delivery.date, recipient.address, settings.list_id
+                    ),
                     address=recipient.address,
                     token=make_token(recipient.address, self.key, settings.list_id),
                 )
@@ -283,14 +339,16 @@ class _Send:
                 elif reply.status == "unknown":
                     store.mark_recipient_unknown(recipient.id, reply.describe())
                 elif attempts >= settings.max_attempts:
-                    store.mark_recipient_failed(recipient.id, f"{reply.describe()} (gave up "
-                                                f"after {attempts} attempts)")
+                    store.mark_recipient_failed(
+                        recipient.id, f"{reply.describe()} (gave up after {attempts} attempts)"
+                    )
                 else:
                     store.release_recipient(recipient.id, reply.describe())
                     if reply.status == "temporary":
                         with self.lock:
-                            self.deferred[recipient.id] = time.monotonic() + \
-                                settings.retry_backoff * (2 ** (attempts - 1))
+                            self.deferred[recipient.id] = (
+                                time.monotonic() + settings.retry_backoff * (2 ** (attempts - 1))
+                            )
                     continue
             with self.lock:
                 self.done += 1
@@ -303,31 +361,39 @@ def _prepare(store: Store, delivery: Delivery) -> None:
     if not sum(store.recipient_counts(delivery.id).values()):
         people = store.subscribers()
         if not people:
-            raise UserError("no subscribers in the state store; import them with "
-                            "`aspdigest subscribers import`")
+            raise UserError(
+                "no subscribers in the state store; import them with `aspdigest subscribers import`"
+            )
         store.add_recipients(delivery.id, ((p.address, p.name) for p in people))
-    store.mark_interrupted(delivery.id, "interrupted while being handed to the server; check "
-                           "the server's log before sending this recipient a copy")
+    store.mark_interrupted(
+        delivery.id,
+        "interrupted while being handed to the server; check "
+        "the server's log before sending this recipient a copy",
+    )
 
 
 def _receipt(store: Store, delivery_id: int, connections: int) -> dict[str, object]:
     return {"recipients": store.recipient_counts(delivery_id), "connections": connections}
 
 
-def _report(store: Store, delivery_id: int, connections: int,
-            error: str | None = None) -> SendReport:
+def _report(
+    store: Store, delivery_id: int, connections: int, error: str | None = None
+) -> SendReport:
     delivery = store.delivery(delivery_id)
     assert delivery is not None
-    return SendReport(delivery_id, delivery.status, store.recipient_counts(delivery_id),
-                      connections, error)
+    return SendReport(
+        delivery_id, delivery.status, store.recipient_counts(delivery_id), connections, error
+    )
 
 
 def _finish(store: Store, delivery_id: int, connections: int) -> SendReport:
     counts = store.recipient_counts(delivery_id)
     receipt = _receipt(store, delivery_id, connections)
     if counts["unknown"]:
-        error = (f"{counts['unknown']} recipient(s) may or may not have received the digest; "
-                 "check the SMTP server's log, then resolve them by hand")
+        error = (
+            f"{counts['unknown']} recipient(s) may or may not have received the digest; "
+            "check the SMTP server's log, then resolve them by hand"
+        )
         store.mark_unknown(delivery_id, error, receipt)
         return _report(store, delivery_id, connections, error)
     if counts["failed"] and not counts["sent"]:

@@ -32,38 +32,51 @@ from aspdigest.deliver import Ledger, Post, Publication, PublishUncertain
 from aspdigest.deliver.smtp import SmtpSession, smtp_target
 from aspdigest.errors import UserError
 
-NAMES = {"x": "X", "bluesky": "Bluesky", "mastodon": "Mastodon", "threads": "Threads",
-         "linkedin": "LinkedIn"}
+NAMES = {
+    "x": "X",
+    "bluesky": "Bluesky",
+    "mastodon": "Mastodon",
+    "threads": "Threads",
+    "linkedin": "LinkedIn",
+}
 
 
 class HandoffPublisher:
     name = "handoff"
     resumable = False  # it writes a whole folder again on a retry
 
-    def __init__(self, project: Project, environ: Mapping[str, str] | None = None,
-                 outbox: Path | None = None) -> None:
+    def __init__(
+        self, project: Project, environ: Mapping[str, str] | None = None, outbox: Path | None = None
+    ) -> None:
         self.project = project
         self.environ = environ
         self.outbox = outbox
 
     def folder(self, pub: Publication) -> Path:
         # Not under out/: every build replaces out/<event>/, and this folder is a record.
-        root = self.outbox or (self.project.path(self.project.settings.delivery.outbox)
-                               / pub.event)
+        root = self.outbox or (self.project.path(self.project.settings.delivery.outbox) / pub.event)
         return root / pub.date.isoformat() / pub.platform / pub.channel
 
     def account(self) -> str:
         root = self.outbox or self.project.path(self.project.settings.delivery.outbox)
         team = self.project.settings.delivery.handoff_to
-        return (f"files for people to post, in {self.project.relative(root)}/"
-                + (f", emailed to {', '.join(team)}" if team else ""))
+        return f"files for people to post, in {self.project.relative(root)}/" + (
+            f", emailed to {', '.join(team)}" if team else ""
+        )
 
-    def publish(self, publication: Publication, ledger: Ledger | None = None,
-                halt: Callable[[], bool] | None = None) -> Mapping[str, Any]:
+    def publish(
+        self,
+        publication: Publication,
+        ledger: Ledger | None = None,
+        halt: Callable[[], bool] | None = None,
+    ) -> Mapping[str, Any]:
         target = self.folder(publication)
         files = write_folder(target, publication)
-        receipt: dict[str, Any] = {"publisher": self.name,
-                                   "folder": self.project.relative(target), "files": files}
+        receipt: dict[str, Any] = {
+            "publisher": self.name,
+            "folder": self.project.relative(target),
+            "files": files,
+        }
         team = self.project.settings.delivery.handoff_to
         if team:
             receipt["emailed"] = self._email(publication, target, team)
@@ -72,21 +85,26 @@ class HandoffPublisher:
     def _email(self, pub: Publication, folder: Path, team: tuple[str, ...]) -> list[str]:
         settings = self.project.settings.email
         sender = email.utils.parseaddr(settings.return_path or settings.from_)[1]
-        session = SmtpSession(smtp_target(self.environ), timeout=settings.timeout,
-                              backoff=settings.retry_backoff)
+        session = SmtpSession(
+            smtp_target(self.environ), timeout=settings.timeout, backoff=settings.retry_backoff
+        )
         done: list[str] = []
         with session:
             for address in team:
                 data = message(pub, folder, address, settings.from_, settings.list_id)
                 reply = session.send(sender, address, data)
                 if reply.status == "unknown":
-                    raise PublishUncertain(f"handoff email to {address}: the connection dropped "
-                                           f"after the message was sent ({reply.describe()}); "
-                                           f"check the team's inbox; files are in "
-                                           f"{self.project.relative(folder)}")
+                    raise PublishUncertain(
+                        f"handoff email to {address}: the connection dropped "
+                        f"after the message was sent ({reply.describe()}); "
+                        f"check the team's inbox; files are in "
+                        f"{self.project.relative(folder)}"
+                    )
                 if reply.status != "sent":
-                    raise UserError(f"handoff email to {address}: refused: {reply.describe()}"
-                                    f"{'; also emailed ' + ', '.join(done) if done else ''}")
+                    raise UserError(
+                        f"handoff email to {address}: refused: {reply.describe()}"
+                        f"{'; also emailed ' + ', '.join(done) if done else ''}"
+                    )
                 done.append(address)
         return done
 
@@ -135,11 +153,17 @@ def write_folder(target: Path, pub: Publication) -> int:
             for q, posts in enumerate(pub.groups, start=1):
                 groups.append((f"Quote post {q}", _group_files(tmp / f"quote-{q}", pub, posts)))
         (tmp / "posts.md").write_text(_markdown(pub, groups), encoding="utf-8")
-        data = {"event": pub.event, "date": pub.date.isoformat(), "channel": pub.channel,
-                "platform": pub.platform, "delivery": pub.delivery_id,
-                "groups": [{"title": t, "posts": p} for t, p in groups]}
-        (tmp / "posts.json").write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n",
-                                        encoding="utf-8")
+        data = {
+            "event": pub.event,
+            "date": pub.date.isoformat(),
+            "channel": pub.channel,
+            "platform": pub.platform,
+            "delivery": pub.delivery_id,
+            "groups": [{"title": t, "posts": p} for t, p in groups],
+        }
+        (tmp / "posts.json").write_text(
+            json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+        )
         os.chmod(tmp, 0o755)
         count = sum(1 for p in tmp.rglob("*") if p.is_file())
         old = target.with_name(f".{target.name}.old-{os.getpid()}")
@@ -166,6 +190,10 @@ def message(pub: Publication, folder: Path, to: str, sender: str, list_id: str) 
     msg["Message-ID"] = f"<handoff.{pub.event}.{pub.date}.{key}@{list_id}>"
     msg.set_content((folder / "posts.md").read_text(encoding="utf-8"))
     for image in sorted(folder.rglob("*.png")):
-        msg.add_attachment(image.read_bytes(), maintype="image", subtype="png",
-                           filename=image.relative_to(folder).as_posix().replace("/", "-"))
+        msg.add_attachment(
+            image.read_bytes(),
+            maintype="image",
+            subtype="png",
+            filename=image.relative_to(folder).as_posix().replace("/", "-"),
+        )
     return msg.as_bytes()

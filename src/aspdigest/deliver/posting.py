@@ -86,16 +86,20 @@ class PostingApi(Protocol):
         """Problems that would make a post fail (too long for this server, missing image)."""
         ...
 
-    def new_key(self, publication: Publication, group: int, index: int) -> str:
-        ...
+    def new_key(self, publication: Publication, group: int, index: int) -> str: ...
 
     def find(self, key: str) -> PostRef | None:
         """The post sent under `key`, if the server has it (None when it cannot tell)."""
         ...
 
-    def post(self, post: Post, key: str, root: PostRef | None, parent: PostRef | None,
-             publication: Publication) -> PostRef:
-        ...
+    def post(
+        self,
+        post: Post,
+        key: str,
+        root: PostRef | None,
+        parent: PostRef | None,
+        publication: Publication,
+    ) -> PostRef: ...
 
 
 @dataclass(frozen=True)
@@ -117,8 +121,14 @@ class ApiPublisher(Generic[A]):
     name = ""
     resumable = True  # every post is in the ledger; a second publish() resumes after the last
 
-    def __init__(self, project: Project, environ: Mapping[str, str] | None = None,
-                 outbox: Path | None = None, *, sleep: Sleep = time.sleep) -> None:
+    def __init__(
+        self,
+        project: Project,
+        environ: Mapping[str, str] | None = None,
+        outbox: Path | None = None,
+        *,
+        sleep: Sleep = time.sleep,
+    ) -> None:
         self.project = project
         self.environ = environ
         self.sleep = sleep  # waits for rate limits and between retries (tests pass a clock)
@@ -140,28 +150,44 @@ class ApiPublisher(Generic[A]):
         except ApiError as exc:
             raise UserError(f"{api.platform}: {exc}") from None
 
-    def publish(self, publication: Publication, ledger: Ledger | None = None,
-                halt: Callable[[], bool] | None = None) -> Mapping[str, Any]:
+    def publish(
+        self,
+        publication: Publication,
+        ledger: Ledger | None = None,
+        halt: Callable[[], bool] | None = None,
+    ) -> Mapping[str, Any]:
         if ledger is None:
-            raise ValueError(f"the {self.name} publisher records each post: pass the "
-                             "delivery's Ledger")
+            raise ValueError(
+                f"the {self.name} publisher records each post: pass the delivery's Ledger"
+            )
         delivery = self.project.settings.delivery
-        patience = Patience(rate_limit_wait=delivery.rate_limit_wait,
-                            network_retries=delivery.network_retries)
-        return post_all(publication, ledger, self.api(), patience=patience, halt=halt,
-                        sleep=self.sleep)
+        patience = Patience(
+            rate_limit_wait=delivery.rate_limit_wait, network_retries=delivery.network_retries
+        )
+        return post_all(
+            publication, ledger, self.api(), patience=patience, halt=halt, sleep=self.sleep
+        )
 
 
-def post_all(publication: Publication, ledger: Ledger, api: PostingApi, *,
-             patience: Patience = Patience(), halt: Callable[[], bool] | None = None,
-             sleep: Sleep = time.sleep,
-             now: Callable[[], dt.datetime] | None = None) -> Mapping[str, Any]:
+def post_all(
+    publication: Publication,
+    ledger: Ledger,
+    api: PostingApi,
+    *,
+    patience: Patience = Patience(),
+    halt: Callable[[], bool] | None = None,
+    sleep: Sleep = time.sleep,
+    now: Callable[[], dt.datetime] | None = None,
+) -> Mapping[str, Any]:
     """Post everything in `publication` not yet posted; return the receipt."""
     pub = publication
     done = ledger.posts()
     resumed = sum(1 for r in done.values() if r.status == "posted")
-    stopped = (f"{api.platform}: nothing posted" if not resumed else
-               f"{api.platform}: nothing more posted ({resumed} post(s) were already up)")
+    stopped = (
+        f"{api.platform}: nothing posted"
+        if not resumed
+        else f"{api.platform}: nothing more posted ({resumed} post(s) were already up)"
+    )
     try:
         problems = api.check(pub)
         if problems:
@@ -181,14 +207,22 @@ def post_all(publication: Publication, ledger: Ledger, api: PostingApi, *,
                 if halt is not None and halt():
                     raise Halted(pub.label(g, i))
                 step = _Step(pub, g, i, post, ledger, api, patience, halt, sleep, listed)
-                ref = step.run(root, parent, record.key if record else None,
-                               record.started_at if record else None,
-                               now() if now else ledger.store.clock())
+                ref = step.run(
+                    root,
+                    parent,
+                    record.key if record else None,
+                    record.started_at if record else None,
+                    now() if now else ledger.store.clock(),
+                )
             root = root or ref
             parent = ref
             listed.append({"group": g, "index": i, "id": ref.id, "url": ref.url})
-    return {"publisher": api.platform.lower(), "account": account, "posts": listed,
-            "resumed_after": resumed or None}
+    return {
+        "publisher": api.platform.lower(),
+        "account": account,
+        "posts": listed,
+        "resumed_after": resumed or None,
+    }
 
 
 def _up(listed: list[dict[str, Any]]) -> str:
@@ -218,12 +252,20 @@ class _Step:
         return self.pub.label(self.group, self.index)
 
     def _stop(self, why: str) -> UserError:
-        return UserError(f"{self.api.platform}: {self.label} {why}; {_up(self.listed)}; "
-                         f"`aspdigest schedule retry {self.pub.delivery_id}` resumes at "
-                         f"{self.label}")
+        return UserError(
+            f"{self.api.platform}: {self.label} {why}; {_up(self.listed)}; "
+            f"`aspdigest schedule retry {self.pub.delivery_id}` resumes at "
+            f"{self.label}"
+        )
 
-    def run(self, root: PostRef | None, parent: PostRef | None, key: str | None,
-            started: dt.datetime | None, now: dt.datetime) -> PostRef:
+    def run(
+        self,
+        root: PostRef | None,
+        parent: PostRef | None,
+        key: str | None,
+        started: dt.datetime | None,
+        now: dt.datetime,
+    ) -> PostRef:
         if key is None:
             key = self.api.new_key(self.pub, self.group, self.index)
             self.ledger.sending(self.group, self.index, key)
@@ -231,14 +273,18 @@ class _Step:
         else:
             in_doubt = True
             window = self.api.idempotency_window
-            if window is not None and started is not None \
-                    and (now - started).total_seconds() > window:
+            if (
+                window is not None
+                and started is not None
+                and (now - started).total_seconds() > window
+            ):
                 raise PublishUncertain(
                     f"{self.api.platform}: {self.label} was being sent at "
                     f"{started:%Y-%m-%d %H:%M} UTC and may be on the account; the server only "
                     f"recognises a repeat for {window / 60:.0f} minutes; look at the account, "
                     f"then `aspdigest schedule resolve {self.pub.delivery_id} --sent` or "
-                    "`--not-sent` (then `retry` resumes there)")
+                    "`--not-sent` (then `retry` resumes there)"
+                )
         tries = 0
         waited = 0.0
         while True:
@@ -258,15 +304,18 @@ class _Step:
                 wait = max(exc.wait, 1.0)
                 waited += wait
                 if waited > self.patience.rate_limit_wait:
-                    raise self._stop(f"was not posted: {exc} (waiting {wait:.0f} s would "
-                                     f"pass delivery.rate_limit_wait)") from None
+                    raise self._stop(
+                        f"was not posted: {exc} (waiting {wait:.0f} s would "
+                        f"pass delivery.rate_limit_wait)"
+                    ) from None
                 self._pause(wait)
             except Unreachable as exc:
                 tries += 1
                 in_doubt = True  # it may have arrived: look before sending again
                 if tries > self.patience.network_retries:
-                    raise self._stop(f"may not have been posted: {exc} (after {tries} "
-                                     "tries)") from None
+                    raise self._stop(
+                        f"may not have been posted: {exc} (after {tries} tries)"
+                    ) from None
                 self._pause(self.patience.backoff * 2 ** (tries - 1))
 
     def _record(self, ref: PostRef) -> PostRef:

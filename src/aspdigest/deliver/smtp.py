@@ -72,8 +72,10 @@ def parse_smtp_url(url: str, password: str | None = None) -> SmtpTarget:
     scheme = parts.scheme.lower()
     shown = f"{scheme}://{parts.hostname or ''}" if parts.hostname else "the value"
     if scheme not in DEFAULT_PORTS:
-        raise UserError(f"{URL_VARIABLE}: expected smtp://user@host:port (STARTTLS) or "
-                        f"smtps://user@host:port (TLS), got {shown}")
+        raise UserError(
+            f"{URL_VARIABLE}: expected smtp://user@host:port (STARTTLS) or "
+            f"smtps://user@host:port (TLS), got {shown}"
+        )
     if not parts.hostname:
         raise UserError(f"{URL_VARIABLE}: no host name in {scheme}://…")
     try:
@@ -88,8 +90,10 @@ def parse_smtp_url(url: str, password: str | None = None) -> SmtpTarget:
 def smtp_target(environ: Mapping[str, str] | None = None) -> SmtpTarget:
     url = secret(URL_VARIABLE, environ)
     if url is None:
-        raise UserError(f"{URL_VARIABLE}: not set; set it to smtp://user@host:587 (STARTTLS) "
-                        f"or smtps://user@host:465, and the password in {PASSWORD_VARIABLE}")
+        raise UserError(
+            f"{URL_VARIABLE}: not set; set it to smtp://user@host:587 (STARTTLS) "
+            f"or smtps://user@host:465, and the password in {PASSWORD_VARIABLE}"
+        )
     return parse_smtp_url(url, secret(PASSWORD_VARIABLE, environ))
 
 
@@ -125,8 +129,14 @@ def _wire(data: bytes) -> bytes:
 class SmtpSession:
     """One SMTP connection, opened on first use and reopened after a drop."""
 
-    def __init__(self, target: SmtpTarget, *, timeout: float = 30.0, connect_attempts: int = 3,
-                 backoff: float = 1.0) -> None:
+    def __init__(
+        self,
+        target: SmtpTarget,
+        *,
+        timeout: float = 30.0,
+        connect_attempts: int = 3,
+        backoff: float = 1.0,
+    ) -> None:
         self.target = target
         self.timeout = timeout
         self.connect_attempts = connect_attempts
@@ -159,8 +169,9 @@ class SmtpSession:
         name = socket.gethostname() or "localhost"
         conn: smtplib.SMTP
         if t.scheme == "smtps":
-            conn = smtplib.SMTP_SSL(t.host, t.port, local_hostname=name, timeout=self.timeout,
-                                    context=context)
+            conn = smtplib.SMTP_SSL(
+                t.host, t.port, local_hostname=name, timeout=self.timeout, context=context
+            )
         else:
             conn = smtplib.SMTP(t.host, t.port, local_hostname=name, timeout=self.timeout)
         try:
@@ -177,8 +188,10 @@ class SmtpSession:
             if t.user:
                 peer = conn.sock.getpeername()[0] if conn.sock is not None else t.host
                 if not encrypted and not _is_loopback(str(peer)):
-                    raise SmtpUnavailable(f"{t.safe}: the server offers no STARTTLS; refusing to "
-                                          "send the password unencrypted (use smtps://)")
+                    raise SmtpUnavailable(
+                        f"{t.safe}: the server offers no STARTTLS; refusing to "
+                        "send the password unencrypted (use smtps://)"
+                    )
                 conn.login(t.user, t.password or "")
         except BaseException:
             conn.close()
@@ -197,15 +210,17 @@ class SmtpSession:
                 self.connections += 1
                 return self._conn
             except smtplib.SMTPAuthenticationError as exc:
-                raise SmtpUnavailable(f"{self.target.safe}: login refused: "
-                                      f"{_classify(exc.smtp_code, exc.smtp_error).describe()}"
-                                      ) from None
+                raise SmtpUnavailable(
+                    f"{self.target.safe}: login refused: "
+                    f"{_classify(exc.smtp_code, exc.smtp_error).describe()}"
+                ) from None
             except ssl.SSLError as exc:
                 last = f"TLS failed: {exc.reason or exc}"
             except (smtplib.SMTPException, OSError) as exc:
                 last = str(exc) or type(exc).__name__
-        raise SmtpUnavailable(f"{self.target.safe}: cannot connect after "
-                              f"{self.connect_attempts} attempts: {last}")
+        raise SmtpUnavailable(
+            f"{self.target.safe}: cannot connect after {self.connect_attempts} attempts: {last}"
+        )
 
     def send(self, sender: str, recipient: str, data: bytes) -> Reply:
         """Hand one message to the server and say what became of it."""
@@ -213,8 +228,11 @@ class SmtpSession:
         options: list[str] = []
         if not (sender + recipient).isascii():
             if not conn.has_extn("smtputf8"):
-                return Reply("permanent", None, "the address is not ASCII and the server does "
-                                                "not offer SMTPUTF8")
+                return Reply(
+                    "permanent",
+                    None,
+                    "the address is not ASCII and the server does not offer SMTPUTF8",
+                )
             options.append("SMTPUTF8")
         ended = False  # True once the end-of-data marker is on its way
         try:

@@ -17,7 +17,8 @@ if not isinstance(connection, Connection):
     raise RuntimeError("run migrations through aspdigest.outbox.open_store(url)")
 
 # Batch mode lets later migrations alter tables on SQLite, which has no ALTER COLUMN.
-context.configure(connection=connection, target_metadata=metadata, render_as_batch=True,
-                  compare_type=True)
+context.configure(
+    connection=connection, target_metadata=metadata, render_as_batch=True, compare_type=True
+)
 with context.begin_transaction():
     context.run_migrations()

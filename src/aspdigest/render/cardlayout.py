@@ -94,6 +94,7 @@ def wrap(
     then each line is measured whole; only if a whole line turns out wider than the sum
     said (kerning across a space) is the text wrapped again measuring every candidate line.
     """
+
     def length(text: str) -> float:
         return measure(font_file, size, text, direction, language)
 
@@ -198,11 +199,15 @@ def place(
     ascent, descent = load(font_file, size).getmetrics()
     step = _line_height(el, size, direction)
     block_height = ascent + descent + (len(lines) - 1) * step
-    top = {"top": y, "middle": y + (h - block_height) // 2,
-           "bottom": y + h - block_height}[el.valign]
+    top = {"top": y, "middle": y + (h - block_height) // 2, "bottom": y + h - block_height}[
+        el.valign
+    ]
     # "start" is the side a reader of the card's language starts from.
-    side = {"start": "right" if rtl_card else "left", "end": "left" if rtl_card else "right",
-            "center": "center"}[el.align]
+    side = {
+        "start": "right" if rtl_card else "left",
+        "end": "left" if rtl_card else "right",
+        "center": "center",
+    }[el.align]
     anchor_x = {"left": (x, "ls"), "right": (x + w, "rs"), "center": (x + w // 2, "ms")}[side]
     return Block(
         name=name,

@@ -98,7 +98,9 @@ def plan(day: Day, ctx: RenderContext) -> CardPlan:
         alts[(record.id, number)] = alt_text(values)
         direction = quote_direction(quote.text, lang)
         for size_name, size in spec.spec.sizes.items():
-            texts = tuple((name, fill(el.text, values, direction)) for name, el in size.text.items())
+            texts = tuple(
+                (name, fill(el.text, values, direction)) for name, el in size.text.items()
+            )
             texts = tuple((name, text) for name, text in texts if text.strip())
             problem = _missing(texts, size, spec)
             if problem:
@@ -106,12 +108,21 @@ def plan(day: Day, ctx: RenderContext) -> CardPlan:
                 if warning not in warnings:  # the same gap would repeat for every size
                     warnings.append(warning)
                 continue
-            jobs.append(CardJob(
-                path=f"cards/{record.id}-{number}.{size_name}.png",
-                record=record.id, number=number, size_name=size_name, size=size, lang=lang,
-                direction=direction, texts=texts,
-                colors=spec.colors, fonts=spec.fonts, spec_folder=spec.folder,
-            ))
+            jobs.append(
+                CardJob(
+                    path=f"cards/{record.id}-{number}.{size_name}.png",
+                    record=record.id,
+                    number=number,
+                    size_name=size_name,
+                    size=size,
+                    lang=lang,
+                    direction=direction,
+                    texts=texts,
+                    colors=spec.colors,
+                    fonts=spec.fonts,
+                    spec_folder=spec.folder,
+                )
+            )
     return CardPlan(tuple(jobs), alts, tuple(warnings))
 
 
@@ -128,10 +139,15 @@ def render(day: Day, ctx: RenderContext) -> Rendered:
                 f"{el.min_size}px (text is never shrunk further or cut)"
             )
             continue
-        artifacts.append(Artifact(
-            path=job.path, data=result.png, sources=(job.record,),
-            alt=cards.alts[(job.record, job.number)], meta=result.meta,
-        ))
+        artifacts.append(
+            Artifact(
+                path=job.path,
+                data=result.png,
+                sources=(job.record,),
+                alt=cards.alts[(job.record, job.number)],
+                meta=result.meta,
+            )
+        )
     return Rendered(tuple(artifacts), tuple(warnings))
 
 
@@ -165,7 +181,9 @@ def _locale(lang: str) -> Locale:
     return Locale.parse("en")
 
 
-def _values(day: Day, ctx: RenderContext, record: Record, quote: Quote, lang: str) -> dict[str, str]:
+def _values(
+    day: Day, ctx: RenderContext, record: Record, quote: Quote, lang: str
+) -> dict[str, str]:
     speaker = record.speaker(quote.by)
     # Quotation marks are shared with the digest and the posts (render/quotemarks.py, CLDR):
     # “…” en, « … » fr (narrow no-break spaces), „…“ de, «…» uk and ru. Arabic gets CLDR's
@@ -200,6 +218,7 @@ def _missing(texts: Sequence[tuple[str, str]], size: CardSize, spec: LoadedSpec)
 
 
 # -- drawing (runs in worker processes when there are many cards) -------------------------------
+
 
 def draw_all(jobs: Sequence[CardJob]) -> list[CardResult]:
     """Every job's result, in job order; across processes when there are many.
@@ -257,14 +276,26 @@ def draw_card(job: CardJob) -> CardResult:
         x, y, w, h = mirror(shape.box, size.width, rtl)
         draw.rectangle((x, y, x + w - 1, y + h - 1), fill=job.colors[shape.color])
     if size.logo is not None:
-        _paste_logo(image, Path(job.spec_folder) / size.logo.path, mirror(size.logo.box, size.width, rtl),
-                    size.logo.align, rtl)
+        _paste_logo(
+            image,
+            Path(job.spec_folder) / size.logo.path,
+            mirror(size.logo.box, size.width, rtl),
+            size.logo.align,
+            rtl,
+        )
     for block in blocks:
         el = size.text[block.name]
         font = load(job.fonts[el.font], block.size)
         for line, baseline in zip(block.lines, block.baselines, strict=True):
-            draw.text((block.x, baseline), line, font=font, fill=job.colors[el.color],
-                      anchor=block.anchor, direction=block.direction, language=job.lang)
+            draw.text(
+                (block.x, baseline),
+                line,
+                font=font,
+                fill=job.colors[el.color],
+                anchor=block.anchor,
+                direction=block.direction,
+                language=job.lang,
+            )
     png = encode_png(image)
     quote = next(b for b in blocks if b.name == "quote")
     meta = {
@@ -279,15 +310,20 @@ def draw_card(job: CardJob) -> CardResult:
     return CardResult(png, meta)
 
 
-def _paste_logo(image: Image.Image, path: Path, box: tuple[int, int, int, int], align: str,
-                rtl: bool) -> None:
+def _paste_logo(
+    image: Image.Image, path: Path, box: tuple[int, int, int, int], align: str, rtl: bool
+) -> None:
     x, y, w, h = box
     with Image.open(path) as source:
         logo = source.convert("RGBA")
     scale = min(w / logo.width, h / logo.height)
-    logo = logo.resize((max(1, round(logo.width * scale)), max(1, round(logo.height * scale))),
-                       Image.Resampling.LANCZOS)
-    side = {"start": "right" if rtl else "left", "end": "left" if rtl else "right"}.get(align, "center")
+    logo = logo.resize(
+        (max(1, round(logo.width * scale)), max(1, round(logo.height * scale))),
+        Image.Resampling.LANCZOS,
+    )
+    side = {"start": "right" if rtl else "left", "end": "left" if rtl else "right"}.get(
+        align, "center"
+    )
     left = {"left": x, "right": x + w - logo.width, "center": x + (w - logo.width) // 2}[side]
     image.paste(logo, (left, y + (h - logo.height) // 2), logo)
 
@@ -303,6 +339,8 @@ def encode_png(image: Image.Image) -> bytes:
         image.save(buffer, format="PNG", compress_level=9)
         data = buffer.getvalue()
     if len(data) > MAX_PNG_BYTES:
-        raise RenderError(f"cards: a {image.width}×{image.height} card is {len(data)} bytes, "
-                          f"over the {MAX_PNG_BYTES}-byte limit; use a simpler logo image")
+        raise RenderError(
+            f"cards: a {image.width}×{image.height} card is {len(data)} bytes, "
+            f"over the {MAX_PNG_BYTES}-byte limit; use a simpler logo image"
+        )
     return data

@@ -31,7 +31,6 @@ _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 _BRAND_COLOURS = ("primary", "accent", "background", "text")
 
 
-
 def _as_tuple(value: Any) -> Any:
     # TOML has arrays only; the models keep tuples so a loaded spec stays immutable.
     return tuple(value) if isinstance(value, list) else value
@@ -121,7 +120,8 @@ def load_spec(project: Project) -> LoadedSpec:
         spec = CardSpec.model_validate(raw)
     except ValidationError as exc:
         raise RenderError(
-            Problem(shown, ".".join(str(p) for p in err["loc"]), _message(err)) for err in exc.errors()
+            Problem(shown, ".".join(str(p) for p in err["loc"]), _message(err))
+            for err in exc.errors()
         ) from None
     problems: list[Problem] = []
     colors = _resolve_colors(spec, project.settings.brand, shown, problems)
@@ -134,8 +134,13 @@ def load_spec(project: Project) -> LoadedSpec:
     for size_name, size in spec.sizes.items():
         _check_size(size_name, size, spec, shown, problems)
         if size.logo is not None and not (path.parent / size.logo.path).is_file():
-            problems.append(Problem(shown, f"sizes.{size_name}.logo.path",
-                                    f'image "{size.logo.path}" not found beside the spec'))
+            problems.append(
+                Problem(
+                    shown,
+                    f"sizes.{size_name}.logo.path",
+                    f'image "{size.logo.path}" not found beside the spec',
+                )
+            )
     if not problems:
         problems.extend(_contrast_problems(spec, colors, shown))
     if problems:
@@ -151,19 +156,30 @@ def _message(err: Any) -> str:
     return str(err["msg"])
 
 
-def _resolve_colors(spec: CardSpec, brand: Brand, shown: str, problems: list[Problem]) -> dict[str, str]:
+def _resolve_colors(
+    spec: CardSpec, brand: Brand, shown: str, problems: list[Problem]
+) -> dict[str, str]:
     out = {}
     for key, value in spec.colors.items():
         if value.startswith("brand."):
             name = value.removeprefix("brand.")
             if name not in _BRAND_COLOURS:
-                problems.append(Problem(shown, f"colors.{key}", f'unknown brand colour "{value}"; '
-                                        f"known: {', '.join('brand.' + c for c in _BRAND_COLOURS)}"))
+                problems.append(
+                    Problem(
+                        shown,
+                        f"colors.{key}",
+                        f'unknown brand colour "{value}"; '
+                        f"known: {', '.join('brand.' + c for c in _BRAND_COLOURS)}",
+                    )
+                )
                 continue
             value = str(getattr(brand, name))
         if not _HEX.match(value):
-            problems.append(Problem(shown, f"colors.{key}",
-                                    f'expected "#rrggbb" or "brand.<colour>", got "{value}"'))
+            problems.append(
+                Problem(
+                    shown, f"colors.{key}", f'expected "#rrggbb" or "brand.<colour>", got "{value}"'
+                )
+            )
             continue
         out[key] = value.lower()
     if "background" not in spec.colors:
@@ -171,18 +187,24 @@ def _resolve_colors(spec: CardSpec, brand: Brand, shown: str, problems: list[Pro
     return out
 
 
-def _check_size(name: str, size: CardSize, spec: CardSpec, shown: str, problems: list[Problem]) -> None:
+def _check_size(
+    name: str, size: CardSize, spec: CardSpec, shown: str, problems: list[Problem]
+) -> None:
     where = f"sizes.{name}"
     if "quote" not in size.text:
         problems.append(Problem(shown, f"{where}.text", 'needs a "quote" element'))
-    boxes: list[tuple[str, Box]] = [(f"{where}.shapes[{i}]", s.box) for i, s in enumerate(size.shapes)]
+    boxes: list[tuple[str, Box]] = [
+        (f"{where}.shapes[{i}]", s.box) for i, s in enumerate(size.shapes)
+    ]
     if size.logo is not None:
         boxes.append((f"{where}.logo", size.logo.box))
     for el_name, el in size.text.items():
         field = f"{where}.text.{el_name}"
         boxes.append((field, el.box))
         if el.min_size > el.max_size:
-            problems.append(Problem(shown, field, f"min_size {el.min_size} is above max_size {el.max_size}"))
+            problems.append(
+                Problem(shown, field, f"min_size {el.min_size} is above max_size {el.max_size}")
+            )
         if el.font not in spec.fonts:
             problems.append(Problem(shown, f"{field}.font", f'no font role "{el.font}" in [fonts]'))
         if el.color not in spec.colors:
@@ -194,21 +216,38 @@ def _check_size(name: str, size: CardSize, spec: CardSpec, shown: str, problems:
             continue
         unknown = sorted(fields - set(PLACEHOLDERS))
         if unknown:
-            problems.append(Problem(shown, f"{field}.text", f"unknown placeholder {{{unknown[0]}}}; "
-                                    f"known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)}"))
+            problems.append(
+                Problem(
+                    shown,
+                    f"{field}.text",
+                    f"unknown placeholder {{{unknown[0]}}}; "
+                    f"known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)}",
+                )
+            )
         if el_name == "quote" and el.text != "{quote}":
             problems.append(Problem(shown, f"{field}.text", 'must be exactly "{quote}"'))
     for shape_i, shape in enumerate(size.shapes):
         if shape.color not in spec.colors:
-            problems.append(Problem(shown, f"{where}.shapes[{shape_i}].color",
-                                    f'no colour "{shape.color}" in [colors]'))
+            problems.append(
+                Problem(
+                    shown,
+                    f"{where}.shapes[{shape_i}].color",
+                    f'no colour "{shape.color}" in [colors]',
+                )
+            )
     for field, (x, y, w, h) in boxes:
         if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > size.width or y + h > size.height:
-            problems.append(Problem(shown, f"{field}.box",
-                                    f"[{x}, {y}, {w}, {h}] is not inside the {size.width}×{size.height} card"))
+            problems.append(
+                Problem(
+                    shown,
+                    f"{field}.box",
+                    f"[{x}, {y}, {w}, {h}] is not inside the {size.width}×{size.height} card",
+                )
+            )
 
 
 # -- contrast (WCAG 2.x relative luminance) -----------------------------------------------------
+
 
 def _channel(value: int) -> float:
     c = value / 255
@@ -216,7 +255,7 @@ def _channel(value: int) -> float:
 
 
 def luminance(hex_colour: str) -> float:
-    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
     return 0.2126 * _channel(r) + 0.7152 * _channel(g) + 0.0722 * _channel(b)
 
 
@@ -232,9 +271,12 @@ def _contrast_problems(spec: CardSpec, colors: dict[str, str], shown: str) -> li
     for key in used:
         ratio = contrast(colors[key], background)
         if ratio < MIN_CONTRAST:
-            problems.append(Problem(
-                shown, f"colors.{key}",
-                f"text colour {colors[key]} on background {background} has contrast "
-                f"{ratio:.2f}:1; text needs at least {MIN_CONTRAST}:1",
-            ))
+            problems.append(
+                Problem(
+                    shown,
+                    f"colors.{key}",
+                    f"text colour {colors[key]} on background {background} has contrast "
+                    f"{ratio:.2f}:1; text needs at least {MIN_CONTRAST}:1",
+                )
+            )
     return problems

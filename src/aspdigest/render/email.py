@@ -90,8 +90,9 @@ def _labels(env: jinja2.Environment, language: str) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise RenderError([Problem(filename or LABELS, "", f"invalid TOML: {exc}")]) from None
     english: dict[str, Any] = table.get("en", {})
-    chosen: dict[str, Any] = table.get(language.lower(), table.get(language.split("-")[0].lower(),
-                                                                   {}))
+    chosen: dict[str, Any] = table.get(
+        language.lower(), table.get(language.split("-")[0].lower(), {})
+    )
     merged = {**english, **chosen}
     merged["kinds"] = {**english.get("kinds", {}), **chosen.get("kinds", {})}
     return merged
@@ -101,8 +102,14 @@ def _quote(record: Record, index: int, event_language: str) -> QuoteView:
     quote = record.quotes[index]
     lang = quote.lang or event_language
     speaker = record.speaker(quote.by)
-    return QuoteView(text=quote.text, marked=marks(lang).wrap(quote.text), lang=lang,
-                     dir=direction(lang), by=quote.by, role=speaker.role if speaker else None)
+    return QuoteView(
+        text=quote.text,
+        marked=marks(lang).wrap(quote.text),
+        lang=lang,
+        dir=direction(lang),
+        by=quote.by,
+        role=speaker.role if speaker else None,
+    )
 
 
 def _item(record: Record, labels: dict[str, Any], language: str) -> ItemView:
@@ -121,8 +128,9 @@ def _item(record: Record, labels: dict[str, Any], language: str) -> ItemView:
     )
 
 
-def _setting_template(env: jinja2.Environment, name: str, source: str,
-                      values: dict[str, Any]) -> str:
+def _setting_template(
+    env: jinja2.Environment, name: str, source: str, values: dict[str, Any]
+) -> str:
     try:
         text = env.from_string(source).render(**values)
     except (jinja2.TemplateError, IndexError, AttributeError) as exc:
@@ -134,9 +142,15 @@ def _url(template: str, setting: str, **values: str) -> str:
     try:
         return template.format(**values)
     except (KeyError, IndexError, ValueError) as exc:
-        raise UserError([Problem("aspdigest.toml", f"email.{setting}", (
-            f"unknown placeholder {exc}; use {', '.join('{' + k + '}' for k in values)}"
-        ))]) from None
+        raise UserError(
+            [
+                Problem(
+                    "aspdigest.toml",
+                    f"email.{setting}",
+                    (f"unknown placeholder {exc}; use {', '.join('{' + k + '}' for k in values)}"),
+                )
+            ]
+        ) from None
 
 
 def _mailto(setting: str | None) -> str | None:
@@ -174,22 +188,42 @@ def digest(day: Day, ctx: RenderContext) -> Digest:
     language = event.language
     where = f"{event.id}/{day.key}"
     if "{token}" not in email.unsubscribe_url:
-        raise UserError([Problem("aspdigest.toml", "email.unsubscribe_url", (
-            'must contain "{token}", where each recipient\'s signed unsubscribe token goes'))])
+        raise UserError(
+            [
+                Problem(
+                    "aspdigest.toml",
+                    "email.unsubscribe_url",
+                    (
+                        'must contain "{token}", where each recipient\'s signed unsubscribe token goes'
+                    ),
+                )
+            ]
+        )
     labels = _labels(ctx.env, language)
     items = [_item(r, labels, language) for r in day.records]
     subject = _setting_template(ctx.env, "subject", email.subject, {"event": event, "day": day})
-    preheader = _setting_template(ctx.env, "preheader", email.preheader,
-                                  {"event": event, "day": day})
+    preheader = _setting_template(
+        ctx.env, "preheader", email.preheader, {"event": event, "day": day}
+    )
     unsubscribe_url = email.unsubscribe_url.replace("{token}", TOKEN_PLACEHOLDER)
     archive_url = _url(email.archive_url, "archive_url", event=event.id, date=day.key)
     dir_ = direction(language)
     values: dict[str, Any] = {
-        "event": event, "day": day, "items": items, "brand": settings.brand, "labels": labels,
-        "subject": subject, "preheader": preheader, "locale": language, "lang": language,
-        "dir": dir_, "align": "right" if dir_ == "rtl" else "left",
-        "unsubscribe_url": unsubscribe_url, "archive_url": archive_url,
-        "signup_url": email.signup_url, "recipient": ADDRESS_PLACEHOLDER,
+        "event": event,
+        "day": day,
+        "items": items,
+        "brand": settings.brand,
+        "labels": labels,
+        "subject": subject,
+        "preheader": preheader,
+        "locale": language,
+        "lang": language,
+        "dir": dir_,
+        "align": "right" if dir_ == "rtl" else "left",
+        "unsubscribe_url": unsubscribe_url,
+        "archive_url": archive_url,
+        "signup_url": email.signup_url,
+        "recipient": ADDRESS_PLACEHOLDER,
         "format_list": lambda names: format_list(list(names), locale=language.replace("-", "_")),
     }
     mjml_source = render_template(ctx.env, TEMPLATES["mjml"], {**values, "archive": False})
@@ -198,12 +232,20 @@ def digest(day: Day, ctx: RenderContext) -> Digest:
     archive_html = _compile(archive_source, f"{where}/archive.mjml")
     text = render_template(ctx.env, TEMPLATES["text"], {**values, "archive": False})
     letter = Letter(
-        from_=email.from_, subject=subject, html=html, text=text,
+        from_=email.from_,
+        subject=subject,
+        html=html,
+        text=text,
         list_id=list_id_header(settings.brand.name, email.list_id),
-        unsubscribe_url=unsubscribe_url, unsubscribe_mailto=_mailto(email.unsubscribe_mailto),
-        reply_to=email.reply_to, archive_url=archive_url, language=language,
+        unsubscribe_url=unsubscribe_url,
+        unsubscribe_mailto=_mailto(email.unsubscribe_mailto),
+        reply_to=email.reply_to,
+        archive_url=archive_url,
+        language=language,
     )
-    eml = letter.message(date=artifact_date(day), message_id=artifact_message_id(day, email.list_id))
+    eml = letter.message(
+        date=artifact_date(day), message_id=artifact_message_id(day, email.list_id)
+    )
     return Digest(subject, preheader, mjml_source, html, text, archive_html, eml, letter)
 
 
@@ -212,12 +254,23 @@ def size_check(day: Day, html: str) -> tuple[int, list[str]]:
     size = len(html.encode("utf-8"))
     kb = size / KB
     if size > LIMIT_BYTES:
-        raise RenderError([Problem(f"{day.event.id}/{day.key}", "digest.html", (
-            f"{kb:.1f} KB of HTML is over Gmail's 102 KB clipping limit; move some items to "
-            "another day or shorten their bodies"))])
+        raise RenderError(
+            [
+                Problem(
+                    f"{day.event.id}/{day.key}",
+                    "digest.html",
+                    (
+                        f"{kb:.1f} KB of HTML is over Gmail's 102 KB clipping limit; move some items to "
+                        "another day or shorten their bodies"
+                    ),
+                )
+            ]
+        )
     if size >= WARN_BYTES:
-        return size, [f"digest.html is {kb:.1f} KB, close to Gmail's 102 KB clipping limit "
-                      "(warning from 90 KB); consider fewer items or shorter bodies"]
+        return size, [
+            f"digest.html is {kb:.1f} KB, close to Gmail's 102 KB clipping limit "
+            "(warning from 90 KB); consider fewer items or shorter bodies"
+        ]
     return size, []
 
 
@@ -232,12 +285,19 @@ def render(day: Day, ctx: RenderContext) -> Rendered:
     def artifact(path: str, data: bytes, **extra: Any) -> Artifact:
         return Artifact(path=path, data=data, sources=sources, meta={**meta, **extra})
 
-    return Rendered(artifacts=(
-        artifact("digest.mjml", result.mjml.encode("utf-8")),
-        artifact("digest.html", result.html.encode("utf-8"), html_bytes=size,
-                 html_kb=round(size / KB, 1), clip_kb=LIMIT_BYTES // KB),
-        artifact("digest.txt", result.text.encode("utf-8")),
-        artifact("digest.eml", result.eml),
-        artifact("archive.html", result.archive_html.encode("utf-8")),
-    ), warnings=tuple(warnings))
-
+    return Rendered(
+        artifacts=(
+            artifact("digest.mjml", result.mjml.encode("utf-8")),
+            artifact(
+                "digest.html",
+                result.html.encode("utf-8"),
+                html_bytes=size,
+                html_kb=round(size / KB, 1),
+                clip_kb=LIMIT_BYTES // KB,
+            ),
+            artifact("digest.txt", result.text.encode("utf-8")),
+            artifact("digest.eml", result.eml),
+            artifact("archive.html", result.archive_html.encode("utf-8")),
+        ),
+        warnings=tuple(warnings),
+    )

@@ -76,7 +76,13 @@ def render_event(days: Sequence[DayOutput], ctx: RenderContext) -> Rendered:
         entry.summary(str(digest.meta.get("preheader", "")) or day.title)
         entry.content(_summary_html(day), type="html")
     data: bytes = fg.atom_str(pretty=True)
-    return Rendered(artifacts=(
-        Artifact(path=FEED, data=data, sources=tuple(r.id for d, _ in entries for r in d.records),
-                 meta={"entries": len(entries)}),
-    ))
+    return Rendered(
+        artifacts=(
+            Artifact(
+                path=FEED,
+                data=data,
+                sources=tuple(r.id for d, _ in entries for r in d.records),
+                meta={"entries": len(entries)},
+            ),
+        )
+    )

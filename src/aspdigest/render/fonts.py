@@ -36,11 +36,26 @@ BOLD = "CardSans-Bold.ttf"
 FAMILY = "aspdigest Card Sans"
 
 # HarfBuzz draws these as nothing (default-ignorable code points); a font need not map them.
-_IGNORABLE = frozenset((
-    0x00AD, 0x034F, 0x061C, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x3164, 0xFEFF, 0xFFA0,
-    *range(0x180B, 0x1810), *range(0x200B, 0x2010), *range(0x202A, 0x202F),
-    *range(0x2060, 0x2070), *range(0xFE00, 0xFE10), *range(0xE0000, 0xE1000),
-))
+_IGNORABLE = frozenset(
+    (
+        0x00AD,
+        0x034F,
+        0x061C,
+        0x115F,
+        0x1160,
+        0x17B4,
+        0x17B5,
+        0x3164,
+        0xFEFF,
+        0xFFA0,
+        *range(0x180B, 0x1810),
+        *range(0x200B, 0x2010),
+        *range(0x202A, 0x202F),
+        *range(0x2060, 0x2070),
+        *range(0xFE00, 0xFE10),
+        *range(0xE0000, 0xE1000),
+    )
+)
 
 
 def require_raqm() -> None:
@@ -119,8 +134,11 @@ class Source:
 
 
 BUILDS: dict[str, tuple[Source, ...]] = {
-    REGULAR: (Source(NOTO / "NotoSans-Regular.ttf"), Source(NOTO / "NotoNaskhArabic-Regular.ttf"),
-              Source(SYMBOLA, emoji_only=True)),
+    REGULAR: (
+        Source(NOTO / "NotoSans-Regular.ttf"),
+        Source(NOTO / "NotoNaskhArabic-Regular.ttf"),
+        Source(SYMBOLA, emoji_only=True),
+    ),
     BOLD: (Source(NOTO / "NotoSans-Bold.ttf"), Source(NOTO / "NotoNaskhArabic-Bold.ttf")),
 }
 
@@ -200,8 +218,10 @@ def main(argv: Sequence[str]) -> int:
     for name, sources in BUILDS.items():
         missing = [str(s.path) for s in sources if not s.path.is_file()]
         if missing:
-            print(f"missing {', '.join(missing)}: apt-get install fonts-noto-core fonts-symbola",
-                  file=sys.stderr)
+            print(
+                f"missing {', '.join(missing)}: apt-get install fonts-noto-core fonts-symbola",
+                file=sys.stderr,
+            )
             return 1
         style = "Bold" if name == BOLD else "Regular"
         build_font(sources, style, out_dir / name)

@@ -54,7 +54,7 @@ def _inline(children: Sequence[Token]) -> str:
             starts.append(len(out))
         elif tok.type == "link_close" and links:
             url = links.pop()
-            label = "".join(out[starts.pop():])
+            label = "".join(out[starts.pop() :])
             if url and url != label and f"mailto:{label}" != url:
                 out.append(f" ({url})")
         elif tok.type == "image":

@@ -50,16 +50,23 @@ _VERBATIM = frozenset({"Date", "Message-ID", "List-Unsubscribe"})
 
 def _fold(name: str, value: str) -> bytes:
     """One header as the SMTP policy writes it (CRLF, encoded words for non-ASCII text)."""
-    if name in _VERBATIM and value.isascii() and len(name) + len(value) + 2 <= 998 \
-            and "\r" not in value and "\n" not in value:
+    if (
+        name in _VERBATIM
+        and value.isascii()
+        and len(name) + len(value) + 2 <= 998
+        and "\r" not in value
+        and "\n" not in value
+    ):
         return f"{name}: {value}\r\n".encode("ascii")
     header = SMTP_POLICY.header_store_parse(name, value)[1]
     return SMTP_POLICY.fold_binary(name, header)
 
 
 def _part_head(subtype: str) -> bytes:
-    return (f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
-            "Content-Transfer-Encoding: quoted-printable\r\n\r\n").encode("ascii")
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    ).encode("ascii")
 
 
 def _qp(text: str) -> bytes:
@@ -91,8 +98,11 @@ class Letter:
     @cached_property
     def _fixed(self) -> dict[str, bytes]:
         # The headers that are the same for every recipient, folded once.
-        lines = {"From": _fold("From", self.from_), "Subject": _fold("Subject", self.subject),
-                 "List-Id": _fold("List-Id", self.list_id)}
+        lines = {
+            "From": _fold("From", self.from_),
+            "Subject": _fold("Subject", self.subject),
+            "List-Id": _fold("List-Id", self.list_id),
+        }
         if self.reply_to:
             lines["Reply-To"] = _fold("Reply-To", self.reply_to)
         if self.archive_url:
@@ -113,34 +123,49 @@ class Letter:
     ) -> bytes:
         """The complete message for one recipient (or, with the defaults, the artifact)."""
         fixed = self._fixed
-        subject = _fold("Subject", subject_prefix + self.subject) if subject_prefix \
-            else fixed["Subject"]
-        head = b"".join((
-            fixed["From"],
-            fixed.get("Reply-To", b""),
-            _fold("To", to),
-            subject,
-            _fold("Date", email.utils.format_datetime(date)),
-            _fold("Message-ID", message_id),
-            fixed["List-Id"],
-            _fold("List-Unsubscribe", self.list_unsubscribe(token)),
-            b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
-            fixed.get("List-Archive", b""),
-            fixed.get("Content-Language", b""),
-            b"MIME-Version: 1.0\r\n",
-            f'Content-Type: multipart/alternative; boundary="{BOUNDARY}"\r\n'.encode(),
-        ))
+        subject = (
+            _fold("Subject", subject_prefix + self.subject) if subject_prefix else fixed["Subject"]
+        )
+        head = b"".join(
+            (
+                fixed["From"],
+                fixed.get("Reply-To", b""),
+                _fold("To", to),
+                subject,
+                _fold("Date", email.utils.format_datetime(date)),
+                _fold("Message-ID", message_id),
+                fixed["List-Id"],
+                _fold("List-Unsubscribe", self.list_unsubscribe(token)),
+                b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
+                fixed.get("List-Archive", b""),
+                fixed.get("Content-Language", b""),
+                b"MIME-Version: 1.0\r\n",
+                f'Content-Type: multipart/alternative; boundary="{BOUNDARY}"\r\n'.encode(),
+            )
+        )
         text = self.text.replace(TOKEN_PLACEHOLDER, token).replace(ADDRESS_PLACEHOLDER, address)
         body = self.html.replace(TOKEN_PLACEHOLDER, token).replace(
             ADDRESS_PLACEHOLDER, html.escape(address)
         )
         delimiter = f"--{BOUNDARY}".encode()
-        return b"".join((
-            head, b"\r\n",
-            delimiter, b"\r\n", _part_head("plain"), _qp(text), b"\r\n",
-            delimiter, b"\r\n", _part_head("html"), _qp(body), b"\r\n",
-            delimiter, b"--\r\n",
-        ))
+        return b"".join(
+            (
+                head,
+                b"\r\n",
+                delimiter,
+                b"\r\n",
+                _part_head("plain"),
+                _qp(text),
+                b"\r\n",
+                delimiter,
+                b"\r\n",
+                _part_head("html"),
+                _qp(body),
+                b"\r\n",
+                delimiter,
+                b"--\r\n",
+            )
+        )
 
     @classmethod
     def from_eml(cls, data: bytes) -> Letter:
@@ -170,4 +195,3 @@ class Letter:
             archive_url=archive[0] if archive else None,
             language=str(msg["Content-Language"]) if msg["Content-Language"] else None,
         )
-

@@ -17,13 +17,33 @@ from html.parser import HTMLParser
 from aspdigest.errors import Problem, RenderError
 
 _PADDING = frozenset({"padding", "padding-top", "padding-bottom", "padding-left", "padding-right"})
-_BORDER = frozenset({"border", "border-top", "border-bottom", "border-left", "border-right",
-                     "border-radius"})
-_FONT = frozenset({"color", "font-family", "font-size", "font-style", "font-weight",
-                   "line-height", "letter-spacing", "text-decoration", "text-transform"})
-_BACKGROUND = frozenset({"background-color", "background-url", "background-repeat",
-                         "background-size", "background-position", "background-position-x",
-                         "background-position-y"})
+_BORDER = frozenset(
+    {"border", "border-top", "border-bottom", "border-left", "border-right", "border-radius"}
+)
+_FONT = frozenset(
+    {
+        "color",
+        "font-family",
+        "font-size",
+        "font-style",
+        "font-weight",
+        "line-height",
+        "letter-spacing",
+        "text-decoration",
+        "text-transform",
+    }
+)
+_BACKGROUND = frozenset(
+    {
+        "background-color",
+        "background-url",
+        "background-repeat",
+        "background-size",
+        "background-position",
+        "background-position-x",
+        "background-position-y",
+    }
+)
 _BODY_COMMON = frozenset({"css-class", "mj-class"})
 
 ATTRIBUTES: dict[str, frozenset[str]] = {
@@ -36,43 +56,109 @@ ATTRIBUTES: dict[str, frozenset[str]] = {
     "mj-font": frozenset({"name", "href"}),
     "mj-breakpoint": frozenset({"width"}),
     "mj-body": frozenset({"background-color", "width", "css-class"}),
-    "mj-wrapper": _BODY_COMMON | _PADDING | _BORDER | _BACKGROUND
+    "mj-wrapper": _BODY_COMMON
+    | _PADDING
+    | _BORDER
+    | _BACKGROUND
     | {"full-width", "text-align", "gap"},
-    "mj-section": _BODY_COMMON | _PADDING | _BORDER | _BACKGROUND
+    "mj-section": _BODY_COMMON
+    | _PADDING
+    | _BORDER
+    | _BACKGROUND
     | {"direction", "full-width", "text-align"},
     "mj-group": _BODY_COMMON | {"background-color", "direction", "vertical-align", "width"},
-    "mj-column": _BODY_COMMON | _PADDING | _BORDER
-    | {"background-color", "inner-background-color", "inner-border", "inner-border-radius",
-       "direction", "vertical-align", "width"},
-    "mj-text": _BODY_COMMON | _PADDING | _FONT
-    | {"align", "container-background-color", "height"},
-    "mj-button": _BODY_COMMON | _PADDING | _FONT | _BORDER
-    | {"align", "background-color", "container-background-color", "height", "href",
-       "inner-padding", "name", "rel", "target", "text-align", "title", "vertical-align",
-       "width"},
-    "mj-image": _BODY_COMMON | _PADDING | _BORDER
-    | {"align", "alt", "container-background-color", "fluid-on-mobile", "height", "href",
-       "name", "rel", "sizes", "src", "srcset", "target", "title", "usemap", "width"},
-    "mj-divider": _BODY_COMMON | _PADDING
-    | {"align", "border-color", "border-style", "border-width", "container-background-color",
-       "width"},
+    "mj-column": _BODY_COMMON
+    | _PADDING
+    | _BORDER
+    | {
+        "background-color",
+        "inner-background-color",
+        "inner-border",
+        "inner-border-radius",
+        "direction",
+        "vertical-align",
+        "width",
+    },
+    "mj-text": _BODY_COMMON | _PADDING | _FONT | {"align", "container-background-color", "height"},
+    "mj-button": _BODY_COMMON
+    | _PADDING
+    | _FONT
+    | _BORDER
+    | {
+        "align",
+        "background-color",
+        "container-background-color",
+        "height",
+        "href",
+        "inner-padding",
+        "name",
+        "rel",
+        "target",
+        "text-align",
+        "title",
+        "vertical-align",
+        "width",
+    },
+    "mj-image": _BODY_COMMON
+    | _PADDING
+    | _BORDER
+    | {
+        "align",
+        "alt",
+        "container-background-color",
+        "fluid-on-mobile",
+        "height",
+        "href",
+        "name",
+        "rel",
+        "sizes",
+        "src",
+        "srcset",
+        "target",
+        "title",
+        "usemap",
+        "width",
+    },
+    "mj-divider": _BODY_COMMON
+    | _PADDING
+    | {
+        "align",
+        "border-color",
+        "border-style",
+        "border-width",
+        "container-background-color",
+        "width",
+    },
     "mj-spacer": _BODY_COMMON | _PADDING | {"container-background-color", "height"},
-    "mj-table": _BODY_COMMON | _PADDING | _FONT
-    | {"align", "border", "cellpadding", "cellspacing", "container-background-color", "role",
-       "table-layout", "width"},
+    "mj-table": _BODY_COMMON
+    | _PADDING
+    | _FONT
+    | {
+        "align",
+        "border",
+        "cellpadding",
+        "cellspacing",
+        "container-background-color",
+        "role",
+        "table-layout",
+        "width",
+    },
     "mj-raw": frozenset({"position"}),
 }
 
 # mj-attributes children set defaults: mj-all and mj-class take any known attribute.
 _ANY_ATTRIBUTE = frozenset().union(*ATTRIBUTES.values())
-_CONTENT = frozenset({"mj-text", "mj-button", "mj-image", "mj-divider", "mj-spacer", "mj-table",
-                      "mj-raw"})
+_CONTENT = frozenset(
+    {"mj-text", "mj-button", "mj-image", "mj-divider", "mj-spacer", "mj-table", "mj-raw"}
+)
 PARENTS: dict[str, frozenset[str]] = {
     "mjml": frozenset({""}),
     "mj-head": frozenset({"mjml"}),
     "mj-body": frozenset({"mjml"}),
-    **{t: frozenset({"mj-head"}) for t in ("mj-title", "mj-preview", "mj-attributes", "mj-style",
-                                           "mj-font", "mj-breakpoint")},
+    **{
+        t: frozenset({"mj-head"})
+        for t in ("mj-title", "mj-preview", "mj-attributes", "mj-style", "mj-font", "mj-breakpoint")
+    },
     "mj-wrapper": frozenset({"mj-body"}),
     "mj-section": frozenset({"mj-body", "mj-wrapper"}),
     "mj-group": frozenset({"mj-section"}),
@@ -81,8 +167,9 @@ PARENTS: dict[str, frozenset[str]] = {
 }
 PARENTS["mj-raw"] = frozenset({"mj-column", "mj-body", "mj-section", "mj-wrapper", "mj-head"})
 # Tags whose content is HTML (or text) that MJML copies through as it is.
-_ENDING = frozenset({"mj-text", "mj-button", "mj-table", "mj-raw", "mj-title", "mj-preview",
-                     "mj-style"})
+_ENDING = frozenset(
+    {"mj-text", "mj-button", "mj-table", "mj-raw", "mj-title", "mj-preview", "mj-style"}
+)
 
 
 class _Linter(HTMLParser):
@@ -114,12 +201,16 @@ class _Linter(HTMLParser):
             return
         ending = self._ending
         if ending is not None:
-            self._add(f"<{tag}> inside <{ending}> is copied into the HTML as it is; "
-                      f"close <{ending}> first")
+            self._add(
+                f"<{tag}> inside <{ending}> is copied into the HTML as it is; "
+                f"close <{ending}> first"
+            )
             return
         if tag not in ATTRIBUTES:
-            self._add(f"unknown MJML tag <{tag}>; MJML would not render it (known: "
-                      f"{', '.join(sorted(ATTRIBUTES))})")
+            self._add(
+                f"unknown MJML tag <{tag}>; MJML would not render it (known: "
+                f"{', '.join(sorted(ATTRIBUTES))})"
+            )
         else:
             if parent not in PARENTS[tag]:
                 where = f"inside <{parent}>" if parent else "at the top level"
@@ -131,24 +222,31 @@ class _Linter(HTMLParser):
         if not closed:
             self.stack.append(tag)
 
-    def _attributes(self, tag: str, attrs: list[tuple[str, str | None]],
-                    allowed: frozenset[str]) -> None:
+    def _attributes(
+        self, tag: str, attrs: list[tuple[str, str | None]], allowed: frozenset[str]
+    ) -> None:
         for name, _ in attrs:
             if name in allowed:
                 continue
             close = difflib.get_close_matches(name, sorted(allowed), n=1, cutoff=0.8)
             if close:
-                self._add(f'unknown attribute "{name}" on <{tag}>; did you mean "{close[0]}"? '
-                          "MJML would drop it silently")
+                self._add(
+                    f'unknown attribute "{name}" on <{tag}>; did you mean "{close[0]}"? '
+                    "MJML would drop it silently"
+                )
             else:
-                self._add(f'unknown attribute "{name}" on <{tag}>; MJML would drop it silently '
-                          f"(allowed: {', '.join(sorted(allowed)) or 'none'})")
+                self._add(
+                    f'unknown attribute "{name}" on <{tag}>; MJML would drop it silently '
+                    f"(allowed: {', '.join(sorted(allowed)) or 'none'})"
+                )
 
     def _alt(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         alt = dict(attrs).get("alt")
         if alt is None or not alt.strip():
-            self._add(f"<{tag}> has no alt text; every image needs one for screen readers "
-                      "and for clients that block images")
+            self._add(
+                f"<{tag}> has no alt text; every image needs one for screen readers "
+                "and for clients that block images"
+            )
 
     def _default(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in ("mj-all", "mj-class"):
@@ -164,8 +262,10 @@ class _Linter(HTMLParser):
     def _html(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if self._ending is None:
             where = f"<{self.stack[-1]}>" if self.stack else "the document"
-            self._add(f"HTML <{tag}> directly inside {where} would be dropped; wrap it in "
-                      "<mj-text> or <mj-raw>")
+            self._add(
+                f"HTML <{tag}> directly inside {where} would be dropped; wrap it in "
+                "<mj-text> or <mj-raw>"
+            )
         elif tag == "img":
             self._alt(tag, attrs)
 
@@ -183,12 +283,18 @@ class _Linter(HTMLParser):
             self._add(f"</{tag}> closes a tag that is not open")
 
     def handle_data(self, data: str) -> None:
-        if data.strip() and self._ending is None and self.stack \
-                and self.stack[-1] != "mj-attributes":
+        if (
+            data.strip()
+            and self._ending is None
+            and self.stack
+            and self.stack[-1] != "mj-attributes"
+        ):
             text = " ".join(data.split())
             shown = text if len(text) <= 40 else text[:37] + "…"
-            self._add(f'text "{shown}" directly inside <{self.stack[-1]}> would be dropped; '
-                      "put it in <mj-text>")
+            self._add(
+                f'text "{shown}" directly inside <{self.stack[-1]}> would be dropped; '
+                "put it in <mj-text>"
+            )
 
 
 def lint(source: str, path: str) -> None:

@@ -72,7 +72,7 @@ _RTL = frozenset({"ar", "fa", "he", "ur", "ps", "yi", "dv", "ckb", "sd", "ug"})
 
 
 def direction(lang: str) -> str:
-    """"rtl" for a right-to-left language, else "ltr"."""
+    """ "rtl" for a right-to-left language, else "ltr"."""
     return "rtl" if lang.split("-")[0].lower() in _RTL else "ltr"
 
 

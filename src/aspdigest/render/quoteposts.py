@@ -42,7 +42,11 @@ from aspdigest.render.threads import (
 # Image description limits: X 1000, Mastodon 1500, Bluesky 2000 (the issue's figures and the
 # apps' limits), Threads 1000 (Graph API alt_text), LinkedIn 4086 (Images API altText).
 ALT_LIMITS: Mapping[str, int] = {
-    "x": 1000, "mastodon": 1500, "bluesky": 2000, "threads": 1000, "linkedin": 4086,
+    "x": 1000,
+    "mastodon": 1500,
+    "bluesky": 2000,
+    "threads": 1000,
+    "linkedin": 4086,
 }
 # Card size each platform shows uncropped in the feed, best first; any other size the spec
 # defines is tried after these.
@@ -89,7 +93,10 @@ def fits_card(job: CardJob) -> bool:
     for name, text in job.texts:
         el = job.size.text[name]
         direction = job.direction if name == "quote" else element_direction(text, job.direction)
-        if fit(name, text, el, job.fonts[el.font], direction, job.lang, job.size.width, rtl) is None:
+        if (
+            fit(name, text, el, job.fonts[el.font], direction, job.lang, job.size.width, rtl)
+            is None
+        ):
             return False
     return True
 
@@ -156,11 +163,15 @@ def quote_post(
     attached = (media,) if media else ()
     with_quote = text(record, index, unit.marks.wrap(quote.text))
     if platform.fits(with_quote):
-        return QuotePost(record.id, index, True, (Post(with_quote, (record.id,), (whole,), attached),))
+        return QuotePost(
+            record.id, index, True, (Post(with_quote, (record.id,), (whole,), attached),)
+        )
     if media is not None:
         attribution = text(record, index, None)
         if platform.fits(attribution):
-            return QuotePost(record.id, index, False, (Post(attribution, (record.id,), (), attached),))
+            return QuotePost(
+                record.id, index, False, (Post(attribution, (record.id,), (), attached),)
+            )
     if not platform.rule.thread:
         return None  # one post only (LinkedIn), no card, and the quote is longer than a post
     section: Section = (replace(unit, media=attached),)

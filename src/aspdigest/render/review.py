@@ -33,8 +33,10 @@ from aspdigest.render.templates import render_template
 from aspdigest.render.threads import NAMES
 
 TEMPLATES = {"index": "review/index.html.j2", "day": "review/day.html.j2"}
-ASSETS = {"_review/review.css": "review/static/review.css",
-          "_review/review.js": "review/static/review.js"}
+ASSETS = {
+    "_review/review.css": "review/static/review.css",
+    "_review/review.js": "review/static/review.js",
+}
 INDEX = "index.html"
 APPROVED = ("approved", "claimed", "sent")
 CHANNELS = {"digest": "email digest", "thread": "thread", "quotes": "quote posts"}
@@ -98,8 +100,9 @@ def _when(value: Any, tz: dt.tzinfo, locale: str) -> str:
         return ""
     if isinstance(value, dt.datetime):
         aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-        return format_datetime(aware, "EEE d MMM, HH:mm", tzinfo=tz,
-                               locale=locale.replace("-", "_"))
+        return format_datetime(
+            aware, "EEE d MMM, HH:mm", tzinfo=tz, locale=locale.replace("-", "_")
+        )
     return str(value)
 
 
@@ -128,8 +131,9 @@ def _approved_hashes(status: Any) -> Mapping[str, str]:
     return {}
 
 
-def read_store(project: Project, event_id: str, days: Sequence[DayView], tz: dt.tzinfo,
-               locale: str) -> StoreView:
+def read_store(
+    project: Project, event_id: str, days: Sequence[DayView], tz: dt.tzinfo, locale: str
+) -> StoreView:
     if not store_exists(project):
         return StoreView("none", "No state store yet: nothing has been planned or approved.")
     from aspdigest.approval import status
@@ -143,22 +147,35 @@ def read_store(project: Project, event_id: str, days: Sequence[DayView], tz: dt.
 
     def order(row: Any) -> tuple[str, int, int, str]:
         channel, platform = str(row.channel), str(row.platform or "")
-        return (str(row.date), channels.index(channel) if channel in channels else 99,
-                platforms.index(platform) if platform in platforms else 99, platform)
+        return (
+            str(row.date),
+            channels.index(channel) if channel in channels else 99,
+            platforms.index(platform) if platform in platforms else 99,
+            platform,
+        )
 
     views = []
     for row in sorted(rows, key=order):
         date = str(row.date)
         now = current.get(date, {})
-        views.append(DeliveryView(
-            id=int(row.id), date=date, channel=str(row.channel), platform=str(row.platform or ""),
-            label=delivery_label(str(row.channel), str(row.platform or "")),
-            status=str(row.status), send_at=_when(row.send_at_local, tz, locale),
-            approved_by=row.approved_by, approved_at=_when(row.approved_at, tz, locale) or None,
-            hashes=tuple(HashView(path, sha, now.get(path))
-                         for path, sha in sorted(_approved_hashes(row).items())),
-            last_error=row.last_error,
-        ))
+        views.append(
+            DeliveryView(
+                id=int(row.id),
+                date=date,
+                channel=str(row.channel),
+                platform=str(row.platform or ""),
+                label=delivery_label(str(row.channel), str(row.platform or "")),
+                status=str(row.status),
+                send_at=_when(row.send_at_local, tz, locale),
+                approved_by=row.approved_by,
+                approved_at=_when(row.approved_at, tz, locale) or None,
+                hashes=tuple(
+                    HashView(path, sha, now.get(path))
+                    for path, sha in sorted(_approved_hashes(row).items())
+                ),
+                last_error=row.last_error,
+            )
+        )
     return StoreView("ok", "" if views else "Nothing planned yet.", tuple(views))
 
 
@@ -174,24 +191,42 @@ def render_event(days: Sequence[DayOutput], ctx: RenderContext) -> Rendered:
     views = [day_view(out, social) for out in days]
     store = read_store(ctx.project, event.id, views, event.tz, event.language)
     common: dict[str, Any] = {
-        "event": event, "days": views, "store": store, "brand": ctx.project.settings.brand,
-        "locale": event.language, "lang": event.language,
-        "dates": format_interval(event.start, event.end, "yMMMMd",
-                                 locale=event.language.replace("-", "_")),
+        "event": event,
+        "days": views,
+        "store": store,
+        "brand": ctx.project.settings.brand,
+        "locale": event.language,
+        "lang": event.language,
+        "dates": format_interval(
+            event.start, event.end, "yMMMMd", locale=event.language.replace("-", "_")
+        ),
     }
     index = render_template(ctx.env, TEMPLATES["index"], {**common, "root": "", "current": None})
-    artifacts = [Artifact(INDEX, index.encode("utf-8"),
-                          sources=tuple(r.id for out in days for r in out.day.records))]
+    artifacts = [
+        Artifact(
+            INDEX,
+            index.encode("utf-8"),
+            sources=tuple(r.id for out in days for r in out.day.records),
+        )
+    ]
     for i, view in enumerate(views):
         values = {
-            **common, "root": "../", "current": view.key, "day": view,
+            **common,
+            "root": "../",
+            "current": view.key,
+            "day": view,
             "deliveries": store.for_day(view.key),
             "prev": views[i - 1] if i > 0 else None,
             "next": views[i + 1] if i + 1 < len(views) else None,
         }
         page = render_template(ctx.env, TEMPLATES["day"], values)
-        artifacts.append(Artifact(f"{view.key}/{INDEX}", page.encode("utf-8"),
-                                  sources=tuple(r.id for r in days[i].day.records)))
+        artifacts.append(
+            Artifact(
+                f"{view.key}/{INDEX}",
+                page.encode("utf-8"),
+                sources=tuple(r.id for r in days[i].day.records),
+            )
+        )
     artifacts.extend(Artifact(path, _asset(ctx.env, name)) for path, name in ASSETS.items())
     warnings = (f"review: {store.message}",) if store.state == "error" else ()
     return Rendered(tuple(artifacts), warnings)

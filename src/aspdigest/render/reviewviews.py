@@ -169,8 +169,9 @@ def _href(url: str) -> str | None:
     return "https://" + url
 
 
-def _spans_to_segments(text: str, spans: Sequence[tuple[int, int, str, str | None]]
-                       ) -> tuple[Segment, ...]:
+def _spans_to_segments(
+    text: str, spans: Sequence[tuple[int, int, str, str | None]]
+) -> tuple[Segment, ...]:
     out: list[Segment] = []
     at = 0
     for start, end, kind, href in sorted(spans):
@@ -185,8 +186,9 @@ def _spans_to_segments(text: str, spans: Sequence[tuple[int, int, str, str | Non
     return tuple(out)
 
 
-def _bluesky_spans(text: str, facets: Sequence[Mapping[str, Any]]
-                   ) -> list[tuple[int, int, str, str | None]]:
+def _bluesky_spans(
+    text: str, facets: Sequence[Mapping[str, Any]]
+) -> list[tuple[int, int, str, str | None]]:
     # Facets count UTF-8 bytes; map them back to character offsets.
     offsets: dict[int, int] = {}
     position = 0
@@ -209,8 +211,9 @@ def _bluesky_spans(text: str, facets: Sequence[Mapping[str, Any]]
     return spans
 
 
-def segments(platform: str, text: str, facets: Sequence[Mapping[str, Any]] | None = None
-             ) -> tuple[Segment, ...]:
+def segments(
+    platform: str, text: str, facets: Sequence[Mapping[str, Any]] | None = None
+) -> tuple[Segment, ...]:
     """A post's text cut where the platform would make links, hashtags and mentions."""
     if platform == "bluesky" and facets is not None:
         return _spans_to_segments(text, _bluesky_spans(text, facets))
@@ -220,11 +223,16 @@ def segments(platform: str, text: str, facets: Sequence[Mapping[str, Any]] | Non
         mentions = [(m.start(), m.end(), "mention", None) for m in _MASTODON_MENTION.finditer(text)]
     else:
         found, mentions = list(entities(text)), []
-    return _spans_to_segments(text, [
-        *((e.start, e.end, kinds[e.kind], _href(e.text) if e.kind == "url" else None)
-          for e in found),
-        *mentions,
-    ])
+    return _spans_to_segments(
+        text,
+        [
+            *(
+                (e.start, e.end, kinds[e.kind], _href(e.text) if e.kind == "url" else None)
+                for e in found
+            ),
+            *mentions,
+        ],
+    )
 
 
 def rule_for(platform: str, social: Social) -> PlatformRule | None:
@@ -238,9 +246,15 @@ def _media(items: Any, cards: Mapping[str, Artifact]) -> tuple[MediaView, ...]:
     for item in items if isinstance(items, list) else []:
         path = str(item.get("path", ""))
         meta = cards[path].meta if path in cards else {}
-        out.append(MediaView(path=path, alt=str(item.get("alt", "")),
-                             size=str(item.get("size", meta.get("size", ""))),
-                             width=_int(meta.get("width")), height=_int(meta.get("height"))))
+        out.append(
+            MediaView(
+                path=path,
+                alt=str(item.get("alt", "")),
+                size=str(item.get("size", meta.get("size", ""))),
+                width=_int(meta.get("width")),
+                height=_int(meta.get("height")),
+            )
+        )
     return tuple(out)
 
 
@@ -256,8 +270,14 @@ def _quote_parts(items: Any, titles: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _post(platform: str, data: Mapping[str, Any], total: int, rule: PlatformRule | None,
-          cards: Mapping[str, Artifact], titles: Mapping[str, str]) -> PostView:
+def _post(
+    platform: str,
+    data: Mapping[str, Any],
+    total: int,
+    rule: PlatformRule | None,
+    cards: Mapping[str, Artifact],
+    titles: Mapping[str, str],
+) -> PostView:
     text = str(data.get("text", ""))
     length = _int(data.get("length")) or 0
     limit = _int(data.get("limit")) or (rule.limit if rule else 0)
@@ -280,8 +300,9 @@ def _post(platform: str, data: Mapping[str, Any], total: int, rule: PlatformRule
     )
 
 
-def thread_view(artifacts: Mapping[str, Artifact], platform: str, social: Social,
-                titles: Mapping[str, str]) -> ThreadView | None:
+def thread_view(
+    artifacts: Mapping[str, Artifact], platform: str, social: Social, titles: Mapping[str, str]
+) -> ThreadView | None:
     artifact = artifacts.get(f"thread.{platform}.json")
     if artifact is None:
         return None
@@ -293,10 +314,14 @@ def thread_view(artifacts: Mapping[str, Artifact], platform: str, social: Social
     for qp in data.get("quote_posts", []):
         qposts = qp.get("posts", [])
         record = str(qp.get("record", ""))
-        quote_posts.append(QuotePostView(
-            record=record, record_title=titles.get(record, record),
-            number=(_int(qp.get("index")) or 0) + 1,
-            posts=tuple(_post(platform, p, len(qposts), rule, cards, titles) for p in qposts)))
+        quote_posts.append(
+            QuotePostView(
+                record=record,
+                record_title=titles.get(record, record),
+                number=(_int(qp.get("index")) or 0) + 1,
+                posts=tuple(_post(platform, p, len(qposts), rule, cards, titles) for p in qposts),
+            )
+        )
     txt = artifacts.get(f"thread.{platform}.txt")
     return ThreadView(
         platform=platform,
@@ -329,8 +354,9 @@ def digest_view(artifacts: Mapping[str, Artifact]) -> DigestView | None:
     )
 
 
-def card_groups(artifacts: Mapping[str, Artifact], titles: Mapping[str, str]
-                ) -> tuple[CardGroup, ...]:
+def card_groups(
+    artifacts: Mapping[str, Artifact], titles: Mapping[str, str]
+) -> tuple[CardGroup, ...]:
     groups: dict[str, list[CardView]] = {}
     sources: dict[str, str] = {}
     for path, artifact in artifacts.items():
@@ -338,10 +364,16 @@ def card_groups(artifacts: Mapping[str, Artifact], titles: Mapping[str, str]
         if m is None:
             continue
         size = str(artifact.meta.get("size", m["size"]))
-        groups.setdefault(m["key"], []).append(CardView(
-            path=path, size=size, width=_int(artifact.meta.get("width")),
-            height=_int(artifact.meta.get("height")), alt=artifact.alt or "",
-            kb=round(len(artifact.data) / KB, 1)))
+        groups.setdefault(m["key"], []).append(
+            CardView(
+                path=path,
+                size=size,
+                width=_int(artifact.meta.get("width")),
+                height=_int(artifact.meta.get("height")),
+                alt=artifact.alt or "",
+                kb=round(len(artifact.data) / KB, 1),
+            )
+        )
         if artifact.sources:
             sources[m["key"]] = artifact.sources[0]
 
@@ -349,8 +381,11 @@ def card_groups(artifacts: Mapping[str, Artifact], titles: Mapping[str, str]
         return (_SIZE_ORDER.index(card.size) if card.size in _SIZE_ORDER else 99, card.size)
 
     return tuple(
-        CardGroup(key=key, record_title=titles.get(sources.get(key, ""), key),
-                  cards=tuple(sorted(cards, key=order)))
+        CardGroup(
+            key=key,
+            record_title=titles.get(sources.get(key, ""), key),
+            cards=tuple(sorted(cards, key=order)),
+        )
         for key, cards in groups.items()
     )
 
@@ -365,8 +400,14 @@ def day_view(output: DayOutput, social: Social) -> DayView:
         if view is not None:
             threads.append(view)
     return DayView(
-        key=day.key, number=day.number, title=day.title, date=day.date,
-        record_count=len(day.records), digest=digest_view(artifacts), threads=tuple(threads),
-        cards=card_groups(artifacts, titles), warnings=tuple(output.rendered.warnings),
+        key=day.key,
+        number=day.number,
+        title=day.title,
+        date=day.date,
+        record_count=len(day.records),
+        digest=digest_view(artifacts),
+        threads=tuple(threads),
+        cards=card_groups(artifacts, titles),
+        warnings=tuple(output.rendered.warnings),
         sha256s={a.path: hashlib.sha256(a.data).hexdigest() for a in output.rendered.artifacts},
     )

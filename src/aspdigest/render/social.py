@@ -92,8 +92,12 @@ class SocialDay:
 
 def platform_for(name: str, social: Social) -> Platform:
     rule = mastodon_rule(social.mastodon_limit) if name == "mastodon" else RULES[name]
-    return Platform(name, rule, numbered=name in social.numbering and rule.thread,
-                    max_media=4 if rule.thread else 0)
+    return Platform(
+        name,
+        rule,
+        numbered=name in social.numbering and rule.thread,
+        max_media=4 if rule.thread else 0,
+    )
 
 
 def handle(event: Event, name: str, platform: str) -> str | None:
@@ -117,16 +121,27 @@ def _archive_url(ctx: RenderContext, day: Day) -> str:
     try:
         return ctx.project.settings.email.archive_url.format(event=day.event.id, date=day.key)
     except (KeyError, IndexError, ValueError) as exc:
-        raise UserError([Problem("aspdigest.toml", "email.archive_url",
-                                 f"unknown placeholder {exc}; use {{event}}, {{date}}")]) from None
+        raise UserError(
+            [
+                Problem(
+                    "aspdigest.toml",
+                    "email.archive_url",
+                    f"unknown placeholder {exc}; use {{event}}, {{date}}",
+                )
+            ]
+        ) from None
 
 
 def _values(day: Day, ctx: RenderContext, platform: Platform) -> dict[str, Any]:
     settings = ctx.project.settings
     language = day.event.language
     return {
-        "event": day.event, "day": day, "platform": platform.name, "label": platform.label,
-        "locale": language, "brand": settings.brand,
+        "event": day.event,
+        "day": day,
+        "platform": platform.name,
+        "label": platform.label,
+        "locale": language,
+        "brand": settings.brand,
         "hashtags": " ".join("#" + tag for tag in day.event.hashtags),
         "archive_url": _archive_url(ctx, day),
         "signup_url": settings.social.signup_url or settings.email.signup_url,
@@ -139,8 +154,9 @@ def _frames(ctx: RenderContext, values: dict[str, Any]) -> tuple[tuple[str, str]
     for last in (False, True):
         text = _render(ctx.env, "quote", {**values, "text": SENTINEL, "last": last}).strip()
         if text.count(SENTINEL) != 1:
-            raise RenderError([Problem(TEMPLATES["quote"], "",
-                                       "must print {{ text }} (the quote) exactly once")])
+            raise RenderError(
+                [Problem(TEMPLATES["quote"], "", "must print {{ text }} (the quote) exactly once")]
+            )
         before, after = text.split(SENTINEL)
         out.append((before, after))
     return tuple(out)
@@ -149,8 +165,12 @@ def _frames(ctx: RenderContext, values: dict[str, Any]) -> tuple[tuple[str, str]
 def _quote_values(record: Record, index: int, values: dict[str, Any]) -> dict[str, Any]:
     quote = record.quotes[index]
     speaker = record.speaker(quote.by)
-    return {**values, "record": record, "by": quote.by,
-            "role": speaker.role if speaker and speaker.role else None}
+    return {
+        **values,
+        "record": record,
+        "by": quote.by,
+        "role": speaker.role if speaker and speaker.role else None,
+    }
 
 
 @dataclass
@@ -170,7 +190,10 @@ class _Media:
 
 
 def thread_sections(
-    day: Day, ctx: RenderContext, platform: Platform, media: _Media | None = None,
+    day: Day,
+    ctx: RenderContext,
+    platform: Platform,
+    media: _Media | None = None,
     values: dict[str, Any] | None = None,
 ) -> list[Section]:
     """The day's thread before packing: opener, one section per record (its item paragraphs,
@@ -180,14 +203,18 @@ def thread_sections(
     event = day.event
     date_key = f'days."{day.key}"'
     info = ((f"{date_key}.title", day.title), (f"{date_key}.intro", day.intro or ""))
-    sections: list[Section] = [tuple(
-        TextUnit(p, event.path, (), info) for p in paragraphs(_render(ctx.env, "opener", values))
-    )]
+    sections: list[Section] = [
+        tuple(
+            TextUnit(p, event.path, (), info)
+            for p in paragraphs(_render(ctx.env, "opener", values))
+        )
+    ]
     for record in day.records:
         organisers = [handle(event, name, platform.name) or name for name in record.organisers]
         link = record.links[0].url if record.links else None
-        text = _render(ctx.env, "item", {**values, "record": record, "organisers": organisers,
-                                         "link": link})
+        text = _render(
+            ctx.env, "item", {**values, "record": record, "organisers": organisers, "link": link}
+        )
         fields = (("title", record.title), ("summary", record.summary))
         units: list[TextUnit | QuoteUnit] = [
             TextUnit(p, record.path, (record.id,), fields) for p in paragraphs(text)
@@ -208,8 +235,15 @@ def quote_unit(
 ) -> QuoteUnit:
     quote = record.quotes[index]
     frame, frame_last = _frames(ctx, _quote_values(record, index, values))
-    return QuoteUnit(record.id, index, quote.text, marks(quote.lang or day.event.language),
-                     frame, frame_last, record.path)
+    return QuoteUnit(
+        record.id,
+        index,
+        quote.text,
+        marks(quote.lang or day.event.language),
+        frame,
+        frame_last,
+        record.path,
+    )
 
 
 def _linkedin(day: Day, sections: list[Section], platform: Platform) -> tuple[Post, list[str]]:
@@ -218,21 +252,39 @@ def _linkedin(day: Day, sections: list[Section], platform: Platform) -> tuple[Po
     post = single(sections, platform)
     if not platform.problems(post.text):
         return post, []
-    quotes = [(i, j) for i, sec in enumerate(sections) for j, unit in enumerate(sec)
-              if isinstance(unit, QuoteUnit)]
+    quotes = [
+        (i, j)
+        for i, sec in enumerate(sections)
+        for j, unit in enumerate(sec)
+        if isinstance(unit, QuoteUnit)
+    ]
     dropped = set(quotes)
 
     def without(left_out: set[tuple[int, int]]) -> Post:
-        return single([tuple(u for j, u in enumerate(sec) if (i, j) not in left_out)
-                       for i, sec in enumerate(sections)], platform)
+        return single(
+            [
+                tuple(u for j, u in enumerate(sec) if (i, j) not in left_out)
+                for i, sec in enumerate(sections)
+            ],
+            platform,
+        )
 
     post = without(dropped)
     if platform.problems(post.text):
         folder = day.records[0].path.rpartition("/")[0]
-        raise RenderError([Problem(folder, "", (
-            f"the day's LinkedIn post (one post, no thread) is "
-            f"{'; '.join(platform.problems(post.text))} even without its quotes; "
-            "shorten the titles or summaries"))])
+        raise RenderError(
+            [
+                Problem(
+                    folder,
+                    "",
+                    (
+                        f"the day's LinkedIn post (one post, no thread) is "
+                        f"{'; '.join(platform.problems(post.text))} even without its quotes; "
+                        "shorten the titles or summaries"
+                    ),
+                )
+            ]
+        )
     for position in quotes:  # put each quote back, in order, while the post still fits
         candidate = without(dropped - {position})
         if not platform.problems(candidate.text):
@@ -243,9 +295,11 @@ def _linkedin(day: Day, sections: list[Section], platform: Platform) -> tuple[Po
         unit = sections[i][j]
         if (i, j) in dropped and isinstance(unit, QuoteUnit):
             left.append(f"{unit.record} quote {unit.index + 1}")
-    return post, [f"social: linkedin: the day's post would be over {platform.rule.limit} "
-                  f"{platform.rule.unit} with every quote, so it leaves out "
-                  f"{', '.join(left)} (each still has its quote post)"]
+    return post, [
+        f"social: linkedin: the day's post would be over {platform.rule.limit} "
+        f"{platform.rule.unit} with every quote, so it leaves out "
+        f"{', '.join(left)} (each still has its quote post)"
+    ]
 
 
 def social_day(
@@ -270,18 +324,26 @@ def social_day(
                 continue
             qvalues = _quote_values(record, index, values)
 
-            def text(record: Record, index: int, marked: str | None,
-                     qvalues: dict[str, Any] = qvalues) -> str:
+            def text(
+                record: Record, index: int, marked: str | None, qvalues: dict[str, Any] = qvalues
+            ) -> str:
                 return _render(ctx.env, "quote_post", {**qvalues, "quote": marked}).strip()
 
             made = quote_post(
-                record, index, quote_unit(day, ctx, record, index, values),
-                media.get(day, record, index, platform.name), platform, text, hashtags,
+                record,
+                index,
+                quote_unit(day, ctx, record, index, values),
+                media.get(day, record, index, platform.name),
+                platform,
+                text,
+                hashtags,
             )
             if made is None:
-                warnings.append(f"social: {platform.name}: {record.id} quote {index + 1}: no "
-                                f"quote post: the quote is longer than one {platform.label} "
-                                "post and has no card to carry it")
+                warnings.append(
+                    f"social: {platform.name}: {record.id} quote {index + 1}: no "
+                    f"quote post: the quote is longer than one {platform.label} "
+                    "post and has no card to carry it"
+                )
             else:
                 quote_posts.append(made)
     for qp in quote_posts:
@@ -295,13 +357,16 @@ def post_data(post: Post, platform: Platform, position: int) -> dict[str, Any]:
     if platform.name == "bluesky":
         shown, found = bluesky_shorten_links(post.text)
         key = {"link": "uri", "mention": "handle", "tag": "tag"}
-        facets = [{"type": f.kind, "byteStart": f.byte_start, "byteEnd": f.byte_end,
-                   key[f.kind]: f.value} for f in found]
+        facets = [
+            {"type": f.kind, "byteStart": f.byte_start, "byteEnd": f.byte_end, key[f.kind]: f.value}
+            for f in found
+        ]
         links = [f.value for f in found if f.kind == "link"]
     else:
         shown = post.text
-        found_urls = extract_mastodon_urls(shown) if platform.name == "mastodon" else extract_urls(
-            shown)
+        found_urls = (
+            extract_mastodon_urls(shown) if platform.name == "mastodon" else extract_urls(shown)
+        )
         links = [e.text for e in found_urls]
     data: dict[str, Any] = {
         "position": position,
@@ -334,8 +399,12 @@ def thread_data(day: Day, result: SocialDay) -> dict[str, Any]:
         "numbered": platform.numbered,
         "posts": [post_data(p, platform, n) for n, p in enumerate(result.posts, start=1)],
         "quote_posts": [
-            {"record": qp.record, "index": qp.index, "quote_in_text": qp.quote_in_text,
-             "posts": [post_data(p, platform, n) for n, p in enumerate(qp.posts, start=1)]}
+            {
+                "record": qp.record,
+                "index": qp.index,
+                "quote_in_text": qp.quote_in_text,
+                "posts": [post_data(p, platform, n) for n, p in enumerate(qp.posts, start=1)],
+            }
             for qp in result.quote_posts
         ],
     }
@@ -359,20 +428,38 @@ def render(day: Day, ctx: RenderContext) -> Rendered:
         sources = tuple(r.id for r in day.records)
         lengths = [p["length"] for p in data["posts"]]
         meta = {
-            "platform": name, "posts": len(result.posts), "quote_posts": len(result.quote_posts),
-            "limit": result.platform.rule.limit, "unit": result.platform.rule.unit,
+            "platform": name,
+            "posts": len(result.posts),
+            "quote_posts": len(result.quote_posts),
+            "limit": result.platform.rule.limit,
+            "unit": result.platform.rule.unit,
             "longest": max(lengths),
         }
-        people = _render(ctx.env, "thread", {
-            **_values(day, ctx, result.platform), "posts": data["posts"],
-            "quote_posts": data["quote_posts"], "limit": data["limit"], "unit": data["unit"]})
+        people = _render(
+            ctx.env,
+            "thread",
+            {
+                **_values(day, ctx, result.platform),
+                "posts": data["posts"],
+                "quote_posts": data["quote_posts"],
+                "limit": data["limit"],
+                "unit": data["unit"],
+            },
+        )
         artifacts.append(Artifact(f"thread.{name}.json", dumps(data), sources, meta=meta))
-        artifacts.append(Artifact(f"thread.{name}.txt", people.encode("utf-8"), sources,
-                                  meta={"platform": name, "posts": len(result.posts)}))
+        artifacts.append(
+            Artifact(
+                f"thread.{name}.txt",
+                people.encode("utf-8"),
+                sources,
+                meta={"platform": name, "posts": len(result.posts)},
+            )
+        )
         warnings.extend(w for w in result.warnings if w not in warnings)
         for key in result.unattached:
             unattached.setdefault(key, []).append(name)
-    warnings += [f"social: {record} quote {index + 1}: no card attached on "
-                 f"{', '.join(platforms)}: {why}"
-                 for (record, index, why), platforms in unattached.items()]
+    warnings += [
+        f"social: {record} quote {index + 1}: no card attached on {', '.join(platforms)}: {why}"
+        for (record, index, why), platforms in unattached.items()
+    ]
     return Rendered(tuple(artifacts), tuple(warnings))

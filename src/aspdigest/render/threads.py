@@ -35,8 +35,13 @@ LABEL_JOIN = "\n"  # before the "3/7" label
 TEXT_LEVELS: tuple[Level, ...] = ("sentence", "clause", "word")
 QUOTE_LEVELS: tuple[Level, ...] = ("sentence", "clause")
 
-NAMES = {"x": "X", "bluesky": "Bluesky", "mastodon": "Mastodon", "threads": "Threads",
-         "linkedin": "LinkedIn"}
+NAMES = {
+    "x": "X",
+    "bluesky": "Bluesky",
+    "mastodon": "Mastodon",
+    "threads": "Threads",
+    "linkedin": "LinkedIn",
+}
 
 
 @dataclass(frozen=True)
@@ -250,17 +255,27 @@ def split(unit: Unit, platform: Platform, fits: Callable[[str], bool]) -> list[C
         return fits(quote.decorate(start, end))
 
     try:
-        spans = pack(quote.text, quote_fits, QUOTE_LEVELS, span=(0, len(quote.text)),
-                     protected=protected_spans(quote.text))
+        spans = pack(
+            quote.text,
+            quote_fits,
+            QUOTE_LEVELS,
+            span=(0, len(quote.text)),
+            protected=protected_spans(quote.text),
+        )
     except Unsplittable as exc:
         shown = quote.decorate(exc.start, exc.end)
-        raise RenderError([Problem(
-            quote.path, f"quotes[{quote.index}].text",
-            f"cannot be posted on {platform.label}: the clause "
-            f"\"{_excerpt(quote.text[exc.start:exc.end])}\" {_why(platform, shown)} "
-            "with its quotation marks and attribution, and has no sentence or clause break "
-            "to split it at (a quote is never cut inside a clause)",
-        )]) from None
+        raise RenderError(
+            [
+                Problem(
+                    quote.path,
+                    f"quotes[{quote.index}].text",
+                    f"cannot be posted on {platform.label}: the clause "
+                    f'"{_excerpt(quote.text[exc.start : exc.end])}" {_why(platform, shown)} '
+                    "with its quotation marks and attribution, and has no sentence or clause break "
+                    "to split it at (a quote is never cut inside a clause)",
+                )
+            ]
+        ) from None
     return [
         Chunk(
             quote.decorate(s, e),
@@ -288,8 +303,8 @@ def _why(platform: Platform, shown: str) -> str:
 def _problem(unit: TextUnit, piece: str, platform: Platform) -> Problem:
     field = next((name for name, value in unit.fields if piece in value), "")
     return Problem(
-        unit.path, field,
-        f"cannot be posted on {platform.label}: \"{_excerpt(piece)}\" {_why(platform, piece)} "
+        unit.path,
+        field,
+        f'cannot be posted on {platform.label}: "{_excerpt(piece)}" {_why(platform, piece)} '
         "and has no break point (space, sentence or clause end) to split it at",
     )
-

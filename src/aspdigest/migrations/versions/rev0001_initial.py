@@ -18,8 +18,16 @@ down_revision: str | None = None
 branch_labels: str | None = None
 depends_on: str | None = None
 
-DELIVERY_STATUSES = ("planned", "approved", "claimed", "sent", "failed", "unknown", "skipped",
-                     "held")
+DELIVERY_STATUSES = (
+    "planned",
+    "approved",
+    "claimed",
+    "sent",
+    "failed",
+    "unknown",
+    "skipped",
+    "held",
+)
 RECIPIENT_STATUSES = ("pending", "sending", "sent", "failed", "suppressed", "unknown")
 SUPPRESSION_REASONS = ("unsubscribed", "bounced", "complained")
 
@@ -54,8 +62,9 @@ def upgrade() -> None:
         _time("created_at", False),
         _time("updated_at", False),
         sa.PrimaryKeyConstraint("id", name="pk_deliveries"),
-        sa.UniqueConstraint("event", "date", "channel", "platform",
-                            name="uq_deliveries_event_date_channel_platform"),
+        sa.UniqueConstraint(
+            "event", "date", "channel", "platform", name="uq_deliveries_event_date_channel_platform"
+        ),
         sa.CheckConstraint(_in("status", DELIVERY_STATUSES), name="ck_deliveries_status"),
     )
     op.create_index("ix_deliveries_status_send_at", "deliveries", ["status", "send_at"])
@@ -71,15 +80,22 @@ def upgrade() -> None:
         _time("sent_at", True),
         _time("updated_at", False),
         sa.PrimaryKeyConstraint("id", name="pk_delivery_recipients"),
-        sa.ForeignKeyConstraint(["delivery_id"], ["deliveries.id"], ondelete="CASCADE",
-                                name="fk_delivery_recipients_delivery_id_deliveries"),
-        sa.UniqueConstraint("delivery_id", "address",
-                            name="uq_delivery_recipients_delivery_id_address"),
-        sa.CheckConstraint(_in("status", RECIPIENT_STATUSES),
-                           name="ck_delivery_recipients_status"),
+        sa.ForeignKeyConstraint(
+            ["delivery_id"],
+            ["deliveries.id"],
+            ondelete="CASCADE",
+            name="fk_delivery_recipients_delivery_id_deliveries",
+        ),
+        sa.UniqueConstraint(
+            "delivery_id", "address", name="uq_delivery_recipients_delivery_id_address"
+        ),
+        sa.CheckConstraint(_in("status", RECIPIENT_STATUSES), name="ck_delivery_recipients_status"),
     )
-    op.create_index("ix_delivery_recipients_delivery_id_status", "delivery_recipients",
-                    ["delivery_id", "status"])
+    op.create_index(
+        "ix_delivery_recipients_delivery_id_status",
+        "delivery_recipients",
+        ["delivery_id", "status"],
+    )
     op.create_table(
         "subscribers",
         sa.Column("id", sa.Integer, primary_key=True),

@@ -49,8 +49,12 @@ def upgrade() -> None:
         sa.Column("actor", sa.String(200), nullable=False),
         sa.Column("note", sa.Text, nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_delivery_log"),
-        sa.ForeignKeyConstraint(["delivery_id"], ["deliveries.id"], ondelete="CASCADE",
-                                name="fk_delivery_log_delivery_id_deliveries"),
+        sa.ForeignKeyConstraint(
+            ["delivery_id"],
+            ["deliveries.id"],
+            ondelete="CASCADE",
+            name="fk_delivery_log_delivery_id_deliveries",
+        ),
     )
     op.create_index("ix_delivery_log_delivery_id", "delivery_log", ["delivery_id"])
     op.create_table(

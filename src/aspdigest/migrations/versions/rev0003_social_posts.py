@@ -34,10 +34,15 @@ def upgrade() -> None:
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("posted_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_social_posts"),
-        sa.ForeignKeyConstraint(["delivery_id"], ["deliveries.id"], ondelete="CASCADE",
-                                name="fk_social_posts_delivery_id_deliveries"),
-        sa.UniqueConstraint("delivery_id", "grp", "idx",
-                            name="uq_social_posts_delivery_id_grp_idx"),
+        sa.ForeignKeyConstraint(
+            ["delivery_id"],
+            ["deliveries.id"],
+            ondelete="CASCADE",
+            name="fk_social_posts_delivery_id_deliveries",
+        ),
+        sa.UniqueConstraint(
+            "delivery_id", "grp", "idx", name="uq_social_posts_delivery_id_grp_idx"
+        ),
         sa.CheckConstraint("status IN ('sending', 'posted')", name="ck_social_posts_status"),
     )
 
