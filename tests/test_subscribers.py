@@ -76,7 +76,7 @@ def test_every_bad_line_is_reported(tmp_path: Path) -> None:
         "people.csv: line 3: email: expected an address like name@example.org, got nothing",
         'people.csv: line 4: language: expected a language tag such as "en" or "fr", got "klingon-xx"',
         "people.csv: line 5: email: A@example.org is already on line 4",
-        "people.csv: line 7: name: contains a line break",
+        "people.csv: line 7: name: contains a line break, U+000A (LINE FEED); keep it on one line",
         "people.csv: line 8: 4 cells but the header names 3 columns "
         "(a comma in a name needs the name in double quotes)",
         'people.csv: line 10: email: expected an address like name@example.org, got "Bcc: x@example.org"',
