@@ -12,6 +12,13 @@ URL into an encoded word, which breaks it (RFC 2369 wants the URL intact), and
 So headers go through `SMTP_POLICY` (CRLF, lines up to 998 octets), bodies are encoded
 once with the C `binascii.b2a_qp`, and the boundary is fixed: quoted-printable text
 can never contain "==", so a boundary starting with "==" cannot clash with a body.
+
+Every header is built from its parts and no header value is ever parsed for RFC 2047
+encoded words: the policy decodes them while folding, which let `=0D=0A` in a day title
+write a second List-Unsubscribe into every message (issue 19). Text holding "=?" is
+encoded here as a whole, so a mail program shows it as written; a value with a control
+character or line break raises `UnsafeHeader`; a recipient's unsafe display name is left
+out (the message still goes); `from_eml` refuses any header block but the one written.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from email.parser import BytesParser
 from functools import cached_property
 
 from aspdigest.errors import Problem, UserError
-from aspdigest.safetext import line_problem, text_problem
+from aspdigest.safetext import decode_encoded_words, line_problem, text_problem
 
 log = logging.getLogger(__name__)
 
@@ -330,11 +337,12 @@ _REQUIRED = (
     "Content-Type",
 )
 _OPTIONAL = ("Reply-To", "List-Archive", "Content-Language")
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
 
 
 def _head_problems(msg: EmailMessage) -> list[tuple[str, str]]:
     known = {name.lower(): name for name in _REQUIRED + _OPTIONAL}
-    counts = collections.Counter(name.lower() for name in msg.keys())
+    counts = collections.Counter(name.lower() for name in msg)
     spelt = {name.lower(): name for name in reversed(msg.keys())}
     problems = []
     for lower, count in counts.items():
@@ -343,9 +351,9 @@ def _head_problems(msg: EmailMessage) -> list[tuple[str, str]]:
         elif count > 1:
             problems.append((known[lower], f"{count} headers where a digest has one"))
     problems.extend((name, "missing") for name in _REQUIRED if name.lower() not in counts)
-    for name in ("From", "Subject", "List-Id", "Reply-To", "Content-Language"):
-        if counts.get(name.lower()) == 1:
-            problem = line_problem(str(msg[name]))
-            if problem:
-                problems.append((name, problem))
+    # Read raw (parsing an address header with a decoded CR LF in it raises ValueError).
+    for name, raw in msg.raw_items():
+        problem = line_problem(decode_encoded_words(_FOLD.sub("", str(raw))))
+        if problem:
+            problems.append((name, problem))
     return problems
