@@ -167,6 +167,19 @@ CASES: dict[str, tuple[str, list[str]]] = {
             'content/demo/event.toml: days.monday: not a date; write [days."YYYY-MM-DD"]',
         ],
     ),
+    # Issue 19: text that reaches a mail header is checked as a mail program decodes it.
+    "event-header-injection.toml": (
+        "content/demo/event.toml",
+        [
+            "content/demo/event.toml: short_name: contains a line break, U+2028 (LINE SEPARATOR); "
+            "keep it on one line",
+            'content/demo/event.toml: publisher: contains the encoded word "=?utf-8?q?Coalition='
+            '0AX-Injected:_1?=", which decodes to U+000A (LINE FEED); write the text itself',
+            "content/demo/event.toml: days.2025-03-10.title: contains the encoded word "
+            '"=?utf-8?q?=0D=0AList-Unsubscribe:_<https://evil.example/u>?=", which decodes to '
+            "U+000D (CARRIAGE RETURN); write the text itself",
+        ],
+    ),
     "event-invalid-toml.toml": (
         "content/demo/event.toml",
         [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import email.policy
 import re
@@ -23,7 +24,7 @@ from aspdigest.render import RenderContext
 from aspdigest.render.email import Digest, digest, render, size_check
 from aspdigest.render.feed import render_event
 from aspdigest.render.markdown import to_html, to_text
-from aspdigest.render.message import SMTP_POLICY, TOKEN_PLACEHOLDER, Letter
+from aspdigest.render.message import SMTP_POLICY, TOKEN_PLACEHOLDER, Letter, UnsafeHeader
 from aspdigest.render.mjml_lint import lint
 from aspdigest.render.quotemarks import marks
 from aspdigest.render.templates import make_environment
@@ -491,3 +492,132 @@ def test_build_writes_digests_and_a_deterministic_feed(sample_project: Project) 
     ctx, _ = context(sample_project)
     again = render_event(result.days, ctx)
     assert again.artifacts[0].data == feed
+
+
+# -- issue 19: header injection -----------------------------------------------------------------
+
+INJECTED = "Day one =?utf-8?q?=0D=0AList-Unsubscribe:_<https://evil.example/u>?="
+BLANK_LINE = "Day one =?utf-8?q?=0D=0A=0D=0AList-Unsubscribe:_<https://evil.example/u>?="
+HEADERS = [
+    "From",
+    "Reply-To",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "List-Id",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "List-Archive",
+    "Content-Language",
+    "MIME-Version",
+    "Content-Type",
+]
+
+
+@pytest.mark.parametrize("title", [INJECTED, BLANK_LINE])
+def test_an_encoded_line_break_that_bypassed_check_stays_text_in_the_subject(
+    sample_project: Project, title: str
+) -> None:
+    ctx, days = context(sample_project)
+    # As if a title had reached the renderer without `check` (Day is built from DayInfo).
+    result = digest(dataclasses.replace(days[0], title=title), ctx)
+    for policy in (email.policy.default, SMTP_POLICY):
+        msg = parse(result.eml, policy)
+        assert msg.keys() == HEADERS
+        assert msg.get_all("List-Unsubscribe") == [
+            f"<https://example.org/unsubscribe?token={TOKEN_PLACEHOLDER}>, "
+            f"<mailto:unsubscribe@example.org?subject=unsubscribe%20{TOKEN_PLACEHOLDER}>"
+        ]
+        # A mail program shows the title as it was written, "=?…?=" and all.
+        assert msg["Subject"] == f"ASP23, day 1: {title}"
+        assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+    head = result.eml.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    assert all(len(word) <= 75 for word in re.findall(r"=\?[^?]+\?[bqBQ]\?[^?]*\?=", head))
+    assert Letter.from_eml(result.eml) == result.letter
+
+
+def test_a_control_character_in_a_header_setting_stops_the_build_with_one_line(
+    sample_root: Path,
+) -> None:
+    project = load_project(
+        sample_root, environ={"ASPDIGEST_EMAIL_FROM": "Digest <digest@example.org>\r\nBcc: x@y.org"}
+    )
+    with pytest.raises(RenderError) as err:
+        render_day(project, "2024-12-02")
+    assert err.value.lines() == [
+        "asp23/2024-12-02: digest.eml From: contains the control character "
+        "U+000D (CARRIAGE RETURN); remove it"
+    ]
+
+
+def _eml_with(sample_project: Project, old: bytes, new: bytes) -> bytes:
+    eml = render_day(sample_project, "2024-12-02").eml
+    assert old in eml
+    return eml.replace(old, new, 1)
+
+
+def test_from_eml_refuses_a_second_list_unsubscribe(sample_project: Project) -> None:
+    # What a digest built before the fix from the issue's day title looked like.
+    data = _eml_with(
+        sample_project, b"\r\nDate:", b"\r\nList-Unsubscribe: <https://evil.example/u>\r\nDate:"
+    )
+    with pytest.raises(UserError) as err:
+        Letter.from_eml(data, "out/asp23/2024-12-02/digest.eml")
+    assert err.value.lines() == [
+        "out/asp23/2024-12-02/digest.eml: List-Unsubscribe: 2 headers where a digest has one; "
+        "rebuild it with `aspdigest build`"
+    ]
+
+
+def test_from_eml_refuses_a_header_block_cut_short_by_a_blank_line(
+    sample_project: Project,
+) -> None:
+    data = _eml_with(
+        sample_project, b"\r\nDate:", b"\r\n\r\nList-Unsubscribe: <https://e.x/>\r\nDate:"
+    )
+    with pytest.raises(UserError) as err:
+        Letter.from_eml(data)
+    fix = "; rebuild it with `aspdigest build`"
+    assert err.value.lines() == [
+        f"digest.eml: {name}: missing{fix}"
+        for name in (
+            "Date",
+            "Message-ID",
+            "List-Id",
+            "List-Unsubscribe",
+            "List-Unsubscribe-Post",
+            "MIME-Version",
+            "Content-Type",
+        )
+    ] + [f"digest.eml: body: expected a text/plain and a text/html part, found text/plain{fix}"]
+
+
+def test_from_eml_refuses_a_header_that_decodes_to_a_line_break(sample_project: Project) -> None:
+    data = _eml_with(
+        sample_project,
+        b"From: Gender Justice Digest <digest@example.org>",
+        b"From: =?utf-8?q?Digest=0AX-Injected:_1?= <digest@example.org>",
+    )
+    with pytest.raises(UserError) as err:
+        Letter.from_eml(data)
+    assert err.value.lines() == [
+        "digest.eml: From: contains a line break, U+000A (LINE FEED); keep it on one line; "
+        "rebuild it with `aspdigest build`"
+    ]
+
+
+def test_a_value_with_a_line_break_is_never_written() -> None:
+    letter = Letter(
+        from_="d@example.org",
+        subject="S\nBcc: x@example.org",
+        html="<p>h</p>\n",
+        text="t\n",
+        list_id="L <l.example.org>",
+        unsubscribe_url=f"https://example.org/u?t={TOKEN_PLACEHOLDER}",
+    )
+    with pytest.raises(UnsafeHeader) as err:
+        letter.message(date=dt.datetime(2024, 12, 2, tzinfo=dt.UTC), message_id="<m@x>")
+    assert (
+        str(err.value) == "Subject: contains a line break, U+000A (LINE FEED); keep it on one line"
+    )

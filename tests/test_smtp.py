@@ -7,8 +7,10 @@ process, and every message it accepts is kept for the test to parse.
 
 from __future__ import annotations
 
+import dataclasses
 import email.policy
 import html
+import logging
 import os
 import signal
 import socket
@@ -679,3 +681,76 @@ def test_envelope_sender_is_the_return_path_when_set(sample_root: Path, sink: Si
         "aspdigest.toml: email.return_path: expected an address like "
         '"Digest <digest@example.org>", got "bounces"'
     )
+
+
+# -- issue 19: header injection ----------------------------------------------------------------
+
+BLANK_LINE_TITLE = "Day one =?utf-8?q?=0D=0A=0D=0AList-Unsubscribe:_<https://evil.example/u>?="
+
+
+def test_test_copy_of_a_title_that_bypassed_check_has_the_real_unsubscribe_only(
+    sample_root: Path, sink: Sink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The blank-line variant of the issue: it used to crash `send --test` with KeyError.
+    project = load_project(sample_root, environ=FAST)
+    content = load_content(project, "asp23")
+    day = dataclasses.replace(plan_days(content)[0], title=BLANK_LINE_TITLE)
+    result = digest(day, RenderContext(project, content, make_environment(project)))
+    path = eml_path(project, "asp23", day.date)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(result.eml)
+    monkeypatch.chdir(project.root)
+    for name, value in {**environ(sink), **FAST}.items():
+        monkeypatch.setenv(name, value)
+    outcome = CliRunner().invoke(app, ["send", "asp23", DATE, "--test", "me@example.org"])
+    assert (outcome.exit_code, outcome.output) == (
+        0,
+        "asp23 2024-12-02: test copy sent to me@example.org\n",
+    )
+    [msg] = sink.parsed()
+    [unsubscribe] = msg.get_all("List-Unsubscribe")
+    token = str(unsubscribe).split("token=")[1].split(">")[0]
+    assert str(unsubscribe) == (
+        f"<https://example.org/unsubscribe?token={token}>, "
+        f"<mailto:unsubscribe@example.org?subject=unsubscribe%20{token}>"
+    )
+    assert verify_token(token, KEY.encode(), LIST) == "me@example.org"
+    assert msg["Subject"] == f"[TEST] ASP23, day 1: {BLANK_LINE_TITLE}"
+    assert "me@example.org is subscribed" in html_part(msg)
+
+
+def test_an_unsafe_stored_name_is_left_out_and_everyone_gets_the_digest(
+    project: Project, sink: Sink, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A name stored before the import checked names (the issue's): it stopped the send at
+    # its row, and `retry` stopped there again, so later recipients never got the digest.
+    people = [
+        ("ana@example.org", "Ana Example", None),
+        ("carol@example.org", "=?utf-8?q?Carol=0D=0AX-Injected:_name?=", None),
+        ("dan@example.org", "Dan\r\nBcc: eve@example.org", None),
+    ]
+    with open_project_store(project) as store:
+        store.import_subscribers(people)
+        d = store.ensure_delivery(
+            "asp23", plan_days(load_content(project, "asp23"))[0].date, "email"
+        )
+        assert store.approve(d.id, {}, "tester") and store.claim(d.id)
+        with caplog.at_level(logging.WARNING, logger="aspdigest.render.message"):
+            report = send_digest(store, d.id, project, environ=environ(sink))
+        assert (report.status, report.error, report.counts["sent"]) == ("sent", None, 3)
+    assert sink.recipients() == [a for a, _, _ in people]
+    assert [str(m["To"]) for m in sink.parsed()] == [
+        "Ana Example <ana@example.org>",
+        "carol@example.org",
+        "dan@example.org",
+    ]
+    for msg in sink.parsed():
+        assert "X-Injected" not in msg and "Bcc" not in msg
+        assert len(msg.get_all("List-Unsubscribe")) == 1
+    assert [r.getMessage() for r in caplog.records] == [
+        "carol@example.org: display name left out of the To header: contains the encoded word "
+        '"=?utf-8?q?Carol=0D=0AX-Injected:_name?=", which decodes to U+000D (CARRIAGE RETURN); '
+        "write the text itself",
+        "dan@example.org: display name left out of the To header: contains the control character "
+        "U+000D (CARRIAGE RETURN); remove it",
+    ]

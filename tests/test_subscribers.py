@@ -76,10 +76,30 @@ def test_every_bad_line_is_reported(tmp_path: Path) -> None:
         "people.csv: line 3: email: expected an address like name@example.org, got nothing",
         'people.csv: line 4: language: expected a language tag such as "en" or "fr", got "klingon-xx"',
         "people.csv: line 5: email: A@example.org is already on line 4",
-        "people.csv: line 7: name: contains a line break",
+        "people.csv: line 7: name: contains a line break, U+000A (LINE FEED); keep it on one line",
         "people.csv: line 8: 4 cells but the header names 3 columns "
         "(a comma in a name needs the name in double quotes)",
         'people.csv: line 10: email: expected an address like name@example.org, got "Bcc: x@example.org"',
+    ]
+
+
+def test_a_name_that_decodes_to_a_line_break_is_refused(tmp_path: Path) -> None:
+    # Issue 19: such a name passed the import and stopped every send at its row.
+    path = write(
+        tmp_path,
+        (
+            "email,name\n"
+            "ana@example.org,Ana\n"
+            "carol@example.org,=?utf-8?q?Carol=0D=0AX-Injected:_name?=\n"
+            "dan@example.org,Dan =?utf-8?b?RGFuIBs=?=\n"
+            "eve@example.org,=?utf-8?q?=C3=88ve?=\n"
+        ),
+    )
+    assert problems(path) == [
+        'people.csv: line 3: name: contains the encoded word "=?utf-8?q?Carol=0D=0AX-Injected:_'
+        'name?=", which decodes to U+000D (CARRIAGE RETURN); write the text itself',
+        'people.csv: line 4: name: contains the encoded word "=?utf-8?b?RGFuIBs=?=", which '
+        "decodes to U+001B (ESCAPE); write the text itself",
     ]
 
 
@@ -176,3 +196,21 @@ def test_subscribers_commands(sample_root: Path, monkeypatch: pytest.MonkeyPatch
     assert (result.exit_code, result.output) == (1, "missing.csv: file not found\n")
     result = runner.invoke(app, ["subscribers", "unsubscribe", "x@example.org", "--reason", "meh"])
     assert result.exit_code == 2
+
+
+def test_import_command_refuses_an_encoded_line_break_and_imports_nothing(
+    sample_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(sample_root)
+    (sample_root / "subscribers.csv").write_text(
+        "email,name\nana@example.org,Ana\ncarol@example.org,=?utf-8?q?Carol=0D=0AX-Injected:_name?=\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(app, ["subscribers", "import"])
+    assert (result.exit_code, result.output) == (
+        1,
+        'subscribers.csv: line 3: name: contains the encoded word "=?utf-8?q?Carol=0D=0AX-Injected:'
+        '_name?=", which decodes to U+000D (CARRIAGE RETURN); write the text itself\n',
+    )
+    result = CliRunner().invoke(app, ["subscribers", "list"])
+    assert result.output == ""

@@ -26,6 +26,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from aspdigest.safetext import text_problem
+
 KINDS = ("session", "side-event", "statement", "launch", "report", "screening", "plea", "closing")
 Kind = Literal[
     "session", "side-event", "statement", "launch", "report", "screening", "plea", "closing"
@@ -102,7 +104,18 @@ def _nonempty(value: str) -> str:
     return value
 
 
+def _one_header_line(value: str) -> str:
+    # Checked as a mail program would read it: after decoding RFC 2047 encoded words.
+    problem = text_problem(value, single_line=True)
+    if problem:
+        raise PydanticCustomError("header_text", "{problem}", {"problem": problem})
+    return value
+
+
 Text = Annotated[str, AfterValidator(_nonempty)]
+# Text that can reach a mail header (the digest's Subject, From or List-Id via a setting
+# template): one line, with no encoded word that decodes to a line break or control.
+HeaderText = Annotated[Text, AfterValidator(_one_header_line)]
 LocalTime = Annotated[
     dt.time,
     BeforeValidator(_parse_time),
@@ -161,7 +174,7 @@ class RecordMeta(_Strict):
 
 
 class DayInfo(_Strict):
-    title: Text | None = Field(
+    title: HeaderText | None = Field(
         None, description="Headline of the day (digest subject, thread opener)."
     )
     intro: Text | None = Field(None, description="A short paragraph opening the day's digest.")
@@ -189,9 +202,9 @@ class EventMeta(_Strict):
     """The contents of content/<event>/event.toml."""
 
     id: str = Field(pattern=SLUG_RE.pattern, description="Slug; must match the folder name.")
-    name: Text = Field(description="Full name of the conference.")
-    short_name: Text = Field(description="Short name used in subjects, cards and posts.")
-    publisher: Text = Field(description="Who sends the newsletter and posts.")
+    name: HeaderText = Field(description="Full name of the conference.")
+    short_name: HeaderText = Field(description="Short name used in subjects, cards and posts.")
+    publisher: HeaderText = Field(description="Who sends the newsletter and posts.")
     venue: Text | None = Field(None, description="Where the conference takes place.")
     timezone: str = Field(description="IANA time zone of the venue, e.g. Europe/Amsterdam.")
     language: LangTag = Field("en", description="BCP 47 tag of the content; quotes may override.")

@@ -139,3 +139,20 @@ def terminal_safe(text: str) -> str:
         return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
     return _TERMINAL_UNSAFE.sub(escape, text)
+
+
+def line_problem(text: str) -> str | None:
+    """Why `text` cannot be written into a mail header as it stands, or None.
+
+    The message builder's last check: controls, noncharacters, lone surrogates and line
+    breaks, in the text itself. Unlike `text_problem(single_line=True)` it does not look
+    inside encoded words: the builder encodes any text holding "=?" itself, so a mail
+    program shows such a word as written instead of decoding it.
+    """
+    found = _REFUSED.search(text)
+    if found:
+        return f"contains {_kind(found.group())} {codepoint(found.group())}; remove it"
+    found = _LINE_BREAKS.search(text)
+    if found:
+        return f"contains a line break, {codepoint(found.group())}; keep it on one line"
+    return None

@@ -26,6 +26,7 @@ from aspdigest.config import Project, secret
 from aspdigest.errors import Problem, UserError
 from aspdigest.outbox import ImportCounts, Store, normalise_address
 from aspdigest.records import known_language
+from aspdigest.safetext import text_problem
 
 COLUMNS = ("email", "name", "language")
 KEY_VARIABLE = "ASPDIGEST_UNSUBSCRIBE_KEY"
@@ -132,8 +133,11 @@ def read_csv(path: Path, shown: str | None = None) -> list[SubscriberRow]:
             )
         else:
             seen[normalise_address(address)] = line
-        if name is not None and ("\n" in name or "\r" in name):
-            problems.append(Problem(where, f"line {line}", "name: contains a line break"))
+        # The name goes into each message's To header: checked as a mail program reads it,
+        # after decoding encoded words (a name must never stop the send for later rows).
+        name_problem = text_problem(name, single_line=True) if name is not None else None
+        if name_problem:
+            problems.append(Problem(where, f"line {line}", f"name: {name_problem}"))
         if language is not None and not known_language(language):
             problems.append(
                 Problem(

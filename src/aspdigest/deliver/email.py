@@ -102,7 +102,7 @@ def load_letter(
                 f"{project.relative(path)}: changed since it was approved; "
                 "approve the new build before sending"
             )
-    return Letter.from_eml(data)
+    return Letter.from_eml(data, project.relative(path))
 
 
 def _sender(project: Project) -> str:
@@ -316,7 +316,8 @@ class _Send:
             if recipient.status != "suppressed":  # the claim checked the suppression list
                 data = self.letter.message(
                     date=store.clock(),
-                    to=email.utils.formataddr((recipient.name or "", recipient.address)),
+                    to=recipient.address,
+                    name=recipient.name,
                     message_id=_message_id(
                         delivery.event, delivery.date, recipient.address, settings.list_id
                     ),

@@ -32,6 +32,7 @@ from aspdigest.render.message import (
     ADDRESS_PLACEHOLDER,
     TOKEN_PLACEHOLDER,
     Letter,
+    UnsafeHeader,
     list_id_header,
 )
 from aspdigest.render.mjml_lint import lint
@@ -243,9 +244,12 @@ def digest(day: Day, ctx: RenderContext) -> Digest:
         archive_url=archive_url,
         language=language,
     )
-    eml = letter.message(
-        date=artifact_date(day), message_id=artifact_message_id(day, email.list_id)
-    )
+    try:
+        eml = letter.message(
+            date=artifact_date(day), message_id=artifact_message_id(day, email.list_id)
+        )
+    except UnsafeHeader as exc:  # from a setting; content is refused by `check` before this
+        raise RenderError([Problem(where, f"digest.eml {exc.header}", exc.problem)]) from None
     return Digest(subject, preheader, mjml_source, html, text, archive_html, eml, letter)
 
 

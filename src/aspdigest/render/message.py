@@ -12,20 +12,37 @@ URL into an encoded word, which breaks it (RFC 2369 wants the URL intact), and
 So headers go through `SMTP_POLICY` (CRLF, lines up to 998 octets), bodies are encoded
 once with the C `binascii.b2a_qp`, and the boundary is fixed: quoted-printable text
 can never contain "==", so a boundary starting with "==" cannot clash with a body.
+
+Every header is built from its parts and no header value is ever parsed for RFC 2047
+encoded words: the policy decodes them while folding, which let `=0D=0A` in a day title
+write a second List-Unsubscribe into every message (issue 19). Text holding "=?" is
+encoded here as a whole, so a mail program shows it as written; a value with a control
+character or line break raises `UnsafeHeader`; a recipient's unsafe display name is left
+out (the message still goes); `from_eml` refuses any header block but the one written.
 """
 
 from __future__ import annotations
 
 import binascii
+import collections
 import datetime as dt
+import email.errors
+import email.header
 import email.policy
 import email.utils
 import html
+import logging
 import re
 from dataclasses import dataclass
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesParser
 from functools import cached_property
+
+from aspdigest.errors import Problem, UserError
+from aspdigest.safetext import decode_encoded_words, line_problem, text_problem
+
+log = logging.getLogger(__name__)
 
 SMTP_POLICY = email.policy.SMTP.clone(max_line_length=998)
 BOUNDARY = "==aspdigest-alternative=="
@@ -46,20 +63,107 @@ def list_id_header(name: str, list_id: str) -> str:
 
 # Headers whose ASCII values the policy would write unchanged (unless over 998 octets).
 _VERBATIM = frozenset({"Date", "Message-ID", "List-Unsubscribe"})
+_ENCODED_WORD_LINE = 76  # a continuation line is a space and one encoded word of at most 75
+_NOT_IN_ADDRESS = re.compile(r'[\s<>()",;\\]|=\?')
+
+
+class UnsafeHeader(ValueError):
+    """A header value that would not stay one header as written: raised, never written."""
+
+    def __init__(self, header: str, problem: str) -> None:
+        super().__init__(f"{header}: {problem}")
+        self.header = header
+        self.problem = problem
+
+
+def _check(name: str, value: str) -> None:
+    problem = line_problem(value)
+    if problem:
+        raise UnsafeHeader(name, problem)
 
 
 def _fold(name: str, value: str) -> bytes:
-    """One header as the SMTP policy writes it (CRLF, encoded words for non-ASCII text)."""
-    if (
-        name in _VERBATIM
-        and value.isascii()
-        and len(name) + len(value) + 2 <= 998
-        and "\r" not in value
-        and "\n" not in value
-    ):
+    """One header as the SMTP policy writes it (CRLF, encoded words for non-ASCII text).
+
+    Only for a value without "=?": the policy parses the value it folds, and would decode
+    an encoded word in it, CR LF and all, into the message (issue 19). Text that holds
+    "=?" goes through `_text` or `_mailboxes`, which encode it themselves.
+    """
+    _check(name, value)
+    if name in _VERBATIM and value.isascii() and len(name) + len(value) + 2 <= 998:
         return f"{name}: {value}\r\n".encode("ascii")
+    if "=?" in value:
+        raise UnsafeHeader(
+            name, 'contains "=?", which a mail program would read as an encoded word'
+        )
     header = SMTP_POLICY.header_store_parse(name, value)[1]
     return SMTP_POLICY.fold_binary(name, header)
+
+
+def _words(name: str, text: str) -> str:
+    # All of `text` as encoded words, so a reader shows it exactly as written, "=?" included.
+    header = email.header.Header(text, "utf-8", _ENCODED_WORD_LINE, header_name=name)
+    return header.encode(linesep="\r\n")
+
+
+def _text(name: str, value: str) -> bytes:
+    """An unstructured header (Subject) whose value is never read for encoded words."""
+    _check(name, value)
+    if "=?" not in value:
+        return _fold(name, value)
+    return f"{name}: {_words(name, value)}\r\n".encode("ascii")
+
+
+def _named(name: str, mailboxes: list[tuple[str, str]]) -> bytes:
+    """`phrase <address>, …` built from its parts, each phrase as encoded words."""
+    lines = []
+    for phrase, address in mailboxes:
+        _check(name, phrase)
+        if not address or _NOT_IN_ADDRESS.search(address):
+            raise UnsafeHeader(name, f'"{address}" is not an address')
+        if not phrase:
+            lines.append(f"<{address}>")
+            continue
+        words = _words(name, phrase)
+        last = words.rsplit("\r\n", 1)[-1]
+        joint = " " if len(last) + len(address) + 3 <= 78 - len(name) - 2 else "\r\n "
+        lines.append(f"{words}{joint}<{address}>")
+    if not lines:
+        raise UnsafeHeader(name, "holds no address")
+    separator = ",\r\n "
+    return f"{name}: {separator.join(lines)}\r\n".encode("ascii")
+
+
+def _mailboxes(name: str, value: str) -> bytes:
+    """From, Reply-To, List-Id: `Name <address>` as configured; a name holding "=?" is
+    taken apart (the legacy parser does not decode) and built by `_named`."""
+    _check(name, value)
+    if "=?" not in value:
+        return _fold(name, value)
+    return _named(name, email.utils.getaddresses([value]))
+
+
+def recipient_header(address: str, name: str | None) -> bytes:
+    """The To header for one recipient; an unsafe display name is left out, never the send.
+
+    Names come from the store, where a row written before names were checked (or by
+    another program) may still hold a line break or an encoded word that decodes to one.
+    """
+    if name:
+        problem = text_problem(name, single_line=True)
+        if problem:
+            log.warning("%s: display name left out of the To header: %s", address, problem)
+            name = None
+    if not name:
+        return _fold("To", address)
+    _check("To", address)
+    if "=?" in name or "=?" in address:
+        return _named("To", [(name, address)])
+    try:
+        value = str(Address(display_name=name, addr_spec=address))
+    except (ValueError, IndexError, email.errors.HeaderParseError):
+        raise UnsafeHeader("To", f'"{address}" is not an address') from None
+    return _fold("To", value)
 
 
 def _part_head(subtype: str) -> bytes:
@@ -99,12 +203,12 @@ class Letter:
     def _fixed(self) -> dict[str, bytes]:
         # The headers that are the same for every recipient, folded once.
         lines = {
-            "From": _fold("From", self.from_),
-            "Subject": _fold("Subject", self.subject),
-            "List-Id": _fold("List-Id", self.list_id),
+            "From": _mailboxes("From", self.from_),
+            "Subject": _text("Subject", self.subject),
+            "List-Id": _mailboxes("List-Id", self.list_id),
         }
         if self.reply_to:
-            lines["Reply-To"] = _fold("Reply-To", self.reply_to)
+            lines["Reply-To"] = _mailboxes("Reply-To", self.reply_to)
         if self.archive_url:
             lines["List-Archive"] = _fold("List-Archive", f"<{self.archive_url}>")
         if self.language:
@@ -117,20 +221,26 @@ class Letter:
         date: dt.datetime,
         message_id: str,
         to: str = UNDISCLOSED,
+        name: str | None = None,
         address: str = ADDRESS_PLACEHOLDER,
         token: str = TOKEN_PLACEHOLDER,
         subject_prefix: str = "",
     ) -> bytes:
-        """The complete message for one recipient (or, with the defaults, the artifact)."""
+        """The complete message for one recipient (or, with the defaults, the artifact).
+
+        `to` is the recipient's address and `name` their display name, if any; every header
+        is built from its parts, and a value that cannot be written safely raises
+        `UnsafeHeader` (an unsafe display name is only left out, see `recipient_header`).
+        """
         fixed = self._fixed
         subject = (
-            _fold("Subject", subject_prefix + self.subject) if subject_prefix else fixed["Subject"]
+            _text("Subject", subject_prefix + self.subject) if subject_prefix else fixed["Subject"]
         )
         head = b"".join(
             (
                 fixed["From"],
                 fixed.get("Reply-To", b""),
-                _fold("To", to),
+                recipient_header(to, name),
                 subject,
                 _fold("Date", email.utils.format_datetime(date)),
                 _fold("Message-ID", message_id),
@@ -168,20 +278,36 @@ class Letter:
         )
 
     @classmethod
-    def from_eml(cls, data: bytes) -> Letter:
-        """Read a `digest.eml` the email renderer wrote back into a Letter."""
+    def from_eml(cls, data: bytes, source: str = "digest.eml") -> Letter:
+        """Read a `digest.eml` the email renderer wrote back into a Letter.
+
+        Refused (a UserError naming each problem) unless it has exactly the headers and
+        parts the renderer writes, once each, with values that fit on one header line once
+        decoded: a digest built before issue 19 could carry a second List-Unsubscribe or
+        an early blank line that an encoded word in a day title put there.
+        """
         msg = BytesParser(policy=SMTP_POLICY).parsebytes(data)
         assert isinstance(msg, EmailMessage)
+        problems = _head_problems(msg)
         parts: dict[str, str] = {}
-        for part in msg.iter_parts():
-            assert isinstance(part, EmailMessage)
-            parts[part.get_content_subtype()] = str(part.get_content())
+        if msg.get_content_type() == "multipart/alternative" and msg.is_multipart():
+            for part in msg.iter_parts():
+                assert isinstance(part, EmailMessage)
+                parts[part.get_content_type()] = str(part.get_content())
+        if sorted(parts) != ["text/html", "text/plain"] or len(msg.get_payload()) != 2:
+            found = ", ".join(sorted(parts)) or msg.get_content_type()
+            problems.append(("body", f"expected a text/plain and a text/html part, found {found}"))
+        urls = re.findall(r"<([^<>]+)>", str(msg.get("List-Unsubscribe", "")))
+        https = next((u for u in urls if not u.startswith("mailto:")), None)
+        if https is None and msg.get("List-Unsubscribe") is not None:
+            problems.append(("List-Unsubscribe", "no https URL"))
+        if problems or https is None:
+            fix = "; rebuild it with `aspdigest build`"
+            raise UserError([Problem(source, field, message + fix) for field, message in problems])
         # get_content() of a text part ends lines with the policy's CRLF; ours use LF.
-        text = parts["plain"].replace("\r\n", "\n")
-        body = parts["html"].replace("\r\n", "\n")
-        urls = re.findall(r"<([^<>]+)>", str(msg["List-Unsubscribe"]))
+        text = parts["text/plain"].replace("\r\n", "\n")
+        body = parts["text/html"].replace("\r\n", "\n")
         mailto = next((u for u in urls if u.startswith("mailto:")), None)
-        https = next(u for u in urls if not u.startswith("mailto:"))
         archive = re.findall(r"<([^<>]+)>", str(msg.get("List-Archive", "")))
         return cls(
             from_=str(msg["From"]),
@@ -195,3 +321,39 @@ class Letter:
             archive_url=archive[0] if archive else None,
             language=str(msg["Content-Language"]) if msg["Content-Language"] else None,
         )
+
+
+# What `Letter.message` writes: each of these once, and nothing else.
+_REQUIRED = (
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "List-Id",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "MIME-Version",
+    "Content-Type",
+)
+_OPTIONAL = ("Reply-To", "List-Archive", "Content-Language")
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
+
+
+def _head_problems(msg: EmailMessage) -> list[tuple[str, str]]:
+    known = {name.lower(): name for name in _REQUIRED + _OPTIONAL}
+    counts = collections.Counter(name.lower() for name in msg)
+    spelt = {name.lower(): name for name in reversed(msg.keys())}
+    problems = []
+    for lower, count in counts.items():
+        if lower not in known:
+            problems.append((spelt[lower], "not a header aspdigest writes"))
+        elif count > 1:
+            problems.append((known[lower], f"{count} headers where a digest has one"))
+    problems.extend((name, "missing") for name in _REQUIRED if name.lower() not in counts)
+    # Read raw (parsing an address header with a decoded CR LF in it raises ValueError).
+    for name, raw in msg.raw_items():
+        problem = line_problem(decode_encoded_words(_FOLD.sub("", str(raw))))
+        if problem:
+            problems.append((name, problem))
+    return problems
