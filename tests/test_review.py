@@ -576,3 +576,34 @@ def test_preview_checks_content_length_before_reading(served: tuple[str, Path, P
     # a well-formed form still reaches the approval checks
     status, body, _ = _raw_post(url, form + "Content-Length: 6\r\n", b"csrf=x")
     assert status == 403
+
+
+def _review_bytes(tmp_path: Path, days: int) -> tuple[int, Path]:
+    """Total bytes of the review pages of the demo event stretched to ``days`` days."""
+    import shutil
+
+    root = tmp_path / f"days-{days}"
+    shutil.copytree(Path(__file__).parent / "fixtures/project", root)
+    event = root / "content/demo/event.toml"
+    end = dt.date(2025, 3, 10) + dt.timedelta(days=days - 1)
+    event.write_text(event.read_text().replace("end = 2025-03-12", f"end = {end}\nmax_days = 60"))
+    build(load_project(root, environ={}), "demo")
+    out = root / "out/demo"
+    pages = [out / "index.html", *out.glob("*/index.html")]
+    assert len(pages) == days + 1
+    return sum(p.stat().st_size for p in pages), out
+
+
+def test_review_pages_grow_linearly_with_the_days(tmp_path: Path) -> None:
+    # Every page's header used to name every day: 30 → 60 days made the site 3.2 times larger.
+    small, _ = _review_bytes(tmp_path, 30)
+    large, out = _review_bytes(tmp_path, 60)
+    assert large / small < 2.2, (small, large)
+    page = (out / "2025-04-08/index.html").read_text()  # day 30 of 60
+    links = _parse(page).links
+    named = sorted({link for link in links if link.startswith("../2025-")})
+    assert len(named) == 7 and "../2025-04-07/index.html" in named  # its week, around it
+    assert "../2025-04-09/index.html" in named and "../index.html" in links
+    index = _parse((out / "index.html").read_text()).links
+    days = [link for link in index if link.startswith("2025-")]
+    assert len(days) == 60 and len(set(days)) == 60  # every day, once
