@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
 import shutil
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -156,7 +161,7 @@ CASES: dict[str, tuple[str, list[str]]] = {
             'content/demo/event.toml: hashtags: expected a list, got the text "DemoConf" '
             '(write [DemoConf] or one "- item" line per item)',
             "content/demo/event.toml: website: unknown field; allowed: id, name, short_name, "
-            "publisher, venue, timezone, language, start, end, hashtags, days, handles",
+            "publisher, venue, timezone, language, start, end, max_days, hashtags, days, handles",
         ],
     ),
     "event-day-outside.toml": (
@@ -294,3 +299,145 @@ def test_asp23_sample_is_valid_and_complete(sample_project) -> None:  # type: ig
     assert content.event.start == dt.date(2024, 12, 2)
     assert len({r.date for r in content.records}) == 5
     assert 15 <= len(content.records) <= 25
+
+
+# -- hostile sizes and special files -------------------------------------------------------------
+
+
+def _demo(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    shutil.copytree(FIXTURES / "project", root)
+    return root
+
+
+def _check(root: Path) -> subprocess.CompletedProcess[str]:
+    """`aspdigest check demo` as a subprocess: a FIFO that blocked it would hit the timeout."""
+    return subprocess.run(
+        [sys.executable, "-m", "aspdigest", "check", "demo", "-C", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _set_dates(root: Path, end: str, extra: str = "") -> None:
+    event = root / "content/demo/event.toml"
+    text = event.read_text().replace("end = 2025-03-12", f"end = {end}{extra}")
+    event.write_text(text)
+
+
+def test_an_event_of_ten_years_is_refused_naming_the_likely_typo(tmp_path: Path) -> None:
+    root = _demo(tmp_path)
+    _set_dates(root, "2035-03-12")
+    result = _check(root)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "content/demo/event.toml: end: the event runs 3,655 days (2025-03-10 to 2035-03-12), "
+        "more than max_days (31); is the year of end a typo for 2025-03-12? If the event really "
+        "is this long, set max_days = 3655 in event.toml"
+    ]
+
+
+def test_an_event_too_long_without_a_likely_year_typo(tmp_path: Path) -> None:
+    root = _demo(tmp_path)
+    _set_dates(root, "2025-06-30")
+    with pytest.raises(ContentError) as info:
+        load_content(load_project(root, environ={}), "demo")
+    assert info.value.lines() == [
+        "content/demo/event.toml: end: the event runs 113 days (2025-03-10 to 2025-06-30), "
+        "more than max_days (31); is start or end a typo? If the event really is this long, "
+        "set max_days = 113 in event.toml"
+    ]
+
+
+def test_max_days_allows_a_longer_event(tmp_path: Path) -> None:
+    root = _demo(tmp_path)
+    _set_dates(root, "2025-05-08", "\nmax_days = 60")  # 60 days, start and end included
+    content = load_content(load_project(root, environ={}), "demo")
+    assert content.event.max_days == 60 and len(content.event.dates()) == 60
+    (root / "content/demo/event.toml").write_text(
+        (root / "content/demo/event.toml")
+        .read_text()
+        .replace("end = 2025-05-08", "end = 2025-05-09")
+    )
+    with pytest.raises(ContentError) as info:
+        load_content(load_project(root, environ={}), "demo")
+    assert info.value.lines()[0].startswith(
+        "content/demo/event.toml: end: the event runs 61 days (2025-03-10 to 2025-05-09), "
+        "more than max_days (60)"
+    )
+    event = root / "content/demo/event.toml"
+    event.write_text(event.read_text().replace("max_days = 60", "max_days = 0"))
+    with pytest.raises(ContentError) as info:
+        load_content(load_project(root, environ={}), "demo")
+    assert info.value.lines() == [
+        "content/demo/event.toml: max_days: expected a whole number of at least 1, got the number 0"
+    ]
+
+
+def test_max_days_is_in_the_event_schema() -> None:
+    result = CliRunner().invoke(app, ["schema", "event"])
+    schema = json.loads(result.stdout)
+    assert schema["properties"]["max_days"]["default"] == 31
+    assert schema["properties"]["max_days"]["minimum"] == 1
+
+
+def test_only_regular_files_inside_the_project_of_at_most_256_kb_are_read(tmp_path: Path) -> None:
+    root = _demo(tmp_path)
+    day = root / DAY
+    (day / "zero.md").symlink_to("/dev/zero")  # was a MemoryError at 2.7 GB
+    os.mkfifo(day / "x.md")  # was a hang
+    header = "---\ntitle: Big\nkind: session\nsummary: S.\n---\n"
+    (day / "big.md").write_text(header + "a" * (300 * 1024 - len(header)))
+    (day / "limit.md").write_text(header + "a" * (256 * 1024 - len(header)))  # just fits
+    secret = tmp_path / "secret.md"  # outside the project
+    secret.write_text(header)
+    (day / "leak.md").symlink_to(secret)
+    (day / "alias.md").symlink_to("keynote.md")  # inside the project: read like any record
+    (day / "gone.md").symlink_to("nowhere.md")
+    (day / "folder.md").mkdir()
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (root / "content/demo/2025-03-12").symlink_to(outside)
+    result = _check(root)
+    assert result.returncode == 1 and result.stdout == ""
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        f"{DAY}/big.md: 300 KB; a record may be at most 256 KB",
+        f"{DAY}/folder.md: not a regular file (a folder); remove it",
+        f"{DAY}/gone.md: symlink to {DAY}/nowhere.md, which does not exist",
+        f"{DAY}/leak.md: symlink to {secret}, outside the project; "
+        "records must be files inside the project",
+        f"{DAY}/x.md: not a regular file (a FIFO); remove it",
+        f"{DAY}/zero.md: symlink to /dev/zero, outside the project; "
+        "records must be files inside the project",
+        f"content/demo/2025-03-12: symlink to {outside}, outside the project; "
+        "records must be files inside the project",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            lambda event: event.symlink_to("/dev/zero"),
+            "symlink to /dev/zero, outside the project; records must be files inside the project",
+        ),
+        (lambda event: os.mkfifo(event), "not a regular file (a FIFO); remove it"),
+        (
+            lambda event: event.write_text("# padding\n" * 30_000),
+            "293 KB; event.toml may be at most 256 KB",
+        ),
+    ],
+    ids=["dev-zero", "fifo", "huge"],
+)
+def test_event_toml_must_be_a_small_regular_file(
+    tmp_path: Path, make: Callable[[Path], object], message: str
+) -> None:
+    root = _demo(tmp_path)
+    event = root / "content/demo/event.toml"
+    event.unlink()
+    make(event)
+    result = _check(root)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.splitlines()[0] == f"content/demo/event.toml: {message}"

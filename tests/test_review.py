@@ -523,3 +523,87 @@ def test_preview_cli_refuses_a_busy_port(sample_root: Path) -> None:
     assert cli.stderr.splitlines()[-1] == (
         f"--port {port}: cannot listen on 127.0.0.1: Address already in use"
     )
+
+
+def _raw_post(url: str, headers: str, body: bytes = b"") -> tuple[int, dict[str, object], float]:
+    """POST /approve over a bare socket, with headers exactly as given; the answer and how long
+    it took. The socket stays open after sending, as a client that lies about its body would."""
+    import socket
+    import time
+
+    parts = urllib.parse.urlsplit(url)
+    started = time.monotonic()
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(
+            f"POST /approve HTTP/1.1\r\nHost: {parts.netloc}\r\n{headers}\r\n".encode("latin-1")
+            + body
+        )
+        answer = b""
+        while chunk := sock.recv(65536):  # the server closes after a refused body
+            answer += chunk
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(payload), time.monotonic() - started
+
+
+def test_preview_checks_content_length_before_reading(served: tuple[str, Path, Preview]) -> None:
+    url, _, _ = served
+    form = "Content-Type: application/x-www-form-urlencoded\r\n"
+    # -1 used to pass the size check, then rfile.read(-1) read until the client gave up
+    status, body, took = _raw_post(url, form + "Content-Length: -1\r\n")
+    assert (status, body) == (
+        400,
+        {"errors": ['Content-Length must be a whole number of bytes, got "-1"']},
+    )
+    assert took < 5
+    # a traceback and no answer at all before
+    status, body, _ = _raw_post(url, form + "Content-Length: abc\r\n", b"abc")
+    assert (status, body) == (
+        400,
+        {"errors": ['Content-Length must be a whole number of bytes, got "abc"']},
+    )
+    for odd in ("+5", "5_0", "\u00b2"):  # int() takes the first two; "²".isdigit() is true
+        assert _raw_post(url, form + f"Content-Length: {odd}\r\n", b"csrf=")[0] == 400
+    status, body, took = _raw_post(url, form + "Content-Length: 400000000\r\n")
+    assert (status, body) == (
+        413,
+        {"errors": ["request too large: 400000000 bytes; at most 10000"]},
+    )
+    assert took < 5
+    status, body, _ = _raw_post(url, form)
+    assert (status, body) == (411, {"errors": ["Content-Length is missing"]})
+    status, body, _ = _raw_post(url, form + "Content-Length: 3\r\nContent-Length: 4\r\n", b"a=bc")
+    assert (status, body) == (400, {"errors": ["conflicting Content-Length headers"]})
+    # a well-formed form still reaches the approval checks
+    status, body, _ = _raw_post(url, form + "Content-Length: 6\r\n", b"csrf=x")
+    assert status == 403
+
+
+def _review_bytes(tmp_path: Path, days: int) -> tuple[int, Path]:
+    """Total bytes of the review pages of the demo event stretched to ``days`` days."""
+    import shutil
+
+    root = tmp_path / f"days-{days}"
+    shutil.copytree(Path(__file__).parent / "fixtures/project", root)
+    event = root / "content/demo/event.toml"
+    end = dt.date(2025, 3, 10) + dt.timedelta(days=days - 1)
+    event.write_text(event.read_text().replace("end = 2025-03-12", f"end = {end}\nmax_days = 60"))
+    build(load_project(root, environ={}), "demo")
+    out = root / "out/demo"
+    pages = [out / "index.html", *out.glob("*/index.html")]
+    assert len(pages) == days + 1
+    return sum(p.stat().st_size for p in pages), out
+
+
+def test_review_pages_grow_linearly_with_the_days(tmp_path: Path) -> None:
+    # Every page's header used to name every day: 30 → 60 days made the site 3.2 times larger.
+    small, _ = _review_bytes(tmp_path, 30)
+    large, out = _review_bytes(tmp_path, 60)
+    assert large / small < 2.2, (small, large)
+    page = (out / "2025-04-08/index.html").read_text()  # day 30 of 60
+    links = _parse(page).links
+    named = sorted({link for link in links if link.startswith("../2025-")})
+    assert len(named) == 7 and "../2025-04-07/index.html" in named  # its week, around it
+    assert "../2025-04-09/index.html" in named and "../index.html" in links
+    index = _parse((out / "index.html").read_text()).links
+    days = [link for link in index if link.startswith("2025-")]
+    assert len(days) == 60 and len(set(days)) == 60  # every day, once

@@ -258,3 +258,78 @@ def test_packing_properties(text: str, limit: int, platform: str) -> None:
     for p_start, p_end in protected:
         p_end = min(p_end, offset + len(stripped))
         assert any(s <= p_start and p_end <= e for s, e in spans), text[p_start:p_end]
+
+
+# -- cost ------------------------------------------------------------------------------------------
+
+
+def _old_sentence_gaps(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """sentence_gaps as it was, looking for the word before each period from ``start`` on:
+    the reference the linear version must agree with."""
+    import regex
+
+    from aspdigest.text import split
+
+    word_before = regex.compile(r"[\p{L}.]+$")
+    gaps = []
+    for match in split._SENTENCE_END.finditer(text, start, end):
+        cut = match.end()
+        resume = split._space_after(text, cut, end)
+        if resume >= end:
+            continue
+        stop = match["stop"]
+        if resume == cut:
+            if stop[-1] not in split._NO_SPACE_STOPS:
+                continue
+        elif text[resume].islower():
+            continue
+        if stop == ".":
+            word = word_before.search(text, start, match.start())
+            if word is not None:
+                before = word[0].strip(".")
+                if before.lower() in split.ABBREVIATIONS or (len(before) == 1 and before.isalpha()):
+                    continue
+        gaps.append((cut, resume))
+    return gaps
+
+
+ABBREVIATED = st.sampled_from(["Dr.", "e.g.", "U.S.", "J.", "etc.", "No.", "Ä.", "x.y.", "\n."])
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.tuples(st.one_of(WORD, ABBREVIATED), PUNCT, SPACE), min_size=1, max_size=40).map(
+        lambda parts: "".join(w + p + s for w, p, s in parts)
+    ),
+    st.data(),
+)
+def test_sentence_gaps_are_the_same_as_the_quadratic_search(text: str, data: st.DataObject) -> None:
+    start = data.draw(st.integers(0, len(text)))
+    end = data.draw(st.integers(start, len(text)))
+    assert sentence_gaps(text, start, end) == _old_sentence_gaps(text, start, end)
+
+
+def _seconds_to_pack(sentences: int) -> float:
+    import time
+
+    text = " ".join(
+        f"Dr. Smith said item {i} of the U.S. draft matters, as Art. 7 shows."
+        + (f" See https://example.org/{i} and @icc." if i % 20 == 0 else "")
+        for i in range(sentences)
+    )
+    best = float("inf")
+    for _ in range(2):
+        started = time.perf_counter()
+        spans = pack(text, lambda start, end: end - start <= 280)
+        best = min(best, time.perf_counter() - started)
+    assert len(spans) >= sentences // 4
+    return best
+
+
+def test_splitting_is_linear_in_the_length_of_the_text() -> None:
+    # Each period used to search for the word before it from the start of the text: a summary
+    # of 3,000 sentences took minutes to split. Timed generously (2 cores, shared): ten times
+    # the text may take at most forty times as long (quadratic work takes a hundred).
+    small, large = _seconds_to_pack(300), _seconds_to_pack(3000)
+    assert large < 2.0, f"3,000 sentences took {large:.2f}s"
+    assert large < 40 * max(small, 0.005), f"300: {small:.3f}s, 3,000: {large:.3f}s"

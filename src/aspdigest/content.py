@@ -13,6 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import hashlib
+import math
+import os
+import stat
 import tomllib
 import zoneinfo
 from collections.abc import Sequence
@@ -39,6 +42,14 @@ from aspdigest.records import (
 
 EVENT_FILE = "event.toml"
 BOM = b"\xef\xbb\xbf"
+MAX_FILE_BYTES = 256 * 1024  # far above any real record (the sample's largest is ~5 KB)
+_FILE_KINDS = {
+    stat.S_IFDIR: "a folder",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a device",
+    stat.S_IFBLK: "a device",
+}
 
 
 @dataclass(frozen=True)
@@ -53,7 +64,9 @@ def list_events(project: Project) -> list[str]:
     folder = project.content_dir
     if not folder.is_dir():
         return []
-    return sorted(p.name for p in folder.iterdir() if (p / EVENT_FILE).is_file())
+    # lexists, not is_file: an event.toml that is a FIFO or a bad symlink is reported by check
+    # rather than making the event vanish.
+    return sorted(p.name for p in folder.iterdir() if os.path.lexists(p / EVENT_FILE))
 
 
 def resolve_event(project: Project, event_id: str | None) -> str:
@@ -127,6 +140,10 @@ def _message(err: Any, model: type[BaseModel]) -> str:
         hint = _PATTERN_HINTS.get(str(loc[-1]) if loc[-1] != "hashtags" else "hashtags")
         if hint:
             return f"{hint}, got {describe(err['input'])}"
+    if kind == "greater_than_equal":
+        return (
+            f"expected a whole number of at least {err['ctx']['ge']}, got {describe(err['input'])}"
+        )
     if kind in _TYPE_WORDS:
         message = f"expected {_TYPE_WORDS[kind]}, got {describe(err['input'])}"
         if kind == "list_type" and isinstance(err["input"], str):
@@ -175,6 +192,64 @@ def _problems(path: str, exc: ValidationError, model: type[BaseModel]) -> list[P
 # -- reading files ----------------------------------------------------------------------------
 
 
+def _shown(project: Project, file: Path) -> str:
+    """A file's path as messages show it: project-relative, naming a symlink itself rather than
+    where it leads (project.relative resolves it, and /dev/zero says nothing of which record)."""
+    try:
+        return (file.parent.resolve() / file.name).relative_to(project.root.resolve()).as_posix()
+    except (ValueError, OSError, RuntimeError):
+        return file.as_posix()
+
+
+def _not_regular(info: os.stat_result) -> str:
+    kind = _FILE_KINDS.get(stat.S_IFMT(info.st_mode), "not a file")
+    return f"not a regular file ({kind}); remove it"
+
+
+def read_source(project: Project, file: Path, what: str = "a record") -> bytes | str:
+    """The bytes of a file the team keeps under content/, or why it is not read (one message).
+
+    Only regular files inside the project, of at most MAX_FILE_BYTES, are opened: opening a
+    FIFO blocks, a symlink to /dev/zero or a huge file fills the memory, and a symlink out of
+    the project could put any file the user can read into what is published.
+    """
+    inside = "records must be files inside the project"
+    try:
+        link = stat.S_ISLNK(os.lstat(file).st_mode)
+        target = file.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python 3.11)
+        return "symlink that leads back to itself (a loop); remove it"
+    root = project.root.resolve()
+    if not target.is_relative_to(root):
+        if link:
+            return f"symlink to {target}, outside the project; {inside}"
+        return f"in a symlinked folder that leads to {target}, outside the project; {inside}"
+    try:
+        info = os.stat(target)
+    except FileNotFoundError:
+        gone = target.relative_to(root).as_posix()
+        return f"symlink to {gone}, which does not exist" if link else "no longer exists"
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror or exc}"
+    if not stat.S_ISREG(info.st_mode):  # checked before opening: opening a FIFO blocks
+        return _not_regular(info)
+    try:
+        # O_NONBLOCK: should a FIFO take the file's place after the check, opening it still
+        # returns at once (and the fstat below refuses it).
+        fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror or exc}"
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return _not_regular(info)
+        raw = handle.read(MAX_FILE_BYTES + 1)
+    if len(raw) > MAX_FILE_BYTES:
+        size = max(info.st_size, len(raw))
+        return f"{math.ceil(size / 1024):,} KB; {what} may be at most {MAX_FILE_BYTES // 1024} KB"
+    return raw
+
+
 def _decode(raw: bytes, path: str, problems: list[Problem]) -> str | None:
     if raw.startswith(BOM):
         raw = raw[len(BOM) :]
@@ -196,8 +271,11 @@ def _decode(raw: bytes, path: str, problems: list[Problem]) -> str | None:
 
 def _load_event(project: Project, event_id: str, problems: list[Problem]) -> Event | None:
     file = project.content_dir / event_id / EVENT_FILE
-    path = project.relative(file)
-    raw = file.read_bytes()
+    path = _shown(project, file)
+    raw = read_source(project, file, f"{EVENT_FILE}")
+    if isinstance(raw, str):
+        problems.append(Problem(path, "", raw))
+        return None
     text = _decode(raw, path, problems)
     if text is None:
         return None
@@ -230,6 +308,12 @@ def _load_event(project: Project, event_id: str, problems: list[Problem]) -> Eve
     if meta.end < meta.start:
         problems.append(Problem(path, "end", f"{meta.end} is before start {meta.start}"))
         return None
+    length = _too_long(meta)
+    if length is not None:
+        # Every day becomes pages, threads and deliveries: a typo such as end = 2034-12-06
+        # would build for hours. Refused before anything else is looked at.
+        problems.append(Problem(path, "end", length))
+        return None
     for key in meta.days:
         try:
             day = dt.date.fromisoformat(key)
@@ -245,6 +329,30 @@ def _load_event(project: Project, event_id: str, problems: list[Problem]) -> Eve
     return Event(**dict(meta), path=path, sha256=hashlib.sha256(raw).hexdigest())
 
 
+def _too_long(meta: EventMeta) -> str | None:
+    """Why the event's dates are refused as too far apart, naming the likely typo; or None."""
+    days = (meta.end - meta.start).days + 1
+    if days <= meta.max_days:
+        return None
+    message = (
+        f"the event runs {days:,} days ({meta.start} to {meta.end}), more than max_days "
+        f"({meta.max_days})"
+    )
+    for year in (meta.start.year, meta.start.year + 1):  # +1: an event over New Year
+        try:
+            guess = meta.end.replace(year=year)
+        except ValueError:  # 29 February
+            continue
+        if guess != meta.end and meta.start <= guess <= meta.start + dt.timedelta(
+            days=meta.max_days - 1
+        ):
+            message += f"; is the year of end a typo for {guess}?"
+            break
+    else:
+        message += "; is start or end a typo?"
+    return f"{message} If the event really is this long, set max_days = {days} in {EVENT_FILE}"
+
+
 def _valid_zone(name: str) -> bool:
     try:
         zoneinfo.ZoneInfo(name)
@@ -253,15 +361,38 @@ def _valid_zone(name: str) -> bool:
     return True
 
 
-def _record_files(folder: Path) -> list[Path]:
+def _record_files(project: Project, folder: Path, problems: list[Problem]) -> list[Path]:
+    """Every record file under the event's folder, sorted; whatever its kind (read_source
+    refuses FIFOs, devices and folders named *.md). A symlinked folder is not followed; one
+    that leads out of the project is reported, as its records would otherwise go unread."""
     files = []
-    for path in sorted(folder.rglob("*.md")):
-        parts = path.relative_to(folder).parts
+    root = project.root.resolve()
+    for top, folders, names in os.walk(folder):
+        here = Path(top)
         # Names starting with "." or "_" are editor files and drafts; README.md explains a folder.
-        if any(p.startswith((".", "_")) for p in parts) or path.name == "README.md":
-            continue
-        files.append(path)
-    return files
+        folders[:] = [f for f in folders if not f.startswith((".", "_"))]
+        for name in folders:
+            linked = here / name
+            if linked.is_symlink():
+                try:
+                    target = linked.resolve()
+                except (OSError, RuntimeError):
+                    continue
+                if not target.is_relative_to(root):
+                    problems.append(
+                        Problem(
+                            _shown(project, linked),
+                            "",
+                            f"symlink to {target}, outside the project; "
+                            "records must be files inside the project",
+                        )
+                    )
+        files += [
+            here / name
+            for name in (*names, *folders)
+            if name.endswith(".md") and not name.startswith((".", "_")) and name != "README.md"
+        ]
+    return sorted(files)
 
 
 def _read_record(
@@ -271,8 +402,11 @@ def _read_record(
     event: Event | None,
     problems: list[Problem],
 ) -> Record | None:
-    path = project.relative(file)
-    raw = file.read_bytes()
+    path = _shown(project, file)
+    raw = read_source(project, file)
+    if isinstance(raw, str):
+        problems.append(Problem(path, "", raw))
+        return None
     text = _decode(raw, path, problems)
     if text is None:
         return None
@@ -391,13 +525,13 @@ def load_content(project: Project, event_id: str) -> Content:
     event = _load_event(project, event_id, problems)
     records: list[Record] = []
     seen: dict[str, str] = {}
-    for file in _record_files(folder):
+    for file in _record_files(project, folder, problems):
         record = _read_record(project, file, folder, event, problems)
         key = file.stem.lower()
         if key in seen:
             problems.append(
                 Problem(
-                    project.relative(file),
+                    _shown(project, file),
                     "id",
                     (
                         f'duplicate id "{file.stem}", also used by {seen[key]}; rename one of the files'
@@ -405,7 +539,7 @@ def load_content(project: Project, event_id: str) -> Content:
                 )
             )
             continue
-        seen[key] = project.relative(file)
+        seen[key] = _shown(project, file)
         if record is not None:
             records.append(record)
     for record in records:

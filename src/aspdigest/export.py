@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from typing import Any
 
 from aspdigest.artifacts import MANIFEST, sha256
 from aspdigest.config import PLATFORMS, Project
+from aspdigest.content import read_source
 from aspdigest.errors import UserError
 
 FORMATS = ("csv", "json", "md")
@@ -102,9 +104,12 @@ def _stale(project: Project, event_id: str, folder: Path, manifest: dict[str, An
     sources: dict[str, str] = manifest.get("sources", {})
     for path, digest in sorted(sources.items()):
         source = project.root / path
-        if not source.is_file():
+        if not os.path.lexists(source):
             return f"built from {path}, which no longer exists"
-        if sha256(source.read_bytes()) != digest:
+        raw = read_source(project, source)
+        if isinstance(raw, str):  # a FIFO, a device or a link out of the project: never opened
+            return f"{path}: {raw}"
+        if sha256(raw) != digest:
             return f"built from an older {path}"
     day_content = project.content_dir / event_id / folder.name
     if day_content.is_dir():

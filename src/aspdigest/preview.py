@@ -46,6 +46,7 @@ from aspdigest.render.templates import make_environment
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 TOKEN_VARIABLE = "ASPDIGEST_PREVIEW_TOKEN"
 COOKIE = "aspdigest_preview"
+MAX_BODY = 10_000  # bytes of an approval form; it is a few short fields
 STATIC_MARK = b'<meta name="aspdigest-mode" content="static">'
 ASSETS = {
     "/_review/review.css": "review/static/review.css",
@@ -210,6 +211,7 @@ class Handler(BaseHTTPRequestHandler):
     server: PreviewServer
     server_version = "aspdigest-preview"
     sys_version = ""
+    timeout = 30  # seconds of silence before a connection is dropped (a body that never comes)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # pages poll every second; the terminal shows rebuilds, not requests
@@ -335,6 +337,43 @@ class Handler(BaseHTTPRequestHandler):
             )
         self._send(HTTPStatus.OK, body, _type(path), head)
 
+    def _body_length(self) -> int | None:
+        """The request body's length, or None after answering a request whose length is bad.
+
+        Checked before anything is read: int() alone lets "-1" through (and rfile.read(-1)
+        reads until the client hangs up) and raises on "abc" with no answer at all.
+        """
+        values = self.headers.get_all("Content-Length") or []
+        problem: tuple[HTTPStatus, str] | None = None
+        if self.headers.get("Transfer-Encoding"):
+            problem = (
+                HTTPStatus.LENGTH_REQUIRED,
+                "send the form with a Content-Length, not chunked",
+            )
+        elif not values:
+            problem = (HTTPStatus.LENGTH_REQUIRED, "Content-Length is missing")
+        elif len(set(v.strip() for v in values)) > 1:
+            problem = (HTTPStatus.BAD_REQUEST, "conflicting Content-Length headers")
+        else:
+            given = values[0].strip()
+            if not (given.isascii() and given.isdigit()):
+                shown = given[:20].encode("ascii", "backslashreplace").decode()
+                problem = (
+                    HTTPStatus.BAD_REQUEST,
+                    f'Content-Length must be a whole number of bytes, got "{shown}"',
+                )
+            elif int(given) > MAX_BODY:
+                problem = (
+                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                    f"request too large: {int(given)} bytes; at most {MAX_BODY}",
+                )
+            else:
+                return int(given)
+        # The body (if any) is left unread, so this connection cannot carry another request.
+        self.close_connection = True
+        self._json(problem[0], {"errors": [problem[1]]})
+        return None
+
     def do_POST(self) -> None:
         if not self._guard():
             return
@@ -347,11 +386,15 @@ class Handler(BaseHTTPRequestHandler):
         if origin and urlsplit(origin).netloc != host:
             self._json(HTTPStatus.FORBIDDEN, {"errors": ["cross-site request refused"]})
             return
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > 10_000:
-            self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"errors": ["request too large"]})
+        length = self._body_length()
+        if length is None:
             return
-        raw = self.rfile.read(length).decode("utf-8", "replace")
+        try:
+            raw = self.rfile.read(length).decode("utf-8", "replace")
+        except TimeoutError:
+            self.close_connection = True
+            self._json(HTTPStatus.REQUEST_TIMEOUT, {"errors": ["the request body never arrived"]})
+            return
         fields = {k: v[0] for k, v in parse_qs(raw, keep_blank_values=True).items()}
         if not hmac.compare_digest(fields.get("csrf", ""), site.csrf):
             self._json(

@@ -210,6 +210,12 @@ class EventMeta(_Strict):
     language: LangTag = Field("en", description="BCP 47 tag of the content; quotes may override.")
     start: dt.date = Field(description="First conference day.")
     end: dt.date = Field(description="Last conference day.")
+    max_days: int = Field(
+        31,
+        ge=1,
+        description="Longest the event may run, in days, start and end included; a longer "
+        "event is refused as a likely typo in a date.",
+    )
     hashtags: list[Annotated[str, Field(pattern=r"^\w+$")]] = Field(
         default_factory=list, description="Without the #; added to thread openers."
     )

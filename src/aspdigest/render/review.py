@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,10 @@ ASSETS = {
 INDEX = "index.html"
 APPROVED = ("approved", "claimed", "sent")
 CHANNELS = {"digest": "email digest", "thread": "thread", "quotes": "quote posts"}
+# Days named in each page's header. Naming every day made every page grow with the event, so
+# the site grew with the square of its length; the index lists every day once, and each day
+# page links to its neighbours and the index.
+NAV_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -79,8 +84,15 @@ class StoreView:
     message: str
     deliveries: tuple[DeliveryView, ...] = ()
 
+    @cached_property
+    def _by_day(self) -> Mapping[str, tuple[DeliveryView, ...]]:
+        days: dict[str, list[DeliveryView]] = {}
+        for d in self.deliveries:
+            days.setdefault(d.date, []).append(d)
+        return {key: tuple(found) for key, found in days.items()}
+
     def for_day(self, key: str) -> tuple[DeliveryView, ...]:
-        return tuple(d for d in self.deliveries if d.date == key)
+        return self._by_day.get(key, ())
 
     def approved(self, key: str | None = None) -> int:
         """Deliveries approved (or sent on approval) whose files are still as approved."""
@@ -185,6 +197,17 @@ def _asset(env: jinja2.Environment, name: str) -> bytes:
     return source.encode("utf-8")
 
 
+def nav_days(views: Sequence[DayView], current: int | None) -> Sequence[DayView]:
+    """The days a page's header names: all of a short event's; for a longer one, NAV_DAYS
+    around the current day, and none on the index (which lists them all below)."""
+    if len(views) <= NAV_DAYS:
+        return views
+    if current is None:
+        return ()
+    first = max(0, min(current - NAV_DAYS // 2, len(views) - NAV_DAYS))
+    return views[first : first + NAV_DAYS]
+
+
 def render_event(days: Sequence[DayOutput], ctx: RenderContext) -> Rendered:
     event = ctx.content.event
     social = ctx.project.settings.social
@@ -201,7 +224,11 @@ def render_event(days: Sequence[DayOutput], ctx: RenderContext) -> Rendered:
             event.start, event.end, "yMMMMd", locale=event.language.replace("-", "_")
         ),
     }
-    index = render_template(ctx.env, TEMPLATES["index"], {**common, "root": "", "current": None})
+    index = render_template(
+        ctx.env,
+        TEMPLATES["index"],
+        {**common, "root": "", "current": None, "nav_days": nav_days(views, None)},
+    )
     artifacts = [
         Artifact(
             INDEX,
@@ -214,6 +241,7 @@ def render_event(days: Sequence[DayOutput], ctx: RenderContext) -> Rendered:
             **common,
             "root": "../",
             "current": view.key,
+            "nav_days": nav_days(views, i),
             "day": view,
             "deliveries": store.for_day(view.key),
             "prev": views[i - 1] if i > 0 else None,

@@ -19,6 +19,7 @@ detects them (twitter-text, Mastodon, Bluesky), nor at a no-break space.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterable, Sequence
 from typing import Literal
 
@@ -112,7 +113,9 @@ ABBREVIATIONS = frozenset(
         "e.u",
     }
 )
-_WORD_BEFORE = regex.compile(r"[\p{L}.]+$")
+# The word before a period, matched backwards from the period (the (?r) flag), so finding it
+# costs its own length, not the length of the text before it.
+_WORD_BEFORE = regex.compile(r"(?r)[\p{L}.]+")
 
 _CLAUSE = regex.compile(
     # comma, semicolon or colon, then any closing marks, then a space
@@ -167,12 +170,22 @@ def _merge(spans: Iterable[Span]) -> list[Span]:
 
 def _allowed(gap: Gap, protected: Sequence[Span]) -> bool:
     cut, resume = gap
-    return not any(start < resume and end > cut for start, end in protected)
+    # protected is sorted and non-overlapping (see _merge), so the ends are sorted too: only the
+    # first span ending after the cut can reach back over the gap.
+    index = bisect.bisect_right(protected, cut, key=lambda span: span[1])
+    return index == len(protected) or protected[index][0] >= resume
 
 
 def _space_after(text: str, index: int, end: int) -> int:
     match = _SPACES.match(text, index, end)
     return match.end() if match else index
+
+
+def _word_before(text: str, start: int, end: int) -> regex.Match[str] | None:
+    """The run of letters and dots that ends at ``end`` (or just before a newline there)."""
+    if end > start and text[end - 1] == "\n":
+        end -= 1  # as "$" allows, so an abbreviation at a line end still counts
+    return _WORD_BEFORE.match(text, start, end)
 
 
 def sentence_gaps(text: str, start: int, end: int) -> list[Gap]:
@@ -190,7 +203,7 @@ def sentence_gaps(text: str, start: int, end: int) -> list[Gap]:
         elif text[resume].islower():
             continue  # "e.g. this", "and so… we"
         if stop == ".":
-            word = _WORD_BEFORE.search(text, start, match.start())
+            word = _word_before(text, start, match.start())
             if word is not None:
                 before = word[0].strip(".")
                 if before.lower() in ABBREVIATIONS or (len(before) == 1 and before.isalpha()):
@@ -225,7 +238,10 @@ _GAPS: dict[str, Callable[[str, int, int], list[Gap]]] = {
 
 
 def pieces(text: str, span: Span, level: Level, protected: Sequence[Span] = ()) -> list[Span]:
-    """``span`` cut at every allowed break of ``level`` (one piece when there is none)."""
+    """``span`` cut at every allowed break of ``level`` (one piece when there is none).
+
+    ``protected`` is as :func:`protected_spans` returns it: sorted and non-overlapping.
+    """
     start, end = span
     out: list[Span] = []
     for cut, resume in _GAPS[level](text, start, end):
