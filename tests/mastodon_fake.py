@@ -215,6 +215,7 @@ class FakeMastodon:
     media_limited: int = 0  # uploads answered 429
     processing_failures: int = 0  # the next uploads whose processing fails
     deleted: list[Status] = field(default_factory=list)
+    read_failures: list[int] = field(default_factory=list)
     last_id: int = 113_000_000_000_000_000
 
     @property
@@ -257,6 +258,11 @@ class FakeMastodon:
         """The next `n` uploads fail processing (GET of the media answers 422)."""
         with self.lock:
             self.processing_failures = n
+
+    def fail_account_reads(self, *codes: int) -> None:
+        """Answer the next reads of an account's statuses with these codes (e.g. 503)."""
+        with self.lock:
+            self.read_failures = list(codes)
 
     def spend_media_budget(self, n: int) -> None:
         """Count `n` uploads in the current rate-limit period, as if made before."""
@@ -469,6 +475,8 @@ class FakeMastodon:
     def account_statuses(self, account_id: str, form: Form) -> Answer:
         if account_id not in self.accounts:
             return error(404, "Record not found")
+        if self.read_failures:
+            return error(self.read_failures.pop(0), "The server is temporarily unavailable")
         limit = min(40, int(first(form, "limit") or 20))
         max_id = int(first(form, "max_id") or 10**30)
         mine = [

@@ -269,6 +269,9 @@ SKEW = dt.timedelta(minutes=15)
 # After a dropped connection or a killed process (not a slow answer), how long a request
 # the server was still working on may take to land, at most `timeout`.
 SETTLE = 2.0
+# After no answer within `timeout`, a late original is looked for until this many timeouts
+# more have passed (at the end of the thread; found earlier, it is deleted at once).
+SLOW = 3.0
 
 
 @dataclass
@@ -376,22 +379,24 @@ class _Step:
         until = time.monotonic() + (min(looks.timeout, SETTLE) if looks else 0.0)
         tries = 0
         waited = 0.0
+        resent = False  # sent again while an earlier request may still land
         while True:
             try:
                 if in_doubt:
                     if looks is not None:
                         found = looks.copies(self.post, parent, since)
                         if found:
-                            return self._keep(looks, found, parent, since, until)
+                            return self._keep(looks, found, parent, since, until, resent)
                     elif (ref := self.api.find(key)) is not None:
                         return self._record(ref)
+                resent = resent or in_doubt
                 ref = self.api.post(self.post, key, root, parent, self.pub)
                 if looks is not None and in_doubt:
                     # Again after the resend: a slow original may have landed meanwhile.
                     found = looks.copies(self.post, parent, since)
                     if ref.id not in {f.id for f in found}:
                         found.append(ref)
-                    return self._keep(looks, found, parent, since, until)
+                    return self._keep(looks, found, parent, since, until, True)
                 return self._record(ref)
             except AuthFailed as exc:
                 raise self._stop(f"was not posted: {exc}") from None
@@ -413,14 +418,14 @@ class _Step:
                 tries += 1
                 in_doubt = True  # it may have arrived: look before sending again
                 if looks is not None:
-                    settle = looks.timeout if exc.slow else min(looks.timeout, SETTLE)
+                    settle = SLOW * looks.timeout if exc.slow else min(looks.timeout, SETTLE)
                     until = max(until, time.monotonic() + settle)
                 if tries > self.patience.network_retries:
                     if looks is None:
                         raise self._stop(
                             f"may not have been posted: {exc} (after {tries} tries)"
                         ) from None
-                    return self._last_look(looks, exc, tries, parent, since, until)
+                    return self._last_look(looks, exc, tries, parent, since, until, resent)
                 self._pause(self.patience.backoff * 2 ** (tries - 1))
 
     def _last_look(
@@ -431,6 +436,7 @@ class _Step:
         parent: PostRef | None,
         since: dt.datetime,
         until: float,
+        resent: bool,
     ) -> PostRef:
         """Out of tries: say whether the post is up only after looking at the account."""
         try:
@@ -442,7 +448,7 @@ class _Step:
                 checked=False,
             ) from None
         if found:
-            return self._keep(looks, found, parent, since, until)
+            return self._keep(looks, found, parent, since, until, resent)
         raise self._stop(
             f"was not posted: {exc} (after {tries} tries; it is not on the account)"
         ) from None
@@ -454,12 +460,14 @@ class _Step:
         parent: PostRef | None,
         since: dt.datetime,
         until: float,
+        resent: bool,
     ) -> PostRef:
-        """Record the first copy; delete any later one; watch for one still to land."""
+        """Record the first copy; delete any later one; after a resend, watch for a copy
+        still to land (without one, the copy found was the only request out)."""
         kept, extra = found[0], found[1:]
         self._record(kept)
         self.watch.drop(looks, self.group, self.index, extra)
-        if time.monotonic() < until:
+        if resent and time.monotonic() < until:
             self.watch.posts.append(
                 _Watched(self.group, self.index, self.post, parent, since, kept, until)
             )
