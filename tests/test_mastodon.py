@@ -447,3 +447,96 @@ def test_account_without_instance_token_or_server_says_which(
             {"ASPDIGEST_MASTODON_TOKEN": "t"},
         ).account()
     assert str(err.value) == f"Mastodon: no answer from {closed} (connection refused)"
+
+
+# -- uploads -----------------------------------------------------------------------------------
+
+
+def with_cards(store: Store, root: Path, n: int, alt: str = "A card.") -> Publication:
+    """Two posts, the first carrying `n` of the built cards."""
+    folder = root / "out" / "asp23" / DAY.isoformat()
+    cards = [p.relative_to(folder).as_posix() for p in sorted(folder.glob("cards/*.png"))[:n]]
+    pub = replace(made_up(store, ["First.", "Second."], root), folder=folder)
+    media = tuple(Media(c, f"{alt} {k}" if n > 1 else alt) for k, c in enumerate(cards))
+    return replace(pub, groups=((replace(pub.groups[0][0], media=media), pub.groups[0][1]),))
+
+
+def test_uploads_are_recorded_as_they_finish_and_reused_by_a_retry_in_a_new_process(
+    root: Path, server: FakeMastodon, store: Store
+) -> None:
+    pub = with_cards(store, root, 2)
+    server.fail_status_posts(503, 503)
+    project = project_for(root, server, ASPDIGEST_DELIVERY_NETWORK_RETRIES="1")
+    with pytest.raises(UserError):
+        publisher(project, server.token, []).publish(pub, Ledger(store, pub.delivery_id))
+    uploaded = store.post_media(pub.delivery_id, 0, 0)
+    assert len(uploaded) == 2 and len(server.requests_to("POST", "/api/v2/media")) == 2
+
+    publisher(project, server.token, []).publish(pub, Ledger(store, pub.delivery_id))  # anew
+    made = server.posts()
+    assert [s.text for s in made] == ["First.", "Second."]
+    assert made[0].media_ids == uploaded  # the same uploads, attached
+    assert len(server.requests_to("POST", "/api/v2/media")) == 2
+    assert [server.media[m].description for m in made[0].media_ids] == ["A card. 0", "A card. 1"]
+
+
+def test_an_upload_rate_limit_is_waited_out_keeping_the_uploads_already_done(
+    root: Path, store: Store, profile: str
+) -> None:
+    clock = [FIXED_NOW]  # 12:00:00: rack-attack's 30-minute period ends at 12:30:00
+    with running_mastodon(profile=profile, clock=lambda: clock[0]) as server:
+        server.spend_media_budget(29)  # room for one more upload
+        pub = with_cards(store, root, 2)
+        sleeps: list[float] = []
+
+        def sleep(seconds: float) -> None:
+            sleeps.append(seconds)
+            clock[0] += dt.timedelta(seconds=seconds)
+
+        project = project_for(root, server, ASPDIGEST_DELIVERY_RATE_LIMIT_WAIT="3600")
+        publisher(project, server.token, sleep).publish(pub, Ledger(store, pub.delivery_id))
+        assert sleeps == [1800.0]
+        assert server.media_limited == 1
+        assert len(server.requests_to("POST", "/api/v2/media")) == 3  # 1, refused, 2
+        made = server.posts()
+        assert [s.text for s in made] == ["First.", "Second."] and len(made[0].media_ids) == 2
+
+
+def test_an_image_the_server_fails_to_process_fails_the_post_with_its_reason(
+    root: Path, server: FakeMastodon, store: Store
+) -> None:
+    pub = with_cards(store, root, 1)
+    card = Path(pub.groups[0][0].media[0].path).name
+    server.fail_media_processing(1)
+    with pytest.raises(UserError) as err:
+        publisher(project_for(root, server), server.token).publish(
+            pub, Ledger(store, pub.delivery_id)
+        )
+    assert str(err.value) == (
+        f"Mastodon: post 1 of 2 was rejected: {card} could not be processed: {server.url} "
+        "answered 422: Error processing thumbnail for uploaded media; nothing was posted; "
+        f"`aspdigest schedule retry {pub.delivery_id}` resumes at post 1 of 2"
+    )
+    assert server.posts() == [] and store.post_media(pub.delivery_id, 0, 0) == []
+
+
+def test_the_alt_text_limit_is_the_one_the_instance_reports(
+    root: Path, server: FakeMastodon, store: Store, profile: str
+) -> None:
+    pub = with_cards(store, root, 1, alt="d" * 2000)
+    card = pub.groups[0][0].media[0].path
+    if PROFILES[profile].reports_description_limit:  # 4.6: 10,000
+        publisher(project_for(root, server), server.token).publish(
+            pub, Ledger(store, pub.delivery_id)
+        )
+        assert [server.media[m].description for m in server.posts()[0].media_ids] == ["d" * 2000]
+        return
+    with pytest.raises(UserError) as err:  # before 4.6 nothing is reported: 1,500
+        publisher(project_for(root, server), server.token).publish(
+            pub, Ledger(store, pub.delivery_id)
+        )
+    assert str(err.value) == (
+        f"Mastodon: nothing posted: post 1 of 2: the description of {card} has 2000 "
+        f"characters; {server.url} allows 1500"
+    )
+    assert server.requests_to("POST", "/api/v2/media") == []
