@@ -48,7 +48,7 @@ def root(tmp_path: Path) -> Path:
 
 # (profile, kills at least over all runs, runs at least (two at a time), seconds in which to
 # kill; the runs then finish). Figures: kill-test.json
-PLANS = [("4.3", 20, 4, 40.0), ("4.5", 6, 2, 15.0), ("4.6", 6, 2, 15.0)]
+PLANS = [("4.3", 20, 4, 40.0), ("4.5", 4, 2, 20.0), ("4.6", 4, 2, 20.0)]
 
 
 def _reached(server: FakeMastodon, proc: subprocess.Popen[bytes], posts: int) -> bool:
