@@ -39,7 +39,11 @@ def upgrade() -> None:
             name="fk_social_media_delivery_id_deliveries",
         ),
         sa.UniqueConstraint(
-            "delivery_id", "grp", "idx", "position", name="uq_social_media_delivery_id_grp_idx_position"
+            "delivery_id",
+            "grp",
+            "idx",
+            "position",
+            name="uq_social_media_delivery_id_grp_idx_position",
         ),
     )
 
