@@ -6,11 +6,15 @@ read back as docs.joinmastodon.org describes them; each call returns an `Answer`
 code, JSON body, extra headers) that mastodon_server.py sends over HTTP. Rules kept: a
 Bearer token per account (401 `The access token is invalid`, 403 for a disabled login); the
 character limit, with each URL counted as `characters_reserved_per_url`; media that must be
-processed before a status may attach it; `in_reply_to_id` that must exist (404); an
-Idempotency-Key the same account sent within an hour returns the status it made (a key is
-stored only when a status was made). Faults for tests: `rate_limit_statuses`,
-`reject_posts_containing`, `drop_after_accept`, `delay_status_posts`, `fail_status_posts`
-(a 5xx), `disable_account`.
+processed before a status may attach it; `in_reply_to_id` that must exist (404).
+
+A `Profile` makes the fake behave as one real version (`PROFILES`: "4.3", "4.5", "4.6"),
+each rule read from Mastodon's own source and cited where the profile is defined: what a
+resend under the same Idempotency-Key gets and whether two requests can race past the key
+check, the upload rate limit, the alt-text limit, the version reported. Faults for tests:
+`rate_limit_statuses`, `reject_posts_containing`, `drop_after_accept`,
+`delay_status_posts`, `fail_status_posts` (a 5xx), `fail_media_processing`,
+`spend_media_budget`, `disable_account`.
 Nothing here imports aspdigest: it counts characters its own way.
 """
 
@@ -28,6 +32,54 @@ from urllib.parse import urlsplit
 
 TOKEN = "test-token-ciwj-0123456789abcdef"
 IDEMPOTENCY_SECONDS = 3600  # Mastodon keeps a key in Redis for an hour
+# config/initializers/rack_attack.rb (every profile): throttle_media, 30 uploads to
+# /api/v1/media or /api/v2/media per 30 minutes per account; a throttled answer is 429 with
+# X-RateLimit-Limit/Remaining/Reset, Reset the end of the current period.
+MEDIA_LIMIT, MEDIA_PERIOD = 30, 1800
+# app/controllers/api/v1/media_controller.rb (every profile): GET of an upload whose
+# processing failed answers 422 with this error; an upload already attached to a status is
+# not found (the lookup is scoped to `status_id: nil`).
+PROCESSING_ERROR = "Error processing thumbnail for uploaded media"
+# app/controllers/api/base_controller.rb: Mastodon::RaceConditionError (a Redis lock held by
+# another request) answers 503 with this error.
+RACE_ERROR = "There was a temporary problem serving your request, please try again"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How one Mastodon version behaves where exactly-once depends on it."""
+
+    version: str  # what /api/v1 and /api/v2/instance report
+    # What a resend under a key already stored gets: "original" (200 with the first status)
+    # or "error" (500, nothing made).
+    replay: str
+    # True: the key is checked when the request starts and stored after the status is
+    # saved, with no lock, so a resend arriving while the original is still being made
+    # makes a second status. False: check and store happen under a lock on the key; a
+    # request meeting the lock held answers 503.
+    racy: bool
+    description_limit: int  # MediaAttachment's alt-text limit
+    reports_description_limit: bool  # configuration.media_attachments.description_limit
+
+
+PROFILES = {
+    # app/services/post_status_service.rb (4.3.0): `return idempotency_duplicate if
+    # idempotency_given? && idempotency_duplicate?` at the start of #call, then
+    # `redis.setex(idempotency_key, 3_600, @status.id)` after process_status!: a replay
+    # gets the original (200) but nothing stops two requests racing past the check.
+    # app/models/media_attachment.rb: MAX_DESCRIPTION_LENGTH = 1_500, not reported by
+    # app/serializers/rest/instance_serializer.rb.
+    "4.3": Profile("4.3.0", "original", True, 1500, False),
+    # 4.5.15: the same post_status_service.rb check-then-store (no lock), the same limits.
+    "4.5": Profile("4.5.15", "original", True, 1500, False),
+    # 4.6.5 and main, app/services/post_status_service.rb: the key is checked and stored
+    # under a Redis lock (with_redis_lock; a concurrent request with the key answers 503),
+    # and a duplicate found goes on to post-processing with no status: HTTP 500 (upstream
+    # issue #40399). app/models/media_attachment.rb: MAX_DESCRIPTION_LENGTH = 10_000,
+    # reported as configuration.media_attachments.description_limit by
+    # app/serializers/rest/instance_serializer.rb.
+    "4.6": Profile("4.6.5", "error", False, 10_000, True),
+}
 URL_RE = re.compile(r"https?://\S+")
 Form = dict[str, list[str]]
 Answer = tuple[int, Any, dict[str, str]]
@@ -87,6 +139,7 @@ class Media:
     polls_left: int  # GETs still to answer 206 (processing) before one answers 200
     processed: bool
     status_id: str | None = None
+    failed: bool = False  # processing failed: GET answers 422
 
 
 @dataclass
@@ -122,7 +175,17 @@ EMPTY: dict[str, list[Any]] = {
 
 
 @dataclass
+class Pending:
+    """A status post past its checks, not yet saved (a slow server sits here)."""
+
+    account: Account
+    form: Form
+    key: str | None
+
+
+@dataclass
 class FakeMastodon:
+    profile: str = "4.3"
     max_characters: int = 500
     url_length: int = 23
     max_media: int = 4
@@ -147,7 +210,17 @@ class FakeMastodon:
     status_delay: Callable[[], float] | None = None
     lock: threading.RLock = field(default_factory=threading.RLock)
     keys: dict[tuple[str, str], tuple[str, dt.datetime]] = field(default_factory=dict)
+    locked_keys: set[tuple[str, str]] = field(default_factory=set)  # 4.6: being posted
+    uploads: list[dt.datetime] = field(default_factory=list)  # for the media rate limit
+    media_limited: int = 0  # uploads answered 429
+    processing_failures: int = 0  # the next uploads whose processing fails
+    deleted: list[Status] = field(default_factory=list)
+    read_failures: list[int] = field(default_factory=list)
     last_id: int = 113_000_000_000_000_000
+
+    @property
+    def rules(self) -> Profile:
+        return PROFILES[self.profile]
 
     def __post_init__(self) -> None:
         self.accounts.setdefault("1", Account("1", "ciwj", "Coalition for the ICC"))
@@ -180,6 +253,21 @@ class FakeMastodon:
         """Answer the next status posts with these codes (e.g. 503), making nothing."""
         with self.lock:
             self.failures = list(codes)
+
+    def fail_media_processing(self, n: int = 1) -> None:
+        """The next `n` uploads fail processing (GET of the media answers 422)."""
+        with self.lock:
+            self.processing_failures = n
+
+    def fail_account_reads(self, *codes: int) -> None:
+        """Answer the next reads of an account's statuses with these codes (e.g. 503)."""
+        with self.lock:
+            self.read_failures = list(codes)
+
+    def spend_media_budget(self, n: int) -> None:
+        """Count `n` uploads in the current rate-limit period, as if made before."""
+        with self.lock:
+            self.uploads.extend([self.stamp()] * n)
 
     def disable_account(self, account_id: str = "1") -> None:
         self.accounts[account_id].disabled = True
@@ -248,9 +336,11 @@ class FakeMastodon:
                 "image_size_limit": 16777216,
             },
         }
+        if self.rules.reports_description_limit:
+            config["media_attachments"]["description_limit"] = self.rules.description_limit
         common = {
             "title": "Test Mastodon",
-            "version": "4.3.0",
+            "version": self.rules.version,
             "languages": ["en"],
             "description": "",
             "rules": [],
@@ -290,21 +380,46 @@ class FakeMastodon:
     def upload(self, account: Account, form: Form, file_name: str | None) -> Answer:
         if file_name is None:
             return error(422, "Validation failed: File can't be blank")
+        now = self.stamp()
+        period = now - dt.timedelta(seconds=now.timestamp() % MEDIA_PERIOD)
+        self.uploads = [u for u in self.uploads if u >= period]
+        if len(self.uploads) >= MEDIA_LIMIT:
+            self.media_limited += 1
+            reset = period + dt.timedelta(seconds=MEDIA_PERIOD)
+            return (
+                429,
+                {"error": "Too many requests"},
+                {
+                    "X-RateLimit-Limit": str(MEDIA_LIMIT),
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset": iso(reset),
+                },
+            )
+        self.uploads.append(now)
         description = first(form, "description")
-        if description is not None and len(description) > 1500:
+        limit = self.rules.description_limit
+        if description is not None and len(description) > limit:
             return error(
-                422, "Validation failed: Description is too long (maximum is 1500 characters)"
+                422, f"Validation failed: Description is too long (maximum is {limit} characters)"
             )
         # 202 while the file is processed in the background; 200 when that is already done
         polls = self.processing_polls
-        m = Media(self.next_id(), account.id, description, file_name, polls, polls == 0)
+        failed = self.processing_failures > 0
+        if failed:
+            self.processing_failures -= 1
+            polls = max(polls, 1)
+        m = Media(
+            self.next_id(), account.id, description, file_name, polls, polls == 0, None, failed
+        )
         self.media[m.id] = m
         return 200 if m.processed else 202, self.media_json(m), {}
 
     def get_media(self, account: Account, media_id: str) -> Answer:
         m = self.media.get(media_id)
-        if m is None or m.account_id != account.id:
+        if m is None or m.account_id != account.id or m.status_id is not None:
             return error(404, "Record not found")
+        if m.failed:
+            return error(422, PROCESSING_ERROR)
         if m.polls_left > 0:
             m.polls_left -= 1
         else:
@@ -314,6 +429,21 @@ class FakeMastodon:
     def get_status(self, status_id: str) -> Answer:
         s = self.statuses.get(status_id)
         return error(404, "Record not found") if s is None else (200, self.status_json(s), {})
+
+    def source(self, account: Account, status_id: str) -> Answer:
+        s = self.statuses.get(status_id)
+        if s is None or s.account_id != account.id:
+            return error(404, "Record not found")
+        return 200, {"id": s.id, "text": s.text, "spoiler_text": ""}, {}
+
+    def delete_status(self, account: Account, status_id: str) -> Answer:
+        s = self.statuses.get(status_id)
+        if s is None or s.account_id != account.id:
+            return error(404, "Record not found")
+        answer = self.status_json(s)
+        del self.statuses[status_id]
+        self.deleted.append(s)
+        return 200, {**answer, "text": s.text}, {}
 
     def context(self, status_id: str) -> Answer:
         s = self.statuses.get(status_id)
@@ -345,6 +475,8 @@ class FakeMastodon:
     def account_statuses(self, account_id: str, form: Form) -> Answer:
         if account_id not in self.accounts:
             return error(404, "Record not found")
+        if self.read_failures:
+            return error(self.read_failures.pop(0), "The server is temporarily unavailable")
         limit = min(40, int(first(form, "limit") or 20))
         max_id = int(first(form, "max_id") or 10**30)
         mine = [
@@ -354,8 +486,8 @@ class FakeMastodon:
         ][:limit]
         return 200, [self.status_json(s) for s in mine], {}
 
-    def make_status(self, account: Account, form: Form, key: str | None) -> tuple[Answer, bool]:
-        """POST /api/v1/statuses; the flag says to drop the connection instead of answering."""
+    def begin_status(self, account: Account, form: Form, key: str | None) -> Answer | Pending:
+        """POST /api/v1/statuses up to the save: limits, faults, the key, validation."""
         now = self.stamp()
         if self.rate_limited > 0:
             self.rate_limited -= 1
@@ -367,16 +499,33 @@ class FakeMastodon:
                     "X-RateLimit-Remaining": "0",
                     "X-RateLimit-Reset": iso(now + dt.timedelta(seconds=self.reset_in)),
                 },
-            ), False
+            )
         if self.failures:
-            return error(self.failures.pop(0), "The server is temporarily unavailable"), False
-        hit = self.keys.get((account.id, key)) if key else None
+            return error(self.failures.pop(0), "The server is temporarily unavailable")
+        slot = (account.id, key) if key else None
+        if slot is not None and not self.rules.racy and slot in self.locked_keys:
+            return error(503, RACE_ERROR)
+        hit = self.keys.get(slot) if slot else None
         if hit is not None and (now - hit[1]).total_seconds() < IDEMPOTENCY_SECONDS:
             self.replays += 1
-            return self.get_status(hit[0]), False
+            if self.rules.replay == "error":
+                return error(500, "We're sorry, but something went wrong on our end.")
+            return self.get_status(hit[0])
         problem = self._invalid(account, form)
         if problem is not None:
-            return problem, False
+            return problem
+        if slot is not None and not self.rules.racy:
+            self.locked_keys.add(slot)
+        return Pending(account, form, key)
+
+    def finish_status(self, pending: Pending) -> tuple[Answer, bool]:
+        """The save, then the key stored; the flag says to drop the connection."""
+        account, form, key = pending.account, pending.form, pending.key
+        now = self.stamp()
+        slot = (account.id, key) if key else None
+        if slot is not None:
+            self.locked_keys.discard(slot)
+        # Checked once, at the start (validate_media!): a racing copy takes the media over.
         media_ids = form.get("media_ids[]") or form.get("media_ids") or []
         s = Status(
             self.next_id(),
@@ -392,13 +541,18 @@ class FakeMastodon:
         self.statuses[s.id] = s
         for i in media_ids:
             self.media[i].status_id = s.id
-        if key:
-            self.keys[(account.id, key)] = (s.id, now)
+        if slot is not None:
+            self.keys[slot] = (s.id, now)
         drop = self.drops > 0
         if drop:
             self.drops -= 1
             self.dropped += 1
         return (200, self.status_json(s), {}), drop
+
+    def make_status(self, account: Account, form: Form, key: str | None) -> tuple[Answer, bool]:
+        """POST /api/v1/statuses with nothing in between check and save."""
+        begun = self.begin_status(account, form, key)
+        return (begun, False) if not isinstance(begun, Pending) else self.finish_status(begun)
 
     def _invalid(self, account: Account, form: Form) -> Answer | None:
         text = first(form, "status") or ""

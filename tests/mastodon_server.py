@@ -7,11 +7,13 @@ seen, and the faults to inject). It serves exactly what the publisher calls and 
 read back: GET /api/v1/instance and /api/v2/instance, GET
 /api/v1/accounts/verify_credentials, POST /api/v2/media (multipart; 202 with url null, then
 GET /api/v1/media/:id answers 206 while processing, 200 when done), POST /api/v1/statuses
-(form or JSON, with Idempotency-Key), GET /api/v1/statuses/:id and /:id/context, GET
-/api/v1/accounts/:id/statuses. Errors are JSON `{"error": …}` as Mastodon sends them; a 429
+(form or JSON, with Idempotency-Key), GET /api/v1/statuses/:id, /:id/source and /:id/context,
+DELETE /api/v1/statuses/:id, GET /api/v1/accounts/:id/statuses. Errors are JSON `{"error": …}` as Mastodon sends them; a 429
 carries X-RateLimit-Limit/Remaining/Reset (an ISO 8601 time) and the Date header comes
 from the fake's clock, so a test can fix both. A status post may be delayed (half before the
-status is made, half after) or answered by closing the connection.
+status is made, half after) or answered by closing the connection; between the halves
+the fake's lock is released, so on a profile that checks the Idempotency-Key before the
+save without a lock (4.3, 4.5) a resend can race the original as it does upstream.
 """
 
 from __future__ import annotations
@@ -31,9 +33,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from mastodon_fake import Account, Answer, FakeMastodon, Form, Seen, Status, error
+from mastodon_fake import (
+    PROFILES,
+    Account,
+    Answer,
+    FakeMastodon,
+    Form,
+    Pending,
+    Seen,
+    Status,
+    error,
+)
 
-__all__ = ["FakeMastodon", "Seen", "Status", "running_mastodon"]
+__all__ = ["PROFILES", "FakeMastodon", "Seen", "Status", "running_mastodon"]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -56,6 +68,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self._route("POST")
+
+    def do_DELETE(self) -> None:
+        self._route("DELETE")
 
     def _send(self, answer: Answer, headers: dict[str, str] | None = None) -> None:
         code, body, extra = answer
@@ -124,6 +139,10 @@ class _Handler(BaseHTTPRequestHandler):
         self, who: Account, method: str, path: str, form: Form, file_name: str | None
     ) -> Answer:
         fake = self.server.fake
+        if method == "DELETE":
+            if m := re.fullmatch(r"/api/v1/statuses/(\d+)", path):
+                return fake.delete_status(who, m[1])
+            return error(404, "Record not found")
         if method == "POST":
             return (
                 fake.upload(who, form, file_name)
@@ -136,6 +155,8 @@ class _Handler(BaseHTTPRequestHandler):
             return fake.get_media(who, m[1])
         if m := re.fullmatch(r"/api/v1/statuses/(\d+)", path):
             return fake.get_status(m[1])
+        if m := re.fullmatch(r"/api/v1/statuses/(\d+)/source", path):
+            return fake.source(who, m[1])
         if m := re.fullmatch(r"/api/v1/statuses/(\d+)/context", path):
             return fake.context(m[1])
         if m := re.fullmatch(r"/api/v1/accounts/(\w+)/statuses", path):
@@ -148,9 +169,17 @@ class _Handler(BaseHTTPRequestHandler):
             fake.in_flight += 1
             delay = fake.status_delay() if fake.status_delay else 0.0
         try:
-            time.sleep(delay / 2)
+            # The key is checked as the request starts (4.3-4.5, upstream's order) and, on
+            # 4.6, locked until the status is saved.
             with fake.lock:
-                answer, drop = fake.make_status(who, form, self.headers.get("Idempotency-Key"))
+                begun = fake.begin_status(who, form, self.headers.get("Idempotency-Key"))
+            time.sleep(delay / 2)
+            drop = False
+            if isinstance(begun, Pending):
+                with fake.lock:
+                    answer, drop = fake.finish_status(begun)
+            else:
+                answer = begun
             time.sleep(delay / 2)
             if drop:  # the status is made; the client never hears so
                 self.close_connection = True

@@ -498,7 +498,7 @@ def test_an_old_store_is_migrated_keeping_its_deliveries(tmp_path: Path) -> None
         (d,) = s.deliveries()
         assert d.channel == "digest" and d.schedule_at is None and d.grace_seconds is None
         with s.engine.connect() as c:
-            assert c.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+            assert c.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0004"
         assert s.social_posts(d.id) == {}  # 0003's table is there, empty
 
 

@@ -44,6 +44,7 @@ from aspdigest.outbox_schema import (
     queues,
     recipients,
     runners,
+    social_media,
     social_posts,
     subscribers,
     suppressions,
@@ -699,6 +700,56 @@ class Store:
         )
         with self._tx() as c:
             return {int(row[0]): int(row[1]) for row in c.execute(query)}
+
+    def post_media(self, delivery_id: int, group: int, index: int) -> list[str]:
+        """The media ids uploaded so far for one post (0004), in the post's image order."""
+        query = (
+            sa.select(social_media.c.media_id)
+            .where(
+                (social_media.c.delivery_id == delivery_id)
+                & (social_media.c.grp == group)
+                & (social_media.c.idx == index)
+            )
+            .order_by(social_media.c.position)
+        )
+        with self._tx() as c:
+            return [str(r[0]) for r in c.execute(query)]
+
+    def post_media_uploaded(
+        self, delivery_id: int, group: int, index: int, position: int, media_id: str
+    ) -> None:
+        """Record one finished upload (replacing an earlier one for the same image)."""
+        where = (
+            (social_media.c.delivery_id == delivery_id)
+            & (social_media.c.grp == group)
+            & (social_media.c.idx == index)
+            & (social_media.c.position == position)
+        )
+        with self._tx() as c:
+            c.execute(social_media.delete().where(where))
+            c.execute(
+                social_media.insert().values(
+                    delivery_id=delivery_id,
+                    grp=group,
+                    idx=index,
+                    position=position,
+                    media_id=media_id,
+                    uploaded_at=self.clock(),
+                )
+            )
+
+    def forget_post_media(self, delivery_id: int, group: int, index: int) -> int:
+        """Drop a post's recorded uploads (the server refused them or no longer has them)."""
+        with self._tx() as c:
+            return int(
+                c.execute(
+                    social_media.delete().where(
+                        (social_media.c.delivery_id == delivery_id)
+                        & (social_media.c.grp == group)
+                        & (social_media.c.idx == index)
+                    )
+                ).rowcount
+            )
 
     def forget_sending(self, delivery_id: int) -> int:
         """A person decided the posts in doubt did not go out: the next try sends them anew."""

@@ -17,6 +17,9 @@ The frozen dataclasses at the end are the rows as `Store` returns them.
   keyed by (delivery, group, index). Status: sending (the request may or may not have
   reached the server; `key` is the idempotency key or record key it was sent under) →
   posted (with the server's id, cid and URL). What lets an interrupted thread resume.
+- social_media (0004): one row per image of a post that the server has taken (Mastodon's
+  media id), recorded as each upload finishes, so a retry in another process attaches the
+  same uploads instead of spending the server's upload budget again.
 """
 
 from __future__ import annotations
@@ -215,6 +218,24 @@ social_posts = sa.Table(
     sa.Column("posted_at", UTCDateTime, nullable=True),
     sa.UniqueConstraint("delivery_id", "grp", "idx"),
     sa.CheckConstraint(_in("status", POST_STATUSES), name="status"),
+)
+
+social_media = sa.Table(
+    "social_media",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "delivery_id",
+        sa.Integer,
+        sa.ForeignKey("deliveries.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("grp", sa.Integer, nullable=False),
+    sa.Column("idx", sa.Integer, nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("media_id", sa.String(300), nullable=False),
+    sa.Column("uploaded_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("delivery_id", "grp", "idx", "position"),
 )
 
 

@@ -121,6 +121,16 @@ class Ledger:
             self.delivery_id, group, index, remote_id=remote_id, cid=cid, url=url
         )
 
+    def media(self, group: int, index: int) -> list[str]:
+        """The uploads of a post that finished earlier (any process), in image order."""
+        return self.store.post_media(self.delivery_id, group, index)
+
+    def media_uploaded(self, group: int, index: int, position: int, media_id: str) -> None:
+        self.store.post_media_uploaded(self.delivery_id, group, index, position, media_id)
+
+    def forget_media(self, group: int, index: int) -> None:
+        self.store.forget_post_media(self.delivery_id, group, index)
+
 
 class Publisher(Protocol):
     name: str

@@ -8,10 +8,17 @@ it drives, a thin layer over Mastodon.py that knows the server's rules: the char
 the instance reports (counted as Mastodon counts, `aspdigest.text.mastodon_length`), images
 uploaded with their alt text and waited for until processed, replies chained by
 `in_reply_to_id`, and an `Idempotency-Key` on every status so a post resent after a lost
-answer or a killed process is not posted twice (Mastodon keeps a key for an hour). Server
-answers become `posting`'s errors: a refused token, a rejected post, a rate limit with its
-reset time, or no answer. Settings: `mastodon.instance` and `mastodon.visibility`; the token
-is read from ASPDIGEST_MASTODON_TOKEN when needed and never appears in a message.
+answer or a killed process is not posted twice (Mastodon keeps a key for an hour). The key
+is not trusted alone: a replay answers 500 on Mastodon 4.6 (upstream issue #40399) and
+before 4.6 a resend racing a slow original makes a second status, so this is a
+`posting.LooksUp` API: `copies` reads the account's own recent statuses (matched by reply
+target, then exact text from /api/v1/statuses/:id/source) and `delete` removes a duplicate.
+Uploads are recorded per post in the ledger as each finishes and reused by a retry in any
+process (the server allows 30 uploads per 30 minutes). Server answers become `posting`'s
+errors: a refused token, a rejected post (or an image the server failed to process), a rate
+limit with its reset time, or no answer. Settings: `mastodon.instance` and
+`mastodon.visibility`; the token is read from ASPDIGEST_MASTODON_TOKEN when needed and never
+appears in a message.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import email.utils
 import hashlib
 import time
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -37,7 +45,7 @@ from mastodon import (
 )
 
 from aspdigest.config import secret
-from aspdigest.deliver import Post, Publication
+from aspdigest.deliver import Ledger, Post, Publication
 from aspdigest.deliver.posting import (
     ApiError,
     ApiPublisher,
@@ -52,12 +60,24 @@ from aspdigest.errors import UserError
 from aspdigest.text import mastodon_length
 
 TOKEN = "ASPDIGEST_MASTODON_TOKEN"
-DESCRIPTION_LIMIT = 1500  # MediaAttachment::MAX_DESCRIPTION_LENGTH, unless the server says
+# MediaAttachment::MAX_DESCRIPTION_LENGTH before 4.6; 4.6 reports its own (10,000) as
+# configuration.media_attachments.description_limit in /api/v2/instance.
+DESCRIPTION_LIMIT = 1500
+PAGES = 3  # pages of 40 own statuses read when looking for a post in doubt
 T = TypeVar("T")
 
 
 class MastodonPublisher(ApiPublisher["MastodonApi"]):
     name = "mastodon"
+
+    def publish(
+        self,
+        publication: Publication,
+        ledger: Ledger | None = None,
+        halt: Callable[[], bool] | None = None,
+    ) -> Mapping[str, Any]:
+        self.api().ledger = ledger  # where finished uploads are recorded
+        return super().publish(publication, ledger, halt)
 
     def make_api(self) -> MastodonApi:
         settings = self.project.settings
@@ -119,7 +139,9 @@ class MastodonApi:
         self.show = show
         self.wait_for_media: Sleep = time.sleep
         self._info: Instance | None = None
-        self._media: dict[str, list[str]] = {}  # idempotency key → media ids, while in doubt
+        self._me: str | None = None  # the account's id
+        self.ledger: Ledger | None = None  # records uploads; without one they are kept here
+        self._media: dict[tuple[int, int], list[str]] = {}
         self._last: requests.Response | None = None
         session = requests.Session()
         # Mastodon.py's rate-limit error carries no headers; the reset time is read from
@@ -141,6 +163,7 @@ class MastodonApi:
     # -- PostingApi ---------------------------------------------------------------------------
     def account(self) -> str:
         me = self._call(self.client.account_verify_credentials)
+        self._me = str(me["id"])
         info = self.info()
         return (
             f"@{me['acct']}@{info.domain} (id {me['id']}) on {self.instance}, "
@@ -153,6 +176,8 @@ class MastodonApi:
         for g, group in enumerate(publication.groups):
             for i, post in enumerate(group):
                 label = publication.label(g, i)
+                # Counts a URL's trailing "@" as part of the URL where Mastodon (4.3 on)
+                # counts it apart: one character too many at most, so never over the limit.
                 size = mastodon_length(post.text, info.url_length)
                 if size > info.max_characters:
                     problems.append(
@@ -186,8 +211,44 @@ class MastodonApi:
         return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
     def find(self, key: str) -> PostRef | None:
-        # Mastodon has no lookup by Idempotency-Key; resending under the key is the lookup.
+        # Mastodon has no lookup by Idempotency-Key: `copies` looks by text instead.
         return None
+
+    def copies(self, post: Post, parent: PostRef | None, since: dt.datetime) -> list[PostRef]:
+        me = self._me or str(self._call(self.client.account_verify_credentials)["id"])
+        self._me = me
+        want = parent.id if parent else None
+        candidates: list[tuple[str, str | None]] = []
+        max_id: str | None = None
+        for _ in range(PAGES):
+            page = self._call(partial(self.client.account_statuses, me, max_id=max_id, limit=40))
+            older = False
+            for s in page:
+                created = s["created_at"]
+                if isinstance(created, dt.datetime) and created < since:
+                    older = True
+                    break
+                reply = s.get("in_reply_to_id")
+                if not s.get("reblog") and (str(reply) if reply else None) == want:
+                    candidates.append((str(s["id"]), s.get("url")))
+            if older or len(page) < 40:
+                break
+            max_id = str(page[-1]["id"])
+        found: list[PostRef] = []
+        # Status ids grow with time; the rendered HTML is no longer the text (mentions
+        # shorten, links are wrapped), so the exact text comes from the source endpoint.
+        for status_id, url in sorted(candidates, key=lambda c: (len(c[0]), c[0])):
+            try:
+                source = self._call(partial(self.client.status_source, status_id))
+            except _NotFound:  # deleted meanwhile
+                continue
+            if source.get("text") == post.text:
+                found.append(PostRef(status_id, None, url))
+        return found
+
+    def delete(self, ref: PostRef) -> None:
+        with suppress(_NotFound):  # already gone
+            self._call(partial(self.client.status_delete, ref.id))
 
     def post(
         self,
@@ -197,14 +258,13 @@ class MastodonApi:
         parent: PostRef | None,
         publication: Publication,
     ) -> PostRef:
-        # Images are uploaded again when a post is retried in a new process: media that no
-        # status takes is discarded by the server, so a second copy costs nothing visible.
-        # Within one process the images of a post that is retried (a rate limit, a dropped
-        # connection) are uploaded once; a refusal drops them, in case they were the reason.
-        media = self._media.get(key)
-        if media is None:
-            media = [self._upload(publication.folder / m.path, m.alt) for m in post.media]
-            self._media[key] = media
+        where = next(
+            (g, i)
+            for g, group in enumerate(publication.groups)
+            for i, p in enumerate(group)
+            if p is post
+        )
+        media = self._attach(post, where, publication.folder)
         try:
             status = self._call(
                 lambda: self.client.status_post(
@@ -217,10 +277,42 @@ class MastodonApi:
                 )
             )
         except Rejected:
-            self._media.pop(key, None)
+            self._forget(where)  # in case the uploads were the reason: fresh ones next time
             raise
-        self._media.pop(key, None)
         return PostRef(str(status["id"]), None, status.get("url"))
+
+    # -- uploads, recorded as each finishes ---------------------------------------------------
+    def _attach(self, post: Post, where: tuple[int, int], folder: Path) -> list[str]:
+        """Media ids for the post's images: earlier uploads the server still holds unattached
+        (from any process), new uploads for the rest, each recorded when it finishes."""
+        known = self.ledger.media(*where) if self.ledger else self._media.get(where, [])
+        ids: list[str] = []
+        for position, m in enumerate(post.media):
+            path = folder / m.path
+            media_id = known[position] if position < len(known) else None
+            if media_id is None or not self._usable(media_id, path.name):
+                media_id = self._upload(path, m.alt)
+                if self.ledger:
+                    self.ledger.media_uploaded(*where, position, media_id)
+                else:
+                    self._media.setdefault(where, [])[position:] = [media_id]
+            ids.append(media_id)
+        return ids
+
+    def _forget(self, where: tuple[int, int]) -> None:
+        if self.ledger:
+            self.ledger.forget_media(*where)
+        self._media.pop(where, None)
+
+    def _usable(self, media_id: str, name: str) -> bool:
+        """Whether an earlier upload can be attached: GET /api/v1/media/:id is 404 once it
+        is attached to a status or removed (unattached media is vacuumed after a while)."""
+        try:
+            media = self._call(partial(self.client.media, media_id))
+        except _NotFound:
+            return False
+        self._processed(media, name)
+        return True
 
     # -- the server ---------------------------------------------------------------------------
     def info(self) -> Instance:
@@ -251,19 +343,28 @@ class MastodonApi:
         media = self._call(
             lambda: self.client.media_post(str(path), description=alt or None, file_name=path.name)
         )
+        self._processed(media, path.name)
+        return str(media["id"])
+
+    def _processed(self, media: Mapping[str, Any], name: str) -> None:
         # POST /api/v2/media answers before the image is processed (url null); a status
-        # may only attach it once GET /api/v1/media/:id answers with a url.
+        # may only attach it once GET /api/v1/media/:id answers with a url. It answers 422
+        # with the reason when processing failed (app/controllers/api/v1/media_controller.rb).
         waited, pause = 0.0, 0.1
         while media.get("url") is None:
             if waited > self.timeout:
                 raise Unreachable(
-                    f"{self.instance} was still processing {path.name} after {waited:.0f} s"
+                    f"{self.instance} was still processing {name} after {waited:.0f} s"
                 )
             self.wait_for_media(pause)
             waited += pause
             pause = min(pause * 2, 2.0)
-            media = self._call(partial(self.client.media, media["id"]))
-        return str(media["id"])
+            try:
+                media = self._call(partial(self.client.media, media["id"]))
+            except _NotFound:
+                raise
+            except Rejected as exc:
+                raise Rejected(f"{name} could not be processed: {exc}") from None
 
     def _call(self, request: Callable[[], T]) -> T:
         """Run one Mastodon.py request; its failures become `posting`'s errors."""
@@ -273,7 +374,10 @@ class MastodonApi:
         except MastodonRatelimitError:
             raise self._rate_limited() from None
         except MastodonNetworkError as exc:
-            raise Unreachable(f"no answer from {self.instance} ({self._reason(exc)})") from None
+            raise Unreachable(
+                f"no answer from {self.instance} ({self._reason(exc)})",
+                slow=isinstance(exc.__context__, requests.Timeout),
+            ) from None
         except MastodonAPIError as exc:
             code = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else None
             error = next((str(a) for a in exc.args[3:1:-1] if a), None)  # error, else reason

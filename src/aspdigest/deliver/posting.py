@@ -14,6 +14,13 @@ group, each quote post its own) and, for each post:
    and not resent; otherwise it is sent again under the same key, which the server
    deduplicates (Mastodon within `idempotency_window`; Bluesky's record key is unique).
 
+A server whose deduplication cannot be trusted (Mastodon: a replay answers 500 on 4.6, and
+before 4.6 a resend racing a slow original makes a second status) is a `LooksUp` API: a
+post in doubt is looked up on the account by its exact text and reply target before any
+resend and again after one; the first copy is kept and recorded, any later copy is deleted
+and listed in the receipt (`deleted`), including a late original that lands after the
+thread went on (a last look when the thread is done, after the server had time to finish).
+
 Rate limits (429) wait until the server's reset time (up to `delivery.rate_limit_wait`),
 connection errors are retried `delivery.network_retries` times, and a refusal (a post
 rejected, a password refused) stops at once with a `UserError` naming the post and the
@@ -28,9 +35,10 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from contextlib import suppress
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from aspdigest.config import Project
 from aspdigest.deliver import Ledger, Post, Publication, PublishUncertain
@@ -60,6 +68,10 @@ class Rejected(ApiError):
 
 class Unreachable(ApiError):
     """No answer, a dropped connection or a 5xx: the post may or may not have arrived."""
+
+    def __init__(self, message: str, *, slow: bool = False) -> None:
+        super().__init__(message)
+        self.slow = slow  # no answer in time: the server may still be working on it
 
 
 class RateLimited(ApiError):
@@ -100,6 +112,20 @@ class PostingApi(Protocol):
         parent: PostRef | None,
         publication: Publication,
     ) -> PostRef: ...
+
+
+@runtime_checkable
+class LooksUp(Protocol):
+    """A `PostingApi` that can read the account, for servers whose resends are not safe."""
+
+    timeout: float  # seconds a request is given; a late original may land this long after
+
+    def copies(self, post: Post, parent: PostRef | None, since: dt.datetime) -> list[PostRef]:
+        """The account's posts since `since` with exactly this text, replying to `parent`
+        (top-level when None), oldest first."""
+        ...
+
+    def delete(self, ref: PostRef) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -196,6 +222,7 @@ def post_all(
     except ApiError as exc:  # the server refused the token or did not answer: stop here
         raise UserError(f"{stopped}: {exc}") from None
     listed: list[dict[str, Any]] = []
+    watch = _Watch()
     for g, group in enumerate(pub.groups):
         root: PostRef | None = None
         parent: PostRef | None = None
@@ -206,7 +233,7 @@ def post_all(
             else:
                 if halt is not None and halt():
                     raise Halted(pub.label(g, i))
-                step = _Step(pub, g, i, post, ledger, api, patience, halt, sleep, listed)
+                step = _Step(pub, g, i, post, ledger, api, patience, halt, sleep, listed, watch)
                 ref = step.run(
                     root,
                     parent,
@@ -217,19 +244,78 @@ def post_all(
             root = root or ref
             parent = ref
             listed.append({"group": g, "index": i, "id": ref.id, "url": ref.url})
+    if isinstance(api, LooksUp):
+        watch.settle(api)
     return {
         "publisher": api.platform.lower(),
         "account": account,
         "posts": listed,
         "resumed_after": resumed or None,
+        **({"deleted": watch.deleted} if watch.deleted else {}),
     }
 
 
-def _up(listed: list[dict[str, Any]]) -> str:
+def _up(listed: list[dict[str, Any]], checked: bool = True) -> str:
     if not listed:
-        return "nothing was posted"
+        # Said only when this post was looked for (or could not have gone out).
+        return "nothing was posted" if checked else "no post before it is up"
     urls = [p["url"] or p["id"] for p in listed]
     return f"{len(listed)} post(s) are up ({', '.join(urls)})"
+
+
+# A server's clock and ours may differ: a copy is looked for from this long before the post
+# was started. Matching is by exact text and reply target, so the margin costs nothing.
+SKEW = dt.timedelta(minutes=15)
+# After a dropped connection or a killed process (not a slow answer), how long a request
+# the server was still working on may take to land, at most `timeout`.
+SETTLE = 2.0
+# After no answer within `timeout`, a late original is looked for until this many timeouts
+# more have passed (at the end of the thread; found earlier, it is deleted at once).
+SLOW = 3.0
+
+
+@dataclass
+class _Watched:
+    group: int
+    index: int
+    post: Post
+    parent: PostRef | None
+    since: dt.datetime
+    kept: PostRef
+    until: float  # time.monotonic() after which a late copy is no longer expected
+
+
+@dataclass
+class _Watch:
+    """Posts resent while an earlier request may still land, and the copies deleted."""
+
+    posts: list[_Watched] = field(default_factory=list)
+    deleted: list[dict[str, Any]] = field(default_factory=list)
+
+    def drop(self, api: LooksUp, group: int, index: int, extra: list[PostRef]) -> None:
+        for ref in extra:
+            api.delete(ref)
+            self.deleted.append({"group": group, "index": index, "id": ref.id, "url": ref.url})
+
+    def settle(self, api: LooksUp) -> None:
+        """The last look: a late original that landed after the thread went on is deleted
+        (the thread continues from the copy recorded). A failed look leaves it to a person
+        reading the receipt; the thread itself is up."""
+        for w in self.posts:
+            while True:
+                try:
+                    found = api.copies(w.post, w.parent, w.since)
+                except ApiError:
+                    break
+                extra = [f for f in found if f.id != w.kept.id]
+                if extra:
+                    with suppress(ApiError):
+                        self.drop(api, w.group, w.index, extra)
+                    break
+                left = w.until - time.monotonic()
+                if left <= 0:
+                    break
+                time.sleep(min(0.2, left))  # wall time even under a test's clock: a real wait
 
 
 @dataclass
@@ -246,14 +332,15 @@ class _Step:
     halt: Callable[[], bool] | None
     sleep: Sleep
     listed: list[dict[str, Any]]
+    watch: _Watch
 
     @property
     def label(self) -> str:
         return self.pub.label(self.group, self.index)
 
-    def _stop(self, why: str) -> UserError:
+    def _stop(self, why: str, checked: bool = True) -> UserError:
         return UserError(
-            f"{self.api.platform}: {self.label} {why}; {_up(self.listed)}; "
+            f"{self.api.platform}: {self.label} {why}; {_up(self.listed, checked)}; "
             f"`aspdigest schedule retry {self.pub.delivery_id}` resumes at "
             f"{self.label}"
         )
@@ -266,6 +353,7 @@ class _Step:
         started: dt.datetime | None,
         now: dt.datetime,
     ) -> PostRef:
+        looks = self.api if isinstance(self.api, LooksUp) else None
         if key is None:
             key = self.api.new_key(self.pub, self.group, self.index)
             self.ledger.sending(self.group, self.index, key)
@@ -274,7 +362,8 @@ class _Step:
             in_doubt = True
             window = self.api.idempotency_window
             if (
-                window is not None
+                looks is None  # a server that is looked at needs no trusted window
+                and window is not None
                 and started is not None
                 and (now - started).total_seconds() > window
             ):
@@ -285,15 +374,30 @@ class _Step:
                     f"then `aspdigest schedule resolve {self.pub.delivery_id} --sent` or "
                     "`--not-sent` (then `retry` resumes there)"
                 )
+        since = (started or now) - SKEW
+        # When a request the server may still be working on stops mattering (monotonic).
+        until = time.monotonic() + (min(looks.timeout, SETTLE) if looks else 0.0)
         tries = 0
         waited = 0.0
+        resent = False  # sent again while an earlier request may still land
         while True:
             try:
                 if in_doubt:
-                    found = self.api.find(key)
-                    if found is not None:
-                        return self._record(found)
-                return self._record(self.api.post(self.post, key, root, parent, self.pub))
+                    if looks is not None:
+                        found = looks.copies(self.post, parent, since)
+                        if found:
+                            return self._keep(looks, found, parent, since, until, resent)
+                    elif (ref := self.api.find(key)) is not None:
+                        return self._record(ref)
+                resent = resent or in_doubt
+                ref = self.api.post(self.post, key, root, parent, self.pub)
+                if looks is not None and in_doubt:
+                    # Again after the resend: a slow original may have landed meanwhile.
+                    found = looks.copies(self.post, parent, since)
+                    if ref.id not in {f.id for f in found}:
+                        found.append(ref)
+                    return self._keep(looks, found, parent, since, until, True)
+                return self._record(ref)
             except AuthFailed as exc:
                 raise self._stop(f"was not posted: {exc}") from None
             except Rejected as exc:
@@ -306,17 +410,68 @@ class _Step:
                 if waited > self.patience.rate_limit_wait:
                     raise self._stop(
                         f"was not posted: {exc} (waiting {wait:.0f} s would "
-                        f"pass delivery.rate_limit_wait)"
+                        f"pass delivery.rate_limit_wait)",
+                        checked=not in_doubt,
                     ) from None
                 self._pause(wait)
             except Unreachable as exc:
                 tries += 1
                 in_doubt = True  # it may have arrived: look before sending again
+                if looks is not None:
+                    settle = SLOW * looks.timeout if exc.slow else min(looks.timeout, SETTLE)
+                    until = max(until, time.monotonic() + settle)
                 if tries > self.patience.network_retries:
-                    raise self._stop(
-                        f"may not have been posted: {exc} (after {tries} tries)"
-                    ) from None
+                    if looks is None:
+                        raise self._stop(
+                            f"may not have been posted: {exc} (after {tries} tries)"
+                        ) from None
+                    return self._last_look(looks, exc, tries, parent, since, until, resent)
                 self._pause(self.patience.backoff * 2 ** (tries - 1))
+
+    def _last_look(
+        self,
+        looks: LooksUp,
+        exc: Unreachable,
+        tries: int,
+        parent: PostRef | None,
+        since: dt.datetime,
+        until: float,
+        resent: bool,
+    ) -> PostRef:
+        """Out of tries: say whether the post is up only after looking at the account."""
+        try:
+            found = looks.copies(self.post, parent, since)
+        except ApiError as failed:
+            raise self._stop(
+                f"may have been posted: {exc} (after {tries} tries; the account could not "
+                f"be read to check: {failed})",
+                checked=False,
+            ) from None
+        if found:
+            return self._keep(looks, found, parent, since, until, resent)
+        raise self._stop(
+            f"was not posted: {exc} (after {tries} tries; it is not on the account)"
+        ) from None
+
+    def _keep(
+        self,
+        looks: LooksUp,
+        found: list[PostRef],
+        parent: PostRef | None,
+        since: dt.datetime,
+        until: float,
+        resent: bool,
+    ) -> PostRef:
+        """Record the first copy; delete any later one; after a resend, watch for a copy
+        still to land (without one, the copy found was the only request out)."""
+        kept, extra = found[0], found[1:]
+        self._record(kept)
+        self.watch.drop(looks, self.group, self.index, extra)
+        if resent and time.monotonic() < until:
+            self.watch.posts.append(
+                _Watched(self.group, self.index, self.post, parent, since, kept, until)
+            )
+        return kept
 
     def _record(self, ref: PostRef) -> PostRef:
         self.ledger.posted(self.group, self.index, remote_id=ref.id, cid=ref.cid, url=ref.url)
