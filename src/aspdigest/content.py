@@ -25,6 +25,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from aspdigest.config import Project
+from aspdigest.safetext import text_problem
 from aspdigest.errors import ContentError, Problem, UserError, toml_message
 from aspdigest.records import (
     KINDS,
@@ -167,6 +168,7 @@ def _problems(path: str, exc: ValidationError, model: type[BaseModel]) -> list[P
             p
             for p in err["loc"]
             if not (isinstance(p, str) and p.startswith(("function-", "nullable")))
+            and p != "[key]"  # a dict key's own problem is named by the key alone
         ]
         problems.append(Problem(path, _loc(loc), _message({**err, "loc": tuple(loc)}, model)))
     return list(dict.fromkeys(problems))
@@ -372,6 +374,10 @@ def _read_record(
                     path, f"quotes[{i}].by", (f'"{quote.by}" is not a speaker of this record{fix}')
                 )
             )
+    # The body is Markdown, not YAML: no parser has looked at its characters yet.
+    body_problem = text_problem(post.content.replace("\r\n", "\n"))
+    if body_problem is not None:
+        problems.append(Problem(path, "body", body_problem))
     if len(problems) > before or date is None:
         return None
     return Record(

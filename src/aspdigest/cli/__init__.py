@@ -21,6 +21,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from aspdigest.errors import UserError
+from aspdigest.safetext import terminal_safe
 
 app = typer.Typer(
     name="aspdigest",
@@ -50,9 +51,16 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 
 
 def fail(lines: list[str]) -> None:
+    # Problems quote what the user wrote; an ESC or a bidi override in it must be shown, not
+    # obeyed by the terminal.
     for line in lines:
-        sys.stderr.write(line + "\n")
+        sys.stderr.write(terminal_safe(line) + "\n")
     raise typer.Exit(1)
+
+
+def cell(text: str) -> str:
+    """One field of a tab-separated listing, printable: controls, tabs and newlines escaped."""
+    return terminal_safe(text).replace("\t", "\\t").replace("\n", "\\n")
 
 
 def run(action: Callable[[], T]) -> T:

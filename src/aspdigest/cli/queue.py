@@ -18,6 +18,7 @@ from aspdigest.cli import (
     _event,
     _project,
     app,
+    cell,
     fail,
     run,
 )
@@ -44,8 +45,15 @@ IdArg = Annotated[int, typer.Argument(metavar="ID", help="Delivery id (see `sche
 
 def _by(name: str | None) -> str:
     from aspdigest.approval import default_approver
+    from aspdigest.safetext import text_problem
 
-    return name or default_approver()
+    # The name goes into the store, the audit log and every listing: one printable line.
+    chosen = name or default_approver()
+    problem = text_problem(chosen, single_line=True)
+    if problem is not None:
+        where = "--by" if name else "ASPDIGEST_APPROVER"
+        fail([f"{where}: {problem}"])
+    return chosen
 
 
 def _date(value: str, what: str) -> dt.date:
@@ -78,7 +86,8 @@ def _print_rows(rows: list[Any]) -> None:
         tz = r.send_at_local.tzinfo if r.send_at_local else dt.UTC
         print(
             "\t".join(
-                [
+                cell(field)
+                for field in [
                     str(r.id),
                     r.date.isoformat(),
                     local_text(r.send_at_utc, tz),
