@@ -63,6 +63,19 @@ def cell(text: str) -> str:
     return terminal_safe(text).replace("\t", "\\t").replace("\n", "\\n")
 
 
+def approver(name: str | None) -> str:
+    """Who does it: `--by`, else $ASPDIGEST_APPROVER, else the OS user; refused (exit 1)
+    unless it is one printable line, since it goes into the store, the log and listings."""
+    from aspdigest.approval import default_approver
+    from aspdigest.safetext import text_problem
+
+    chosen = name or default_approver()
+    problem = text_problem(chosen, single_line=True)
+    if problem is not None:
+        fail([f"{'--by' if name else 'ASPDIGEST_APPROVER'}: {problem}"])
+    return chosen
+
+
 def run(action: Callable[[], T]) -> T:
     """Call into the library; turn a UserError into one line per problem and exit 1."""
     try:

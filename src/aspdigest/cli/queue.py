@@ -18,6 +18,7 @@ from aspdigest.cli import (
     _event,
     _project,
     app,
+    approver,
     cell,
     fail,
     run,
@@ -44,16 +45,7 @@ IdArg = Annotated[int, typer.Argument(metavar="ID", help="Delivery id (see `sche
 
 
 def _by(name: str | None) -> str:
-    from aspdigest.approval import default_approver
-    from aspdigest.safetext import text_problem
-
-    # The name goes into the store, the audit log and every listing: one printable line.
-    chosen = name or default_approver()
-    problem = text_problem(chosen, single_line=True)
-    if problem is not None:
-        where = "--by" if name else "ASPDIGEST_APPROVER"
-        fail([f"{where}: {problem}"])
-    return chosen
+    return approver(name)
 
 
 def _date(value: str, what: str) -> dt.date:
