@@ -25,7 +25,6 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from aspdigest.config import Project
-from aspdigest.safetext import text_problem
 from aspdigest.errors import ContentError, Problem, UserError, toml_message
 from aspdigest.records import (
     KINDS,
@@ -37,6 +36,7 @@ from aspdigest.records import (
     describe,
     known_language,
 )
+from aspdigest.safetext import text_problem
 
 EVENT_FILE = "event.toml"
 BOM = b"\xef\xbb\xbf"
@@ -354,11 +354,15 @@ def _read_record(
             Problem(path, "front matter", f"expected keys and values, got {describe(data)}")
         )
         return None
+    # The body is Markdown, not YAML: no parser has looked at its characters yet.
+    body_problem = text_problem(post.content.replace("\r\n", "\n"))
+    body = [Problem(path, "body", body_problem)] if body_problem else []
     try:
         meta = RecordMeta.model_validate(data)
     except ValidationError as exc:
-        problems.extend(_problems(path, exc, RecordMeta))
+        problems.extend([*_problems(path, exc, RecordMeta), *body])
         return None
+    problems.extend(body)
     names = [s.name for s in meta.speakers]
     for i, quote in enumerate(meta.quotes):
         if quote.by not in names:
@@ -374,10 +378,6 @@ def _read_record(
                     path, f"quotes[{i}].by", (f'"{quote.by}" is not a speaker of this record{fix}')
                 )
             )
-    # The body is Markdown, not YAML: no parser has looked at its characters yet.
-    body_problem = text_problem(post.content.replace("\r\n", "\n"))
-    if body_problem is not None:
-        problems.append(Problem(path, "body", body_problem))
     if len(problems) > before or date is None:
         return None
     return Record(
