@@ -52,9 +52,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 
 def fail(lines: list[str]) -> None:
     # Problems quote what the user wrote; an ESC or a bidi override in it must be shown, not
-    # obeyed by the terminal.
+    # obeyed by the terminal, and a line break in it must not split the problem's line.
     for line in lines:
-        sys.stderr.write(terminal_safe(line) + "\n")
+        sys.stderr.write(terminal_safe(line).replace("\n", "\\n") + "\n")
     raise typer.Exit(1)
 
 
