@@ -524,7 +524,7 @@ def status(event: EventArg = None, project: ProjectOpt = None, as_json: JsonOpt 
         runner_text = "running"
     print(
         f"{event_id}: runner {runner_text}"
-        + (f"; PAUSED by {rep.paused_by}" if rep.paused_at else "")
+        + (f"; PAUSED by {cell(rep.paused_by or '')}" if rep.paused_at else "")
     )
     print("  " + ", ".join(f"{n} {s}" for s, n in rep.counts.items()))
     for r in rep.upcoming[:3]:
@@ -541,7 +541,7 @@ def status(event: EventArg = None, project: ProjectOpt = None, as_json: JsonOpt 
         )
         print(
             f"  needs a person: {r.id} {r.date} {r.channel} {r.platform or 'email'} "
-            f"{r.status}: {why}"
+            f"{r.status}: {cell(why)}"  # a server's error text, escaped
         )
     if len(rep.attention) > 12:
         print(f"  … and {len(rep.attention) - 12} more: `aspdigest schedule list`")
