@@ -39,6 +39,7 @@ from aspdigest.records import (
     describe,
     known_language,
 )
+from aspdigest.safetext import text_problem
 
 EVENT_FILE = "event.toml"
 BOM = b"\xef\xbb\xbf"
@@ -184,6 +185,7 @@ def _problems(path: str, exc: ValidationError, model: type[BaseModel]) -> list[P
             p
             for p in err["loc"]
             if not (isinstance(p, str) and p.startswith(("function-", "nullable")))
+            and p != "[key]"  # a dict key's own problem is named by the key alone
         ]
         problems.append(Problem(path, _loc(loc), _message({**err, "loc": tuple(loc)}, model)))
     return list(dict.fromkeys(problems))
@@ -486,11 +488,15 @@ def _read_record(
             Problem(path, "front matter", f"expected keys and values, got {describe(data)}")
         )
         return None
+    # The body is Markdown, not YAML: no parser has looked at its characters yet.
+    body_problem = text_problem(post.content.replace("\r\n", "\n"))
+    body = [Problem(path, "body", body_problem)] if body_problem else []
     try:
         meta = RecordMeta.model_validate(data)
     except ValidationError as exc:
-        problems.extend(_problems(path, exc, RecordMeta))
+        problems.extend([*_problems(path, exc, RecordMeta), *body])
         return None
+    problems.extend(body)
     names = [s.name for s in meta.speakers]
     for i, quote in enumerate(meta.quotes):
         if quote.by not in names:

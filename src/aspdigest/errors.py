@@ -38,7 +38,11 @@ class UserError(Exception):
         super().__init__(self.text)
 
     def lines(self) -> list[str]:
-        return self.text.splitlines()
+        # One line per problem even when a message quotes a value holding a line break
+        # (str.splitlines would also break at U+000B, U+001C, U+0085, U+2028…).
+        if self.problems:
+            return [str(p) for p in self.problems]
+        return self.text.removesuffix("\n").split("\n")
 
 
 class ContentError(UserError):

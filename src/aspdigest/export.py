@@ -258,28 +258,38 @@ def to_csv(drafts: Sequence[Draft], event_id: str) -> bytes:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for d in drafts:
-        writer.writerow(
-            [
-                d.date,
-                d.local_time,
-                d.timezone,
-                d.day,
-                d.platform,
-                d.kind,
-                d.position,
-                d.total,
-                d.text,
-                d.length,
-                d.limit,
-                d.unit,
-                d.links[0] if d.links else "",
-                "\n".join(i.path for i in d.images),
-                "\n".join(i.alt for i in d.images),
-                " ".join(d.records),
-                d.quote,
-            ]
-        )
+        row: list[str | int] = [
+            d.date,
+            d.local_time,
+            d.timezone,
+            d.day,
+            d.platform,
+            d.kind,
+            d.position,
+            d.total,
+            d.text,
+            d.length,
+            d.limit,
+            d.unit,
+            d.links[0] if d.links else "",
+            "\n".join(i.path for i in d.images),
+            "\n".join(i.alt for i in d.images),
+            " ".join(d.records),
+            d.quote,
+        ]
+        writer.writerow(_inert(cell) for cell in row)
     return buffer.getvalue().encode("utf-8-sig")
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(value: str | int) -> str | int:
+    """A CSV cell a spreadsheet shows as text: `'` before a leading formula character."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 def to_json(drafts: Sequence[Draft], event_id: str) -> bytes:
@@ -302,7 +312,11 @@ def _longest_backticks(text: str) -> int:
 
 
 def to_markdown(drafts: Sequence[Draft], event_id: str) -> bytes:
-    """A review document: by day, then platform; each post with its length against its limit."""
+    """A review document: by day, then platform; each post with its length against its limit.
+
+    Every text from the content (post, alt text) is in a fence of its own, so Markdown in a
+    title or an alt text is shown as written and cannot start a link, an image or HTML.
+    """
     lines = [f"# {event_id}: post drafts for review", ""]
     day = platform = kind = None
     for d in drafts:
@@ -339,7 +353,9 @@ def to_markdown(drafts: Sequence[Draft], event_id: str) -> bytes:
             lines += [
                 f"Image: `{image.path}`",
                 "",
-                f"Alt text ({len(image.alt)} characters): {image.alt}",
+                f"Alt text ({len(image.alt)} characters):",
+                "",
+                _fence(image.alt),
                 "",
             ]
     if not drafts:

@@ -26,7 +26,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from aspdigest.safetext import text_problem
+from aspdigest.safetext import codepoint, text_problem
+from aspdigest.text._tlds import TLDS
 
 KINDS = ("session", "side-event", "statement", "launch", "report", "screening", "plea", "closing")
 Kind = Literal[
@@ -81,11 +82,79 @@ def _check_url(value: str) -> str:
         raise PydanticCustomError(
             "url_scheme", 'expected an http(s) URL, got "{value}"', {"value": value}
         )
+    problem = text_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("unsafe_text", "URL {problem}", {"problem": problem})
     if any(c.isspace() for c in value):
         raise PydanticCustomError(
             "url_space", 'URL contains a space: "{value}"; encode it as %20', {"value": value}
         )
+    problem = url_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("url_syntax", "{problem}", {"problem": problem})
     return value
+
+
+# RFC 3986: what a URL may hold unencoded (unreserved, sub-delims, ":", "@", "/", "?", the
+# "%" of a percent-escape); "#" once, before the fragment; "[" and "]" only around an IP
+# literal host, which no platform links anyway.
+_URL_SAFE = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/?%"
+)
+_LABEL_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_PERCENT_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_MAX_URL = 4096  # twitter-text links nothing longer
+
+
+def percent_encoded(char: str) -> str:
+    """`%22` for `"`: the UTF-8 bytes of `char` as RFC 3986 percent-escapes."""
+    return "".join(f"%{byte:02X}" for byte in char.encode("utf-8"))
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` (an http(s) URL free of controls and spaces) is not a strict RFC 3986 URL
+    with a domain name that every platform links, or None.
+
+    One rule for every link a record carries: a quote or an angle bracket ends a URL early on
+    some platforms and in HTML attributes, so each is refused with the escape to write instead.
+    """
+    if len(url) > _MAX_URL:
+        return f"URL is {len(url)} characters long; at most {_MAX_URL} are linked"
+    start = url.index("://") + 3
+    cut = min((i for i in (url.find(c, start) for c in "/?#") if i >= 0), default=len(url))
+    authority = url[start:cut]
+    fragment = url.find("#", cut)
+    for index in range(cut, len(url)):
+        char = url[index]
+        if char in _URL_SAFE or index == fragment:
+            continue
+        return f"URL contains {codepoint(char)} at character {index + 1}; encode it as " + (
+            percent_encoded(char)
+        )
+    bad_escape = _PERCENT_RE.search(url, cut)
+    if bad_escape is not None:
+        return (
+            f'URL has a "%" not followed by two hex digits at character {bad_escape.start() + 1}; '
+            "write %25 for a percent sign"
+        )
+    if "@" in authority:
+        return "URL has a user name before its host (…@); remove it"
+    host, colon, port = authority.partition(":")
+    if colon and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+        return f'URL has the port "{port}"; expected a number from 1 to 65535 (or none)'
+    if not host.isascii():
+        try:
+            ascii_host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            return f'URL host "{host}" is not a valid domain name'
+        return f'URL host "{host}" is not ASCII; write it as "{ascii_host}"'
+    labels = host.split(".")
+    if len(labels) < 2 or not all(_LABEL_RE.match(label) for label in labels):
+        return f'URL host "{host}" is not a domain name such as example.org'
+    tld = labels[-1].lower()
+    if tld not in TLDS and not tld.startswith("xn--"):
+        return f'URL host "{host}" does not end in a known top-level domain'
+    return None
 
 
 def _check_lang(value: str) -> str:
@@ -112,7 +181,17 @@ def _one_header_line(value: str) -> str:
     return value
 
 
-Text = Annotated[str, AfterValidator(_nonempty)]
+def _publishable(value: str) -> str:
+    # Every text field reaches a page, a post, a card or a terminal: refuse what would act
+    # there instead of being read (controls, noncharacters, an unclosed bidi override).
+    problem = text_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("unsafe_text", "{problem}", {"problem": problem})
+    return value
+
+
+Text = Annotated[str, AfterValidator(_publishable), AfterValidator(_nonempty)]
+PlainText = Annotated[str, AfterValidator(_publishable)]
 # Text that can reach a mail header (the digest's Subject, From or List-Id via a setting
 # template): one line, with no encoded word that decodes to a line break or control.
 HeaderText = Annotated[Text, AfterValidator(_one_header_line)]
@@ -195,7 +274,9 @@ class Handles(_Strict):
     threads: str | None = Field(
         None, pattern=r"^[A-Za-z0-9_.]{1,30}$", description="Without the @."
     )
-    linkedin: str | None = Field(None, description="Company or profile name as LinkedIn shows it.")
+    linkedin: PlainText | None = Field(
+        None, description="Company or profile name as LinkedIn shows it."
+    )
 
 
 class EventMeta(_Strict):
@@ -223,7 +304,7 @@ class EventMeta(_Strict):
         default_factory=dict,
         description='Per-day title and intro, keyed by date: [days."2024-12-02"].',
     )
-    handles: dict[str, Handles] = Field(
+    handles: dict[Text, Handles] = Field(
         default_factory=dict, description="Name → platform handles."
     )
 

@@ -40,7 +40,7 @@ _TERMINAL_UNSAFE = re.compile(
 def codepoint(char: str) -> str:
     """`U+001B (ESCAPE)`: how messages name a character a person cannot see."""
     name = unicodedata.name(char, "")
-    if not name and ord(char) < 0x20:
+    if not name and ord(char) in _C0_NAMES:  # DELETE (0x7F) too
         name = _C0_NAMES.get(ord(char), "")
     return f"U+{ord(char):04X}" + (f" ({name})" if name else "")
 

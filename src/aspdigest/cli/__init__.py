@@ -21,6 +21,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from aspdigest.errors import UserError
+from aspdigest.safetext import terminal_safe
 
 app = typer.Typer(
     name="aspdigest",
@@ -50,9 +51,29 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 
 
 def fail(lines: list[str]) -> None:
+    # Problems quote what the user wrote; an ESC or a bidi override in it must be shown, not
+    # obeyed by the terminal, and a line break in it must not split the problem's line.
     for line in lines:
-        sys.stderr.write(line + "\n")
+        sys.stderr.write(terminal_safe(line).replace("\n", "\\n") + "\n")
     raise typer.Exit(1)
+
+
+def cell(text: str) -> str:
+    """One field of a tab-separated listing, printable: controls, tabs and newlines escaped."""
+    return terminal_safe(text).replace("\t", "\\t").replace("\n", "\\n")
+
+
+def approver(name: str | None) -> str:
+    """Who does it: `--by`, else $ASPDIGEST_APPROVER, else the OS user; refused (exit 1)
+    unless it is one printable line, since it goes into the store, the log and listings."""
+    from aspdigest.approval import default_approver
+    from aspdigest.safetext import text_problem
+
+    chosen = name or default_approver()
+    problem = text_problem(chosen, single_line=True)
+    if problem is not None:
+        fail([f"{'--by' if name else 'ASPDIGEST_APPROVER'}: {problem}"])
+    return chosen
 
 
 def run(action: Callable[[], T]) -> T:

@@ -20,6 +20,7 @@ from aspdigest.cli import (
     _event,
     _project,
     app,
+    approver,
     fail,
     progress_bar,
     run,
@@ -260,7 +261,6 @@ def preview(
     project: ProjectOpt = None,
 ) -> None:
     """Serve the review site on 127.0.0.1, rebuild on every change, approve from the page."""
-    from aspdigest.approval import default_approver
     from aspdigest.preview import PreviewConfig, choose_token, serve
 
     proj = _project(project)
@@ -272,7 +272,7 @@ def preview(
         host=host,
         port=port,
         token=secret_token,
-        by=by or default_approver(),
+        by=approver(by),
     )
     run(lambda: serve(config, log=lambda line: print(line, flush=True), generated_token=generated))
 

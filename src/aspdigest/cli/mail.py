@@ -16,6 +16,7 @@ from aspdigest.cli import (
     _event,
     _project,
     app,
+    cell,
     fail,
     run,
 )
@@ -80,7 +81,8 @@ def subscribers_list(project: ProjectOpt = None, as_json: JsonOpt = False) -> No
     for r in rows:
         print(
             "\t".join(
-                [
+                cell(field)
+                for field in [
                     r.address,
                     r.name or "",
                     r.language or "",

@@ -18,6 +18,8 @@ from aspdigest.cli import (
     _event,
     _project,
     app,
+    approver,
+    cell,
     fail,
     run,
 )
@@ -43,9 +45,7 @@ IdArg = Annotated[int, typer.Argument(metavar="ID", help="Delivery id (see `sche
 
 
 def _by(name: str | None) -> str:
-    from aspdigest.approval import default_approver
-
-    return name or default_approver()
+    return approver(name)
 
 
 def _date(value: str, what: str) -> dt.date:
@@ -78,7 +78,8 @@ def _print_rows(rows: list[Any]) -> None:
         tz = r.send_at_local.tzinfo if r.send_at_local else dt.UTC
         print(
             "\t".join(
-                [
+                cell(field)
+                for field in [
                     str(r.id),
                     r.date.isoformat(),
                     local_text(r.send_at_utc, tz),
@@ -523,7 +524,7 @@ def status(event: EventArg = None, project: ProjectOpt = None, as_json: JsonOpt 
         runner_text = "running"
     print(
         f"{event_id}: runner {runner_text}"
-        + (f"; PAUSED by {rep.paused_by}" if rep.paused_at else "")
+        + (f"; PAUSED by {cell(rep.paused_by or '')}" if rep.paused_at else "")
     )
     print("  " + ", ".join(f"{n} {s}" for s, n in rep.counts.items()))
     for r in rep.upcoming[:3]:
@@ -540,7 +541,7 @@ def status(event: EventArg = None, project: ProjectOpt = None, as_json: JsonOpt 
         )
         print(
             f"  needs a person: {r.id} {r.date} {r.channel} {r.platform or 'email'} "
-            f"{r.status}: {why}"
+            f"{r.status}: {cell(why)}"  # a server's error text, escaped
         )
     if len(rep.attention) > 12:
         print(f"  … and {len(rep.attention) - 12} more: `aspdigest schedule list`")

@@ -66,6 +66,7 @@ from aspdigest.text import (
     linkedin_escape,
     mastodon_rule,
 )
+from aspdigest.text.links import linkable
 
 TEMPLATES = {
     "opener": "social/opener.txt.j2",
@@ -211,7 +212,8 @@ def thread_sections(
     ]
     for record in day.records:
         organisers = [handle(event, name, platform.name) or name for name in record.organisers]
-        link = record.links[0].url if record.links else None
+        # Encoded where this platform's link detection would stop, so all of it is linked.
+        link = linkable(record.links[0].url, platform.name) if record.links else None
         text = _render(
             ctx.env, "item", {**values, "record": record, "organisers": organisers, "link": link}
         )
