@@ -43,8 +43,8 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 from aspdigest.build import build
 from aspdigest.config import CONFIG_FILE, Project, load_project, secret
 from aspdigest.content import resolve_event
-from aspdigest.records import Event
 from aspdigest.errors import UserError
+from aspdigest.records import Event
 from aspdigest.render.templates import make_environment
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -154,7 +154,10 @@ class Site:
 
         with self.lock:
             if self.project is None or self.event is None:
-                return {"state": "error", "message": "the build failed; fix the problems shown first"}
+                return {
+                    "state": "error",
+                    "message": "the build failed; fix the problems shown first",
+                }
             return live_status(
                 self.project, self.event_id, self.event.tz, self.event.language, date
             )

@@ -330,9 +330,19 @@
     line.textContent = data.state === "ok" && data.planned
       ? data.approved + " of " + data.planned + " planned deliveries approved."
       : data.message;
-    document.querySelectorAll("[data-approved-day]").forEach(function (div) {
-      var day = data.days[div.getAttribute("data-approved-day")];
-      div.hidden = data.state !== "ok";
+    document.querySelectorAll("dl[data-facts-day]").forEach(function (facts) {
+      var day = data.days[facts.getAttribute("data-facts-day")];
+      var div = facts.querySelector(".live-approved");
+      if (data.state !== "ok") {
+        if (div) div.remove();
+        return;
+      }
+      if (!div) {
+        div = el("div", "live-approved");
+        div.appendChild(el("dt", null, "Approved"));
+        div.appendChild(el("dd"));
+        facts.appendChild(div);
+      }
       div.querySelector("dd").textContent = day ? day.approved + " of " + day.planned : "Nothing planned";
     });
   }
