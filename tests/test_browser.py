@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import os
 import queue
+import re
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,7 @@ pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[1]
 AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
+CLI = [sys.executable, "-m", "aspdigest"]
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -335,12 +337,51 @@ def test_preview_approves_reloads_and_shows_errors(
             assert _overflow(page) == 0
         page.set_viewport_size({"width": 1280, "height": 900})
 
+        # The built page holds no status; the preview shows the store's, live.
+        built_page = (sample_root / "out/asp23/2024-12-03/index.html").read_text()
+        assert "data-status" not in built_page
+        expect(page.locator(".approval-pointer")).to_be_hidden()
         row = page.locator('tr[data-channel="thread"][data-platform="x"]')
         expect(row).to_have_attribute("data-status", "planned")
+        expect(row.locator(".badge")).to_have_text("planned")
+        expect(row).to_contain_text("Not yet")
+        expect(page.locator("th", has_text="Sends at (Europe/Amsterdam)")).to_be_visible()
         approve.click()
         expect(row).to_have_attribute("data-status", "approved", timeout=30_000)
+        expect(row.locator(".badge")).to_have_text("approved")
         expect(row).to_contain_text("By Browser Test")
+        expect(row.locator(".hashes summary")).to_have_text(
+            re.compile(r"^\d+ approved files, all as built\s*$")
+        )
+        expect(row.locator(".hash-same").first).to_have_text("matches this build")
+        expect(row.locator(".hash-changed")).to_have_count(0)
+        expect(page.locator("#live")).to_have_text("Approved 1 delivery.")
         expect(page.get_by_role("button", name="Approve X thread")).to_have_count(0)
+        assert (sample_root / "out/asp23/2024-12-03/index.html").read_text() == built_page
+
+        # An approval from the CLI shows up on the open page without a reload.
+        approved = subprocess.run(
+            [*CLI, "approve", "asp23", "2024-12-03", "--channel", "digest", "-C", str(sample_root)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, **environ},
+        )
+        assert approved.returncode == 0, approved.stderr
+        digest_row = page.locator('tr[data-channel="digest"]')
+        expect(digest_row).to_have_attribute("data-status", "approved", timeout=30_000)
+        expect(page.get_by_role("button", name="Approve Email digest")).to_have_count(0)
+
+        # The index counts what is approved, live too.
+        page.goto(server.url)
+        expect(page.locator("#store")).to_contain_text("2 of 50 planned deliveries approved.")
+        day3 = page.locator('dl[data-facts-day="2024-12-03"]')
+        expect(day3.locator(".live-approved dd")).to_have_text("2 of 11")
+        expect(page.locator('dl[data-facts-day="2024-12-04"] .live-approved dd')).to_have_text(
+            "0 of 6"
+        )
+        page.goto(server.url + "2024-12-03/index.html")
+        expect(row).to_have_attribute("data-status", "approved")
         rows = {
             (s.channel, s.platform): s
             for s in status(project, "asp23")
@@ -349,7 +390,9 @@ def test_preview_approves_reloads_and_shows_errors(
         assert rows["thread", "x"].status == "approved"
         assert rows["thread", "x"].approved_by == "Browser Test"
         assert rows["thread", "x"].approved
-        assert {s.status for k, s in rows.items() if k != ("thread", "x")} == {"planned"}
+        assert rows["digest", ""].status == "approved"  # by the CLI
+        others = {s.status for k, s in rows.items() if k not in {("thread", "x"), ("digest", "")}}
+        assert others == {"planned"}
 
         # Editing a record while the page is open: the page reloads with the change.
         record = sample_root / "content/asp23/2024-12-03/kit-general-debate.md"
@@ -367,6 +410,7 @@ def test_preview_approves_reloads_and_shows_errors(
         )
         # the approved X thread changed under its approval: the page says so
         expect(row).to_contain_text("changed since approval")
+        expect(row.locator(".hash-changed").first).to_have_text("differs from this build")
 
         # A broken record: the same one-line message the CLI prints, not the stale page.
         record.write_text(good.replace("order: 1", "order: 1\ntime: 6:30", 1))

@@ -17,6 +17,7 @@ import urllib.request
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 from markupsafe import escape
@@ -77,7 +78,7 @@ def test_index_lists_every_day_with_its_subject_and_size(built: Path) -> None:
     subject = next(a["meta"]["subject"] for a in day["artifacts"] if a["path"] == "digest.html")
     assert esc(subject) in page
     assert "KB</span> of 102 KB" in page
-    assert "No state store yet" in page
+    assert "Approval status is live in <code>aspdigest preview asp23</code>" in page
     manifest = json.loads((built / "manifest.json").read_text())
     paths = {a["path"] for a in manifest["artifacts"]}
     assert {
@@ -163,7 +164,7 @@ quotes:
     by: "</textarea><svg onload=alert(2)>"
 links:
   - title: "<a href=javascript:alert(5)>x</a>"
-    url: "https://example.org/?q=\\"><script>alert(6)</script>"
+    url: "https://example.org/?q=%22%3E%3Cscript%3Ealert(6)%3C/script%3E"
 ---
 Body with <script>alert(7)</script> in it.
 """,
@@ -247,70 +248,88 @@ def _plan(project: Project) -> None:
         plan(project, "asp23", store)
 
 
-def test_no_store_shows_no_status_and_creates_no_store(sample_project: Project) -> None:
-    build(sample_project, "asp23")
-    assert not (sample_project.root / ".aspdigest").exists()
-    page = (sample_project.output_dir / "asp23/2024-12-02/index.html").read_text()
-    assert "No state store yet: nothing has been planned or approved." in page
+def _live(url: str, date: str | None = None) -> dict[str, Any]:
+    status, headers, body = _request(url + "_status.json" + (f"?date={date}" if date else ""))
+    assert status == 200 and headers["Content-Type"] == "application/json; charset=utf-8"
+    assert headers["Cache-Control"] == "no-store"
+    data: dict[str, Any] = json.loads(body)
+    return data
 
 
-def test_status_and_approved_hashes_from_the_store(sample_root: Path) -> None:
+def test_no_store_shows_no_status_and_creates_no_store(served: tuple[str, Path, Preview]) -> None:
+    url, root, _ = served
+    assert _live(url)["state"] == "none"
+    assert _live(url, "2024-12-02")["message"] == (
+        "No state store yet: nothing has been planned or approved."
+    )
+    assert not (root / ".aspdigest").exists()
+    status, _, body = _request(url + "_status.json?date=Monday")
+    assert status == 400 and json.loads(body) == {
+        "errors": ['date: expected a date like 2024-12-02, got "Monday"']
+    }
+
+
+def test_live_status_and_approved_hashes_from_the_store(
+    served: tuple[str, Path, Preview],
+) -> None:
     from aspdigest.approval import approve, status
 
-    project = load_project(sample_root, environ={})
-    build(project, "asp23")
+    url, root, preview = served
+    project = load_project(root, environ={})
     _plan(project)
-    build(project, "asp23")
-    page = (project.output_dir / "asp23/2024-12-02/index.html").read_text()
-    assert page.count('data-status="planned"') == 11  # digest + thread and quotes × 5
-    assert "Sends at (Europe/Amsterdam)" in page
-    assert "Tue 3 Dec, 07:30" in page  # the digest goes out the next morning
-    index = (project.output_dir / "asp23/index.html").read_text()
-    assert "0 of 50 planned deliveries approved." in index
+    live = _live(url, "2024-12-02")
+    assert live["state"] == "ok" and live["timezone"] == "Europe/Amsterdam"
+    assert [d["status"] for d in live["deliveries"]] == ["planned"] * 11  # digest, 5 × 2
+    assert live["deliveries"][0]["label"] == "Email digest"
+    assert live["deliveries"][0]["send_at"] == "Tue 3 Dec, 07:30"  # the next morning
+    assert live["deliveries"][1]["label"] == "X thread"
+    assert {d["date"] for d in live["deliveries"]} == {"2024-12-02"}
+    assert live["planned"] == 50 and live["approved"] == 0
+    assert live["days"]["2024-12-03"] == {"planned": 11, "approved": 0}
 
     approve(project, "asp23", dt.date(2024, 12, 2), channel="digest", by="Ana <Reviewer>")
-    build(project, "asp23")
-    page = (project.output_dir / "asp23/2024-12-02/index.html").read_text()
-    row = page.split('data-channel="digest"', 1)[1].split("</tr>", 1)[0]
-    assert '<span class="badge badge-approved">approved</span>' in row
-    assert "By Ana &lt;Reviewer&gt;" in row
+    digest = _live(url, "2024-12-02")["deliveries"][0]
+    assert digest["status"] == "approved" and digest["approved_by"] == "Ana <Reviewer>"
+    assert digest["approved_at"] and not digest["changed"]
     approved = next(
         s
         for s in status(project, "asp23")
         if s.date == dt.date(2024, 12, 2) and s.channel == "digest"
     )
-    assert approved.approved
-    for path, sha in approved.approved.items():
-        assert f'<code>{path}</code> <span class="hash-state hash-same">matches this build' in row
-        assert f"sha256 {sha}" in row
-    assert "all as built" in row
-    assert (
-        "1 of 50 planned deliveries approved."
-        in (project.output_dir / "asp23/index.html").read_text()
-    )
+    assert approved.approved and digest["approved"] == dict(sorted(approved.approved.items()))
+    # The day page carries the hashes of its build, for review.js to compare with these.
+    page = _request(url + "2024-12-02/")[2].decode()
+    built = json.loads(re.search(r"data-built='([^']*)'", page)[1])  # type: ignore[index]
+    assert all(built[path] == sha for path, sha in digest["approved"].items())
+    assert _live(url)["approved"] == 1
 
-    # The content changes after approval: the page says so, file by file.
-    record = sample_root / "content/asp23/2024-12-02/opening.md"
+    # The content changes after approval: the status says so, and counts it no more.
+    record = root / "content/asp23/2024-12-02/opening.md"
     record.write_text(record.read_text().replace("\n---\n", "\n---\nA new first line.\n\n", 1))
-    build(project, "asp23")
-    page = (project.output_dir / "asp23/2024-12-02/index.html").read_text()
-    row = page.split('data-channel="digest"', 1)[1].split("</tr>", 1)[0]
-    assert "approved, changed since approval" in row
-    assert "differs from this build" in row
-    assert 'data-changed="yes"' in page
+    preview.site.rebuild("test")
+    live = _live(url, "2024-12-02")
+    assert live["deliveries"][0]["changed"] and live["approved"] == 0
+    assert live["days"]["2024-12-02"] == {"planned": 11, "approved": 0}
 
 
 def test_an_unreachable_store_is_reported_not_fatal(sample_root: Path) -> None:
-    project = load_project(
-        sample_root, environ={"ASPDIGEST_STATE_URL": "postgresql://u:hunter2@127.0.0.1:9/x"}
+    config = sample_root / "aspdigest.toml"
+    config.write_text(
+        config.read_text() + '\n[state]\nurl = "postgresql://u:hunter2@127.0.0.1:9/x"\n'
     )
-    result = build(project, "asp23")
-    assert any(
-        w.startswith("review: The state store could not be read: state store ")
-        for w in result.warnings
+    result = build(load_project(sample_root, environ={}), "asp23")
+    assert not any("state store" in w for w in result.warnings)  # the build never reads it
+    preview = start(
+        PreviewConfig(root=sample_root, event="asp23", port=0, watch=False),
+        log=lambda _line: None,
     )
-    page = (project.output_dir / "asp23/2024-12-02/index.html").read_text()
-    assert "The state store could not be read" in page and "hunter2" not in page
+    try:
+        live = _live(preview.url, "2024-12-02")
+    finally:
+        preview.stop()
+    assert live["state"] == "error"
+    assert live["message"].startswith("The state store could not be read: state store ")
+    assert "hunter2" not in json.dumps(live)
 
 
 # -- the preview server ------------------------------------------------------------------------
@@ -430,16 +449,17 @@ def test_preview_approve_records_the_approval(served: tuple[str, Path, Preview])
     ).encode()
     code, _, body = _request(url + "approve", data=data)
     assert code == 200, body
-    assert json.loads(body)["message"] == "Approved 1 delivery; reloading…"
+    assert json.loads(body)["message"] == "Approved 1 delivery."
     rows = [s for s in status(project, "asp23") if s.date == dt.date(2024, 12, 3)]
     assert {
         (s.channel, s.platform, s.status, s.approved_by) for s in rows if s.status != "planned"
     } == {("thread", "x", "approved", "Test Reviewer")}
-    # the approval rebuilt the site: the version moved on and the page shows the status
+    # nothing under out/ changed, so nothing was rebuilt; the live status shows the approval
     page = _request(url + "2024-12-03/index.html")[2].decode()
-    assert _meta(page)["version"] != meta["version"]
-    row = page.split('data-platform="x"', 1)[1].split("</tr>", 1)[0]
-    assert "badge-approved" in row and "By Test Reviewer" in row
+    assert _meta(page)["version"] == meta["version"]
+    assert "data-status" not in page
+    x = next(d for d in _live(url, "2024-12-03")["deliveries"] if d["platform"] == "x")
+    assert (x["status"], x["approved_by"], x["changed"]) == ("approved", "Test Reviewer", False)
 
 
 def test_preview_shows_the_cli_lines_when_the_build_fails(

@@ -6,8 +6,9 @@ checks the files on disk still match it, and records on each matching delivery i
 store the sha256 of every artifact it carries (`schedule.channel_artifacts`), who approved and
 when; it returns one frozen `Approved` per delivery. At send time `changed_since_approval`
 compares the files with those hashes again: a delivery whose files changed is not sent.
-`status(project, event)` returns every delivery as a frozen `DeliveryStatus` for the review
-page and `aspdigest status`. Both raise `UserError` with one line per problem.
+`status(project, event)` returns every delivery as a frozen `DeliveryStatus` for the live
+status `aspdigest preview` shows (`livestatus.py`; built pages never read the store) and
+`aspdigest status`. Both raise `UserError` with one line per problem.
 """
 
 from __future__ import annotations

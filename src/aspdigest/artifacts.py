@@ -5,7 +5,8 @@ into a temporary folder beside the output, then swaps it into place, so a failed
 leaves the previous output untouched. Each day folder gets a `manifest.json` that depends
 only on the inputs (byte-identical for the same inputs); the event folder's
 `manifest.json` is the only file holding the build time.
-Also reads a previous day back (`read_day`), so unchanged days need not be rendered again.
+Also reads a previous day back (`read_day`), so unchanged days need not be rendered again, and
+the previous event-wide files (`read_event`), so a build where nothing changed renders nothing.
 """
 
 from __future__ import annotations
@@ -70,14 +71,13 @@ class PreviousDay:
     rendered: Rendered
 
 
-def read_day(event_dir: Path, date: str) -> PreviousDay | None:
-    """A day as an earlier build left it, if its files are all still intact."""
-    folder = event_dir / date
+def _read_back(folder: Path, key: str) -> PreviousDay | None:
+    """The files a manifest in folder lists, with its `key` inputs hash, if all are intact."""
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
         artifacts = []
         for entry in manifest["artifacts"]:
-            data = (folder / entry["path"]).read_bytes()
+            data = (folder / _safe(entry["path"])).read_bytes()
             if sha256(data) != entry["sha256"]:
                 return None
             artifacts.append(
@@ -89,11 +89,20 @@ def read_day(event_dir: Path, date: str) -> PreviousDay | None:
                     meta=entry.get("meta", {}),
                 )
             )
-        return PreviousDay(
-            manifest["inputs"], Rendered(tuple(artifacts), tuple(manifest["warnings"]))
-        )
+        return PreviousDay(manifest[key], Rendered(tuple(artifacts), tuple(manifest["warnings"])))
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def read_day(event_dir: Path, date: str) -> PreviousDay | None:
+    """A day as an earlier build left it, if its files are all still intact."""
+    return _read_back(event_dir / date, "inputs")
+
+
+def read_event(event_dir: Path) -> PreviousDay | None:
+    """The event-wide files (feed, review site) as an earlier build left them, if intact;
+    `inputs` is the hash of every day's inputs they were rendered from (`event_inputs`)."""
+    return _read_back(event_dir, "event_inputs")
 
 
 def _safe(path: str) -> PurePosixPath:

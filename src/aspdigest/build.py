@@ -2,7 +2,8 @@
 
 The orchestrating stage. `build(project, event_id)` validates everything before writing
 anything, renders each day (reusing a day from the previous build when none of its inputs
-changed), runs the event-wide renderers over all days, and hands the lot to
+changed), runs the event-wide renderers over all days (reusing their files too when no day's
+inputs changed: they depend on nothing else, not even the state store), and hands the lot to
 `artifacts.write_output`. Progress is reported through a callback so the CLI can draw a
 bar and tests can stay quiet. Returns a frozen `BuildResult`.
 """
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aspdigest import __version__
-from aspdigest.artifacts import Written, dumps, read_day, write_output
+from aspdigest.artifacts import Written, dumps, read_day, read_event, write_output
 from aspdigest.config import Project
 from aspdigest.content import load_content
 from aspdigest.days import Day, plan_days
@@ -44,6 +45,7 @@ class BuildResult:
     days: tuple[DayOutput, ...]
     reused: tuple[str, ...]  # dates whose artifacts came unchanged from the previous build
     warnings: tuple[str, ...]
+    event_reused: bool = False  # the feed and review site came unchanged from the previous build
 
     @property
     def artifact_count(self) -> int:
@@ -93,7 +95,8 @@ def build(
     days = plan_days(content, only)
     ctx = RenderContext(project=project, content=content, env=make_environment(project))
     templates = templates_digest(project)
-    settings_json = project.settings.model_dump_json(by_alias=True)
+    # The store's location is no input: out/ never depends on the state store (a pure build).
+    settings_json = project.settings.model_dump_json(by_alias=True, exclude={"state"})
     shared = hashlib.sha256(
         dumps(
             {
@@ -126,24 +129,34 @@ def build(
             progress(i, total, day.key)
     event_rendered = Rendered()
     built = tuple(out for out, _ in outputs)
-    all_days = built
+    every = list(outputs)
     if only is not None:
         # Event-wide pages (feed, review index) list every day, not just the one rebuilt:
         # the others come back from the previous build as they are on disk.
-        kept = [
-            DayOutput(day, previous.rendered)
-            for day in plan_days(content)
-            if day.date != only and (previous := read_day(event_dir, day.key)) is not None
-        ]
-        all_days = tuple(sorted((*built, *kept), key=lambda out: out.day.date))
-    for j, event_renderer in enumerate(event_renderers(), start=len(days) + 1):
-        event_rendered = event_rendered + event_renderer(all_days, ctx)
+        for day in plan_days(content):
+            if day.date != only and (previous := read_day(event_dir, day.key)) is not None:
+                every.append((DayOutput(day, previous.rendered), previous.inputs))
+        every.sort(key=lambda pair: pair[0].day.date)
+    all_days = tuple(out for out, _ in every)
+    event_key = hashlib.sha256(
+        dumps({"shared": shared, "days": {out.day.key: key for out, key in every}})
+    ).hexdigest()
+    previous_event = None if force else read_event(event_dir)
+    event_reused = previous_event is not None and previous_event.inputs == event_key
+    if previous_event is not None and event_reused:
+        event_rendered = previous_event.rendered
         if progress:
-            progress(j, total, "event")
+            progress(total, total, "event")
+    else:
+        for j, event_renderer in enumerate(event_renderers(), start=len(days) + 1):
+            event_rendered = event_rendered + event_renderer(all_days, ctx)
+            if progress:
+                progress(j, total, "event")
     facts = {
         "event": event.id,
         "aspdigest": __version__,
         "inputs": shared,
+        "event_inputs": event_key,
         "settings_sha256": hashlib.sha256(settings_json.encode()).hexdigest(),
         "templates": templates,
     }
@@ -154,4 +167,4 @@ def build(
         tuple(f"{out.day.key}: {w}" for out in built for w in out.rendered.warnings)
         + event_rendered.warnings
     )
-    return BuildResult(event.id, written, built, tuple(reused), warnings)
+    return BuildResult(event.id, written, built, tuple(reused), warnings, event_reused)

@@ -5,9 +5,11 @@ config)` builds the event, serves out/<event>/ over HTTP (stdlib ThreadingHTTPSe
 watches content/, templates/, schedules/ and aspdigest.toml with watchfiles; every change
 rebuilds through `aspdigest.build.build` and bumps a version that open pages poll at
 `/_version`, so they reload. When a rebuild fails, every review page shows the same one-line
-messages the CLI prints instead of stale drafts. `POST /approve` calls
-`aspdigest.approval.approve`, the code behind `aspdigest approve`, then rebuilds so the
-pages show the new status. It returns a running `Preview`; `serve(config)` blocks until Ctrl-C.
+messages the CLI prints instead of stale drafts. The pages are built without the state store;
+`GET /_status.json[?date=YYYY-MM-DD]` reads it live (`aspdigest.livestatus`) for review.js to
+show each delivery's approval and the Approve buttons. `POST /approve` calls
+`aspdigest.approval.approve`, the code behind `aspdigest approve`; nothing is rebuilt, as no
+page depends on the store. It returns a running `Preview`; `serve(config)` blocks until Ctrl-C.
 
 Safety: bound to 127.0.0.1 unless told otherwise, and then only requests naming a loopback
 Host are answered (no DNS rebinding). Bound anywhere else, or with `--token`, every request
@@ -19,6 +21,7 @@ approve anything.
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import json
 import mimetypes
@@ -41,6 +44,7 @@ from aspdigest.build import build
 from aspdigest.config import CONFIG_FILE, Project, load_project, secret
 from aspdigest.content import resolve_event
 from aspdigest.errors import UserError
+from aspdigest.records import Event
 from aspdigest.render.templates import make_environment
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -109,6 +113,7 @@ class Site:
         self.errors: tuple[str, ...] = ()
         self.project: Project | None = None
         self.event_id = config.event or ""
+        self.event: Event | None = None  # the last good build's event: its zone and language
         self.csrf = secrets.token_urlsafe(24)
 
     @property
@@ -128,6 +133,7 @@ class Site:
                 self.project = load_project(self.config.root)
                 self.event_id = resolve_event(self.project, self.config.event)
                 result = build(self.project, self.event_id)
+                self.event = result.days[0].day.event if result.days else None
                 self.errors = ()
                 fresh = len(result.days) - len(result.reused)
                 self.log(
@@ -144,9 +150,20 @@ class Site:
                 self.errors = (f"internal error: {type(exc).__name__}: {exc}",)
             self.count += 1
 
-    def approve(self, fields: Mapping[str, str]) -> dict[str, Any]:
-        import datetime as dt
+    def live_status(self, date: dt.date | None) -> dict[str, Any]:
+        from aspdigest.livestatus import live_status
 
+        with self.lock:
+            if self.project is None or self.event is None:
+                return {
+                    "state": "error",
+                    "message": "the build failed; fix the problems shown first",
+                }
+            return live_status(
+                self.project, self.event_id, self.event.tz, self.event.language, date
+            )
+
+    def approve(self, fields: Mapping[str, str]) -> dict[str, Any]:
         from aspdigest.approval import approve
 
         with self.lock:
@@ -171,11 +188,10 @@ class Site:
                 by=self.config.by,
             )
             self.log(f"approved {len(approved)} delivery(ies) of {date} as {self.config.by}")
-            self.rebuild("approval")
             return {
                 "approved": [a.delivery_id for a in approved],
                 "message": f"Approved {len(approved)} deliver"
-                f"{'y' if len(approved) == 1 else 'ies'}; reloading…",
+                f"{'y' if len(approved) == 1 else 'ies'}.",
             }
 
     def error_page(self) -> bytes:
@@ -298,8 +314,22 @@ class Handler(BaseHTTPRequestHandler):
             with site.lock:
                 self._json(HTTPStatus.OK, {"version": site.version, "ok": not site.errors})
             return
+        if path == "/_status.json":
+            self._status(parse_qs(urlsplit(self.path).query).get("date", [""])[0])
+            return
         with site.lock:
             self._file(path, head)
+
+    def _status(self, raw: str) -> None:
+        try:
+            date = dt.date.fromisoformat(raw) if raw else None
+        except ValueError:
+            self._json(
+                HTTPStatus.BAD_REQUEST,
+                {"errors": [f'date: expected a date like 2024-12-02, got "{raw}"']},
+            )
+            return
+        self._json(HTTPStatus.OK, self.server.site.live_status(date))
 
     def _file(self, path: str, head: bool) -> None:
         site = self.server.site

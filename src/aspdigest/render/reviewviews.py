@@ -380,13 +380,26 @@ def card_groups(
     def order(card: CardView) -> tuple[int, str]:
         return (_SIZE_ORDER.index(card.size) if card.size in _SIZE_ORDER else 99, card.size)
 
+    # The artifacts come in render order from a fresh build but in path order from a reused
+    # day, so the groups are sorted here: by the record's place in the day, then quote number.
+    records = list(titles)
+
+    def group_order(key: str) -> tuple[int, int, str]:
+        source = sources.get(key, "")
+        number = key.rsplit("-", 1)[-1]
+        return (
+            records.index(source) if source in records else len(records),
+            int(number) if number.isdigit() else 0,
+            key,
+        )
+
     return tuple(
         CardGroup(
             key=key,
             record_title=titles.get(sources.get(key, ""), key),
-            cards=tuple(sorted(cards, key=order)),
+            cards=tuple(sorted(groups[key], key=order)),
         )
-        for key, cards in groups.items()
+        for key in sorted(groups, key=group_order)
     )
 
 
@@ -409,5 +422,8 @@ def day_view(output: DayOutput, social: Social) -> DayView:
         threads=tuple(threads),
         cards=card_groups(artifacts, titles),
         warnings=tuple(output.rendered.warnings),
-        sha256s={a.path: hashlib.sha256(a.data).hexdigest() for a in output.rendered.artifacts},
+        sha256s={
+            a.path: hashlib.sha256(a.data).hexdigest()
+            for a in sorted(output.rendered.artifacts, key=lambda a: a.path)
+        },
     )
