@@ -386,16 +386,21 @@ class Store:
             row = c.execute(query.order_by(recipients.c.id).limit(1)).first()
         return _recipient(row) if row is not None else None
 
-    def claim_recipient(self, delivery_id: int, skip: Collection[int] = ()) -> Recipient | None:
-        """Atomically move the first `pending` recipient (leaving out `skip`) to `sending` and
-        return it, or None when none is left; one whose address is on the suppression list
-        comes back `suppressed` instead, not to be sent. One statement: on PostgreSQL the row
-        is picked with FOR UPDATE SKIP LOCKED, so parallel senders (threads or runners) each
-        get their own; SQLite runs writers one at a time, so the same statement is enough."""
+    def claim_recipient(
+        self, delivery_id: int, skip: Collection[int] = (), *, recipient_id: int | None = None
+    ) -> Recipient | None:
+        """Atomically move the first `pending` recipient (leaving out `skip`; or the one with
+        `recipient_id`) to `sending` and return it, or None when none is left (or that one is
+        no longer pending); one whose address is on the suppression list comes back
+        `suppressed` instead, not to be sent. One statement: on PostgreSQL the row is picked
+        with FOR UPDATE SKIP LOCKED, so parallel senders (threads or runners) each get their
+        own; SQLite runs writers one at a time, so the same statement is enough."""
         suppressed = sa.exists().where(suppressions.c.address == recipients.c.address)
         pick = sa.select(recipients.c.id).where(
             (recipients.c.delivery_id == delivery_id) & (recipients.c.status == "pending")
         )
+        if recipient_id is not None:
+            pick = pick.where(recipients.c.id == recipient_id)
         if skip:
             pick = pick.where(recipients.c.id.not_in(list(skip)))
         # No ORDER BY: with it PostgreSQL sorts every pending row on each claim (8 ms at
