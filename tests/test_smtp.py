@@ -7,8 +7,11 @@ process, and every message it accepts is kept for the test to parse.
 
 from __future__ import annotations
 
+import datetime as dt
 import email.policy
+import hashlib
 import html
+import json
 import os
 import signal
 import socket
@@ -749,3 +752,91 @@ def test_envelope_sender_is_the_return_path_when_set(sample_root: Path, sink: Si
         "aspdigest.toml: email.return_path: expected an address like "
         '"Digest <digest@example.org>", got "bounces"'
     )
+
+
+def test_recipients_in_doubt_are_shown_and_resolved_one_by_one(
+    project: Project, sink: Sink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = dt.datetime(2024, 12, 2, 7, 30, tzinfo=dt.UTC)
+    sink.drop_after_data = {2, 4}  # the server keeps SAMPLE[1] and SAMPLE[3], then drops
+    eml = eml_path(project, "asp23", dt.date(2024, 12, 2))
+    with open_project_store(project, clock=lambda: at) as store:
+        import_csv(store, subscribers_path(project))
+        store.set_queue("asp23", timezone="UTC", planned_at=at)  # what `schedule plan` does
+        delivery_id = store.ensure_delivery("asp23", dt.date(2024, 12, 2), "digest").id
+        sha = hashlib.sha256(eml.read_bytes()).hexdigest()
+        assert store.approve(delivery_id, {"digest.eml": sha}, "tester")
+        assert store.claim(delivery_id)
+        report = send_digest(store, delivery_id, project, environ=environ(sink))
+    assert report.status == "unknown"
+    monkeypatch.chdir(project.root)
+    for name, value in {**environ(sink), **FAST}.items():
+        monkeypatch.setenv(name, value)
+    cli = CliRunner()
+    label = f"delivery {delivery_id} (2024-12-02 digest)"
+    shown = cli.invoke(app, ["schedule", "show", str(delivery_id)])
+    assert (shown.exit_code, shown.output) == (
+        0,
+        f"{label}: unknown\n"
+        "send at:    -\n"
+        "approved:   2024-12-02 07:30Z by tester\n"
+        "claimed:    2024-12-02 07:30Z\n"
+        "sent:       -\n"
+        "attempts:   1\n"
+        "last error: 2 recipient(s) may or may not have received the digest; check the "
+        "SMTP server's log, then resolve them by hand\n"
+        "recipients: 3 sent, 2 unknown\n"
+        "history:\n"
+        "  -\n"
+        "in doubt: 2\n"
+        f"  {SAMPLE[1]}  since 2024-12-02 07:30Z  connection lost: Connection unexpectedly "
+        "closed\n"
+        f"  {SAMPLE[3]}  since 2024-12-02 07:30Z  connection lost: Connection unexpectedly "
+        "closed\n",
+    )
+
+    def resolve(*args: str) -> tuple[int, str]:
+        result = cli.invoke(app, ["schedule", "resolve", str(delivery_id), *args, "--by", "ana"])
+        return result.exit_code, result.output
+
+    assert resolve("--recipient", "nobody@example.org", "--recipient", SAMPLE[0], "--sent") == (
+        1,
+        f"{label}: nobody@example.org: not a recipient of this delivery; "
+        f"`aspdigest schedule show {delivery_id}` lists the ones in doubt\n"
+        f"{label}: {SAMPLE[0]}: is sent, not unknown; only a recipient in doubt is resolved\n",
+    )
+    assert resolve("--recipient", SAMPLE[1].upper(), "--sent") == (
+        0,
+        f"{label}: unknown, - (1 recipient(s) resolved as sent, 1 in doubt)\n",
+    )
+    assert resolve("--recipient", SAMPLE[1], "--not-sent") == (
+        1,
+        f"{label}: {SAMPLE[1]}: is sent, not unknown; only a recipient in doubt is resolved\n",
+    )
+    assert resolve("--recipient", SAMPLE[3], "--not-sent") == (
+        0,
+        f"{label}: failed, - (1 recipient(s) resolved as not sent, 0 in doubt)\n",
+    )
+    view = json.loads(cli.invoke(app, ["schedule", "show", str(delivery_id), "--json"]).output)
+    assert (view["status"], view["recipients"], view["in_doubt"]) == (
+        "failed",
+        {"sent": 4, "pending": 1},
+        [],
+    )
+    assert view["last_error"] == (
+        f"1 recipient(s) resolved as not sent; `aspdigest schedule retry {delivery_id}` "
+        "sends to them"
+    )
+    assert [(e["previous"], e["status"], e["by"], e["note"]) for e in view["history"]] == [
+        ("unknown", "unknown", "ana", f"{SAMPLE[1]}: resolved as sent by ana"),
+        ("unknown", "unknown", "ana", f"{SAMPLE[3]}: resolved as not sent by ana"),
+        ("unknown", "failed", "ana", "recipients in doubt resolved; 1 left"),
+    ]
+    before = len(sink.messages)
+    retried = cli.invoke(app, ["schedule", "retry", str(delivery_id), "--by", "ana"])
+    assert retried.exit_code == 0, retried.output
+    assert [r for _, rcpts, _ in sink.messages[before:] for r in rcpts] == [SAMPLE[3]]
+    with open_project_store(project) as store:
+        assert statuses(store, delivery_id) == dict.fromkeys(SAMPLE, "sent")
+        d = store.delivery(delivery_id)
+        assert d is not None and d.status == "sent"

@@ -569,6 +569,79 @@ class Store:
                 ).rowcount
             )
 
+    def resolve_recipient_addresses(
+        self, delivery_id: int, addresses: Sequence[str], to: str, *, actor: str, note: str
+    ) -> str | None:
+        """A person decided these `unknown` recipients (by address): each becomes `to` (`sent`
+        or `pending`) with `note`, and each decision goes to the delivery's log. When none is
+        left in doubt, an `unknown` delivery follows: `sent` when nobody is left pending, else
+        `failed` (then `retry` sends to those only). One transaction; nothing is written if
+        any of them is no longer `unknown` (LookupError). Returns the delivery's new status
+        when it moved, else None."""
+        now = self.clock()
+        with self._tx() as c:
+            d = c.execute(sa.select(deliveries).where(deliveries.c.id == delivery_id)).one()
+            for address in addresses:
+                done = c.execute(
+                    recipients.update()
+                    .where(
+                        (recipients.c.delivery_id == delivery_id)
+                        & (recipients.c.address == address)
+                        & (recipients.c.status == "unknown")
+                    )
+                    .values(status=to, last_error=note, updated_at=now)
+                ).rowcount
+                if done != 1:
+                    raise LookupError(address)  # rolls the whole decision back
+                c.execute(
+                    delivery_log.insert().values(
+                        delivery_id=delivery_id,
+                        at=now,
+                        status=d.status,
+                        previous=d.status,
+                        actor=actor,
+                        note=f"{address}: {note}",
+                    )
+                )
+            left: dict[str, int] = dict(
+                c.execute(
+                    sa.select(recipients.c.status, sa.func.count())
+                    .where(recipients.c.delivery_id == delivery_id)
+                    .group_by(recipients.c.status)
+                ).all()
+            )
+            if d.status != "unknown" or left.get("unknown", 0):
+                return None
+            pending = int(left.get("pending", 0))
+            values: dict[str, Any]
+            if pending:
+                status, log_note = "failed", f"recipients in doubt resolved; {pending} left"
+                values = {
+                    "last_error": f"{pending} recipient(s) resolved as not sent; "
+                    f"`aspdigest schedule retry {delivery_id}` sends to them"
+                }
+            else:
+                status, log_note = "sent", "recipients in doubt resolved; none left"
+                values = {"last_error": None, "sent_at": now}
+            moved = c.execute(
+                deliveries.update()
+                .where((deliveries.c.id == delivery_id) & (deliveries.c.status == "unknown"))
+                .values(status=status, updated_at=now, **values)
+            ).rowcount
+            if moved != 1:
+                raise LookupError(delivery_id)
+            c.execute(
+                delivery_log.insert().values(
+                    delivery_id=delivery_id,
+                    at=now,
+                    status=status,
+                    previous="unknown",
+                    actor=actor,
+                    note=log_note,
+                )
+            )
+        return status
+
     def set_queue(self, event: str, **values: Any) -> None:
         with self._tx() as c:
             if (
