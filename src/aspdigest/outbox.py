@@ -17,6 +17,7 @@ import datetime as dt
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -385,6 +386,34 @@ class Store:
         with self._tx() as c:
             row = c.execute(query.order_by(recipients.c.id).limit(1)).first()
         return _recipient(row) if row is not None else None
+
+    def peek_recipient(self, delivery_id: int, skip: Collection[int] = ()) -> Recipient | None:
+        """A `pending` recipient (leaving out `skip`) to prepare a message for, without taking
+        it: `claim_recipient(recipient_id=…)` takes it at the last moment. One whose address
+        is on the suppression list is settled here and comes back `suppressed`, not to be
+        sent. No ORDER BY, for the reason given in claim_recipient."""
+        held = sa.exists().where(suppressions.c.address == recipients.c.address)
+        query = sa.select(recipients, held.label("held")).where(
+            (recipients.c.delivery_id == delivery_id) & (recipients.c.status == "pending")
+        )
+        if skip:
+            query = query.where(recipients.c.id.not_in(list(skip)))
+        with self._tx() as c:
+            row = c.execute(query.limit(1)).first()
+            if row is None:
+                return None
+            found = Recipient(**{col.name: row._mapping[col.name] for col in recipients.columns})
+            if not row.held:
+                return found
+            now = self.clock()
+            done = c.execute(
+                recipients.update()
+                .where((recipients.c.id == found.id) & (recipients.c.status == "pending"))
+                .values(status="suppressed", last_error="on the suppression list", updated_at=now)
+            ).rowcount
+        if not done:  # taken meanwhile by someone else: not ours to settle
+            return self.peek_recipient(delivery_id, {*skip, found.id})
+        return replace(found, status="suppressed", last_error="on the suppression list")
 
     def claim_recipient(
         self, delivery_id: int, skip: Collection[int] = (), *, recipient_id: int | None = None

@@ -301,15 +301,13 @@ class _Send:
             now = time.monotonic()
             with self.lock:
                 waiting = {rid for rid, at in self.deferred.items() if at > now}
-                recipient = store.next_pending(delivery_id, skip=waiting | self.reserved)
-                if recipient is not None:
+                recipient = store.peek_recipient(delivery_id, skip=waiting | self.reserved)
+                if recipient is not None and recipient.status == "pending":
                     self.reserved.add(recipient.id)
             if recipient is not None:
-                if not store.is_suppressed(recipient.address):
+                if recipient.status == "pending":
                     return recipient
-                self._release(recipient)
-                if store.mark_recipient_suppressed(recipient.id, "on the suppression list"):
-                    self._count(recipient)
+                self._count(recipient)  # suppressed: settled by the peek
                 continue
             with self.lock:
                 due = [at for rid, at in self.deferred.items() if rid in waiting]
