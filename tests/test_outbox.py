@@ -240,6 +240,31 @@ def test_claim_recipient_takes_each_pending_one_once(store: Store) -> None:
     assert again is not None and (again.id, again.attempts) == (last.id, 2)
 
 
+def test_peek_then_claim_by_id_takes_a_recipient_only_at_the_last_moment(store: Store) -> None:
+    d = store.ensure_delivery("asp23", DAY, "email")
+    store.add_recipients(d.id, [(f"r{i}@example.org", None) for i in range(3)])
+    store.suppress("r1@example.org", "unsubscribed")
+    seen = store.peek_recipient(d.id)
+    assert seen is not None and (seen.address, seen.status, seen.attempts) == (
+        "r0@example.org",
+        "pending",
+        0,
+    )
+    assert store.recipient_counts(d.id)["pending"] == 3  # peeking takes nothing
+    held = store.peek_recipient(d.id, skip={seen.id})  # suppressed: settled, not to be sent
+    assert held is not None and (held.address, held.status) == ("r1@example.org", "suppressed")
+    assert store.recipients(d.id, "suppressed")[0].last_error == "on the suppression list"
+    taken = store.claim_recipient(d.id, recipient_id=seen.id)
+    assert taken is not None and (taken.id, taken.status, taken.attempts) == (seen.id, "sending", 1)
+    assert store.claim_recipient(d.id, recipient_id=seen.id) is None  # a second taker loses
+    other = store.peek_recipient(d.id)
+    assert other is not None and other.address == "r2@example.org"
+    store.suppress("r2@example.org", "bounced")  # between the peek and the claim
+    late = store.claim_recipient(d.id, recipient_id=other.id)
+    assert late is not None and late.status == "suppressed"
+    assert store.peek_recipient(d.id) is None
+
+
 def test_parallel_recipient_claims_never_share_one(store: Store) -> None:
     d = store.ensure_delivery("asp23", DAY, "email")
     store.add_recipients(d.id, [(f"r{i:03d}@example.org", None) for i in range(200)])

@@ -8,8 +8,11 @@ process, and every message it accepts is kept for the test to parse.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import email.policy
+import hashlib
 import html
+import json
 import logging
 import os
 import signal
@@ -28,7 +31,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 from typer.testing import CliRunner
 
 from aspdigest.cli import app
@@ -74,6 +77,8 @@ class Sink:
     rcpt_replies: dict[str, list[str]] = field(default_factory=dict)  # address → replies to give
     drop_at_mail: set[int] = field(default_factory=set)  # drop when MAIL comes after n messages
     drop_after_data: set[int] = field(default_factory=set)  # keep message n, then drop, no reply
+    drop_in_data: dict[str, int] = field(default_factory=dict)  # address → drops after 354 left
+    data_replies: dict[str, list[str]] = field(default_factory=dict)  # address → final replies
     on_message: Callable[[int], None] | None = None
     connections: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -107,6 +112,9 @@ class Sink:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        refusals = [q for r in envelope.rcpt_tos if (q := self.data_replies.get(r))]
+        if refusals:
+            return refusals[0].pop(0)
         with self.lock:
             self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
             n = len(self.messages)
@@ -128,9 +136,35 @@ class Sink:
         return [r for _, rcpts, _ in self.messages for r in rcpts]
 
 
+class DroppingSMTP(SMTP):
+    """aiosmtpd's SMTP, except that for the recipients in `Sink.drop_in_data` it answers
+    DATA with 354 and closes the connection at once, in the middle of DATA: the 354 and
+    the close leave in one TCP segment (TCP_CORK), so the client always finds the
+    connection closed before it has written the final dot."""
+
+    async def smtp_DATA(self, arg: str) -> None:
+        sink = self.event_handler
+        assert isinstance(sink, Sink) and self.transport is not None
+        victims = [r for r in self.envelope.rcpt_tos if sink.drop_in_data.get(r)]
+        if not victims:
+            await super().smtp_DATA(arg)
+            return
+        sink.drop_in_data[victims[0]] -= 1
+        sock = self.transport.get_extra_info("socket")
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+        self.transport.write(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+        sock.shutdown(socket.SHUT_WR)
+        self.transport.close()
+
+
+class DroppingController(Controller):
+    def factory(self) -> SMTP:
+        return DroppingSMTP(self.handler, **self.SMTP_kwargs)
+
+
 def serve(sink: Sink, **kwargs: Any) -> Controller:
     sink.port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=sink.port, **kwargs)
+    controller = DroppingController(sink, hostname="127.0.0.1", port=sink.port, **kwargs)
     controller.start()
     return controller
 
@@ -421,7 +455,46 @@ def test_drop_while_waiting_for_the_final_reply_is_unknown_not_resent(
     assert rows[SAMPLE[2]].status == "unknown"
     assert rows[SAMPLE[2]].last_error is not None
     assert rows[SAMPLE[2]].last_error.startswith("connection lost")
+    assert {a: r.status for a, r in rows.items() if a != SAMPLE[2]} == dict.fromkeys(
+        SAMPLE[:2] + SAMPLE[3:], "sent"
+    )  # nobody else is in doubt
     assert sink.recipients() == SAMPLE  # the server did take it, exactly once
+
+
+def test_drop_in_the_middle_of_data_is_retried_and_each_copy_arrives_once(
+    project: Project, sink: Sink
+) -> None:
+    # Two recipients' first tries are cut after 354, before the final dot: the server
+    # cannot have taken them, so they are sent again, not left in doubt.
+    sink.drop_in_data = {SAMPLE[1]: 1, SAMPLE[3]: 2}
+    with open_project_store(project) as store:
+        delivery_id = claimed(project, store)
+        report = send_digest(store, delivery_id, project, environ=environ(sink))
+        rows = {r.address: r for r in store.recipients(delivery_id)}
+    assert (report.status, report.counts["sent"], report.counts["unknown"]) == ("sent", 5, 0)
+    assert {a: (r.status, r.attempts) for a, r in rows.items()} == {
+        SAMPLE[0]: ("sent", 1),
+        SAMPLE[1]: ("sent", 2),
+        SAMPLE[2]: ("sent", 1),
+        SAMPLE[3]: ("sent", 3),
+        SAMPLE[4]: ("sent", 1),
+    }
+    assert sorted(sink.recipients()) == SAMPLE  # exactly one copy each
+    assert report.connections == 4 and sink.drop_in_data == {SAMPLE[1]: 0, SAMPLE[3]: 0}
+
+
+def test_final_reply_550_fails_that_recipient_only(project: Project, sink: Sink) -> None:
+    sink.data_replies[SAMPLE[1]] = ["550 5.7.1 message refused for this mailbox"]
+    with open_project_store(project) as store:
+        delivery_id = claimed(project, store)
+        report = send_digest(store, delivery_id, project, environ=environ(sink))
+        rows = {r.address: r for r in store.recipients(delivery_id)}
+    assert report.status == "sent" and report.connections == 1
+    assert {a: r.status for a, r in rows.items()} == {
+        a: "failed" if a == SAMPLE[1] else "sent" for a in SAMPLE
+    }
+    assert rows[SAMPLE[1]].last_error == "550 5.7.1 message refused for this mailbox"
+    assert sink.recipients() == [a for a in SAMPLE if a != SAMPLE[1]]
 
 
 def test_rate_limit_spaces_the_messages(sample_root: Path, sink: Sink) -> None:
@@ -754,3 +827,91 @@ def test_an_unsafe_stored_name_is_left_out_and_everyone_gets_the_digest(
         "dan@example.org: display name left out of the To header: contains the control character "
         "U+000D (CARRIAGE RETURN); remove it",
     ]
+
+
+def test_recipients_in_doubt_are_shown_and_resolved_one_by_one(
+    project: Project, sink: Sink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = dt.datetime(2024, 12, 2, 7, 30, tzinfo=dt.UTC)
+    sink.drop_after_data = {2, 4}  # the server keeps SAMPLE[1] and SAMPLE[3], then drops
+    eml = eml_path(project, "asp23", dt.date(2024, 12, 2))
+    with open_project_store(project, clock=lambda: at) as store:
+        import_csv(store, subscribers_path(project))
+        store.set_queue("asp23", timezone="UTC", planned_at=at)  # what `schedule plan` does
+        delivery_id = store.ensure_delivery("asp23", dt.date(2024, 12, 2), "digest").id
+        sha = hashlib.sha256(eml.read_bytes()).hexdigest()
+        assert store.approve(delivery_id, {"digest.eml": sha}, "tester")
+        assert store.claim(delivery_id)
+        report = send_digest(store, delivery_id, project, environ=environ(sink))
+    assert report.status == "unknown"
+    monkeypatch.chdir(project.root)
+    for name, value in {**environ(sink), **FAST}.items():
+        monkeypatch.setenv(name, value)
+    cli = CliRunner()
+    label = f"delivery {delivery_id} (2024-12-02 digest)"
+    shown = cli.invoke(app, ["schedule", "show", str(delivery_id)])
+    assert (shown.exit_code, shown.output) == (
+        0,
+        f"{label}: unknown\n"
+        "send at:    -\n"
+        "approved:   2024-12-02 07:30Z by tester\n"
+        "claimed:    2024-12-02 07:30Z\n"
+        "sent:       -\n"
+        "attempts:   1\n"
+        "last error: 2 recipient(s) may or may not have received the digest; check the "
+        "SMTP server's log, then resolve them by hand\n"
+        "recipients: 3 sent, 2 unknown\n"
+        "history:\n"
+        "  -\n"
+        "in doubt: 2\n"
+        f"  {SAMPLE[1]}  since 2024-12-02 07:30Z  connection lost: Connection unexpectedly "
+        "closed\n"
+        f"  {SAMPLE[3]}  since 2024-12-02 07:30Z  connection lost: Connection unexpectedly "
+        "closed\n",
+    )
+
+    def resolve(*args: str) -> tuple[int, str]:
+        result = cli.invoke(app, ["schedule", "resolve", str(delivery_id), *args, "--by", "ana"])
+        return result.exit_code, result.output
+
+    assert resolve("--recipient", "nobody@example.org", "--recipient", SAMPLE[0], "--sent") == (
+        1,
+        f"{label}: nobody@example.org: not a recipient of this delivery; "
+        f"`aspdigest schedule show {delivery_id}` lists the ones in doubt\n"
+        f"{label}: {SAMPLE[0]}: is sent, not unknown; only a recipient in doubt is resolved\n",
+    )
+    assert resolve("--recipient", SAMPLE[1].upper(), "--sent") == (
+        0,
+        f"{label}: unknown, - (1 recipient(s) resolved as sent, 1 in doubt)\n",
+    )
+    assert resolve("--recipient", SAMPLE[1], "--not-sent") == (
+        1,
+        f"{label}: {SAMPLE[1]}: is sent, not unknown; only a recipient in doubt is resolved\n",
+    )
+    assert resolve("--recipient", SAMPLE[3], "--not-sent") == (
+        0,
+        f"{label}: failed, - (1 recipient(s) resolved as not sent, 0 in doubt)\n",
+    )
+    view = json.loads(cli.invoke(app, ["schedule", "show", str(delivery_id), "--json"]).output)
+    assert (view["status"], view["recipients"], view["in_doubt"]) == (
+        "failed",
+        {"sent": 4, "pending": 1},
+        [],
+    )
+    assert view["last_error"] == (
+        f"1 recipient(s) resolved as not sent; `aspdigest schedule retry {delivery_id}` "
+        "sends to them"
+    )
+    assert [(e["previous"], e["status"], e["by"], e["note"]) for e in view["history"]] == [
+        ("unknown", "unknown", "ana", f"{SAMPLE[1]}: resolved as sent by ana"),
+        ("unknown", "unknown", "ana", f"{SAMPLE[3]}: resolved as not sent by ana"),
+        ("unknown", "failed", "ana", "recipients in doubt resolved; 1 left"),
+    ]
+    before = len(sink.messages)
+    retried = cli.invoke(app, ["schedule", "retry", str(delivery_id), "--by", "ana"])
+    assert retried.exit_code == 0, retried.output
+    assert [r for _, rcpts, _ in sink.messages[before:] for r in rcpts] == [SAMPLE[3]]
+    with open_project_store(project) as store:
+        assert statuses(store, delivery_id) == dict.fromkeys(SAMPLE, "sent")
+        d = store.delivery(delivery_id)
+        assert d is not None and d.status == "sent"

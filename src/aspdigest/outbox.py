@@ -17,6 +17,7 @@ import datetime as dt
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -387,16 +388,49 @@ class Store:
             row = c.execute(query.order_by(recipients.c.id).limit(1)).first()
         return _recipient(row) if row is not None else None
 
-    def claim_recipient(self, delivery_id: int, skip: Collection[int] = ()) -> Recipient | None:
-        """Atomically move the first `pending` recipient (leaving out `skip`) to `sending` and
-        return it, or None when none is left; one whose address is on the suppression list
-        comes back `suppressed` instead, not to be sent. One statement: on PostgreSQL the row
-        is picked with FOR UPDATE SKIP LOCKED, so parallel senders (threads or runners) each
-        get their own; SQLite runs writers one at a time, so the same statement is enough."""
+    def peek_recipient(self, delivery_id: int, skip: Collection[int] = ()) -> Recipient | None:
+        """A `pending` recipient (leaving out `skip`) to prepare a message for, without taking
+        it: `claim_recipient(recipient_id=…)` takes it at the last moment. One whose address
+        is on the suppression list is settled here and comes back `suppressed`, not to be
+        sent. No ORDER BY, for the reason given in claim_recipient."""
+        held = sa.exists().where(suppressions.c.address == recipients.c.address)
+        query = sa.select(recipients, held.label("held")).where(
+            (recipients.c.delivery_id == delivery_id) & (recipients.c.status == "pending")
+        )
+        if skip:
+            query = query.where(recipients.c.id.not_in(list(skip)))
+        with self._tx() as c:
+            row = c.execute(query.limit(1)).first()
+            if row is None:
+                return None
+            found = Recipient(**{col.name: row._mapping[col.name] for col in recipients.columns})
+            if not row.held:
+                return found
+            now = self.clock()
+            done = c.execute(
+                recipients.update()
+                .where((recipients.c.id == found.id) & (recipients.c.status == "pending"))
+                .values(status="suppressed", last_error="on the suppression list", updated_at=now)
+            ).rowcount
+        if not done:  # taken meanwhile by someone else: not ours to settle
+            return self.peek_recipient(delivery_id, {*skip, found.id})
+        return replace(found, status="suppressed", last_error="on the suppression list")
+
+    def claim_recipient(
+        self, delivery_id: int, skip: Collection[int] = (), *, recipient_id: int | None = None
+    ) -> Recipient | None:
+        """Atomically move the first `pending` recipient (leaving out `skip`; or the one with
+        `recipient_id`) to `sending` and return it, or None when none is left (or that one is
+        no longer pending); one whose address is on the suppression list comes back
+        `suppressed` instead, not to be sent. One statement: on PostgreSQL the row is picked
+        with FOR UPDATE SKIP LOCKED, so parallel senders (threads or runners) each get their
+        own; SQLite runs writers one at a time, so the same statement is enough."""
         suppressed = sa.exists().where(suppressions.c.address == recipients.c.address)
         pick = sa.select(recipients.c.id).where(
             (recipients.c.delivery_id == delivery_id) & (recipients.c.status == "pending")
         )
+        if recipient_id is not None:
+            pick = pick.where(recipients.c.id == recipient_id)
         if skip:
             pick = pick.where(recipients.c.id.not_in(list(skip)))
         # No ORDER BY: with it PostgreSQL sorts every pending row on each claim (8 ms at
@@ -564,6 +598,79 @@ class Store:
                     .values(status=to, last_error=note, updated_at=self.clock())
                 ).rowcount
             )
+
+    def resolve_recipient_addresses(
+        self, delivery_id: int, addresses: Sequence[str], to: str, *, actor: str, note: str
+    ) -> str | None:
+        """A person decided these `unknown` recipients (by address): each becomes `to` (`sent`
+        or `pending`) with `note`, and each decision goes to the delivery's log. When none is
+        left in doubt, an `unknown` delivery follows: `sent` when nobody is left pending, else
+        `failed` (then `retry` sends to those only). One transaction; nothing is written if
+        any of them is no longer `unknown` (LookupError). Returns the delivery's new status
+        when it moved, else None."""
+        now = self.clock()
+        with self._tx() as c:
+            d = c.execute(sa.select(deliveries).where(deliveries.c.id == delivery_id)).one()
+            for address in addresses:
+                done = c.execute(
+                    recipients.update()
+                    .where(
+                        (recipients.c.delivery_id == delivery_id)
+                        & (recipients.c.address == address)
+                        & (recipients.c.status == "unknown")
+                    )
+                    .values(status=to, last_error=note, updated_at=now)
+                ).rowcount
+                if done != 1:
+                    raise LookupError(address)  # rolls the whole decision back
+                c.execute(
+                    delivery_log.insert().values(
+                        delivery_id=delivery_id,
+                        at=now,
+                        status=d.status,
+                        previous=d.status,
+                        actor=actor,
+                        note=f"{address}: {note}",
+                    )
+                )
+            left: dict[str, int] = dict(
+                c.execute(
+                    sa.select(recipients.c.status, sa.func.count())
+                    .where(recipients.c.delivery_id == delivery_id)
+                    .group_by(recipients.c.status)
+                ).all()
+            )
+            if d.status != "unknown" or left.get("unknown", 0):
+                return None
+            pending = int(left.get("pending", 0))
+            values: dict[str, Any]
+            if pending:
+                status, log_note = "failed", f"recipients in doubt resolved; {pending} left"
+                values = {
+                    "last_error": f"{pending} recipient(s) resolved as not sent; "
+                    f"`aspdigest schedule retry {delivery_id}` sends to them"
+                }
+            else:
+                status, log_note = "sent", "recipients in doubt resolved; none left"
+                values = {"last_error": None, "sent_at": now}
+            moved = c.execute(
+                deliveries.update()
+                .where((deliveries.c.id == delivery_id) & (deliveries.c.status == "unknown"))
+                .values(status=status, updated_at=now, **values)
+            ).rowcount
+            if moved != 1:
+                raise LookupError(delivery_id)
+            c.execute(
+                delivery_log.insert().values(
+                    delivery_id=delivery_id,
+                    at=now,
+                    status=status,
+                    previous="unknown",
+                    actor=actor,
+                    note=log_note,
+                )
+            )
+        return status
 
     def set_queue(self, event: str, **values: Any) -> None:
         with self._tx() as c:

@@ -3,8 +3,8 @@
 Schedule/outbox stage, after `plan.py` (… → build → schedule/outbox → deliver). Each
 function is a guarded status change on one delivery (or on one event's queue) in the state
 store that returns the new frozen `Delivery` (or `Queue`) or raises a one-line `UserError`:
-`reschedule`, `send_now`, `skip`, `retry`, `resolve`, `pause`, `resume`; and the read-only
-views `listing`, `ics` (an iCalendar file with stable UIDs) and `report` (for `aspdigest
+`reschedule`, `send_now`, `skip`, `retry`, `resolve` (`resolve_recipients` for single
+recipients), `pause`, `resume`; and the read-only views `show` (one delivery), `listing`, `ics` (an iCalendar file with stable UIDs) and `report` (for `aspdigest
 status`). Every change is written to the delivery's log with who made it.
 """
 
@@ -19,11 +19,20 @@ from zoneinfo import ZoneInfo
 from aspdigest.approval import DeliveryStatus, changed_since_approval, delivery_status, label
 from aspdigest.config import Project
 from aspdigest.errors import UserError
-from aspdigest.outbox import Delivery, Queue, Runner, Store
+from aspdigest.outbox import (
+    Delivery,
+    LogEntry,
+    Queue,
+    Recipient,
+    Runner,
+    Store,
+    normalise_address,
+)
 from aspdigest.plan import OPEN
 from aspdigest.plan import PlanChange as PlanChange  # re-exported: plan lived here at first
 from aspdigest.plan import PlanResult as PlanResult
 from aspdigest.plan import plan as plan
+from aspdigest.safetext import terminal_safe
 from aspdigest.schedule import local_datetime, local_text
 
 OVERDUE_CHOICES = ("send", "skip", "reschedule")
@@ -221,6 +230,76 @@ def resolve(project: Project, store: Store, delivery_id: int, *, sent: bool, by:
     if not ok:
         raise _changed_meanwhile(d)
     return get(store, d.id)
+
+
+def resolve_recipients(
+    project: Project,
+    store: Store,
+    delivery_id: int,
+    addresses: Sequence[str],
+    *,
+    sent: bool,
+    by: str,
+) -> Delivery:
+    """A person decides single recipients left `unknown`: --sent (it arrived) or --not-sent
+    (it did not; `retry` sends to it once the delivery is no longer in doubt). Every address
+    is checked first; one problem and nothing is changed."""
+    d = get(store, delivery_id)
+    if d.status == "claimed":
+        raise UserError(
+            f"{label(d)}: cannot resolve a recipient: it is being sent right now; "
+            "wait until the send ends"
+        )
+    wanted = list(dict.fromkeys(normalise_address(a) for a in addresses))
+    have = {r.address: r for r in store.recipients(d.id)}
+    problems = []
+    for address in wanted:
+        r = have.get(address)
+        if r is None:
+            problems.append(
+                f"{label(d)}: {terminal_safe(address)}: not a recipient of this delivery; "
+                f"`aspdigest schedule show {d.id}` lists the ones in doubt"
+            )
+        elif r.status != "unknown":
+            problems.append(
+                f"{label(d)}: {address}: is {r.status}, not unknown; "
+                "only a recipient in doubt is resolved"
+            )
+    if problems:
+        raise UserError("\n".join(problems))
+    to, note = (
+        ("sent", f"resolved as sent by {by}")
+        if sent
+        else (
+            "pending",
+            f"resolved as not sent by {by}",
+        )
+    )
+    try:
+        store.resolve_recipient_addresses(d.id, wanted, to, actor=by, note=note)
+    except LookupError:
+        raise _changed_meanwhile(d) from None
+    return get(store, d.id)
+
+
+@dataclass(frozen=True)
+class DeliveryView:
+    """What `schedule show` prints: the delivery, its recipients per status, its log, and the
+    recipients in doubt (address, since when, why)."""
+
+    delivery: Delivery
+    counts: dict[str, int]
+    history: list[LogEntry]
+    in_doubt: list[Recipient]
+    tz: ZoneInfo
+
+
+def show(store: Store, delivery_id: int) -> DeliveryView:
+    d = get(store, delivery_id)
+    counts = {k: n for k, n in store.recipient_counts(d.id).items() if n}
+    return DeliveryView(
+        d, counts, store.history(d.id), store.recipients(d.id, "unknown"), _tz(store, d.event)
+    )
 
 
 # -- the whole queue ----------------------------------------------------------------------------

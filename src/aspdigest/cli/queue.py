@@ -323,6 +323,97 @@ def _deliver_here(proj: Any, store: Any, delivery_id: int) -> None:
         raise typer.Exit(1)
 
 
+@schedule_app.command("show")
+def schedule_show(delivery_id: IdArg, project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
+    """One delivery: its status, times, history and the recipients in doubt."""
+    from aspdigest.outbox import open_project_store
+    from aspdigest.queue import show
+
+    proj = _project(project)
+    with run(lambda: open_project_store(proj)) as store:
+        view = run(lambda: show(store, delivery_id))
+    if as_json:
+        print(json.dumps(_view_json(view), ensure_ascii=False, indent=2))
+    else:
+        _print_view(view)
+
+
+def _iso(when: dt.datetime | None) -> str | None:
+    return when.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if when else None
+
+
+def _view_json(view: Any) -> dict[str, Any]:
+    d = view.delivery
+    return {
+        "id": d.id,
+        "event": d.event,
+        "date": d.date.isoformat(),
+        "channel": d.channel,
+        "platform": d.platform or "email",
+        "status": d.status,
+        "send_at_utc": _iso(d.send_at),
+        "approved_by": d.approved_by,
+        "approved_at_utc": _iso(d.approved_at),
+        "claimed_at_utc": _iso(d.claimed_at),
+        "sent_at_utc": _iso(d.sent_at),
+        "attempts": d.attempts,
+        "last_error": d.last_error,
+        "recipients": view.counts,
+        "history": [
+            {
+                "at_utc": _iso(e.at),
+                "status": e.status,
+                "previous": e.previous,
+                "by": e.actor,
+                "note": e.note,
+            }
+            for e in view.history
+        ],
+        "in_doubt": [
+            {"address": r.address, "since_utc": _iso(r.updated_at), "error": r.last_error}
+            for r in view.in_doubt
+        ],
+    }
+
+
+def _print_view(view: Any) -> None:
+    from aspdigest.approval import label
+    from aspdigest.safetext import terminal_safe
+    from aspdigest.schedule import local_text, utc_text
+
+    d = view.delivery
+
+    def safe(text: str | None) -> str:  # server replies and notes may carry anything
+        return terminal_safe(text) if text else "-"
+
+    approved = f"{utc_text(d.approved_at)} by {safe(d.approved_by)}" if d.approved_at else "-"
+    counts = ", ".join(f"{n} {status}" for status, n in view.counts.items())
+    lines = [
+        f"{label(d)}: {d.status}",
+        f"send at:    {local_text(d.send_at, view.tz)} ({utc_text(d.send_at)})"
+        if d.send_at
+        else "send at:    -",
+        f"approved:   {approved}",
+        f"claimed:    {utc_text(d.claimed_at)}",
+        f"sent:       {utc_text(d.sent_at)}",
+        f"attempts:   {d.attempts}",
+        f"last error: {safe(d.last_error)}",
+    ]
+    if counts:
+        lines.append(f"recipients: {counts}")
+    lines.append("history:")
+    for e in view.history:
+        moved = f"{e.previous} -> {e.status}" if e.previous != e.status else e.status
+        note = f": {terminal_safe(e.note)}" if e.note else ""
+        lines.append(f"  {utc_text(e.at)}  {moved}  by {terminal_safe(e.actor)}{note}")
+    if not view.history:
+        lines.append("  -")
+    lines.append(f"in doubt: {len(view.in_doubt)}")
+    for r in view.in_doubt:
+        lines.append(f"  {r.address}  since {utc_text(r.updated_at)}  {safe(r.last_error)}")
+    print("\n".join(lines))
+
+
 @schedule_app.command("resolve")
 def schedule_resolve(
     delivery_id: IdArg,
@@ -335,20 +426,45 @@ def schedule_resolve(
             show_default=False,
         ),
     ] = None,
+    recipients: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--recipient",
+            metavar="ADDRESS",
+            help="Decide only this recipient in doubt (repeatable; `schedule show ID` "
+            "lists them); without it, the whole delivery.",
+            show_default=False,
+        ),
+    ] = None,
     by: ByOpt = None,
     project: ProjectOpt = None,
 ) -> None:
-    """Decide a delivery left `unknown` by an interrupted send."""
-    from aspdigest.outbox import open_project_store
-    from aspdigest.queue import resolve
+    """Decide a delivery left `unknown` by an interrupted send, or single recipients of it."""
+    from aspdigest.outbox import normalise_address, open_project_store
+    from aspdigest.queue import resolve, resolve_recipients
 
     if sent is None:
         fail(["resolve: say --sent or --not-sent"])
         return
     proj = _project(project)
     with run(lambda: open_project_store(proj)) as store:
-        d = run(lambda: resolve(proj, store, delivery_id, sent=bool(sent), by=_by(by)))
-        _changed(store, d, "resolved")
+        if not recipients:
+            d = run(lambda: resolve(proj, store, delivery_id, sent=bool(sent), by=_by(by)))
+            _changed(store, d, "resolved")
+            return
+        who = _by(by)
+        d = run(
+            lambda: resolve_recipients(
+                proj, store, delivery_id, recipients, sent=bool(sent), by=who
+            )
+        )
+        left = store.recipient_counts(d.id)["unknown"]
+        what = "sent" if sent else "not sent"
+        _changed(
+            store,
+            d,
+            f"{len({normalise_address(a) for a in recipients})} recipient(s) resolved as {what}, {left} in doubt",
+        )
 
 
 @schedule_app.command("ics")

@@ -13,13 +13,16 @@ delivery the caller has claimed to every subscriber not suppressed, returning a 
 - `email.connections` workers, each with its own SMTP connection, take recipients from
   the store one at a time with an atomic claim (`pending` → `sending`), so no two
   connections, and no two runners, ever hand over the same recipient;
-- each recipient is marked `sending` before its message goes to the server and `sent`
-  after the server's 250, in the store, one transaction each;
+- the claim is made at the last moment, after the rate limit's wait and with the
+  connection up, right before MAIL FROM (a kill while waiting leaves the recipient
+  `pending`, not in doubt); the recipient becomes `sent` after the server's 250, in the
+  store, one transaction each;
 - a run that finds a recipient still `sending` (the previous run died between those two
   steps) marks it `unknown` and does not resend it: the server may have taken that
   message, and a second copy is worse than a person checking the server's log;
-- a connection lost before the end of DATA (nothing can have been accepted) reconnects
-  and resends; lost while waiting for the final reply, the recipient is `unknown`;
+- a connection lost before the final dot of DATA was written (nothing can have been
+  accepted) reconnects and resends; lost after it, while waiting for the final reply,
+  the recipient is `unknown`;
 - 4xx replies are retried with backoff (the recipient waits its turn while others go);
   5xx replies mark that recipient `failed` and the send goes on.
 """
@@ -264,6 +267,7 @@ class _Send:
         self.done, self.total = done, total
         self.pacer = Pacer(self.settings.rate_per_second)
         self.deferred: dict[int, float] = {}  # recipient id → monotonic time of its 4xx retry
+        self.reserved: set[int] = set()  # recipient ids a worker is preparing, not yet claimed
         self.lock = threading.Lock()
         self.connections = 0
         self.unavailable: str | None = None  # the server could not be reached at all
@@ -289,72 +293,111 @@ class _Send:
                 self.raised = self.raised or exc
 
     def _next(self) -> Recipient | None:
+        """The next recipient for this worker, reserved in memory only: the store still says
+        `pending`, so a kill while the message is prepared, paced or connected for leaves
+        nothing in doubt. Suppressed addresses are settled here without a message."""
         store, delivery_id = self.store, self.delivery.id
         while not self.stopped():
             now = time.monotonic()
             with self.lock:
                 waiting = {rid for rid, at in self.deferred.items() if at > now}
-            recipient = store.claim_recipient(delivery_id, skip=waiting)
+                recipient = store.peek_recipient(delivery_id, skip=waiting | self.reserved)
+                if recipient is not None and recipient.status == "pending":
+                    self.reserved.add(recipient.id)
             if recipient is not None:
-                with self.lock:
-                    self.deferred.pop(recipient.id, None)
-                return recipient
+                if recipient.status == "pending":
+                    return recipient
+                self._count(recipient)  # suppressed: settled by the peek
+                continue
             with self.lock:
                 due = [at for rid, at in self.deferred.items() if rid in waiting]
             if due:
                 time.sleep(max(0.0, min(min(due) - now, 0.5)))
             elif store.recipient_counts(delivery_id)["pending"]:
-                time.sleep(0.01)  # the rest are being claimed by other workers right now
+                time.sleep(0.01)  # the rest are with other workers right now
             else:
                 return None
         return None
+
+    def _release(self, recipient: Recipient) -> None:
+        with self.lock:
+            self.reserved.discard(recipient.id)
+            self.deferred.pop(recipient.id, None)
+
+    def _count(self, recipient: Recipient) -> None:
+        with self.lock:
+            self.done += 1
+            if self.progress is not None:
+                self.progress(self.done, self.total, recipient.address)
+
+    def _claim(self, session: SmtpSession, recipient: Recipient) -> Recipient | None:
+        """Mark the recipient `sending` at the last moment before MAIL FROM: after pacing
+        and with the connection up. None when there is nothing to send to it (another
+        runner took it, the address was suppressed meanwhile, or the server is gone)."""
+        try:
+            session.connection()
+        except SmtpUnavailable as exc:
+            self._release(recipient)
+            with self.lock:
+                self.unavailable = self.unavailable or exc.text
+            return None
+        claimed = self.store.claim_recipient(self.delivery.id, recipient_id=recipient.id)
+        self._release(recipient)
+        if claimed is not None and claimed.status == "suppressed":
+            self._count(claimed)
+            return None
+        return claimed
 
     def _loop(self, session: SmtpSession) -> None:
         store, settings = self.store, self.settings
         delivery = self.delivery
         while (recipient := self._next()) is not None:
-            if recipient.status != "suppressed":  # the claim checked the suppression list
-                data = self.letter.message(
-                    date=store.clock(),
-                    to=recipient.address,
-                    name=recipient.name,
-                    message_id=_message_id(
-                        delivery.event, delivery.date, recipient.address, settings.list_id
-                    ),
-                    address=recipient.address,
-                    token=make_token(recipient.address, self.key, settings.list_id),
-                )
-                self.pacer.wait()
-                try:
-                    reply = session.send(self.sender, recipient.address, data)
-                except SmtpUnavailable as exc:
-                    store.release_recipient(recipient.id, exc.text)
-                    with self.lock:
-                        self.unavailable = self.unavailable or exc.text
+            data = self.letter.message(
+                date=store.clock(),
+                to=recipient.address,
+                name=recipient.name,
+                message_id=_message_id(
+                    delivery.event, delivery.date, recipient.address, settings.list_id
+                ),
+                address=recipient.address,
+                token=make_token(recipient.address, self.key, settings.list_id),
+            )
+            self.pacer.wait()
+            if self.stopped():
+                self._release(recipient)
+                return
+            claimed = self._claim(session, recipient)
+            if claimed is None:
+                if self.unavailable is not None:
                     return
-                attempts = recipient.attempts  # the claim counted this attempt
-                if reply.status == "sent":
-                    store.mark_recipient_sent(recipient.id)
-                elif reply.status == "permanent":
-                    store.mark_recipient_failed(recipient.id, reply.describe())
-                elif reply.status == "unknown":
-                    store.mark_recipient_unknown(recipient.id, reply.describe())
-                elif attempts >= settings.max_attempts:
-                    store.mark_recipient_failed(
-                        recipient.id, f"{reply.describe()} (gave up after {attempts} attempts)"
-                    )
-                else:
-                    store.release_recipient(recipient.id, reply.describe())
-                    if reply.status == "temporary":
-                        with self.lock:
-                            self.deferred[recipient.id] = (
-                                time.monotonic() + settings.retry_backoff * (2 ** (attempts - 1))
-                            )
-                    continue
-            with self.lock:
-                self.done += 1
-                if self.progress is not None:
-                    self.progress(self.done, self.total, recipient.address)
+                continue
+            try:
+                reply = session.send(self.sender, claimed.address, data)
+            except SmtpUnavailable as exc:  # the reconnect after a drop failed
+                store.release_recipient(claimed.id, exc.text)
+                with self.lock:
+                    self.unavailable = self.unavailable or exc.text
+                return
+            attempts = claimed.attempts  # the claim counted this attempt
+            if reply.status == "sent":
+                store.mark_recipient_sent(claimed.id)
+            elif reply.status == "permanent":
+                store.mark_recipient_failed(claimed.id, reply.describe())
+            elif reply.status == "unknown":
+                store.mark_recipient_unknown(claimed.id, reply.describe())
+            elif attempts >= settings.max_attempts:
+                store.mark_recipient_failed(
+                    claimed.id, f"{reply.describe()} (gave up after {attempts} attempts)"
+                )
+            else:
+                store.release_recipient(claimed.id, reply.describe())
+                if reply.status == "temporary":
+                    with self.lock:
+                        self.deferred[claimed.id] = time.monotonic() + settings.retry_backoff * (
+                            2 ** (attempts - 1)
+                        )
+                continue
+            self._count(claimed)
 
 
 def _prepare(store: Store, delivery: Delivery) -> None:

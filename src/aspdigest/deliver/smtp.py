@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import select
 import smtplib
 import socket
 import ssl
@@ -116,6 +117,34 @@ def _classify(code: int, text: bytes | str) -> Reply:
     if 400 <= code < 500:
         return Reply("temporary", code, message)
     return Reply("permanent", code, message)
+
+
+def _peer_spoke(sock: socket.socket) -> bool:
+    """Whether anything came from the server since our last read: its close (EOF or a
+    reset) or an early reply. During DATA the server says nothing until the final dot, so
+    either means it gave up on the message. Looks without waiting."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    if not readable:
+        return False
+    timeout = sock.gettimeout()
+    sock.settimeout(0.0)
+    try:
+        if isinstance(sock, ssl.SSLSocket):
+            # No peeking through TLS; a byte taken from an early reply does not matter, as
+            # the connection is dropped whenever anything real arrived.
+            sock.recv(1)
+        else:
+            sock.recv(1, socket.MSG_PEEK)
+        return True  # data or EOF (b"")
+    except (ssl.SSLWantReadError, BlockingIOError):
+        return False  # only TLS bookkeeping (e.g. a session ticket) was waiting
+    except OSError:
+        return True  # reset
+    finally:
+        sock.settimeout(timeout)
 
 
 def _wire(data: bytes) -> bytes:
@@ -252,8 +281,13 @@ class SmtpSession:
             # Everything but the final ".\r\n": until that is sent the server cannot have
             # taken the message, so a drop before it is safe to retry.
             sock.sendall(wire[:-3])
-            ended = True
+            if _peer_spoke(sock):
+                # A server that closed (or answered) before the end of the message has not
+                # taken it; the kernel would still accept our final dot into its buffer,
+                # and the drop would then look like one after the end.
+                raise smtplib.SMTPServerDisconnected("closed by the server during DATA")
             sock.sendall(wire[-3:])
+            ended = True  # the dot is in the kernel's hands: from here on nobody can know
             code, text = conn.getreply()
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self._drop()
