@@ -25,11 +25,12 @@ from aspdigest.config import Project, load_project
 from aspdigest.content import Content, load_content
 from aspdigest.days import Day, plan_days
 from aspdigest.errors import RenderError
+from aspdigest.platforms import PLATFORMS as REGISTRY
 from aspdigest.records import Event, Quote, Record, Speaker
 from aspdigest.render import DAY_RENDERERS, RenderContext, Rendered, social
 from aspdigest.render import threads as threads_module
 from aspdigest.render.quotemarks import marks
-from aspdigest.render.quoteposts import ALT_LIMITS, alt_length
+from aspdigest.render.quoteposts import alt_length
 from aspdigest.render.templates import make_environment
 from aspdigest.text import RULES, check, extract_urls, mastodon_rule
 from aspdigest.text.split import sentence_gaps
@@ -101,7 +102,7 @@ def test_no_asp23_post_is_over_its_limit_by_the_platforms_own_rule(
                 assert check(rule, post["text"]) == [], (platform, post["text"])
                 assert post["length"] == rule.count(post["text"]) <= post["limit"] == rule.limit
                 for media in post["media"]:
-                    assert alt_length(media["alt"]) <= ALT_LIMITS[platform]
+                    assert alt_length(media["alt"]) <= REGISTRY[platform].alt_limit
 
 
 def test_kit_quote_is_posted_whole_on_x_its_long_sentence_split_between_clauses(

@@ -17,10 +17,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from aspdigest import platforms as registry
 from aspdigest.errors import ConfigError, Problem, toml_message
 
 CONFIG_FILE = "aspdigest.toml"
-PLATFORMS = ("x", "bluesky", "mastodon", "threads", "linkedin")
+# The platform ids of the registry, in order (`aspdigest.platforms` has what each allows).
+PLATFORMS = registry.names()
 
 # Variables that are read where they are used, not settings (and never echoed back).
 SECRET_VARIABLES = frozenset(
@@ -73,8 +75,8 @@ class Email(_Section):
 
 class Social(_Section):
     platforms: tuple[str, ...] = PLATFORMS
-    numbering: tuple[str, ...] = ("x", "bluesky", "mastodon", "threads")
-    mastodon_limit: int = Field(500, ge=100)
+    numbering: tuple[str, ...] = tuple(p.id for p in registry.PLATFORMS.values() if p.numbered)
+    mastodon_limit: int = Field(registry.PLATFORMS["mastodon"].limit, ge=100)
     signup_url: str | None = None
 
 

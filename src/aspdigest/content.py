@@ -29,6 +29,7 @@ from pydantic import BaseModel, ValidationError
 
 from aspdigest.config import Project
 from aspdigest.errors import ContentError, Problem, UserError, toml_message
+from aspdigest.platforms import PLATFORMS
 from aspdigest.records import (
     KINDS,
     SLUG_RE,
@@ -105,10 +106,7 @@ def _loc(parts: Sequence[int | str]) -> str:
 _PATTERN_HINTS = {
     "id": "expected a slug (lowercase letters, digits, hyphens)",
     "hashtags": "expected a hashtag without the #",
-    "x": "expected an X handle without the @ (letters, digits, _; at most 15)",
-    "bluesky": "expected a Bluesky handle such as name.bsky.social, without the @",
-    "mastodon": "expected a Mastodon handle such as @name@instance.social",
-    "threads": "expected a Threads handle without the @",
+    **{p.id: p.handle_hint for p in PLATFORMS.values() if p.handle_hint},
 }
 
 _TYPE_WORDS = {

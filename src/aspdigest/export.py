@@ -30,15 +30,9 @@ from aspdigest.artifacts import MANIFEST, sha256
 from aspdigest.config import PLATFORMS, Project
 from aspdigest.content import read_source
 from aspdigest.errors import UserError
+from aspdigest.platforms import display_name
 
 FORMATS = ("csv", "json", "md")
-NAMES = {
-    "x": "X",
-    "bluesky": "Bluesky",
-    "mastodon": "Mastodon",
-    "threads": "Threads",
-    "linkedin": "LinkedIn",
-}
 CSV_COLUMNS = (
     "date",
     "local_time",
@@ -141,7 +135,7 @@ def _load_day(
         name = f"thread.{platform}.json"
         if name not in hashes:
             raise UserError(
-                f"{shown}: no {NAMES[platform]} thread in this build (is {platform} "
+                f"{shown}: no {display_name(platform)} thread in this build (is {platform} "
                 f"in social.platforms?){again}"
             )
         try:
@@ -335,7 +329,7 @@ def to_markdown(drafts: Sequence[Draft], event_id: str) -> bytes:
                 if d.local_time
                 else "not scheduled"
             )
-            lines += [f"### {NAMES.get(d.platform, d.platform)}: {what}", "", f"{when}.", ""]
+            lines += [f"### {display_name(d.platform)}: {what}", "", f"{when}.", ""]
         title = (
             f"{d.position}/{d.total}"
             if d.kind == "thread"

@@ -22,7 +22,7 @@ from babel.dates import format_datetime
 from aspdigest.approval import DeliveryStatus, status
 from aspdigest.config import Project
 from aspdigest.errors import UserError
-from aspdigest.render.threads import NAMES
+from aspdigest.platforms import display_name
 from aspdigest.schedule import manifest_hashes, read_manifest
 
 APPROVED = ("approved", "claimed", "sent")  # approved, or sent on an approval
@@ -52,7 +52,7 @@ def delivery_label(channel: str, platform: str) -> str:
     what = CHANNELS.get(channel, channel)
     if not platform:
         return what[:1].upper() + what[1:]
-    return f"{NAMES.get(platform, platform)} {what}"
+    return f"{display_name(platform)} {what}"
 
 
 def when(value: dt.datetime | None, tz: dt.tzinfo, locale: str) -> str:

@@ -26,6 +26,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from aspdigest.platforms import PLATFORMS
 from aspdigest.safetext import codepoint, text_problem
 from aspdigest.text._tlds import TLDS
 
@@ -259,24 +260,22 @@ class DayInfo(_Strict):
     intro: Text | None = Field(None, description="A short paragraph opening the day's digest.")
 
 
-class Handles(_Strict):
-    """A name's account on each platform; used when the name appears in a post."""
+def _handle(platform: str) -> Any:
+    spec = PLATFORMS[platform]
+    return Field(None, pattern=spec.handle_pattern, description=spec.handle_help)
 
-    x: str | None = Field(None, pattern=r"^[A-Za-z0-9_]{1,15}$", description="Without the @.")
-    bluesky: str | None = Field(
-        None,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z]{2,}$",
-        description="A domain handle such as name.bsky.social, without @.",
-    )
-    mastodon: str | None = Field(
-        None, pattern=r"^@[A-Za-z0-9_]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$", description="@user@instance"
-    )
-    threads: str | None = Field(
-        None, pattern=r"^[A-Za-z0-9_.]{1,30}$", description="Without the @."
-    )
-    linkedin: PlainText | None = Field(
-        None, description="Company or profile name as LinkedIn shows it."
-    )
+
+class Handles(_Strict):
+    """A name's account on each platform; used when the name appears in a post.
+
+    One field per platform of `aspdigest.platforms`, its format the registry's `handle_pattern`.
+    """
+
+    x: str | None = _handle("x")
+    bluesky: str | None = _handle("bluesky")
+    mastodon: str | None = _handle("mastodon")
+    threads: str | None = _handle("threads")
+    linkedin: PlainText | None = _handle("linkedin")
 
 
 class EventMeta(_Strict):

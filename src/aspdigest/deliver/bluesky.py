@@ -56,6 +56,7 @@ from aspdigest.deliver.posting import (
     Unreachable,
 )
 from aspdigest.errors import UserError
+from aspdigest.platforms import PLATFORMS
 from aspdigest.text.bluesky import (
     BLUESKY_MAX_BYTES,
     BLUESKY_MAX_GRAPHEMES,
@@ -67,7 +68,7 @@ from aspdigest.text.bluesky import (
 
 PASSWORD = "ASPDIGEST_BLUESKY_PASSWORD"
 COLLECTION = "app.bsky.feed.post"
-MAX_IMAGES = 4  # app.bsky.embed.images: images maxLength
+MAX_IMAGES = PLATFORMS["bluesky"].max_media  # app.bsky.embed.images: images maxLength
 IMAGE_MAX_BYTES = 2_000_000  # app.bsky.embed.images#image: blob maxSize, checked by the PDS
 MIN_RATE_LIMIT_WAIT = 1.0  # seconds
 _KIND = {"link": "uri", "mention": "handle", "tag": "tag"}  # facet type → its value's key

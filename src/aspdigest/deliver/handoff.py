@@ -31,14 +31,7 @@ from aspdigest.config import Project
 from aspdigest.deliver import Ledger, Post, Publication, PublishUncertain
 from aspdigest.deliver.smtp import SmtpSession, smtp_target
 from aspdigest.errors import UserError
-
-NAMES = {
-    "x": "X",
-    "bluesky": "Bluesky",
-    "mastodon": "Mastodon",
-    "threads": "Threads",
-    "linkedin": "LinkedIn",
-}
+from aspdigest.platforms import display_name
 
 
 class HandoffPublisher:
@@ -128,7 +121,7 @@ def _group_files(folder: Path, pub: Publication, posts: tuple[Post, ...]) -> lis
 
 
 def _markdown(pub: Publication, groups: list[tuple[str, list[dict[str, Any]]]]) -> str:
-    platform = NAMES.get(pub.platform, pub.platform)
+    platform = display_name(pub.platform)
     lines = [f"# {pub.event} {pub.date}: {pub.channel} for {platform}", ""]
     for title, posts in groups:
         if title:
@@ -180,7 +173,7 @@ def write_folder(target: Path, pub: Publication) -> int:
 def message(pub: Publication, folder: Path, to: str, sender: str, list_id: str) -> bytes:
     """The handoff email: every post as text, every card attached with its alt text."""
     msg = EmailMessage()
-    platform = NAMES.get(pub.platform, pub.platform)
+    platform = display_name(pub.platform)
     msg["Subject"] = f"Ready to post: {pub.event} {pub.date} {pub.channel} for {platform}"
     msg["From"] = sender
     msg["To"] = to

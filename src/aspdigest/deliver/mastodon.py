@@ -57,12 +57,18 @@ from aspdigest.deliver.posting import (
     Unreachable,
 )
 from aspdigest.errors import UserError
+from aspdigest.platforms import PLATFORMS
 from aspdigest.text import mastodon_length
 
 TOKEN = "ASPDIGEST_MASTODON_TOKEN"
-# MediaAttachment::MAX_DESCRIPTION_LENGTH before 4.6; 4.6 reports its own (10,000) as
-# configuration.media_attachments.description_limit in /api/v2/instance.
-DESCRIPTION_LIMIT = 1500
+# What a server allows unless /api/v2/instance says otherwise: the registry's figures. The
+# description limit is MediaAttachment::MAX_DESCRIPTION_LENGTH before 4.6; 4.6 reports its own
+# (10,000) as configuration.media_attachments.description_limit.
+_SPEC = PLATFORMS["mastodon"]
+MAX_CHARACTERS = _SPEC.limit
+URL_LENGTH = _SPEC.url_length or 23
+MAX_MEDIA = _SPEC.max_media
+DESCRIPTION_LIMIT = _SPEC.alt_limit
 PAGES = 3  # pages of 40 own statuses read when looking for a post in doubt
 T = TypeVar("T")
 
@@ -112,9 +118,9 @@ class Instance:
     """What the server allows, from GET /api/v2/instance (or v1 on an older server)."""
 
     domain: str
-    max_characters: int = 500
-    url_length: int = 23
-    max_media: int = 4
+    max_characters: int = MAX_CHARACTERS
+    url_length: int = URL_LENGTH
+    max_media: int = MAX_MEDIA
     description_limit: int = DESCRIPTION_LIMIT
 
 
@@ -332,9 +338,9 @@ class MastodonApi:
             media = config.get("media_attachments") or {}
             self._info = Instance(
                 str(data.get("domain") or urlsplit(self.instance).netloc),
-                int(statuses.get("max_characters") or data.get("max_toot_chars") or 500),
-                int(statuses.get("characters_reserved_per_url") or 23),
-                int(statuses.get("max_media_attachments") or 4),
+                int(statuses.get("max_characters") or data.get("max_toot_chars") or MAX_CHARACTERS),
+                int(statuses.get("characters_reserved_per_url") or URL_LENGTH),
+                int(statuses.get("max_media_attachments") or MAX_MEDIA),
                 int(media.get("description_limit") or DESCRIPTION_LIMIT),
             )
         return self._info

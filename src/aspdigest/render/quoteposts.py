@@ -5,7 +5,7 @@ artifacts, so `card_index(day, ctx)` asks the cards renderer's own planning func
 (`cards.plan`) which cards it will draw and repeats the same layout check it makes before
 drawing (`cardlayout.fit` on every text element): a card the cards renderer skips is never
 attached. `attach(...)` picks, for one platform, the card size that platform shows best and the
-fullest alt text within the platform's alt-text limit; `quote_posts(...)` returns one
+fullest alt text within the platform's alt-text limit (both from `aspdigest.platforms`); `quote_posts(...)` returns one
 `QuotePost` per quote with `card: true`:
 
 1. the quote in the post text, with the card attached (images of text are not accessible on
@@ -19,10 +19,11 @@ Alt text is shortened by dropping context (date and event, then role), never the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from aspdigest.days import Day
+from aspdigest.platforms import PLATFORMS
 from aspdigest.records import Record
 from aspdigest.render import RenderContext
 from aspdigest.render.cardlayout import fit
@@ -38,25 +39,6 @@ from aspdigest.render.threads import (
     TextUnit,
     compose,
 )
-
-# Image description limits: X 1000, Mastodon 1500, Bluesky 2000 (the issue's figures and the
-# apps' limits), Threads 1000 (Graph API alt_text), LinkedIn 4086 (Images API altText).
-ALT_LIMITS: Mapping[str, int] = {
-    "x": 1000,
-    "mastodon": 1500,
-    "bluesky": 2000,
-    "threads": 1000,
-    "linkedin": 4086,
-}
-# Card size each platform shows uncropped in the feed, best first; any other size the spec
-# defines is tried after these.
-CARD_SIZES: Mapping[str, tuple[str, ...]] = {
-    "x": ("landscape", "preview", "square"),
-    "bluesky": ("landscape", "preview", "square"),
-    "threads": ("landscape", "square", "portrait"),
-    "mastodon": ("square", "landscape"),
-    "linkedin": ("square", "landscape"),
-}
 
 
 def alt_length(text: str) -> int:
@@ -124,12 +106,14 @@ def attach(
     sizes = cards.jobs.get(key)
     if not sizes:
         return None, "the cards renderer skips its card"
-    preferred = CARD_SIZES.get(platform, ())
+    # The sizes the platform shows uncropped in its feed, best first, then any other size.
+    spec = PLATFORMS[platform]
+    preferred = spec.card_sizes
     order = [s for s in preferred if s in sizes] + [s for s in sizes if s not in preferred]
     job = next((sizes[s] for s in order if cards.drawable(sizes[s])), None)
     if job is None:
         return None, "the cards renderer skips its card (the text does not fit any size)"
-    limit = ALT_LIMITS.get(platform, min(ALT_LIMITS.values()))
+    limit = spec.alt_limit
     for alt in alt_candidates(record, index, cards.alts[key], language):
         if alt_length(alt) <= limit:
             return Media(job.path, alt, job.size_name), None

@@ -19,14 +19,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from aspdigest.config import Social
+from aspdigest.platforms import display_name
 from aspdigest.render import Artifact, DayOutput
 from aspdigest.render.email import LIMIT_BYTES, WARN_BYTES
-from aspdigest.render.threads import NAMES
 from aspdigest.text import (
     RULES,
     PlatformRule,
     entities,
     extract_hashtags,
+    extract_mastodon_mentions,
     extract_mastodon_urls,
     mastodon_rule,
 )
@@ -34,8 +35,6 @@ from aspdigest.text import (
 KB = 1024
 _CARD = re.compile(r"^cards/(?P<key>.+)\.(?P<size>[a-z]+)\.png$")
 _SIZE_ORDER = ("square", "portrait", "landscape", "preview")
-# Mastodon mentions name the server too: @user@instance.example
-_MASTODON_MENTION = re.compile(r"(?<![\w@/])@[A-Za-z0-9_]+(?:@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)?")
 
 
 @dataclass(frozen=True)
@@ -219,8 +218,10 @@ def segments(
         return _spans_to_segments(text, _bluesky_spans(text, facets))
     kinds = {"url": "link", "hashtag": "tag", "mention": "mention", "cashtag": "tag"}
     if platform == "mastodon":
+        # Mastodon mentions name the server too (@user@instance.example), and are found as
+        # the server finds them: the registry's one pattern, via text/.
         found = [*extract_mastodon_urls(text), *extract_hashtags(text)]
-        mentions = [(m.start(), m.end(), "mention", None) for m in _MASTODON_MENTION.finditer(text)]
+        mentions = [(m.start, m.end, "mention", None) for m in extract_mastodon_mentions(text)]
     else:
         found, mentions = list(entities(text)), []
     return _spans_to_segments(
@@ -325,7 +326,7 @@ def thread_view(
     txt = artifacts.get(f"thread.{platform}.txt")
     return ThreadView(
         platform=platform,
-        name=NAMES.get(platform, platform),
+        name=display_name(platform),
         limit=_int(data.get("limit")) or (rule.limit if rule else 0),
         unit=str(data.get("unit", rule.unit if rule else "characters")),
         posts=tuple(_post(platform, p, len(posts), rule, cards, titles) for p in posts),

@@ -41,6 +41,7 @@ from babel.lists import format_list
 from aspdigest.config import Social
 from aspdigest.days import Day
 from aspdigest.errors import Problem, RenderError, UserError
+from aspdigest.platforms import PLATFORMS
 from aspdigest.records import Event, Record
 from aspdigest.render import Artifact, RenderContext, Rendered
 from aspdigest.render.quotemarks import marks
@@ -92,12 +93,15 @@ class SocialDay:
 
 
 def platform_for(name: str, social: Social) -> Platform:
+    """What packing needs of a platform: the registry's rule (a Mastodon server's own limit
+    from the settings), numbering as `social.numbering` says, the registry's media cap."""
+    spec = PLATFORMS[name]
     rule = mastodon_rule(social.mastodon_limit) if name == "mastodon" else RULES[name]
     return Platform(
         name,
         rule,
         numbered=name in social.numbering and rule.thread,
-        max_media=4 if rule.thread else 0,
+        max_media=spec.max_media,
     )
 
 
@@ -107,7 +111,14 @@ def handle(event: Event, name: str, platform: str) -> str | None:
     value: str | None = getattr(handles, platform, None) if handles else None
     if not value:
         return None
-    return value if platform in ("mastodon", "linkedin") else "@" + value
+    return PLATFORMS[platform].handle_prefix + value
+
+
+def hashtag_line(event: Event, platform: str) -> str:
+    """The event's hashtags as a post on `platform` carries them (the registry says how many)."""
+    most = PLATFORMS[platform].hashtags
+    tags = event.hashtags if most is None else event.hashtags[:most]
+    return " ".join("#" + tag for tag in tags)
 
 
 def paragraphs(text: str) -> list[str]:
@@ -143,7 +154,7 @@ def _values(day: Day, ctx: RenderContext, platform: Platform) -> dict[str, Any]:
         "label": platform.label,
         "locale": language,
         "brand": settings.brand,
-        "hashtags": " ".join("#" + tag for tag in day.event.hashtags),
+        "hashtags": hashtag_line(day.event, platform.name),
         "archive_url": _archive_url(ctx, day),
         "signup_url": settings.social.signup_url or settings.email.signup_url,
         "format_list": lambda names: format_list(list(names), locale=language.replace("-", "_")),

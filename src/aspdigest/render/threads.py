@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from aspdigest.errors import Problem, RenderError
+from aspdigest.platforms import display_name
 from aspdigest.render.quotemarks import Marks
 from aspdigest.text import PlatformRule, bluesky_shorten_links
 from aspdigest.text.split import Level, Unsplittable, pack, protected_spans
@@ -34,14 +35,6 @@ JOIN = "\n\n"  # between units sharing a post
 LABEL_JOIN = "\n"  # before the "3/7" label
 TEXT_LEVELS: tuple[Level, ...] = ("sentence", "clause", "word")
 QUOTE_LEVELS: tuple[Level, ...] = ("sentence", "clause")
-
-NAMES = {
-    "x": "X",
-    "bluesky": "Bluesky",
-    "mastodon": "Mastodon",
-    "threads": "Threads",
-    "linkedin": "LinkedIn",
-}
 
 
 @dataclass(frozen=True)
@@ -117,7 +110,7 @@ class Platform:
 
     @property
     def label(self) -> str:
-        return NAMES.get(self.name, self.name)
+        return display_name(self.name)
 
     def display(self, text: str) -> str:
         """The text as posted: Bluesky shows long links shortened (the facet keeps the URL)."""

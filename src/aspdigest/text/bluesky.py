@@ -18,10 +18,11 @@ from urllib.parse import urlsplit
 
 import regex
 
+from aspdigest.platforms import PLATFORMS
 from aspdigest.text._tlds import TLDS
 
-BLUESKY_MAX_GRAPHEMES = 300
-BLUESKY_MAX_BYTES = 3000
+BLUESKY_MAX_GRAPHEMES = PLATFORMS["bluesky"].limit
+BLUESKY_MAX_BYTES = PLATFORMS["bluesky"].max_bytes or 3000
 
 FacetKind = Literal["link", "mention", "tag"]
 

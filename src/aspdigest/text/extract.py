@@ -10,7 +10,8 @@ letter, and ``$CASHTAG`` symbols. Offsets are code-point offsets into the text a
 (Python string indices), ``end`` exclusive.
 
 Mastodon reuses the same URL machinery with its own, more permissive path characters and
-with a scheme required; see :func:`extract_mastodon_urls`.
+with a scheme required; see :func:`extract_mastodon_urls`. Its mentions name the server too
+(``@user@instance``): :func:`extract_mastodon_mentions`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Literal
 
 import regex
 
+from aspdigest import platforms
 from aspdigest.text._tlds import TLDS
 
 EntityKind = Literal["url", "mention", "hashtag", "cashtag"]
@@ -264,6 +266,27 @@ def extract_mentions(text: str) -> list[Entity]:
         start = match.start("name") - 1
         end = match.end()
         found.append(Entity("mention", start, end, text[start:end]))
+    return found
+
+
+_MASTODON_MAX_DOMAIN = 253
+
+
+def extract_mastodon_mentions(text: str) -> list[Entity]:
+    """``@user`` and ``@user@domain`` as a Mastodon server finds them (Extractor#
+    extract_mentions_or_lists_with_indices): `aspdigest.platforms.MENTION_RE`, except where
+    the match runs on into an at sign, an accented letter or "://", or the domain is longer
+    than a DNS name can be."""
+    if "@" not in text:
+        return []
+    found: list[Entity] = []
+    for match in platforms.MENTION_RE.finditer(text):
+        if _END_MENTION.match(text, match.end()):
+            continue
+        domain = match["domain"]
+        if domain is not None and len(domain) > _MASTODON_MAX_DOMAIN:
+            continue
+        found.append(Entity("mention", match.start(), match.end(), match[0]))
     return found
 
 

@@ -1,7 +1,9 @@
-"""Post length rules of X, Bluesky, Mastodon, Threads and LinkedIn, and a registry of them.
+"""Post length rules of X, Bluesky, Mastodon, Threads and LinkedIn.
 
 text/ is used by the social renderer to measure and split posts. Each counter here measures a
-post the way the platform itself does, so that a post the renderer accepts is not refused:
+post the way the platform itself does, so that a post the renderer accepts is not refused; the
+figures (limits, URL lengths, byte and link caps) come from `aspdigest.platforms`, which names
+the counter of each platform, and :data:`RULES` joins the two:
 
 * X: twitter-text v3 weighted length (config-v3.json), 280 at most.
 * Bluesky: 300 graphemes and 3000 UTF-8 bytes (see :mod:`aspdigest.text.bluesky`).
@@ -21,24 +23,27 @@ from dataclasses import dataclass
 import emoji
 import regex
 
-from aspdigest.text.bluesky import (
-    BLUESKY_MAX_BYTES,
-    BLUESKY_MAX_GRAPHEMES,
-    bluesky_bytes,
-    bluesky_length,
-)
+from aspdigest.platforms import PLATFORMS, Platform
+from aspdigest.text.bluesky import bluesky_bytes, bluesky_length
 from aspdigest.text.extract import (
     extract_hashtags,
+    extract_mastodon_mentions,
     extract_mastodon_urls,
     extract_urls,
 )
 
+Check = Callable[[str], str | None]
+
+_X = PLATFORMS["x"]
+_MASTODON = PLATFORMS["mastodon"]
+_THREADS = PLATFORMS["threads"]
+
 # --------------------------------------------------------------------------- X
 # twitter-text config/v3.json
-X_MAX_WEIGHTED_LENGTH = 280
+X_MAX_WEIGHTED_LENGTH = _X.limit
 X_SCALE = 100
 X_DEFAULT_WEIGHT = 200
-X_TRANSFORMED_URL_LENGTH = 23
+X_TRANSFORMED_URL_LENGTH = _X.url_length or 23
 X_RANGES: tuple[tuple[int, int, int], ...] = (
     (0x0000, 0x10FF, 100),
     (0x2000, 0x200D, 100),
@@ -107,26 +112,21 @@ def _x_invalid_characters(text: str) -> str | None:
 # --------------------------------------------------------------------------- Bluesky
 
 
-def _bluesky_byte_limit(text: str) -> str | None:
-    size = bluesky_bytes(text)
-    if size > BLUESKY_MAX_BYTES:
-        return f"{size}/{BLUESKY_MAX_BYTES} bytes"
-    return None
+def _byte_limit(limit: int) -> Check:
+    """A cap on the UTF-8 size: Bluesky's 3000 bytes, and the 500 we hold Threads posts to."""
+
+    def check(text: str) -> str | None:
+        size = bluesky_bytes(text)
+        if size > limit:
+            return f"{size}/{limit} bytes"
+        return None
+
+    return check
 
 
 # --------------------------------------------------------------------------- Mastodon
-MASTODON_MAX_CHARS = 500
-MASTODON_URL_LENGTH = 23
-_MASTODON_MAX_DOMAIN = 253
-# app/models/account.rb MENTION_RE: @user or @user@domain, not after '=', '/' or a word char.
-_MASTODON_MENTION = regex.compile(
-    r"(?<![=/\w])@(?P<acct>(?P<user>[a-zA-Z0-9_]+(?:[.\-]+[a-zA-Z0-9_]+)*)"
-    r"(?:@(?P<domain>\w+(?:[.\-]+\w+)*))?)"
-)
-_END_MENTION = regex.compile(
-    "[@\uff20\xc0-\xd6\xd8-\xf6\xf8-\xff\u0100-\u024f\u0253\u0254\u0256\u0257\u0259\u025b"
-    "\u0263\u0268\u026f\u0272\u0289\u028b\u02bb\u0300-\u036f\u1e00-\u1eff]|://"
-)
+MASTODON_MAX_CHARS = _MASTODON.limit
+MASTODON_URL_LENGTH = _MASTODON.url_length or 23
 
 
 def _graphemes(text: str) -> int:
@@ -149,14 +149,9 @@ def mastodon_length(
     spans: list[tuple[int, int, str]] = [
         (e.start, e.end, "x" * url_length) for e in extract_mastodon_urls(text)
     ]
-    if "@" in text:
-        for match in _MASTODON_MENTION.finditer(text):
-            if _END_MENTION.match(text, match.end()):
-                continue
-            domain = match["domain"]
-            if domain is not None and len(domain) > _MASTODON_MAX_DOMAIN:
-                continue
-            spans.append((match.start(), match.end(), "@" + match["user"]))
+    for mention in extract_mastodon_mentions(text):
+        user = mention.text[1:].partition("@")[0]
+        spans.append((mention.start, mention.end, "@" + user))
     pieces: list[str] = []
     cursor = 0
     for start, end, replacement in sorted(spans, key=lambda s: s[0]):
@@ -170,8 +165,8 @@ def mastodon_length(
 
 
 # --------------------------------------------------------------------------- Threads
-THREADS_MAX_CHARS = 500
-THREADS_MAX_LINKS = 5
+THREADS_MAX_CHARS = _THREADS.limit
+THREADS_MAX_LINKS = _THREADS.max_links or 5
 
 
 def threads_length(text: str) -> int:
@@ -195,28 +190,24 @@ def threads_link_count(text: str) -> int:
     return len({e.text for e in extract_urls(text)})
 
 
-THREADS_MAX_BYTES = 500
+# Meta documents 500 characters (emoji by their UTF-8 bytes); we also hold every post to 500
+# UTF-8 bytes, as our own rule asks: stricter, so a post can only be shorter, never refused
+# for a counting rule Meta applies but does not document.
+THREADS_MAX_BYTES = _THREADS.max_bytes or THREADS_MAX_CHARS
 
 
-def _threads_bytes(text: str) -> str | None:
-    # Meta documents 500 characters (emoji by their UTF-8 bytes); we also hold every post to
-    # 500 UTF-8 bytes, as our own rule asks: stricter, so a post can only be shorter, never
-    # refused for a counting rule Meta applies but does not document.
-    size = len(text.encode("utf-8"))
-    if size > THREADS_MAX_BYTES:
-        return f"{size}/{THREADS_MAX_BYTES} bytes"
-    return None
+def _link_limit(limit: int) -> Check:
+    def check(text: str) -> str | None:
+        links = threads_link_count(text)
+        if links > limit:
+            return f"{links} links, at most {limit}"
+        return None
 
-
-def _threads_links(text: str) -> str | None:
-    links = threads_link_count(text)
-    if links > THREADS_MAX_LINKS:
-        return f"{links} links, at most {THREADS_MAX_LINKS}"
-    return None
+    return check
 
 
 # --------------------------------------------------------------------------- LinkedIn
-LINKEDIN_MAX_CHARS = 3000
+LINKEDIN_MAX_CHARS = PLATFORMS["linkedin"].limit
 LINKEDIN_RESERVED = frozenset("|{}@[]()<>#\\*_~")
 
 
@@ -247,8 +238,7 @@ def linkedin_escape(text: str, *, keep_hashtags: bool = False) -> str:
     )
 
 
-# --------------------------------------------------------------------------- registry
-Check = Callable[[str], str | None]
+# --------------------------------------------------------------------------- rules
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +273,33 @@ class PlatformRule:
         return found
 
 
+# The counter each platform's spec names (`Platform.counter`), and the checks that go with a
+# counter rather than with a figure of the spec.
+COUNTERS: dict[str, Callable[[str], int]] = {
+    "x_weighted_length": x_weighted_length,
+    "bluesky_length": bluesky_length,
+    "mastodon_length": mastodon_length,
+    "threads_length": threads_length,
+    "linkedin_length": linkedin_length,
+}
+_COUNTER_CHECKS: dict[str, tuple[Check, ...]] = {"x_weighted_length": (_x_invalid_characters,)}
+
+
+def platform_rule(spec: Platform, limit: int | None = None) -> PlatformRule:
+    """The rule of a platform of the registry, with a server's own ``limit`` if it has one."""
+    size = spec.limit if limit is None else limit
+    if spec.counter == "mastodon_length":
+        return mastodon_rule(size, spec.url_length or MASTODON_URL_LENGTH)
+    checks = _COUNTER_CHECKS.get(spec.counter, ())
+    if spec.max_bytes is not None:
+        checks += (_byte_limit(spec.max_bytes),)
+    if spec.max_links is not None:
+        checks += (_link_limit(spec.max_links),)
+    return PlatformRule(
+        spec.id, size, COUNTERS[spec.counter], thread=spec.thread, unit=spec.unit, checks=checks
+    )
+
+
 def mastodon_rule(
     limit: int = MASTODON_MAX_CHARS, url_length: int = MASTODON_URL_LENGTH
 ) -> PlatformRule:
@@ -291,36 +308,10 @@ def mastodon_rule(
     def count(text: str) -> int:
         return mastodon_length(text, url_length)
 
-    return PlatformRule("mastodon", limit, count, thread=True)
+    return PlatformRule("mastodon", limit, count, thread=True, unit=_MASTODON.unit)
 
 
-RULES: dict[str, PlatformRule] = {
-    "x": PlatformRule(
-        "x",
-        X_MAX_WEIGHTED_LENGTH,
-        x_weighted_length,
-        thread=True,
-        unit="weighted characters",
-        checks=(_x_invalid_characters,),
-    ),
-    "bluesky": PlatformRule(
-        "bluesky",
-        BLUESKY_MAX_GRAPHEMES,
-        bluesky_length,
-        thread=True,
-        unit="graphemes",
-        checks=(_bluesky_byte_limit,),
-    ),
-    "mastodon": mastodon_rule(),
-    "threads": PlatformRule(
-        "threads",
-        THREADS_MAX_CHARS,
-        threads_length,
-        thread=True,
-        checks=(_threads_bytes, _threads_links),
-    ),
-    "linkedin": PlatformRule("linkedin", LINKEDIN_MAX_CHARS, linkedin_length, thread=False),
-}
+RULES: dict[str, PlatformRule] = {spec.id: platform_rule(spec) for spec in PLATFORMS.values()}
 
 
 def check(platform: str | PlatformRule, text: str) -> list[str]:
@@ -339,6 +330,7 @@ def check(platform: str | PlatformRule, text: str) -> list[str]:
 
 
 __all__ = [
+    "COUNTERS",
     "RULES",
     "PlatformRule",
     "check",
@@ -346,6 +338,7 @@ __all__ = [
     "linkedin_length",
     "mastodon_length",
     "mastodon_rule",
+    "platform_rule",
     "threads_length",
     "threads_link_count",
     "x_weighted_length",

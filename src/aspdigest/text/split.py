@@ -25,6 +25,7 @@ from typing import Literal
 
 import regex
 
+from aspdigest import platforms
 from aspdigest.text.bluesky import bluesky_facets
 from aspdigest.text.extract import entities, extract_mastodon_urls
 
@@ -127,9 +128,6 @@ _CLAUSE = regex.compile(
     # an em dash joining two words, as in "victims—for those"
     f"|(?<=[^{_SPACE}])(?P<em>[\u2014\u2015])(?=[^{_SPACE}\u2014\u2015])"
 )
-_MASTODON_MENTION = regex.compile(
-    r"(?<![=/\w])@[a-zA-Z0-9_]+(?:[.\-]+[a-zA-Z0-9_]+)*(?:@\w+(?:[.\-]+\w+)*)?"
-)
 
 
 class Unsplittable(Exception):
@@ -145,7 +143,9 @@ def protected_spans(text: str) -> list[Span]:
     """Spans no break may fall inside: every entity any of the platforms would detect."""
     spans = [(e.start, e.end) for e in entities(text)]
     spans += [(e.start, e.end) for e in extract_mastodon_urls(text)]
-    spans += [m.span() for m in _MASTODON_MENTION.finditer(text)]
+    # The bare pattern, without the extractor's look-ahead: protecting a near-mention too
+    # costs a break point at most.
+    spans += [m.span() for m in platforms.MENTION_RE.finditer(text)]
     facets = bluesky_facets(text)
     if facets:
         code_point = {}
