@@ -193,7 +193,7 @@ def test_regular_times_convert_without_guessing() -> None:
         ),
         (
             '[digest]\ntime = "07:30"\ngrace_minutes = -1\n',
-            "schedules/dst.toml: digest.grace_minutes: Input should be greater than or equal to 0",
+            "schedules/dst.toml: digest.grace_minutes: expected a whole number of at least 0, got the number -1",
         ),
         ("[digest]\n", "schedules/dst.toml: digest.time: required field missing"),
         (
