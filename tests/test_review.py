@@ -240,8 +240,8 @@ def test_segments_follow_bluesky_byte_facets_and_platform_entities() -> None:
 
 
 def _plan(project: Project) -> None:
-    from aspdigest.outbox import open_project_store
-    from aspdigest.queue import plan
+    from aspdigest.queue.plan import plan
+    from aspdigest.store import open_project_store
 
     with open_project_store(project) as store:
         plan(project, "asp23", store)
@@ -255,7 +255,7 @@ def test_no_store_shows_no_status_and_creates_no_store(sample_project: Project) 
 
 
 def test_status_and_approved_hashes_from_the_store(sample_root: Path) -> None:
-    from aspdigest.approval import approve, status
+    from aspdigest.queue.approval import approve, status
 
     project = load_project(sample_root, environ={})
     build(project, "asp23")
@@ -407,7 +407,7 @@ def test_preview_refuses_foreign_hosts_forms_and_stale_pages(
         "the drafts changed since this page loaded; it reloads now, then approve again"
     ]
     # nothing planned yet: the same lines `aspdigest approve` prints come back
-    from aspdigest.approval import approve
+    from aspdigest.queue.approval import approve
 
     with pytest.raises(UserError) as refused:
         approve(
@@ -419,7 +419,7 @@ def test_preview_refuses_foreign_hosts_forms_and_stale_pages(
 
 
 def test_preview_approve_records_the_approval(served: tuple[str, Path, Preview]) -> None:
-    from aspdigest.approval import status
+    from aspdigest.queue.approval import status
 
     url, root, _ = served
     project = load_project(root, environ={})

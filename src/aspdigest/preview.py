@@ -6,7 +6,7 @@ watches content/, templates/, schedules/ and aspdigest.toml with watchfiles; eve
 rebuilds through `aspdigest.build.build` and bumps a version that open pages poll at
 `/_version`, so they reload. When a rebuild fails, every review page shows the same one-line
 messages the CLI prints instead of stale drafts. `POST /approve` calls
-`aspdigest.approval.approve`, the code behind `aspdigest approve`, then rebuilds so the
+`aspdigest.queue.approval.approve`, the code behind `aspdigest approve`, then rebuilds so the
 pages show the new status. It returns a running `Preview`; `serve(config)` blocks until Ctrl-C.
 
 Safety: bound to 127.0.0.1 unless told otherwise, and then only requests naming a loopback
@@ -146,7 +146,7 @@ class Site:
     def approve(self, fields: Mapping[str, str]) -> dict[str, Any]:
         import datetime as dt
 
-        from aspdigest.approval import approve
+        from aspdigest.queue.approval import approve
 
         with self.lock:
             if fields.get("version") != self.version:

@@ -260,8 +260,8 @@ def preview(
     project: ProjectOpt = None,
 ) -> None:
     """Serve the review site on 127.0.0.1, rebuild on every change, approve from the page."""
-    from aspdigest.approval import default_approver
     from aspdigest.preview import PreviewConfig, choose_token, serve
+    from aspdigest.queue.approval import default_approver
 
     proj = _project(project)
     event_id = _event(proj, event)

@@ -136,7 +136,7 @@ def read_store(
 ) -> StoreView:
     if not store_exists(project):
         return StoreView("none", "No state store yet: nothing has been planned or approved.")
-    from aspdigest.approval import status
+    from aspdigest.queue.approval import status
 
     try:
         rows = status(project, event_id)

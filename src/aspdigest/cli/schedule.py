@@ -43,7 +43,7 @@ IdArg = Annotated[int, typer.Argument(metavar="ID", help="Delivery id (see `sche
 
 
 def _by(name: str | None) -> str:
-    from aspdigest.approval import default_approver
+    from aspdigest.queue.approval import default_approver
 
     return name or default_approver()
 
@@ -72,7 +72,7 @@ def _row(r: Any) -> dict[str, Any]:
 
 
 def _print_rows(rows: list[Any]) -> None:
-    from aspdigest.schedule import local_text, utc_text
+    from aspdigest.queue.schedule import local_text, utc_text
 
     for r in rows:
         tz = r.send_at_local.tzinfo if r.send_at_local else dt.UTC
@@ -97,7 +97,7 @@ def _print_rows(rows: list[Any]) -> None:
 
 
 def _changed(store: Any, d: Any, what: str) -> None:
-    from aspdigest.queue import describe
+    from aspdigest.queue.actions import describe
 
     print(f"{describe(store, d)} ({what})")
 
@@ -107,9 +107,9 @@ def schedule_plan(
     event: EventArg = None, project: ProjectOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Create or update deliveries from the schedule and the build (safe to re-run)."""
-    from aspdigest.outbox import open_project_store
-    from aspdigest.plan import plan
-    from aspdigest.queue import listing
+    from aspdigest.queue.actions import listing
+    from aspdigest.queue.plan import plan
+    from aspdigest.store import open_project_store
 
     proj = _project(project)
     event_id = _event(proj, event)
@@ -165,8 +165,8 @@ def schedule_list(
     as_json: JsonOpt = False,
 ) -> None:
     """List deliveries: id, day, local time and UTC, channel, platform, status."""
-    from aspdigest.outbox import open_project_store
-    from aspdigest.queue import listing
+    from aspdigest.queue.actions import listing
+    from aspdigest.store import open_project_store
 
     proj = _project(project)
     event_id = _event(proj, event)
@@ -182,8 +182,8 @@ def schedule_list(
 @schedule_app.command("pause")
 def schedule_pause(event: EventArg = None, by: ByOpt = None, project: ProjectOpt = None) -> None:
     """Stop the runner starting any of the event's deliveries (one in hand finishes)."""
-    from aspdigest.outbox import open_project_store
-    from aspdigest.queue import pause
+    from aspdigest.queue.actions import pause
+    from aspdigest.store import open_project_store
 
     proj = _project(project)
     event_id = _event(proj, event)
@@ -223,8 +223,8 @@ def schedule_resume(
     project: ProjectOpt = None,
 ) -> None:
     """Unpause the event's queue, deciding what happens to overdue deliveries."""
-    from aspdigest.outbox import open_project_store
-    from aspdigest.queue import OverdueDecision, resume
+    from aspdigest.queue.actions import OverdueDecision, resume
+    from aspdigest.store import open_project_store
 
     proj = _project(project)
     event_id = _event(proj, event)
@@ -261,8 +261,8 @@ def schedule_reschedule(
     project: ProjectOpt = None,
 ) -> None:
     """Move a delivery not yet sent to another local time (brings back a skipped one)."""
-    from aspdigest.outbox import open_project_store
-    from aspdigest.queue import reschedule
+    from aspdigest.queue.actions import reschedule
+    from aspdigest.store import open_project_store
 
     proj = _project(project)
     with run(lambda: open_project_store(proj)) as store:
@@ -273,8 +273,8 @@ def schedule_reschedule(
 @schedule_app.command("send-now")
 def schedule_send_now(delivery_id: IdArg, by: ByOpt = None, project: ProjectOpt = None) -> None:
     """Send an approved (or held) delivery now: through the running runner, else here."""
-    from aspdigest.outbox import open_project_store
-    from aspdigest.queue import send_now
+    from aspdigest.queue.actions import send_now
+    from aspdigest.store import open_project_store
 
     proj = _project(project)
     with run(lambda: open_project_store(proj)) as store:
@@ -285,8 +285,8 @@ def schedule_send_now(delivery_id: IdArg, by: ByOpt = None, project: ProjectOpt 
 @schedule_app.command("skip")
 def schedule_skip(delivery_id: IdArg, by: ByOpt = None, project: ProjectOpt = None) -> None:
     """Never send this delivery (reschedule brings it back)."""
-    from aspdigest.outbox import open_project_store
-    from aspdigest.queue import skip
+    from aspdigest.queue.actions import skip
+    from aspdigest.store import open_project_store
 
     proj = _project(project)
     with run(lambda: open_project_store(proj)) as store:
@@ -297,8 +297,8 @@ def schedule_skip(delivery_id: IdArg, by: ByOpt = None, project: ProjectOpt = No
 @schedule_app.command("retry")
 def schedule_retry(delivery_id: IdArg, by: ByOpt = None, project: ProjectOpt = None) -> None:
     """Send a failed or held delivery again now (email: only recipients still without it)."""
-    from aspdigest.outbox import open_project_store
-    from aspdigest.queue import retry
+    from aspdigest.queue.actions import retry
+    from aspdigest.store import open_project_store
 
     proj = _project(project)
     with run(lambda: open_project_store(proj)) as store:
@@ -308,7 +308,7 @@ def schedule_retry(delivery_id: IdArg, by: ByOpt = None, project: ProjectOpt = N
 
 def _deliver_here(proj: Any, store: Any, delivery_id: int) -> None:
     """Leave a due delivery to the running runner, or deliver it in this shell."""
-    from aspdigest.runner import deliver_now
+    from aspdigest.queue.runner import deliver_now
 
     if not run(lambda: deliver_now(proj, store, delivery_id)):
         print(
@@ -338,8 +338,8 @@ def schedule_resolve(
     project: ProjectOpt = None,
 ) -> None:
     """Decide a delivery left `unknown` by an interrupted send."""
-    from aspdigest.outbox import open_project_store
-    from aspdigest.queue import resolve
+    from aspdigest.queue.actions import resolve
+    from aspdigest.store import open_project_store
 
     if sent is None:
         fail(["resolve: say --sent or --not-sent"])
@@ -362,8 +362,8 @@ def schedule_ics(
     project: ProjectOpt = None,
 ) -> None:
     """The queue as an iCalendar file (stable UIDs: calendars update, not duplicate)."""
-    from aspdigest.outbox import open_project_store
-    from aspdigest.queue import ics, queue_of
+    from aspdigest.queue.actions import ics, queue_of
+    from aspdigest.store import open_project_store
 
     proj = _project(project)
     event_id = _event(proj, event)
@@ -398,7 +398,7 @@ def approve(
     as_json: JsonOpt = False,
 ) -> None:
     """Approve a day's built artifacts (recorded by sha256; checked again at send time)."""
-    from aspdigest.approval import approve as run_approve
+    from aspdigest.queue.approval import approve as run_approve
 
     proj = _project(project)
     event_id = _event(proj, event)
@@ -449,12 +449,12 @@ def run_command(
     proj = _project(project)
     event_id = _event(proj, event)
     if rehearse is None:
-        from aspdigest.runner import serve
+        from aspdigest.queue.runner import serve
 
         run(lambda: serve(proj, event_id, environ=os.environ, poll=poll))
         return
-    from aspdigest.rehearsal import rehearse as run_rehearsal
-    from aspdigest.schedule import local_text
+    from aspdigest.queue.rehearsal import rehearse as run_rehearsal
+    from aspdigest.queue.schedule import local_text
 
     day = _date(rehearse, "--rehearse")
     result = run(lambda: run_rehearsal(proj, event_id, day, speed, environ=os.environ))
@@ -483,11 +483,11 @@ def run_command(
 @app.command()
 def status(event: EventArg = None, project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     """The queue at a glance: runner, pause, counts, what is next, what needs a person."""
-    from aspdigest.outbox import open_project_store
-    from aspdigest.queue import report
-    from aspdigest.runlock import RunnerLock
-    from aspdigest.runner import store_name
-    from aspdigest.schedule import local_text
+    from aspdigest.queue.actions import report
+    from aspdigest.queue.runner import store_name
+    from aspdigest.queue.schedule import local_text
+    from aspdigest.store import open_project_store
+    from aspdigest.store.lock import RunnerLock
 
     proj = _project(project)
     event_id = _event(proj, event)
