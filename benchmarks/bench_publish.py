@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from aspdigest.config import load_project
 from aspdigest.deliver import Ledger, make_publisher, publication_for
-from aspdigest.outbox import open_store
+from aspdigest.store import open_store
 from mastodon_server import running_mastodon
 from pds_server import running_pds
 

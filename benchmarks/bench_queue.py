@@ -42,8 +42,8 @@ def environment(root: Path) -> dict[str, str]:
 
 def lateness(root: Path) -> list[float]:
     from aspdigest.config import load_project
-    from aspdigest.rehearsal import rehearse
-    from aspdigest.runner import Log
+    from aspdigest.queue.rehearsal import rehearse
+    from aspdigest.queue.runner import Log
 
     project = load_project(root, environ={})
     late: list[float] = []
@@ -64,8 +64,8 @@ def fill_store(root: Path) -> None:
     import sqlalchemy as sa
 
     from aspdigest.config import load_project
-    from aspdigest.outbox import open_project_store
-    from aspdigest.outbox_schema import deliveries
+    from aspdigest.store import open_project_store
+    from aspdigest.store.schema import deliveries
 
     project = load_project(root, environ={})
     now = dt.datetime.now(dt.UTC)

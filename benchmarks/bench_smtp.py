@@ -57,10 +57,10 @@ def send_rate(root: Path, run: int, *, messages: int = MESSAGES, connections: in
     from aspdigest.content import load_content
     from aspdigest.days import plan_days
     from aspdigest.deliver.email import eml_path, send_digest
-    from aspdigest.outbox import open_store
     from aspdigest.render import RenderContext
     from aspdigest.render.email import digest
     from aspdigest.render.templates import make_environment
+    from aspdigest.store import open_store
 
     project = load_project(
         root,

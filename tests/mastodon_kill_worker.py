@@ -18,7 +18,7 @@ from pathlib import Path
 from aspdigest.config import load_project
 from aspdigest.deliver import Ledger, publication_for
 from aspdigest.deliver.mastodon import MastodonPublisher
-from aspdigest.outbox import open_store
+from aspdigest.store import open_store
 
 
 def main(argv: list[str]) -> int:

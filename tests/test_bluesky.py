@@ -22,7 +22,7 @@ from aspdigest.config import load_project
 from aspdigest.deliver import Ledger, Media, Post, Publication, publication_for
 from aspdigest.deliver.bluesky import BlueskyApi, BlueskyPublisher
 from aspdigest.errors import UserError
-from aspdigest.outbox import Store, open_store
+from aspdigest.store import Store, open_store
 from aspdigest.text.bluesky import bluesky_facets
 from conftest import FIXED_NOW
 from delivery_helpers import built_template

@@ -27,7 +27,7 @@ import pytest
 
 from aspdigest.config import load_project
 from aspdigest.deliver import publication_for
-from aspdigest.outbox import open_store
+from aspdigest.store import open_store
 from conftest import FIXED_NOW
 from delivery_helpers import built_template
 from pds_server import FaultProxy, Pds, check_thread, fault_proxy
@@ -51,7 +51,7 @@ from pathlib import Path
 from aspdigest.config import load_project
 from aspdigest.deliver import Ledger, publication_for
 from aspdigest.deliver.bluesky import BlueskyApi, BlueskyPublisher
-from aspdigest.outbox import open_store
+from aspdigest.store import open_store
 
 def publish(job):
     log = os.open(job["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)

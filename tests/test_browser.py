@@ -310,9 +310,9 @@ class _Server:
 def test_preview_approves_reloads_and_shows_errors(
     browser: Browser, sample_root: Path, artifacts_dir: Path
 ) -> None:
-    from aspdigest.approval import status
-    from aspdigest.outbox import open_project_store
-    from aspdigest.queue import plan
+    from aspdigest.queue.approval import status
+    from aspdigest.queue.plan import plan
+    from aspdigest.store import open_project_store
 
     state = sample_root.parent / "state.sqlite"
     environ = {"ASPDIGEST_STATE_URL": f"sqlite:///{state}", "ASPDIGEST_APPROVER": "Browser Test"}

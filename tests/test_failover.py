@@ -28,11 +28,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from aspdigest import plan, queue
-from aspdigest.approval import approve
 from aspdigest.config import Project
-from aspdigest.outbox import open_project_store, open_store
-from aspdigest.runlock import RunnerLock
+from aspdigest.queue import actions as queue
+from aspdigest.queue import plan
+from aspdigest.queue.approval import approve
+from aspdigest.store import open_project_store, open_store
+from aspdigest.store.lock import RunnerLock
 from aspdigest.subscribers import import_csv
 from delivery_helpers import (
     DAY,

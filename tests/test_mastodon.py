@@ -27,7 +27,7 @@ from aspdigest.config import Project, load_project
 from aspdigest.deliver import Ledger, Media, Post, Publication, publication_for
 from aspdigest.deliver.mastodon import MastodonPublisher
 from aspdigest.errors import UserError
-from aspdigest.outbox import Store, open_store
+from aspdigest.store import Store, open_store
 from conftest import FIXED_NOW
 from delivery_helpers import built_copy, wait_for
 from mastodon_server import PROFILES, FakeMastodon, running_mastodon

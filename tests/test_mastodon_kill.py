@@ -33,7 +33,7 @@ import pytest
 
 from aspdigest.config import load_project
 from aspdigest.deliver import publication_for
-from aspdigest.outbox import open_store
+from aspdigest.store import open_store
 from delivery_helpers import built_copy, environment, wait_for
 from mastodon_server import FakeMastodon, running_mastodon
 

@@ -18,7 +18,7 @@ from alembic.migration import MigrationContext
 
 from aspdigest.config import load_project
 from aspdigest.errors import UserError
-from aspdigest.outbox import (
+from aspdigest.store import (
     Store,
     metadata,
     open_project_store,

@@ -16,16 +16,16 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from aspdigest.approval import approve
 from aspdigest.cli import app
 from aspdigest.config import load_project
 from aspdigest.deliver import publisher_for
 from aspdigest.errors import ConfigError, UserError
-from aspdigest.outbox import Store, open_project_store, open_store
-from aspdigest.plan import plan
-from aspdigest.queue import send_now
-from aspdigest.rehearsal import rehearse
-from aspdigest.runner import Log
+from aspdigest.queue.actions import send_now
+from aspdigest.queue.approval import approve
+from aspdigest.queue.plan import plan
+from aspdigest.queue.rehearsal import rehearse
+from aspdigest.queue.runner import Log
+from aspdigest.store import Store, open_project_store, open_store
 from delivery_helpers import built_copy, environment, log_lines, start_runner, wait_for
 from mastodon_server import FakeMastodon, Status, running_mastodon
 from pds_server import Pds
@@ -216,7 +216,7 @@ def test_a_rehearsal_posts_the_day_to_the_local_pds_and_mastodon(tmp_path: Path,
 
 
 def test_a_rehearsal_never_posts_to_a_server_elsewhere(sample_root: Path) -> None:
-    from aspdigest.rehearsal import on_this_machine
+    from aspdigest.queue.rehearsal import on_this_machine
 
     assert on_this_machine("http://127.0.0.1:2583") and on_this_machine("http://localhost:80")
     assert not on_this_machine("https://bsky.social")

@@ -1,4 +1,4 @@
-"""queue.py and approval.py on real SQLite files over a really built sample project."""
+"""queue/actions.py and queue/approval.py on real SQLite files over a really built sample project."""
 
 from __future__ import annotations
 
@@ -14,18 +14,19 @@ import sqlalchemy as sa
 from icalendar import Calendar
 from typer.testing import CliRunner
 
-from aspdigest import plan, queue
-from aspdigest.approval import approve, status
 from aspdigest.build import build
 from aspdigest.cli import app
 from aspdigest.config import Project
 from aspdigest.deliver import publication_for
 from aspdigest.deliver.handoff import HandoffPublisher
 from aspdigest.errors import UserError
-from aspdigest.outbox import Delivery, Store, open_project_store, open_store
-from aspdigest.runlock import RunnerBusy, RunnerLock
-from aspdigest.runner import deliver_now
-from aspdigest.schedule import local_text
+from aspdigest.queue import actions as queue
+from aspdigest.queue import plan
+from aspdigest.queue.approval import approve, status
+from aspdigest.queue.runner import deliver_now
+from aspdigest.queue.schedule import local_text
+from aspdigest.store import Delivery, Store, open_project_store, open_store
+from aspdigest.store.lock import RunnerBusy, RunnerLock
 from delivery_helpers import DAY, built_copy, environment, postgres_schema, project, smtp_sink
 
 BEFORE = dt.datetime(2024, 12, 1, 12, 0, tzinfo=dt.UTC)  # the Sunday before the conference
@@ -477,7 +478,7 @@ def test_an_old_store_is_migrated_keeping_its_deliveries(tmp_path: Path) -> None
     from alembic import command
     from alembic.config import Config
 
-    from aspdigest.outbox import MIGRATIONS
+    from aspdigest.store import MIGRATIONS
 
     url = f"sqlite:///{tmp_path / 'old.sqlite'}"
     engine = sa.create_engine(url)

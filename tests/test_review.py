@@ -241,8 +241,8 @@ def test_segments_follow_bluesky_byte_facets_and_platform_entities() -> None:
 
 
 def _plan(project: Project) -> None:
-    from aspdigest.outbox import open_project_store
-    from aspdigest.queue import plan
+    from aspdigest.queue.plan import plan
+    from aspdigest.store import open_project_store
 
     with open_project_store(project) as store:
         plan(project, "asp23", store)
@@ -272,7 +272,7 @@ def test_no_store_shows_no_status_and_creates_no_store(served: tuple[str, Path, 
 def test_live_status_and_approved_hashes_from_the_store(
     served: tuple[str, Path, Preview],
 ) -> None:
-    from aspdigest.approval import approve, status
+    from aspdigest.queue.approval import approve, status
 
     url, root, preview = served
     project = load_project(root, environ={})
@@ -426,7 +426,7 @@ def test_preview_refuses_foreign_hosts_forms_and_stale_pages(
         "the drafts changed since this page loaded; it reloads now, then approve again"
     ]
     # nothing planned yet: the same lines `aspdigest approve` prints come back
-    from aspdigest.approval import approve
+    from aspdigest.queue.approval import approve
 
     with pytest.raises(UserError) as refused:
         approve(
@@ -438,7 +438,7 @@ def test_preview_refuses_foreign_hosts_forms_and_stale_pages(
 
 
 def test_preview_approve_records_the_approval(served: tuple[str, Path, Preview]) -> None:
-    from aspdigest.approval import status
+    from aspdigest.queue.approval import status
 
     url, root, _ = served
     project = load_project(root, environ={})

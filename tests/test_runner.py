@@ -23,10 +23,11 @@ from typing import Any
 
 import pytest
 
-from aspdigest import plan, queue
-from aspdigest.approval import approve
 from aspdigest.config import Project
-from aspdigest.outbox import Delivery, Store, open_project_store
+from aspdigest.queue import actions as queue
+from aspdigest.queue import plan
+from aspdigest.queue.approval import approve
+from aspdigest.store import Delivery, Store, open_project_store
 from aspdigest.subscribers import import_csv
 from delivery_helpers import (
     DAY,
@@ -189,8 +190,8 @@ FIRE = """
 import sys
 from pathlib import Path
 from aspdigest.config import load_project
-from aspdigest.outbox import open_project_store
-from aspdigest.runner import Runner
+from aspdigest.store import open_project_store
+from aspdigest.queue.runner import Runner
 project = load_project(Path(sys.argv[1]))
 with open_project_store(project) as store:
     Runner(project, "asp23", store, actor=sys.argv[3]).fire(int(sys.argv[2]))

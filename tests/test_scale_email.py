@@ -29,11 +29,11 @@ from aspdigest.config import Project, load_project
 from aspdigest.content import load_content
 from aspdigest.days import plan_days
 from aspdigest.deliver.email import eml_path, send_digest
-from aspdigest.outbox import Store, open_project_store
-from aspdigest.outbox_schema import subscribers
 from aspdigest.render import RenderContext
 from aspdigest.render.email import digest
 from aspdigest.render.templates import make_environment
+from aspdigest.store import Store, open_project_store
+from aspdigest.store.schema import subscribers
 from delivery_helpers import postgres_schema
 
 KEY = "test-signing-key-0123456789"
@@ -120,7 +120,7 @@ import sys
 from pathlib import Path
 from aspdigest.config import load_project
 from aspdigest.deliver.email import send_digest
-from aspdigest.outbox import open_project_store
+from aspdigest.store import open_project_store
 
 project = load_project(Path(sys.argv[1]))
 with open_project_store(project) as store:

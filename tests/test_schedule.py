@@ -12,7 +12,7 @@ import pytest
 from aspdigest.config import load_project
 from aspdigest.content import load_content
 from aspdigest.errors import UserError
-from aspdigest.schedule import (
+from aspdigest.queue.schedule import (
     Schedule,
     channel_artifacts,
     day_dir,

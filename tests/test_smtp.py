@@ -41,11 +41,11 @@ from aspdigest.days import plan_days
 from aspdigest.deliver.email import eml_path, send_digest, send_test
 from aspdigest.deliver.smtp import parse_smtp_url
 from aspdigest.errors import UserError
-from aspdigest.outbox import Store, open_project_store
 from aspdigest.render import RenderContext
 from aspdigest.render.email import digest
 from aspdigest.render.message import ADDRESS_PLACEHOLDER, TOKEN_PLACEHOLDER
 from aspdigest.render.templates import make_environment
+from aspdigest.store import Store, open_project_store
 from aspdigest.subscribers import import_csv, subscribers_path, verify_token
 
 KEY = "test-signing-key-0123456789"
@@ -338,7 +338,7 @@ import sys
 from pathlib import Path
 from aspdigest.config import load_project
 from aspdigest.deliver.email import send_digest
-from aspdigest.outbox import open_project_store
+from aspdigest.store import open_project_store
 
 project = load_project(Path(sys.argv[1]))
 with open_project_store(project) as store:

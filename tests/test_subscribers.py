@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from aspdigest.cli import app
 from aspdigest.config import Project
 from aspdigest.errors import UserError
-from aspdigest.outbox import open_project_store
+from aspdigest.store import open_project_store
 from aspdigest.subscribers import (
     import_csv,
     listing,

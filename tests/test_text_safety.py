@@ -24,9 +24,9 @@ from aspdigest.config import load_project
 from aspdigest.content import load_content
 from aspdigest.days import plan_days
 from aspdigest.export import Draft, Image, to_csv, to_markdown
-from aspdigest.outbox import open_project_store
 from aspdigest.render import RenderContext, social
 from aspdigest.render.templates import make_environment
+from aspdigest.store import open_project_store
 from aspdigest.text import bluesky_facets, extract_mastodon_urls, extract_urls
 from aspdigest.text.links import linkable
 

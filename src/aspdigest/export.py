@@ -185,7 +185,7 @@ def scheduled_times(project: Project, event_id: str) -> Times:
     """When the schedule sends each day's thread and quote posts, per platform (empty when
     the event has no schedule file)."""
     from aspdigest.content import load_content
-    from aspdigest.schedule import load_schedule, schedule_path
+    from aspdigest.queue.schedule import load_schedule, schedule_path
 
     if not schedule_path(project, event_id).is_file():
         return {}

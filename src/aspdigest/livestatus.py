@@ -19,11 +19,11 @@ from typing import Any
 
 from babel.dates import format_datetime
 
-from aspdigest.approval import DeliveryStatus, status
 from aspdigest.config import Project
 from aspdigest.errors import UserError
 from aspdigest.platforms import display_name
-from aspdigest.schedule import manifest_hashes, read_manifest
+from aspdigest.queue.approval import DeliveryStatus, status
+from aspdigest.queue.schedule import manifest_hashes, read_manifest
 
 APPROVED = ("approved", "claimed", "sent")  # approved, or sent on an approval
 CHANNELS = {"digest": "email digest", "thread": "thread", "quotes": "quote posts"}

@@ -8,7 +8,7 @@ rebuilds through `aspdigest.build.build` and bumps a version that open pages pol
 messages the CLI prints instead of stale drafts. The pages are built without the state store;
 `GET /_status.json[?date=YYYY-MM-DD]` reads it live (`aspdigest.livestatus`) for review.js to
 show each delivery's approval and the Approve buttons. `POST /approve` calls
-`aspdigest.approval.approve`, the code behind `aspdigest approve`; nothing is rebuilt, as no
+`aspdigest.queue.approval.approve`, the code behind `aspdigest approve`; nothing is rebuilt, as no
 page depends on the store. It returns a running `Preview`; `serve(config)` blocks until Ctrl-C.
 
 Safety: bound to 127.0.0.1 unless told otherwise, and then only requests naming a loopback
@@ -164,7 +164,7 @@ class Site:
             )
 
     def approve(self, fields: Mapping[str, str]) -> dict[str, Any]:
-        from aspdigest.approval import approve
+        from aspdigest.queue.approval import approve
 
         with self.lock:
             if fields.get("version") != self.version:

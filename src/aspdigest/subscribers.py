@@ -24,9 +24,9 @@ from pathlib import Path
 
 from aspdigest.config import Project, secret
 from aspdigest.errors import Problem, UserError
-from aspdigest.outbox import ImportCounts, Store, normalise_address
 from aspdigest.records import known_language
 from aspdigest.safetext import text_problem
+from aspdigest.store import ImportCounts, Store, normalise_address
 
 COLUMNS = ("email", "name", "language")
 KEY_VARIABLE = "ASPDIGEST_UNSUBSCRIBE_KEY"

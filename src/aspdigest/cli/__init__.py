@@ -3,7 +3,7 @@
 The edge of the flow. Each command parses its options, calls one library function, and
 prints the result. This module holds the Typer app and what every command shares; the
 commands live beside it by topic: `content.py` (check, build, schema, export, preview),
-`mail.py` (send, subscribers), `queue.py` (schedule, approve, run, status) and
+`mail.py` (send, subscribers), `schedule.py` (schedule, approve, run, status) and
 `accounts.py` (accounts check). Library errors (`UserError`) become one line per problem on stderr and
 exit status 1; nothing else is caught, so a bug still shows its traceback. Heavy modules
 are imported inside the commands that need them, keeping `aspdigest --help` fast.
@@ -66,7 +66,7 @@ def cell(text: str) -> str:
 def approver(name: str | None) -> str:
     """Who does it: `--by`, else $ASPDIGEST_APPROVER, else the OS user; refused (exit 1)
     unless it is one printable line, since it goes into the store, the log and listings."""
-    from aspdigest.approval import default_approver
+    from aspdigest.queue.approval import default_approver
     from aspdigest.safetext import text_problem
 
     chosen = name or default_approver()
@@ -131,9 +131,9 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int, str], None]]:
 
 
 # Importing the command modules registers their commands on `app` (in --help order).
-from aspdigest.cli import accounts, content, mail, queue  # noqa: E402
+from aspdigest.cli import accounts, content, mail, schedule  # noqa: E402
 
-__all__ = ["accounts", "app", "content", "mail", "main", "queue"]
+__all__ = ["accounts", "app", "content", "mail", "main", "schedule"]
 
 
 def main() -> None:

@@ -50,7 +50,7 @@ def subscribers_import(
     as_json: JsonOpt = False,
 ) -> None:
     """Add or update subscribers from a CSV; suppressed addresses stay suppressed."""
-    from aspdigest.outbox import open_project_store
+    from aspdigest.store import open_project_store
     from aspdigest.subscribers import import_csv, subscribers_path
 
     proj = _project(project)
@@ -69,7 +69,7 @@ def subscribers_import(
 @subscribers_app.command("list")
 def subscribers_list(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     """List subscribers and suppressed addresses."""
-    from aspdigest.outbox import open_project_store
+    from aspdigest.store import open_project_store
     from aspdigest.subscribers import listing
 
     proj = _project(project)
@@ -101,7 +101,7 @@ def subscribers_unsubscribe(
     project: ProjectOpt = None,
 ) -> None:
     """Put an address on the suppression list: no digest goes to it again."""
-    from aspdigest.outbox import open_project_store
+    from aspdigest.store import open_project_store
     from aspdigest.subscribers import unsubscribe
 
     proj = _project(project)

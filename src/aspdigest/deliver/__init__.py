@@ -27,8 +27,8 @@ from typing import Any, Protocol
 from aspdigest.config import Project
 from aspdigest.deliver.email import SendReport, send_digest, send_test
 from aspdigest.errors import UserError
-from aspdigest.outbox import Delivery, SocialPost, Store
-from aspdigest.schedule import day_dir, thread_file
+from aspdigest.queue.schedule import day_dir, thread_file
+from aspdigest.store import Delivery, SocialPost, Store
 
 __all__ = [
     "PUBLISHERS",

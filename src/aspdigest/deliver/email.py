@@ -42,8 +42,8 @@ from pathlib import Path
 from aspdigest.config import Project
 from aspdigest.deliver.smtp import Reply, SmtpSession, SmtpTarget, SmtpUnavailable, smtp_target
 from aspdigest.errors import UserError
-from aspdigest.outbox import Delivery, Recipient, Store
 from aspdigest.render.message import Letter
+from aspdigest.store import Delivery, Recipient, Store
 from aspdigest.subscribers import is_address, make_token, unsubscribe_key
 
 CHANNEL = "email"

@@ -1,1 +1,1 @@
-"""Alembic migrations of the state store (see `aspdigest.outbox`); run by `outbox.upgrade`."""
+"""Alembic migrations of the state store (see `aspdigest.store`); run by `aspdigest.store.upgrade`."""

@@ -1,6 +1,6 @@
-"""Alembic's environment for the state store, run programmatically by `outbox.upgrade`.
+"""Alembic's environment for the state store, run programmatically by `aspdigest.store.upgrade`.
 
-Part of the schedule/outbox stage. `outbox.upgrade(engine)` builds an Alembic Config in
+Part of the schedule/outbox stage. `aspdigest.store.upgrade(engine)` builds an Alembic Config in
 code (no alembic.ini) and passes an open connection in `config.attributes`; this file
 runs the migrations on it. Offline (SQL script) mode is not offered.
 """
@@ -10,11 +10,11 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from aspdigest.outbox_schema import metadata
+from aspdigest.store.schema import metadata
 
 connection = context.config.attributes.get("connection")
 if not isinstance(connection, Connection):
-    raise RuntimeError("run migrations through aspdigest.outbox.open_store(url)")
+    raise RuntimeError("run migrations through aspdigest.store.open_store(url)")
 
 # Batch mode lets later migrations alter tables on SQLite, which has no ALTER COLUMN.
 context.configure(

@@ -22,8 +22,7 @@ from zoneinfo import ZoneInfo
 
 from aspdigest.config import Project
 from aspdigest.errors import UserError
-from aspdigest.outbox import Delivery, Store, open_project_store
-from aspdigest.schedule import (
+from aspdigest.queue.schedule import (
     CHANNELS,
     channel_artifacts,
     day_dir,
@@ -31,6 +30,7 @@ from aspdigest.schedule import (
     manifest_hashes,
     read_manifest,
 )
+from aspdigest.store import Delivery, Store, open_project_store
 
 APPROVABLE = ("planned", "approved", "held", "failed")
 APPROVER_VARIABLE = "ASPDIGEST_APPROVER"

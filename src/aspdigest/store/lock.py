@@ -35,7 +35,7 @@ from typing import IO, Any
 import sqlalchemy as sa
 
 from aspdigest.errors import UserError
-from aspdigest.outbox import Store
+from aspdigest.store import Store
 
 
 class RunnerBusy(UserError):

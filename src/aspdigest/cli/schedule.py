@@ -72,7 +72,7 @@ def _row(r: Any) -> dict[str, Any]:
 
 
 def _print_rows(rows: list[Any]) -> None:
-    from aspdigest.schedule import local_text, utc_text
+    from aspdigest.queue.schedule import local_text, utc_text
 
     for r in rows:
         tz = r.send_at_local.tzinfo if r.send_at_local else dt.UTC
@@ -98,7 +98,7 @@ def _print_rows(rows: list[Any]) -> None:
 
 
 def _changed(store: Any, d: Any, what: str) -> None:
-    from aspdigest.queue import describe
+    from aspdigest.queue.actions import describe
 
     print(f"{describe(store, d)} ({what})")
 
@@ -108,9 +108,9 @@ def schedule_plan(
     event: EventArg = None, project: ProjectOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Create or update deliveries from the schedule and the build (safe to re-run)."""
-    from aspdigest.outbox import open_project_store
-    from aspdigest.plan import plan
-    from aspdigest.queue import listing
+    from aspdigest.queue.actions import listing
+    from aspdigest.queue.plan import plan
+    from aspdigest.store import open_project_store
 
     proj = _project(project)
     event_id = _event(proj, event)
@@ -166,8 +166,8 @@ def schedule_list(
     as_json: JsonOpt = False,
 ) -> None:
     """List deliveries: id, day, local time and UTC, channel, platform, status."""
-    from aspdigest.outbox import open_project_store
-    from aspdigest.queue import listing
+    from aspdigest.queue.actions import listing
+    from aspdigest.store import open_project_store
 
     proj = _project(project)
     event_id = _event(proj, event)
@@ -183,8 +183,8 @@ def schedule_list(
 @schedule_app.command("pause")
 def schedule_pause(event: EventArg = None, by: ByOpt = None, project: ProjectOpt = None) -> None:
     """Stop the runner starting any of the event's deliveries (one in hand finishes)."""
-    from aspdigest.outbox import open_project_store
-    from aspdigest.queue import pause
+    from aspdigest.queue.actions import pause
+    from aspdigest.store import open_project_store
 
     proj = _project(project)
     event_id = _event(proj, event)
@@ -224,8 +224,8 @@ def schedule_resume(
     project: ProjectOpt = None,
 ) -> None:
     """Unpause the event's queue, deciding what happens to overdue deliveries."""
-    from aspdigest.outbox import open_project_store
-    from aspdigest.queue import OverdueDecision, resume
+    from aspdigest.queue.actions import OverdueDecision, resume
+    from aspdigest.store import open_project_store
 
     proj = _project(project)
     event_id = _event(proj, event)
@@ -262,8 +262,8 @@ def schedule_reschedule(
     project: ProjectOpt = None,
 ) -> None:
     """Move a delivery not yet sent to another local time (brings back a skipped one)."""
-    from aspdigest.outbox import open_project_store
-    from aspdigest.queue import reschedule
+    from aspdigest.queue.actions import reschedule
+    from aspdigest.store import open_project_store
 
     proj = _project(project)
     with run(lambda: open_project_store(proj)) as store:
@@ -274,8 +274,8 @@ def schedule_reschedule(
 @schedule_app.command("send-now")
 def schedule_send_now(delivery_id: IdArg, by: ByOpt = None, project: ProjectOpt = None) -> None:
     """Send an approved (or held) delivery now: through the running runner, else here."""
-    from aspdigest.outbox import open_project_store
-    from aspdigest.queue import send_now
+    from aspdigest.queue.actions import send_now
+    from aspdigest.store import open_project_store
 
     proj = _project(project)
     with run(lambda: open_project_store(proj)) as store:
@@ -286,8 +286,8 @@ def schedule_send_now(delivery_id: IdArg, by: ByOpt = None, project: ProjectOpt 
 @schedule_app.command("skip")
 def schedule_skip(delivery_id: IdArg, by: ByOpt = None, project: ProjectOpt = None) -> None:
     """Never send this delivery (reschedule brings it back)."""
-    from aspdigest.outbox import open_project_store
-    from aspdigest.queue import skip
+    from aspdigest.queue.actions import skip
+    from aspdigest.store import open_project_store
 
     proj = _project(project)
     with run(lambda: open_project_store(proj)) as store:
@@ -298,8 +298,8 @@ def schedule_skip(delivery_id: IdArg, by: ByOpt = None, project: ProjectOpt = No
 @schedule_app.command("retry")
 def schedule_retry(delivery_id: IdArg, by: ByOpt = None, project: ProjectOpt = None) -> None:
     """Send a failed or held delivery again now (email: only recipients still without it)."""
-    from aspdigest.outbox import open_project_store
-    from aspdigest.queue import retry
+    from aspdigest.queue.actions import retry
+    from aspdigest.store import open_project_store
 
     proj = _project(project)
     with run(lambda: open_project_store(proj)) as store:
@@ -309,7 +309,7 @@ def schedule_retry(delivery_id: IdArg, by: ByOpt = None, project: ProjectOpt = N
 
 def _deliver_here(proj: Any, store: Any, delivery_id: int) -> None:
     """Leave a due delivery to the running runner, or deliver it in this shell."""
-    from aspdigest.runner import deliver_now
+    from aspdigest.queue.runner import deliver_now
 
     if not run(lambda: deliver_now(proj, store, delivery_id)):
         print(
@@ -326,8 +326,8 @@ def _deliver_here(proj: Any, store: Any, delivery_id: int) -> None:
 @schedule_app.command("show")
 def schedule_show(delivery_id: IdArg, project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     """One delivery: its status, times, history and the recipients in doubt."""
-    from aspdigest.outbox import open_project_store
-    from aspdigest.queue import show
+    from aspdigest.queue.actions import show
+    from aspdigest.store import open_project_store
 
     proj = _project(project)
     with run(lambda: open_project_store(proj)) as store:
@@ -377,9 +377,9 @@ def _view_json(view: Any) -> dict[str, Any]:
 
 
 def _print_view(view: Any) -> None:
-    from aspdigest.approval import label
+    from aspdigest.queue.approval import label
+    from aspdigest.queue.schedule import local_text, utc_text
     from aspdigest.safetext import terminal_safe
-    from aspdigest.schedule import local_text, utc_text
 
     d = view.delivery
 
@@ -440,8 +440,8 @@ def schedule_resolve(
     project: ProjectOpt = None,
 ) -> None:
     """Decide a delivery left `unknown` by an interrupted send, or single recipients of it."""
-    from aspdigest.outbox import normalise_address, open_project_store
-    from aspdigest.queue import resolve, resolve_recipients
+    from aspdigest.queue.actions import resolve, resolve_recipients
+    from aspdigest.store import normalise_address, open_project_store
 
     if sent is None:
         fail(["resolve: say --sent or --not-sent"])
@@ -479,8 +479,8 @@ def schedule_ics(
     project: ProjectOpt = None,
 ) -> None:
     """The queue as an iCalendar file (stable UIDs: calendars update, not duplicate)."""
-    from aspdigest.outbox import open_project_store
-    from aspdigest.queue import ics, queue_of
+    from aspdigest.queue.actions import ics, queue_of
+    from aspdigest.store import open_project_store
 
     proj = _project(project)
     event_id = _event(proj, event)
@@ -515,7 +515,7 @@ def approve(
     as_json: JsonOpt = False,
 ) -> None:
     """Approve a day's built artifacts (recorded by sha256; checked again at send time)."""
-    from aspdigest.approval import approve as run_approve
+    from aspdigest.queue.approval import approve as run_approve
 
     proj = _project(project)
     event_id = _event(proj, event)
@@ -566,12 +566,12 @@ def run_command(
     proj = _project(project)
     event_id = _event(proj, event)
     if rehearse is None:
-        from aspdigest.runner import serve
+        from aspdigest.queue.runner import serve
 
         run(lambda: serve(proj, event_id, environ=os.environ, poll=poll))
         return
-    from aspdigest.rehearsal import rehearse as run_rehearsal
-    from aspdigest.schedule import local_text
+    from aspdigest.queue.rehearsal import rehearse as run_rehearsal
+    from aspdigest.queue.schedule import local_text
 
     day = _date(rehearse, "--rehearse")
     result = run(lambda: run_rehearsal(proj, event_id, day, speed, environ=os.environ))
@@ -600,11 +600,11 @@ def run_command(
 @app.command()
 def status(event: EventArg = None, project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     """The queue at a glance: runner, pause, counts, what is next, what needs a person."""
-    from aspdigest.outbox import open_project_store
-    from aspdigest.queue import report
-    from aspdigest.runlock import RunnerLock
-    from aspdigest.runner import store_name
-    from aspdigest.schedule import local_text
+    from aspdigest.queue.actions import report
+    from aspdigest.queue.runner import store_name
+    from aspdigest.queue.schedule import local_text
+    from aspdigest.store import open_project_store
+    from aspdigest.store.lock import RunnerLock
 
     proj = _project(project)
     event_id = _event(proj, event)

@@ -18,7 +18,7 @@ a handoff delivery left `claimed` becomes `unknown` for a person.
 SIGTERM/SIGINT stop new work, let the delivery in hand finish, and exit 0. Every state
 change is one JSON line on stderr (and a row in the delivery's log).
 
-On PostgreSQL several runners may serve one store: one holds the advisory lock (runlock.py)
+On PostgreSQL several runners may serve one store: one holds the advisory lock (store/lock.py)
 and is active, the others log `standby` and take over within about a second of its death.
 The active one checks its lock at every poll and before each claim; once it has lost it, it
 takes no further delivery or recipient (a digest in hand is left `claimed` for the next
@@ -41,7 +41,6 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from aspdigest.approval import changed_since_approval
 from aspdigest.config import PLATFORMS, Project
 from aspdigest.deliver import (
     Ledger,
@@ -53,11 +52,12 @@ from aspdigest.deliver import (
 from aspdigest.deliver.email import send_digest
 from aspdigest.deliver.posting import Halted
 from aspdigest.errors import UserError
-from aspdigest.outbox import Delivery, Store
-from aspdigest.schedule import local_text
+from aspdigest.queue.approval import changed_since_approval
+from aspdigest.queue.schedule import local_text
+from aspdigest.store import Delivery, Store
 
 if TYPE_CHECKING:
-    from aspdigest.runlock import RunnerLock
+    from aspdigest.store.lock import RunnerLock
 
 DEFAULT_GRACE = 3600  # seconds, for rows planned before grace was recorded
 LOST_BACKOFF = 3.0  # seconds a runner that lost its lock waits before competing again
@@ -543,8 +543,8 @@ def serve(
 ) -> None:
     """`aspdigest run`: on SQLite, refuse if another runner serves the store; on
     PostgreSQL, wait as a standby until this process holds the lock. Runs until stopped."""
-    from aspdigest.outbox import open_project_store
-    from aspdigest.runlock import RunnerLock
+    from aspdigest.store import open_project_store
+    from aspdigest.store.lock import RunnerLock
 
     log = log or Log()
     with open_project_store(project) as store:
@@ -620,7 +620,7 @@ def deliver_now(
     """Deliver one due delivery in this process, if no runner is up (else False: the
     runner sends it at its next poll). Holds the runner lock meanwhile, so a runner
     started now waits its turn instead of racing."""
-    from aspdigest.runlock import RunnerBusy, RunnerLock
+    from aspdigest.store.lock import RunnerBusy, RunnerLock
 
     d = store.delivery(delivery_id)
     if d is None:

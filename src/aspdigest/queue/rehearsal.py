@@ -26,15 +26,15 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from aspdigest.approval import record_approval
 from aspdigest.config import PLATFORMS, Project
 from aspdigest.deliver import Publisher, make_publisher, publisher_name
 from aspdigest.deliver.handoff import HandoffPublisher
 from aspdigest.errors import UserError
-from aspdigest.outbox import Store, open_project_store, open_store
-from aspdigest.plan import plan
-from aspdigest.runlock import RunnerLock
-from aspdigest.runner import Log, Runner
+from aspdigest.queue.approval import record_approval
+from aspdigest.queue.plan import plan
+from aspdigest.queue.runner import Log, Runner
+from aspdigest.store import Store, open_project_store, open_store
+from aspdigest.store.lock import RunnerLock
 from aspdigest.subscribers import import_csv, subscribers_path
 
 LEAD_SECONDS = 2.0  # real time between the start and the day's first delivery

@@ -1,8 +1,8 @@
 """The state store's tables, as SQLAlchemy Core metadata.
 
-Part of the schedule/outbox stage: `outbox.py` queries these tables and the Alembic
+Part of the schedule/outbox stage: `aspdigest.store` queries these tables and the Alembic
 migrations in `aspdigest/migrations/` create them; a test checks the two agree. Kept
-apart from `outbox.py` so the migration environment can import the metadata alone.
+apart from the queries so the migration environment can import the metadata alone.
 The frozen dataclasses at the end are the rows as `Store` returns them.
 
 - deliveries: one row per (event, date, channel, platform); platform is "" for email.

@@ -1,6 +1,6 @@
 """The delivery queue as people steer it: the `aspdigest schedule …` verbs and `status`.
 
-Schedule/outbox stage, after `plan.py` (… → build → schedule/outbox → deliver). Each
+Schedule/outbox stage, after `plan` (… → build → schedule/outbox → deliver). Each
 function is a guarded status change on one delivery (or on one event's queue) in the state
 store that returns the new frozen `Delivery` (or `Queue`) or raises a one-line `UserError`:
 `reschedule`, `send_now`, `skip`, `retry`, `resolve` (`resolve_recipients` for single
@@ -16,10 +16,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from aspdigest.approval import DeliveryStatus, changed_since_approval, delivery_status, label
 from aspdigest.config import Project
 from aspdigest.errors import UserError
-from aspdigest.outbox import (
+from aspdigest.queue.approval import DeliveryStatus, changed_since_approval, delivery_status, label
+from aspdigest.queue.plan import OPEN
+from aspdigest.queue.plan import PlanChange as PlanChange  # re-exported: plan lived here at first
+from aspdigest.queue.plan import PlanResult as PlanResult
+from aspdigest.queue.plan import plan as plan
+from aspdigest.queue.schedule import local_datetime, local_text
+from aspdigest.safetext import terminal_safe
+from aspdigest.store import (
     Delivery,
     LogEntry,
     Queue,
@@ -28,12 +34,6 @@ from aspdigest.outbox import (
     Store,
     normalise_address,
 )
-from aspdigest.plan import OPEN
-from aspdigest.plan import PlanChange as PlanChange  # re-exported: plan lived here at first
-from aspdigest.plan import PlanResult as PlanResult
-from aspdigest.plan import plan as plan
-from aspdigest.safetext import terminal_safe
-from aspdigest.schedule import local_datetime, local_text
 
 OVERDUE_CHOICES = ("send", "skip", "reschedule")
 

@@ -16,12 +16,11 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from aspdigest.approval import record_approval
 from aspdigest.config import Project
 from aspdigest.content import load_content
 from aspdigest.errors import UserError
-from aspdigest.outbox import Delivery, Store
-from aspdigest.schedule import (
+from aspdigest.queue.approval import record_approval
+from aspdigest.queue.schedule import (
     channel_artifacts,
     day_dir,
     load_schedule,
@@ -29,6 +28,7 @@ from aspdigest.schedule import (
     manifest_hashes,
     read_manifest,
 )
+from aspdigest.store import Delivery, Store
 
 OPEN = ("planned", "approved", "held", "failed")  # not yet out, and no doubt about it
 

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 
 from aspdigest.config import Project
 from aspdigest.errors import UserError
-from aspdigest.outbox_schema import (
+from aspdigest.store.schema import (
     DELIVERY_STATUSES,
     RECIPIENT_STATUSES,
     SUPPRESSION_REASONS,
@@ -72,7 +72,7 @@ __all__ = [
     "resolve_url",
 ]
 
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 _MIGRATING = threading.Lock()
 Clock = Callable[[], dt.datetime]
 
