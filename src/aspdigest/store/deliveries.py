@@ -1,0 +1,214 @@
+"""The store's deliveries, the event queues and the delivery log.
+
+Schedule/outbox stage: `queue.plan` creates deliveries here, `queue.approval` and
+`queue.actions` move them, the runner claims and marks them. One row per (event, date,
+channel, platform), returned as a frozen `Delivery`. Status changes are single conditional
+UPDATEs (`… WHERE status = 'approved'`) whose row count says whether this caller won, so two
+processes racing for the same delivery cannot both send it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from aspdigest.store.base import StoreBase
+from aspdigest.store.schema import (
+    DELIVERY_STATUSES,
+    Delivery,
+    LogEntry,
+    Queue,
+    deliveries,
+    delivery_log,
+    queues,
+)
+
+
+def _delivery(row: sa.Row[Any]) -> Delivery:
+    m = row._mapping
+    return Delivery(**{c.name: m[c.name] for c in deliveries.columns})
+
+
+class DeliveriesMixin(StoreBase):
+    """Deliveries, their status changes, the queues and the status log."""
+
+    def ensure_delivery(
+        self,
+        event: str,
+        date: dt.date,
+        channel: str,
+        platform: str = "",
+        *,
+        send_at: dt.datetime | None = None,
+        artifacts: Mapping[str, str] | None = None,
+    ) -> Delivery:
+        """The delivery for (event, date, channel, platform), created as `planned` if new.
+        A delivery still `planned` takes the given send time and artifact hashes; one
+        already approved or further along keeps what was approved."""
+        now = self.clock()
+        key = (
+            (deliveries.c.event == event)
+            & (deliveries.c.date == date)
+            & (deliveries.c.channel == channel)
+            & (deliveries.c.platform == platform)
+        )
+        with self._tx() as c:
+            existing = c.execute(sa.select(deliveries.c.id, deliveries.c.status).where(key)).first()
+            if existing is None:
+                try:
+                    with c.begin_nested():
+                        c.execute(
+                            deliveries.insert().values(
+                                event=event,
+                                date=date,
+                                channel=channel,
+                                platform=platform,
+                                send_at=send_at,
+                                status="planned",
+                                attempts=0,
+                                artifacts=dict(artifacts or {}),
+                                created_at=now,
+                                updated_at=now,
+                            )
+                        )
+                except sa.exc.IntegrityError:
+                    pass  # another process created it first; fall through and read it
+            elif existing.status == "planned" and (send_at is not None or artifacts is not None):
+                values: dict[str, Any] = {"updated_at": now}
+                if send_at is not None:
+                    values["send_at"] = send_at
+                if artifacts is not None:
+                    values["artifacts"] = dict(artifacts)
+                c.execute(
+                    deliveries.update()
+                    .where((deliveries.c.id == existing.id) & (deliveries.c.status == "planned"))
+                    .values(**values)
+                )
+            row = c.execute(sa.select(deliveries).where(key)).one()
+        return _delivery(row)
+
+    def delivery(self, delivery_id: int) -> Delivery | None:
+        with self._tx() as c:
+            row = c.execute(sa.select(deliveries).where(deliveries.c.id == delivery_id)).first()
+        return _delivery(row) if row is not None else None
+
+    def deliveries(self, event: str | None = None, status: str | None = None) -> list[Delivery]:
+        query = sa.select(deliveries).order_by(
+            deliveries.c.date, deliveries.c.channel, deliveries.c.platform, deliveries.c.id
+        )
+        if event is not None:
+            query = query.where(deliveries.c.event == event)
+        if status is not None:
+            query = query.where(deliveries.c.status == status)
+        with self._tx() as c:
+            return [_delivery(r) for r in c.execute(query)]
+
+    def transition(
+        self, delivery_id: int, to: str, *, allowed_from: Iterable[str], **values: Any
+    ) -> bool:
+        """Move a delivery to `to` only if it is in one of `allowed_from`; True if it moved."""
+        if to not in DELIVERY_STATUSES:
+            raise ValueError(f"unknown delivery status {to!r}")
+        with self._tx() as c:
+            result = c.execute(
+                deliveries.update()
+                .where(
+                    (deliveries.c.id == delivery_id) & deliveries.c.status.in_(list(allowed_from))
+                )
+                .values(status=to, updated_at=self.clock(), **values)
+            )
+        return result.rowcount == 1
+
+    def approve(self, delivery_id: int, sha256s: Mapping[str, str], by: str) -> bool:
+        return self.transition(
+            delivery_id,
+            "approved",
+            allowed_from=("planned", "held", "failed"),
+            approved=dict(sha256s),
+            approved_by=by,
+            approved_at=self.clock(),
+        )
+
+    def claim(self, delivery_id: int) -> bool:
+        """Atomically take an approved delivery for sending; False if someone else did."""
+        return self.transition(
+            delivery_id,
+            "claimed",
+            allowed_from=("approved",),
+            attempts=deliveries.c.attempts + 1,
+            claimed_at=self.clock(),
+            last_error=None,
+        )
+
+    def mark_sent(self, delivery_id: int, receipt: Mapping[str, Any] | None = None) -> bool:
+        return self.transition(
+            delivery_id,
+            "sent",
+            allowed_from=("claimed",),
+            sent_at=self.clock(),
+            receipt=dict(receipt or {}),
+        )
+
+    def mark_failed(
+        self, delivery_id: int, error: str, receipt: Mapping[str, Any] | None = None
+    ) -> bool:
+        return self.transition(
+            delivery_id,
+            "failed",
+            allowed_from=("claimed",),
+            last_error=error,
+            receipt=dict(receipt or {}),
+        )
+
+    def mark_unknown(
+        self, delivery_id: int, error: str, receipt: Mapping[str, Any] | None = None
+    ) -> bool:
+        return self.transition(
+            delivery_id,
+            "unknown",
+            allowed_from=("claimed",),
+            last_error=error,
+            receipt=dict(receipt or {}),
+        )
+
+    def set_queue(self, event: str, **values: Any) -> None:
+        with self._tx() as c:
+            if (
+                c.execute(queues.update().where(queues.c.event == event).values(**values)).rowcount
+                == 0
+            ):
+                c.execute(queues.insert().values(event=event, **values))
+
+    def queue(self, event: str) -> Queue | None:
+        with self._tx() as c:
+            row = c.execute(sa.select(queues).where(queues.c.event == event)).first()
+        return Queue(**row._mapping) if row is not None else None
+
+    def log(
+        self,
+        delivery_id: int,
+        status: str,
+        previous: str | None,
+        actor: str,
+        note: str | None = None,
+    ) -> None:
+        with self._tx() as c:
+            c.execute(
+                delivery_log.insert().values(
+                    delivery_id=delivery_id,
+                    at=self.clock(),
+                    status=status,
+                    previous=previous,
+                    actor=actor,
+                    note=note,
+                )
+            )
+
+    def history(self, delivery_id: int) -> list[LogEntry]:
+        query = sa.select(delivery_log).where(delivery_log.c.delivery_id == delivery_id)
+        with self._tx() as c:
+            rows = c.execute(query.order_by(delivery_log.c.id))
+            return [LogEntry(**{k: v for k, v in r._mapping.items() if k != "id"}) for r in rows]
