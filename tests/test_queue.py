@@ -28,6 +28,7 @@ from aspdigest.queue.schedule import local_text
 from aspdigest.store import Delivery, Store, open_project_store, open_store
 from aspdigest.store.lock import RunnerBusy, RunnerLock
 from delivery_helpers import DAY, built_copy, environment, postgres_schema, project, smtp_sink
+from support.store_helpers import mark_recipient_sending
 
 BEFORE = dt.datetime(2024, 12, 1, 12, 0, tzinfo=dt.UTC)  # the Sunday before the conference
 cli = CliRunner()
@@ -389,8 +390,8 @@ def test_resolve_an_unknown_delivery(proj: Project, store: Store) -> None:
     store.add_recipients(d.id, [("a@example.org", None), ("b@example.org", None)])
     a, b = store.recipients(d.id)
     assert store.claim(d.id)
-    assert store.mark_recipient_sending(a.id) and store.mark_recipient_sent(a.id)
-    assert store.mark_recipient_sending(b.id) and store.mark_recipient_unknown(b.id, "dropped")
+    assert mark_recipient_sending(store, a.id) and store.mark_recipient_sent(a.id)
+    assert mark_recipient_sending(store, b.id) and store.mark_recipient_unknown(b.id, "dropped")
     assert store.mark_unknown(d.id, "1 recipient in doubt")
     not_sent = queue.resolve(proj, store, d.id, sent=False, by="ana")
     assert not_sent.status == "failed"
@@ -401,7 +402,7 @@ def test_resolve_an_unknown_delivery(proj: Project, store: Store) -> None:
     assert store.recipient_counts(d.id)["pending"] == 1
     assert queue.retry(proj, store, d.id, by="ana").status == "approved"
     assert store.claim(d.id)
-    assert store.mark_recipient_sending(b.id) and store.mark_recipient_unknown(b.id, "again")
+    assert mark_recipient_sending(store, b.id) and store.mark_recipient_unknown(b.id, "again")
     assert store.mark_unknown(d.id, "in doubt")
     sent = queue.resolve(proj, store, d.id, sent=True, by="bo")
     assert sent.status == "sent" and store.recipient_counts(d.id)["sent"] == 2

@@ -24,7 +24,7 @@ from aspdigest.queue.plan import PlanChange as PlanChange  # re-exported: plan l
 from aspdigest.queue.plan import PlanResult as PlanResult
 from aspdigest.queue.plan import plan as plan
 from aspdigest.queue.schedule import local_datetime, local_text
-from aspdigest.store import Delivery, Queue, Runner, Store
+from aspdigest.store import Delivery, Queue, RunnerHeartbeat, Store
 
 OVERDUE_CHOICES = ("send", "skip", "reschedule")
 
@@ -365,7 +365,7 @@ class StatusReport:
     timezone: str
     paused_at: dt.datetime | None
     paused_by: str | None
-    runner: Runner | None
+    runner: RunnerHeartbeat | None
     running: bool
     counts: dict[str, int]
     upcoming: tuple[DeliveryStatus, ...]  # the next approved deliveries

@@ -71,17 +71,6 @@ class RecipientsMixin(StoreBase):
             counts = {str(status): int(n) for status, n in c.execute(query)}
         return {s: counts.get(s, 0) for s in RECIPIENT_STATUSES}
 
-    def next_pending(self, delivery_id: int, skip: Collection[int] = ()) -> Recipient | None:
-        """The first recipient still to send, leaving out the ids in `skip`."""
-        query = sa.select(recipients).where(
-            (recipients.c.delivery_id == delivery_id) & (recipients.c.status == "pending")
-        )
-        if skip:
-            query = query.where(recipients.c.id.not_in(list(skip)))
-        with self._tx() as c:
-            row = c.execute(query.order_by(recipients.c.id).limit(1)).first()
-        return _recipient(row) if row is not None else None
-
     def claim_recipient(self, delivery_id: int, skip: Collection[int] = ()) -> Recipient | None:
         """Atomically move the first `pending` recipient (leaving out `skip`) to `sending` and
         return it, or None when none is left; one whose address is on the suppression list
@@ -129,13 +118,6 @@ class RecipientsMixin(StoreBase):
             )
         return result.rowcount == 1
 
-    def mark_recipient_sending(self, recipient_id: int) -> bool:
-        """Record that this recipient's message is about to go to the server; only from
-        `pending`, so two senders never both hand over the same message."""
-        return self._recipient_to(
-            recipient_id, "sending", ("pending",), attempts=recipients.c.attempts + 1
-        )
-
     def mark_recipient_sent(self, recipient_id: int) -> bool:
         return self._recipient_to(
             recipient_id, "sent", ("sending",), sent_at=self.clock(), last_error=None
@@ -146,9 +128,6 @@ class RecipientsMixin(StoreBase):
 
     def mark_recipient_unknown(self, recipient_id: int, error: str) -> bool:
         return self._recipient_to(recipient_id, "unknown", ("sending",), last_error=error)
-
-    def mark_recipient_suppressed(self, recipient_id: int, reason: str) -> bool:
-        return self._recipient_to(recipient_id, "suppressed", ("pending",), last_error=reason)
 
     def release_recipient(self, recipient_id: int, error: str) -> bool:
         """Back to `pending`: the server certainly did not take the message (it failed
