@@ -162,7 +162,7 @@ def test_marks_only_move_a_claimed_delivery(store: Store) -> None:
     assert failed is not None and (failed.status, failed.last_error) == ("failed", "401 bad token")
     assert unknown is not None and unknown.status == "unknown"
     with pytest.raises(ValueError, match="unknown delivery status"):
-        store.transition(ids[0], "done", allowed_from=("sent",))
+        store.move(ids[0], "done", actor="ana", expect="sent")
 
 
 def test_recipients_progress_and_resume_states(store: Store) -> None:

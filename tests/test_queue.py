@@ -308,7 +308,7 @@ def test_a_file_changed_after_approval_is_held_at_send_time(
     with open_project_store(proj) as live, smtp_sink() as (sink, port):
         live.import_subscribers([("ana@example.org", "Ana", "en")])
         for d in (find(live, "thread", "x"), find(live, "digest")):
-            live.transition(d.id, "approved", allowed_from=("approved",), send_at=live.clock())
+            live.update_delivery(d.id, expect="approved", send_at=live.clock())
             assert deliver_now(proj, live, d.id, environ=environment(port))
         thread, digest = find(live, "thread", "x"), find(live, "digest")
         assert sink.count() == 0

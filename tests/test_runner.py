@@ -252,10 +252,9 @@ def test_misfire_policies_after_downtime(
         for (channel, platform), offset in moves.items():
             d = find(store, channel, platform)
             ids[channel, platform] = d.id
-            store.transition(
+            store.update_delivery(
                 d.id,
-                "approved",
-                allowed_from=("approved",),
+                expect="approved",
                 send_at=now + dt.timedelta(seconds=offset),
             )
         # thread threads and linkedin keep their 2024 times: long missed, held.

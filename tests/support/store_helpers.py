@@ -8,7 +8,7 @@ from collections.abc import Collection
 import sqlalchemy as sa
 
 from aspdigest.store import Recipient, Store, normalise_address
-from aspdigest.store.schema import recipients, suppressions
+from aspdigest.store.schema import deliveries, recipients, suppressions
 
 
 def next_pending(store: Store, delivery_id: int, skip: Collection[int] = ()) -> Recipient | None:
@@ -51,3 +51,14 @@ def is_suppressed(store: Store, address: str) -> bool:
     with store.engine.begin() as c:
         found = c.execute(sa.select(suppressions.c.id).where(suppressions.c.address == key))
         return found.first() is not None
+
+
+def force_status(store: Store, delivery_id: int, to: str, **values: object) -> None:
+    """Put a delivery in any status, past the lifecycle's checks and without a log row: a
+    shortcut to set up a test, never something the product does."""
+    with store.engine.begin() as c:
+        c.execute(
+            deliveries.update()
+            .where(deliveries.c.id == delivery_id)
+            .values(status=to, updated_at=store.clock(), **values)
+        )

@@ -30,8 +30,8 @@ from aspdigest.queue.schedule import (
     read_manifest,
 )
 from aspdigest.store import Delivery, Store, open_project_store
+from aspdigest.store.lifecycle import APPROVABLE, Status
 
-APPROVABLE = ("planned", "approved", "held", "failed")
 APPROVER_VARIABLE = "ASPDIGEST_APPROVER"
 
 
@@ -170,10 +170,12 @@ def approve(
 
 
 def record_approval(store: Store, d: Delivery, hashes: dict[str, str], by: str) -> Approved | None:
-    moved = store.transition(
+    moved = store.move(
         d.id,
-        "approved",
-        allowed_from=APPROVABLE,
+        Status.APPROVED,
+        actor=by,
+        note=f"{len(hashes)} artifact(s)",
+        expect=APPROVABLE,
         approved=hashes,
         artifacts=hashes,
         approved_by=by,
@@ -182,7 +184,6 @@ def record_approval(store: Store, d: Delivery, hashes: dict[str, str], by: str) 
     )
     if not moved:  # claimed, sent or skipped meanwhile: not ours to approve any more
         return None
-    store.log(d.id, "approved", d.status, by, f"{len(hashes)} artifact(s)")
     return Approved(d.id, d.channel, d.platform, dict(hashes))
 
 

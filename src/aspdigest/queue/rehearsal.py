@@ -177,10 +177,9 @@ def rehearse(
             planned[d.id] = d.send_at
             real = start + (d.send_at - first) / speed
             grace = max(1, int((d.grace_seconds or 3600) / speed))
-            store.transition(
+            store.update_delivery(
                 d.id,
-                "approved",
-                allowed_from=("approved",),
+                expect="approved",
                 send_at=real,
                 schedule_at=real,
                 grace_seconds=grace,

@@ -55,13 +55,13 @@ from aspdigest.errors import UserError
 from aspdigest.queue.approval import changed_since_approval
 from aspdigest.queue.schedule import local_text
 from aspdigest.store import Delivery, Store
+from aspdigest.store.lifecycle import Status
 
 if TYPE_CHECKING:
     from aspdigest.store.lock import RunnerLock
 
 DEFAULT_GRACE = 3600  # seconds, for rows planned before grace was recorded
 LOST_BACKOFF = 3.0  # seconds a runner that lost its lock waits before competing again
-DONE = ("sent", "failed", "unknown", "skipped", "held")
 
 
 class Log:
@@ -245,7 +245,7 @@ class Runner:
                 "the outbox folder (and the team's inbox), then `aspdigest schedule resolve "
                 f"{d.id} --sent` or `--not-sent`"
             )
-            if self.store.mark_unknown(d.id, note):
+            if self.store.mark_unknown(d.id, note, actor=self.actor):
                 self._state(d, "claimed", "unknown", error=note)
 
     def sync(self) -> None:
@@ -366,7 +366,7 @@ class Runner:
         """Past its grace period: skip or hold, as the schedule says, with the reason."""
         assert d.send_at is not None
         late = now - d.send_at
-        to = "skipped" if d.missed == "skip" else "held"
+        to = Status.SKIPPED if d.missed == "skip" else Status.HELD
         note = (
             f"missed: due {local_text(d.send_at, self.tz)}, found {_span(late)} late "
             f"(grace {_span(dt.timedelta(seconds=self._grace(d)))}) while nothing was "
@@ -377,7 +377,9 @@ class Runner:
                 f"; send it with `aspdigest schedule send-now {d.id}` or skip it with "
                 f"`aspdigest schedule skip {d.id}`"
             )
-        if self.store.transition(d.id, to, allowed_from=("approved",), last_error=note):
+        if self.store.move(
+            d.id, to, actor=self.actor, note=note, expect=Status.APPROVED, last_error=note
+        ):
             self._state(d, "approved", to, error=note)
 
     # -- delivering --------------------------------------------------------------------------
@@ -423,12 +425,19 @@ class Runner:
                 f"{d.approved_by}; approve the new build (`aspdigest approve {d.event} "
                 f"{d.date} --channel {d.channel}`), then `aspdigest schedule send-now {d.id}`"
             )
-            if store.transition(d.id, "held", allowed_from=("approved",), last_error=note):
+            if store.move(
+                d.id,
+                Status.HELD,
+                actor=self.actor,
+                note=note,
+                expect=Status.APPROVED,
+                last_error=note,
+            ):
                 self._state(d, "approved", "held", error=note)
             return
         if not self._still_active():
             return
-        if not store.claim(d.id):
+        if not store.claim(d.id, actor=self.actor):
             self.log("claimed elsewhere", **self._fields(d))
             return
         self.fired.append(Fired(d.id, late))
@@ -454,7 +463,12 @@ class Runner:
         try:
             if d.channel == "digest":
                 report = send_digest(
-                    store, d.id, self.project, environ=self.environ, halt=lambda: self.lost_lock
+                    store,
+                    d.id,
+                    self.project,
+                    environ=self.environ,
+                    halt=lambda: self.lost_lock,
+                    actor=self.actor,
                 )
                 if report.status == "claimed":  # halted: the next active runner resumes it
                     self.log(
@@ -474,22 +488,23 @@ class Runner:
                 ledger,
                 halt=lambda: self.lost_lock or self.stopping,
             )
-            store.mark_sent(d.id, receipt)
+            store.mark_sent(d.id, receipt, actor=self.actor)
             self._state(d, "claimed", "sent", receipt=dict(receipt))
         except Halted as exc:  # between posts: the next active runner resumes at this post
             self.log("left for the next runner", **self._fields(d), at=str(exc))
         except PublishUncertain as exc:
-            store.mark_unknown(d.id, exc.text)
+            store.mark_unknown(d.id, exc.text, actor=self.actor)
             self._state(d, "claimed", "unknown", error=exc.text)
         except UserError as exc:
-            store.mark_failed(d.id, exc.text)  # a no-op when send_digest already marked it
+            # A no-op when send_digest already marked it (and logged it).
+            store.mark_failed(d.id, exc.text, actor=self.actor)
             now = store.delivery(d.id)
             self._state(d, "claimed", now.status if now else "failed", error=exc.text)
         except Exception as exc:
             # We cannot tell how far it got: in doubt, for a person, never resent blindly.
             error = f"stopped by an unexpected error: {type(exc).__name__}: {exc}"
             store.mark_interrupted(d.id, error)
-            store.mark_unknown(d.id, error)
+            store.mark_unknown(d.id, error, actor=self.actor)
             self._state(d, "claimed", "unknown", error=error)
 
     # -- reporting ---------------------------------------------------------------------------
@@ -504,11 +519,8 @@ class Runner:
         }
 
     def _state(self, d: Delivery, previous: str, to: str, **fields: Any) -> None:
-        note = fields.get("error")
-        try:
-            self.store.log(d.id, to, previous, self.actor, note)
-        except Exception as exc:  # the state itself is recorded; only its history is missing
-            fields["log_error"] = str(exc)
+        """The JSON line for a status change the store has made and logged already (its
+        `move` writes the status and the delivery's log in one transaction)."""
         self.log("state", **self._fields(d), **{"from": previous, "to": to}, **fields)
 
 
