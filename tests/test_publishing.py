@@ -318,7 +318,9 @@ def test_a_killed_runner_resumes_the_thread_where_it_stopped(
             project = load_project(root, environ=env)
             with open_project_store(project) as store:
                 plan(project, "asp23", store)
-            approve(project, "asp23", DAY3, channel="thread", platform="mastodon", by="test")
+                approve(
+                    project, store, "asp23", DAY3, channel="thread", platform="mastodon", by="test"
+                )
             result = _runner_kill_trial(root, folder, env, masto, rng, trial)
             _check_mastodon_chain(result.pop("_posts"), _built_texts(root, "mastodon")[0], [])
         trials.append(result)

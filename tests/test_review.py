@@ -26,6 +26,7 @@ from aspdigest.config import Project, load_project
 from aspdigest.errors import UserError
 from aspdigest.preview import Preview, PreviewConfig, choose_token, needs_token, start
 from aspdigest.render.reviewviews import _href, segments
+from aspdigest.store import open_project_store
 
 DAYS = ["2024-12-02", "2024-12-03", "2024-12-04", "2024-12-05", "2024-12-06"]
 PLATFORMS = ["x", "bluesky", "mastodon", "threads", "linkedin"]
@@ -241,7 +242,6 @@ def test_segments_follow_bluesky_byte_facets_and_platform_entities() -> None:
 
 def _plan(project: Project) -> None:
     from aspdigest.queue.plan import plan
-    from aspdigest.store import open_project_store
 
     with open_project_store(project) as store:
         plan(project, "asp23", store)
@@ -268,17 +268,18 @@ def test_status_and_approved_hashes_from_the_store(sample_root: Path) -> None:
     index = (project.output_dir / "asp23/index.html").read_text()
     assert "0 of 50 planned deliveries approved." in index
 
-    approve(project, "asp23", dt.date(2024, 12, 2), channel="digest", by="Ana <Reviewer>")
+    with open_project_store(project) as store:
+        approve(
+            project, store, "asp23", dt.date(2024, 12, 2), channel="digest", by="Ana <Reviewer>"
+        )
     build(project, "asp23")
     page = (project.output_dir / "asp23/2024-12-02/index.html").read_text()
     row = page.split('data-channel="digest"', 1)[1].split("</tr>", 1)[0]
     assert '<span class="badge badge-approved">approved</span>' in row
     assert "By Ana &lt;Reviewer&gt;" in row
-    approved = next(
-        s
-        for s in status(project, "asp23")
-        if s.date == dt.date(2024, 12, 2) and s.channel == "digest"
-    )
+    with open_project_store(project) as store:
+        rows = status(store, "asp23")
+    approved = next(s for s in rows if s.date == dt.date(2024, 12, 2) and s.channel == "digest")
     assert approved.approved
     for path, sha in approved.approved.items():
         assert f'<code>{path}</code> <span class="hash-state hash-same">matches this build' in row
@@ -409,10 +410,9 @@ def test_preview_refuses_foreign_hosts_forms_and_stale_pages(
     # nothing planned yet: the same lines `aspdigest approve` prints come back
     from aspdigest.queue.approval import approve
 
-    with pytest.raises(UserError) as refused:
-        approve(
-            load_project(root, environ={}), "asp23", dt.date(2024, 12, 2), channel="digest", by="x"
-        )
+    proj = load_project(root, environ={})
+    with pytest.raises(UserError) as refused, open_project_store(proj) as store:
+        approve(proj, store, "asp23", dt.date(2024, 12, 2), channel="digest", by="x")
     status, body = post({**form, **meta})
     assert status == 409 and body["errors"] == refused.value.lines()
     assert "aspdigest schedule plan asp23" in body["errors"][0]
@@ -431,7 +431,8 @@ def test_preview_approve_records_the_approval(served: tuple[str, Path, Preview])
     code, _, body = _request(url + "approve", data=data)
     assert code == 200, body
     assert json.loads(body)["message"] == "Approved 1 delivery; reloading…"
-    rows = [s for s in status(project, "asp23") if s.date == dt.date(2024, 12, 3)]
+    with open_project_store(project) as store:
+        rows = [s for s in status(store, "asp23") if s.date == dt.date(2024, 12, 3)]
     assert {
         (s.channel, s.platform, s.status, s.approved_by) for s in rows if s.status != "planned"
     } == {("thread", "x", "approved", "Test Reviewer")}

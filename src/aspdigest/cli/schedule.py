@@ -398,14 +398,24 @@ def approve(
     as_json: JsonOpt = False,
 ) -> None:
     """Approve a day's built artifacts (recorded by sha256; checked again at send time)."""
+    from aspdigest.queue.approval import Approved, check_request
     from aspdigest.queue.approval import approve as run_approve
+    from aspdigest.store import open_project_store
 
     proj = _project(project)
     event_id = _event(proj, event)
     day = _date(date, "DATE")
-    done = run(
-        lambda: run_approve(proj, event_id, day, channel=channel, platform=platform, by=_by(by))
-    )
+
+    def go() -> list[Approved]:
+        who = _by(by)
+        # Bad input is refused before the store is opened (which would create it).
+        check_request(proj, event_id, day, channel=channel, platform=platform, by=who)
+        with open_project_store(proj) as store:
+            return run_approve(
+                proj, store, event_id, day, channel=channel, platform=platform, by=who
+            )
+
+    done = run(go)
     if as_json:
         print(json.dumps([a.__dict__ for a in done], indent=2))
         return

@@ -137,9 +137,11 @@ def read_store(
     if not store_exists(project):
         return StoreView("none", "No state store yet: nothing has been planned or approved.")
     from aspdigest.queue.approval import status
+    from aspdigest.store import open_project_store
 
     try:
-        rows = status(project, event_id)
+        with open_project_store(project) as store:
+            rows = status(store, event_id)
     except UserError as exc:
         return StoreView("error", f"The state store could not be read: {' '.join(exc.lines())}")
     current = {d.key: d.sha256s for d in days}
