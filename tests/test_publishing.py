@@ -22,9 +22,9 @@ from aspdigest.deliver import publisher_for
 from aspdigest.errors import ConfigError, UserError
 from aspdigest.queue.actions import send_now
 from aspdigest.queue.approval import approve
+from aspdigest.queue.joblog import Log
 from aspdigest.queue.plan import plan
 from aspdigest.queue.rehearsal import rehearse
-from aspdigest.queue.runner import Log
 from aspdigest.store import Store, open_project_store, open_store
 from delivery_helpers import built_copy, environment, log_lines, start_runner, wait_for
 from mastodon_server import FakeMastodon, Status, running_mastodon

@@ -23,8 +23,8 @@ from aspdigest.errors import UserError
 from aspdigest.queue import actions as queue
 from aspdigest.queue import plan
 from aspdigest.queue.approval import approve, status
-from aspdigest.queue.runner import deliver_now
 from aspdigest.queue.schedule import local_text
+from aspdigest.queue.serve import deliver_now
 from aspdigest.store import Delivery, Store, open_project_store, open_store
 from aspdigest.store.lock import RunnerBusy, RunnerLock
 from delivery_helpers import DAY, built_copy, environment, postgres_schema, project, smtp_sink
