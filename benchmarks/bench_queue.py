@@ -42,8 +42,8 @@ def environment(root: Path) -> dict[str, str]:
 
 def lateness(root: Path) -> list[float]:
     from aspdigest.config import load_project
+    from aspdigest.queue.joblog import Log
     from aspdigest.queue.rehearsal import rehearse
-    from aspdigest.queue.runner import Log
 
     project = load_project(root, environ={})
     late: list[float] = []

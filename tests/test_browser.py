@@ -382,11 +382,12 @@ def test_preview_approves_reloads_and_shows_errors(
         )
         page.goto(server.url + "2024-12-03/index.html")
         expect(row).to_have_attribute("data-status", "approved")
-        rows = {
-            (s.channel, s.platform): s
-            for s in status(project, "asp23")
-            if s.date == dt.date(2024, 12, 3)
-        }
+        with open_project_store(project) as store:
+            rows = {
+                (s.channel, s.platform): s
+                for s in status(store, "asp23")
+                if s.date == dt.date(2024, 12, 3)
+            }
         assert rows["thread", "x"].status == "approved"
         assert rows["thread", "x"].approved_by == "Browser Test"
         assert rows["thread", "x"].approved

@@ -81,7 +81,7 @@ def _queue_digest(proj: Project, root: Path) -> int:
     with open_project_store(proj) as store:
         import_csv(store, root / "many.csv")
         plan.plan(proj, "asp23", store)
-        approve(proj, "asp23", DAY, channel="digest", by="ana")
+        approve(proj, store, "asp23", DAY, channel="digest", by="ana")
         digest = next(
             d for d in store.deliveries("asp23") if d.date == DAY and d.channel == "digest"
         )

@@ -26,6 +26,12 @@ from aspdigest.store import (
     resolve_url,
 )
 from delivery_helpers import postgres_schema
+from support.store_helpers import (
+    is_suppressed,
+    mark_recipient_sending,
+    mark_recipient_suppressed,
+    next_pending,
+)
 
 DAY = dt.date(2024, 12, 2)
 T0 = dt.datetime(2024, 12, 2, 17, 0, tzinfo=dt.UTC)
@@ -156,7 +162,7 @@ def test_marks_only_move_a_claimed_delivery(store: Store) -> None:
     assert failed is not None and (failed.status, failed.last_error) == ("failed", "401 bad token")
     assert unknown is not None and unknown.status == "unknown"
     with pytest.raises(ValueError, match="unknown delivery status"):
-        store.transition(ids[0], "done", allowed_from=("sent",))
+        store.move(ids[0], "done", actor="ana", expect="sent")
 
 
 def test_recipients_progress_and_resume_states(store: Store) -> None:
@@ -171,20 +177,20 @@ def test_recipients_progress_and_resume_states(store: Store) -> None:
         "a@example.org",
         "c@example.org",
     ]
-    first = store.next_pending(d.id)
+    first = next_pending(store, d.id)
     assert first is not None and (first.address, first.name) == ("b@example.org", "Bee")
-    assert store.mark_recipient_sending(first.id)
-    assert not store.mark_recipient_sending(first.id)  # a second sender loses
-    second = store.next_pending(d.id)
+    assert mark_recipient_sending(store, first.id)
+    assert not mark_recipient_sending(store, first.id)  # a second sender loses
+    second = next_pending(store, d.id)
     assert second is not None and second.address == "a@example.org"
-    skipped = store.next_pending(d.id, skip={second.id})
+    skipped = next_pending(store, d.id, skip={second.id})
     assert skipped is not None and skipped.address == "c@example.org"
     assert store.mark_recipient_sent(first.id)
-    assert store.mark_recipient_sending(second.id)
+    assert mark_recipient_sending(store, second.id)
     assert store.release_recipient(second.id, "451 try later")
-    assert store.mark_recipient_sending(second.id)
-    third = store.next_pending(d.id)
-    assert third is not None and store.mark_recipient_sending(third.id)
+    assert mark_recipient_sending(store, second.id)
+    third = next_pending(store, d.id)
+    assert third is not None and mark_recipient_sending(store, third.id)
     # A crash here leaves two rows `sending`; the next run turns them into `unknown`.
     assert store.mark_interrupted(d.id, "interrupted") == 2
     assert store.recipient_counts(d.id) == {
@@ -198,15 +204,15 @@ def test_recipients_progress_and_resume_states(store: Store) -> None:
     rows = {r.address: r for r in store.recipients(d.id)}
     assert rows["a@example.org"].attempts == 2 and rows["b@example.org"].sent_at == T0
     assert not store.mark_recipient_sent(third.id)  # unknown is for a person to resolve
-    assert store.next_pending(d.id) is None
+    assert next_pending(store, d.id) is None
 
 
 def test_failed_and_suppressed_recipients(store: Store) -> None:
     d = store.ensure_delivery("asp23", DAY, "email")
     store.add_recipients(d.id, [("a@example.org", None), ("b@example.org", None)])
     a, b = store.recipients(d.id)
-    assert store.mark_recipient_suppressed(a.id, "unsubscribed")
-    store.mark_recipient_sending(b.id)
+    assert mark_recipient_suppressed(store, a.id, "unsubscribed")
+    mark_recipient_sending(store, b.id)
     assert store.mark_recipient_failed(b.id, "550 5.1.1 no such user")
     assert [(r.status, r.last_error) for r in store.recipients(d.id)] == [
         ("suppressed", "unsubscribed"),
@@ -313,10 +319,10 @@ def test_subscribers_import_updates_and_replaces(store: Store) -> None:
 
 
 def test_suppression_list_is_case_insensitive_and_kept_once(store: Store) -> None:
-    assert not store.is_suppressed("ana@example.org")
+    assert not is_suppressed(store, "ana@example.org")
     assert store.suppress("Ana@Example.org", "bounced", "550 mailbox unavailable")
     assert not store.suppress("ana@example.org", "unsubscribed")
-    assert store.is_suppressed("ANA@example.org")
+    assert is_suppressed(store, "ANA@example.org")
     [s] = store.suppressions()
     assert (s.address, s.reason, s.at, s.note) == (
         "ana@example.org",
@@ -362,7 +368,7 @@ def test_project_store_follows_settings_and_environment(tmp_path: Path) -> None:
     assert (tmp_path / "state/a.sqlite").exists()
     other = load_project(tmp_path, environ={"ASPDIGEST_STATE_URL": "sqlite:///b.sqlite"})
     with open_project_store(other) as s:
-        assert not s.is_suppressed("a@example.org")
+        assert not is_suppressed(s, "a@example.org")
     assert (tmp_path / "b.sqlite").exists()
 
 

@@ -23,11 +23,12 @@ from aspdigest.errors import UserError
 from aspdigest.queue import actions as queue
 from aspdigest.queue import plan
 from aspdigest.queue.approval import approve, status
-from aspdigest.queue.runner import deliver_now
 from aspdigest.queue.schedule import local_text
+from aspdigest.queue.serve import deliver_now
 from aspdigest.store import Delivery, Store, open_project_store, open_store
 from aspdigest.store.lock import RunnerBusy, RunnerLock
 from delivery_helpers import DAY, built_copy, environment, postgres_schema, project, smtp_sink
+from support.store_helpers import mark_recipient_sending
 
 BEFORE = dt.datetime(2024, 12, 1, 12, 0, tzinfo=dt.UTC)  # the Sunday before the conference
 cli = CliRunner()
@@ -136,7 +137,7 @@ def test_replanning_never_moves_what_was_sent_and_a_moved_time_drops_approval(
     root: Path, proj: Project, store: Store
 ) -> None:
     planned(proj, store)
-    approve(proj, "asp23", DAY, by="ana")
+    approve(proj, store, "asp23", DAY, by="ana")
     digest = find(store, "digest")
     assert store.claim(digest.id) and store.mark_sent(digest.id)
     _edit_schedule(root, 'time = "07:30"', 'time = "08:15"')
@@ -166,7 +167,7 @@ def test_a_changed_artifact_after_approval_drops_approval(
     root: Path, proj: Project, store: Store
 ) -> None:
     planned(proj, store)
-    approve(proj, "asp23", DAY, channel="thread", platform="x", by="ana")
+    approve(proj, store, "asp23", DAY, channel="thread", platform="x", by="ana")
     record = root / "content/asp23/2024-12-02/opening.md"
     text = record.read_text()
     record.write_text(text.replace("summary: ", "summary: Updated. ", 1))
@@ -228,7 +229,7 @@ def test_plan_needs_a_build(sample_project: Project) -> None:
 
 def test_approve_records_the_built_hashes_and_who(proj: Project, store: Store) -> None:
     planned(proj, store)
-    done = approve(proj, "asp23", DAY, channel="digest", by="Ana Example")
+    done = approve(proj, store, "asp23", DAY, channel="digest", by="Ana Example")
     assert len(done) == 1 and done[0].channel == "digest" and done[0].platform == ""
     manifest = json.loads((proj.output_dir / "asp23/2024-12-02/manifest.json").read_text())
     built = {a["path"]: a["sha256"] for a in manifest["artifacts"]}
@@ -236,19 +237,20 @@ def test_approve_records_the_built_hashes_and_who(proj: Project, store: Store) -
     d = find(store, "digest")
     assert d.status == "approved" and d.approved == done[0].hashes
     assert d.approved_by == "Ana Example" and d.approved_at is not None
-    rows = {r.id: r for r in status(proj, "asp23")}
+    rows = {r.id: r for r in status(store, "asp23")}
     assert rows[d.id].approved == done[0].hashes
     assert rows[d.id].send_at_local is not None
     assert rows[d.id].send_at_local.strftime("%H:%M %Z") == "07:30 CET"
-    whole_day = approve(proj, "asp23", DAY, by="bo")
+    whole_day = approve(proj, store, "asp23", DAY, by="bo")
     assert len(whole_day) == 11
-    assert approve(proj, "asp23", DAY, platform="email", by="bo")[0].channel == "digest"
+    assert approve(proj, store, "asp23", DAY, platform="email", by="bo")[0].channel == "digest"
 
 
-def _approve_error(proj: Project, **kwargs: object) -> list[str]:
+def _approve_error(proj: Project, store: Store, **kwargs: object) -> list[str]:
     with pytest.raises(UserError) as caught:
         approve(
             proj,
+            store,
             "asp23",
             kwargs.pop("date", DAY),
             by=str(kwargs.pop("by", "ana")),  # type: ignore[arg-type]
@@ -258,56 +260,57 @@ def _approve_error(proj: Project, **kwargs: object) -> list[str]:
 
 
 def test_approve_errors(proj: Project, store: Store, root: Path) -> None:
-    assert _approve_error(proj) == [
+    assert _approve_error(proj, store) == [
         "asp23 2024-12-02: no delivery planned; run `aspdigest schedule plan asp23` first"
     ]
     planned(proj, store)
-    assert _approve_error(proj, channel="thread", platform="facebook") == [
+    assert _approve_error(proj, store, channel="thread", platform="facebook") == [
         "asp23 2024-12-02: no thread facebook delivery planned; run `aspdigest schedule plan "
         "asp23` first"
     ]
-    assert _approve_error(proj, channel="email") == [
+    assert _approve_error(proj, store, channel="email") == [
         '--channel: expected one of digest, thread, quotes, got "email"'
     ]
-    assert _approve_error(proj, channel="digest", platform="x") == [
+    assert _approve_error(proj, store, channel="digest", platform="x") == [
         '--platform: the digest goes by email, not "x"'
     ]
-    assert _approve_error(proj, by=" ") == [
+    assert _approve_error(proj, store, by=" ") == [
         "--by: give the approver's name (or set ASPDIGEST_APPROVER)"
     ]
-    assert _approve_error(proj, date=dt.date(2024, 12, 9)) == [
+    assert _approve_error(proj, store, date=dt.date(2024, 12, 9)) == [
         "out/asp23/2024-12-09/manifest.json: not built; run `aspdigest build asp23` first"
     ]
     digest = find(store, "digest")
-    approve(proj, "asp23", DAY, channel="digest", by="ana")
+    approve(proj, store, "asp23", DAY, channel="digest", by="ana")
     assert store.claim(digest.id) and store.mark_sent(digest.id)
-    (lines,) = [_approve_error(proj, channel="digest")]
+    (lines,) = [_approve_error(proj, store, channel="digest")]
     assert lines[0].startswith(f"delivery {digest.id} (2024-12-02 digest): already sent (")
     assert lines[0].endswith("); nothing to approve")
     (root / "out/asp23/2024-12-02/thread.x.txt").write_text("edited by hand\n")
-    assert _approve_error(proj, channel="thread", platform="x") == [
+    assert _approve_error(proj, store, channel="thread", platform="x") == [
         "out/asp23/2024-12-02/thread.x.txt: changed or missing since the build; run "
         "`aspdigest build asp23` again"
     ]
 
 
 def test_approve_without_a_build(sample_project: Project) -> None:
-    assert _approve_error(sample_project) == [
-        "out/asp23/2024-12-02/manifest.json: not built; run `aspdigest build asp23` first"
-    ]
+    with open_project_store(sample_project) as store:
+        assert _approve_error(sample_project, store) == [
+            "out/asp23/2024-12-02/manifest.json: not built; run `aspdigest build asp23` first"
+        ]
 
 
 def test_a_file_changed_after_approval_is_held_at_send_time(
     root: Path, proj: Project, store: Store
 ) -> None:
     planned(proj, store)
-    approve(proj, "asp23", DAY, by="ana")
+    approve(proj, store, "asp23", DAY, by="ana")
     (root / "out/asp23/2024-12-02/thread.x.txt").write_text("edited after approval\n")
     (root / "out/asp23/2024-12-02/digest.eml").write_bytes(b"Subject: not what was approved\n")
     with open_project_store(proj) as live, smtp_sink() as (sink, port):
         live.import_subscribers([("ana@example.org", "Ana", "en")])
         for d in (find(live, "thread", "x"), find(live, "digest")):
-            live.transition(d.id, "approved", allowed_from=("approved",), send_at=live.clock())
+            live.update_delivery(d.id, expect="approved", send_at=live.clock())
             assert deliver_now(proj, live, d.id, environ=environment(port))
         thread, digest = find(live, "thread", "x"), find(live, "digest")
         assert sink.count() == 0
@@ -365,7 +368,7 @@ def test_skip_reschedule_send_now_retry(proj: Project, store: Store) -> None:
         "first with `aspdigest approve asp23 2024-12-02 --channel digest` (only failed/held "
         "can)"
     )
-    approve(proj, "asp23", DAY, channel="digest", by="ana")
+    approve(proj, store, "asp23", DAY, channel="digest", by="ana")
     now = queue.send_now(proj, store, d.id, by="ana")
     assert now.status == "approved" and now.send_at == BEFORE
     assert store.claim(d.id) and store.mark_failed(d.id, "server away")
@@ -380,7 +383,7 @@ def test_skip_reschedule_send_now_retry(proj: Project, store: Store) -> None:
 
 def test_resolve_an_unknown_delivery(proj: Project, store: Store) -> None:
     planned(proj, store)
-    approve(proj, "asp23", DAY, channel="digest", by="ana")
+    approve(proj, store, "asp23", DAY, channel="digest", by="ana")
     d = find(store, "digest")
     assert _error(lambda: queue.resolve(proj, store, d.id, sent=True, by="ana")) == (
         f"delivery {d.id} (2024-12-02 digest): is approved, not unknown; only a delivery in "
@@ -389,8 +392,8 @@ def test_resolve_an_unknown_delivery(proj: Project, store: Store) -> None:
     store.add_recipients(d.id, [("a@example.org", None), ("b@example.org", None)])
     a, b = store.recipients(d.id)
     assert store.claim(d.id)
-    assert store.mark_recipient_sending(a.id) and store.mark_recipient_sent(a.id)
-    assert store.mark_recipient_sending(b.id) and store.mark_recipient_unknown(b.id, "dropped")
+    assert mark_recipient_sending(store, a.id) and store.mark_recipient_sent(a.id)
+    assert mark_recipient_sending(store, b.id) and store.mark_recipient_unknown(b.id, "dropped")
     assert store.mark_unknown(d.id, "1 recipient in doubt")
     not_sent = queue.resolve(proj, store, d.id, sent=False, by="ana")
     assert not_sent.status == "failed"
@@ -401,7 +404,7 @@ def test_resolve_an_unknown_delivery(proj: Project, store: Store) -> None:
     assert store.recipient_counts(d.id)["pending"] == 1
     assert queue.retry(proj, store, d.id, by="ana").status == "approved"
     assert store.claim(d.id)
-    assert store.mark_recipient_sending(b.id) and store.mark_recipient_unknown(b.id, "again")
+    assert mark_recipient_sending(store, b.id) and store.mark_recipient_unknown(b.id, "again")
     assert store.mark_unknown(d.id, "in doubt")
     sent = queue.resolve(proj, store, d.id, sent=True, by="bo")
     assert sent.status == "sent" and store.recipient_counts(d.id)["sent"] == 2
@@ -409,7 +412,7 @@ def test_resolve_an_unknown_delivery(proj: Project, store: Store) -> None:
 
 def test_pause_and_resume_ask_about_overdue_deliveries(proj: Project, store: Store) -> None:
     planned(proj, store)
-    approve(proj, "asp23", DAY, by="ana")
+    approve(proj, store, "asp23", DAY, by="ana")
     queue.pause(store, "asp23", by="ana")
     queue_row = store.queue("asp23")
     assert queue_row is not None and queue_row.paused_by == "ana"
@@ -464,7 +467,7 @@ def test_ics_has_stable_uids(proj: Project, store: Store, tmp_path: Path) -> Non
 
 def test_status_report(proj: Project, store: Store) -> None:
     planned(proj, store)
-    approve(proj, "asp23", DAY, by="ana")
+    approve(proj, store, "asp23", DAY, by="ana")
     d = find(store, "thread", "x")
     assert store.claim(d.id) and store.mark_unknown(d.id, "in doubt")
     rep = queue.report(store, "asp23", running=False)

@@ -27,6 +27,7 @@ from aspdigest.config import Project, load_project
 from aspdigest.errors import UserError
 from aspdigest.preview import Preview, PreviewConfig, choose_token, needs_token, start
 from aspdigest.render.reviewviews import _href, segments
+from aspdigest.store import open_project_store
 
 DAYS = ["2024-12-02", "2024-12-03", "2024-12-04", "2024-12-05", "2024-12-06"]
 PLATFORMS = ["x", "bluesky", "mastodon", "threads", "linkedin"]
@@ -242,7 +243,6 @@ def test_segments_follow_bluesky_byte_facets_and_platform_entities() -> None:
 
 def _plan(project: Project) -> None:
     from aspdigest.queue.plan import plan
-    from aspdigest.store import open_project_store
 
     with open_project_store(project) as store:
         plan(project, "asp23", store)
@@ -272,7 +272,7 @@ def test_no_store_shows_no_status_and_creates_no_store(served: tuple[str, Path, 
 def test_live_status_and_approved_hashes_from_the_store(
     served: tuple[str, Path, Preview],
 ) -> None:
-    from aspdigest.queue.approval import approve, status
+    from aspdigest.queue.approval import approve
 
     url, root, preview = served
     project = load_project(root, environ={})
@@ -287,14 +287,15 @@ def test_live_status_and_approved_hashes_from_the_store(
     assert live["planned"] == 50 and live["approved"] == 0
     assert live["days"]["2024-12-03"] == {"planned": 11, "approved": 0}
 
-    approve(project, "asp23", dt.date(2024, 12, 2), channel="digest", by="Ana <Reviewer>")
+    with open_project_store(project) as store:
+        approve(
+            project, store, "asp23", dt.date(2024, 12, 2), channel="digest", by="Ana <Reviewer>"
+        )
     digest = _live(url, "2024-12-02")["deliveries"][0]
     assert digest["status"] == "approved" and digest["approved_by"] == "Ana <Reviewer>"
     assert digest["approved_at"] and not digest["changed"]
     approved = next(
-        s
-        for s in status(project, "asp23")
-        if s.date == dt.date(2024, 12, 2) and s.channel == "digest"
+        s for s in _status(project) if s.date == dt.date(2024, 12, 2) and s.channel == "digest"
     )
     assert approved.approved and digest["approved"] == dict(sorted(approved.approved.items()))
     # The day page carries the hashes of its build, for review.js to compare with these.
@@ -428,17 +429,15 @@ def test_preview_refuses_foreign_hosts_forms_and_stale_pages(
     # nothing planned yet: the same lines `aspdigest approve` prints come back
     from aspdigest.queue.approval import approve
 
-    with pytest.raises(UserError) as refused:
-        approve(
-            load_project(root, environ={}), "asp23", dt.date(2024, 12, 2), channel="digest", by="x"
-        )
+    proj = load_project(root, environ={})
+    with pytest.raises(UserError) as refused, open_project_store(proj) as store:
+        approve(proj, store, "asp23", dt.date(2024, 12, 2), channel="digest", by="x")
     status, body = post({**form, **meta})
     assert status == 409 and body["errors"] == refused.value.lines()
     assert "aspdigest schedule plan asp23" in body["errors"][0]
 
 
 def test_preview_approve_records_the_approval(served: tuple[str, Path, Preview]) -> None:
-    from aspdigest.queue.approval import status
 
     url, root, _ = served
     project = load_project(root, environ={})
@@ -450,7 +449,7 @@ def test_preview_approve_records_the_approval(served: tuple[str, Path, Preview])
     code, _, body = _request(url + "approve", data=data)
     assert code == 200, body
     assert json.loads(body)["message"] == "Approved 1 delivery."
-    rows = [s for s in status(project, "asp23") if s.date == dt.date(2024, 12, 3)]
+    rows = [s for s in _status(project) if s.date == dt.date(2024, 12, 3)]
     assert {
         (s.channel, s.platform, s.status, s.approved_by) for s in rows if s.status != "planned"
     } == {("thread", "x", "approved", "Test Reviewer")}
@@ -627,3 +626,10 @@ def test_review_pages_grow_linearly_with_the_days(tmp_path: Path) -> None:
     index = _parse((out / "index.html").read_text()).links
     days = [link for link in index if link.startswith("2025-")]
     assert len(days) == 60 and len(set(days)) == 60  # every day, once
+
+
+def _status(project: Project) -> list[Any]:
+    from aspdigest.queue.approval import status
+
+    with open_project_store(project) as store:
+        return status(store, "asp23")

@@ -71,7 +71,7 @@ def setup_queue(
             import_csv(store, root / "subscribers.csv")
         plan.plan(proj, "asp23", store)
         for channel, platform in channels:
-            approve(proj, "asp23", DAY, channel=channel, platform=platform or None, by="ana")
+            approve(proj, store, "asp23", DAY, channel=channel, platform=platform or None, by="ana")
             queue.send_now(proj, store, find(store, channel, platform).id, by="ana")
         return proj, find(store, *channels[0]).id
 
@@ -237,9 +237,9 @@ def test_misfire_policies_after_downtime(
     with open_project_store(proj) as store:
         import_csv(store, root / "subscribers.csv")
         plan.plan(proj, "asp23", store)
-        approve(proj, "asp23", DAY, channel="digest", by="ana")
-        approve(proj, "asp23", DAY, channel="thread", by="ana")
-        approve(proj, "asp23", DAY, channel="quotes", platform="x", by="ana")
+        approve(proj, store, "asp23", DAY, channel="digest", by="ana")
+        approve(proj, store, "asp23", DAY, channel="thread", by="ana")
+        approve(proj, store, "asp23", DAY, channel="quotes", platform="x", by="ana")
         now = dt.datetime.now(dt.UTC)
         moves = {
             ("digest", ""): -10 * 60,  # within its 90 minutes: sent late
@@ -252,10 +252,9 @@ def test_misfire_policies_after_downtime(
         for (channel, platform), offset in moves.items():
             d = find(store, channel, platform)
             ids[channel, platform] = d.id
-            store.transition(
+            store.update_delivery(
                 d.id,
-                "approved",
-                allowed_from=("approved",),
+                expect="approved",
                 send_at=now + dt.timedelta(seconds=offset),
             )
         # thread threads and linkedin keep their 2024 times: long missed, held.
@@ -313,7 +312,7 @@ def test_a_paused_queue_holds_back_until_resumed(
     proj = project(root)
     with open_project_store(proj) as store:
         plan.plan(proj, "asp23", store)
-        approve(proj, "asp23", DAY, channel="thread", platform="x", by="ana")
+        approve(proj, store, "asp23", DAY, channel="thread", platform="x", by="ana")
         queue.pause(store, "asp23", by="ana")
         thread = find(store, "thread", "x")
         queue.send_now(proj, store, thread.id, by="ana")
@@ -403,7 +402,7 @@ def _kill_once(
     with open_project_store(proj) as store:
         import_csv(store, root / "many.csv")
         plan.plan(proj, "asp23", store)
-        approve(proj, "asp23", DAY, channel="digest", by="ana")
+        approve(proj, store, "asp23", DAY, channel="digest", by="ana")
         digest = find(store, "digest")
         queue.send_now(proj, store, digest.id, by="ana")
     log = tmp_path / f"kill-{run}.log"
@@ -562,7 +561,7 @@ def test_runner_on_postgresql_a_second_one_waits_as_standby(
     with open_project_store(proj) as store:
         import_csv(store, root / "subscribers.csv")
         plan.plan(proj, "asp23", store)
-        approve(proj, "asp23", DAY, channel="digest", by="ana")
+        approve(proj, store, "asp23", DAY, channel="digest", by="ana")
         digest = find(store, "digest")
         queue.send_now(proj, store, digest.id, by="ana")
     first_log, second_log = tmp_path / "pg.log", tmp_path / "standby.log"

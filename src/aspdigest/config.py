@@ -94,7 +94,7 @@ class Paths(_Section):
     schedules: str = "schedules"
 
 
-class Delivery(_Section):
+class DeliverySettings(_Section):
     """The queue's runner and the social publisher (schedules/<event>.toml says when)."""
 
     publisher: str = "handoff"  # how thread and quote posts go out; "handoff": files (+ email)
@@ -130,7 +130,7 @@ class Settings(_Section):
     output: Output = Output()
     state: State = State()
     paths: Paths = Paths()
-    delivery: Delivery = Delivery()
+    delivery: DeliverySettings = DeliverySettings()
     bluesky: Bluesky = Bluesky()
     mastodon: Mastodon = Mastodon()
 

@@ -24,6 +24,7 @@ from aspdigest.errors import UserError
 from aspdigest.platforms import display_name
 from aspdigest.queue.approval import DeliveryStatus, status
 from aspdigest.queue.schedule import manifest_hashes, read_manifest
+from aspdigest.store import open_project_store
 
 APPROVED = ("approved", "claimed", "sent")  # approved, or sent on an approval
 CHANNELS = {"digest": "email digest", "thread": "thread", "quotes": "quote posts"}
@@ -105,7 +106,8 @@ def live_status(
     if not store_exists(project):
         return {**base, "state": "none", "message": NO_STORE}
     try:
-        rows = status(project, event_id)
+        with open_project_store(project) as store:
+            rows = status(store, event_id)
     except UserError as exc:
         message = f"The state store could not be read: {' '.join(exc.lines())}"
         return {**base, "state": "error", "message": message}

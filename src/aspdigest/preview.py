@@ -165,6 +165,7 @@ class Site:
 
     def approve(self, fields: Mapping[str, str]) -> dict[str, Any]:
         from aspdigest.queue.approval import approve
+        from aspdigest.store import open_project_store
 
         with self.lock:
             if fields.get("version") != self.version:
@@ -179,14 +180,16 @@ class Site:
                 raise UserError(
                     f'date: expected a date like 2024-12-02, got "{fields.get("date", "")}"'
                 ) from None
-            approved = approve(
-                self.project,
-                self.event_id,
-                date,
-                channel=fields.get("channel") or None,
-                platform=fields.get("platform") or None,
-                by=self.config.by,
-            )
+            with open_project_store(self.project) as store:
+                approved = approve(
+                    self.project,
+                    store,
+                    self.event_id,
+                    date,
+                    channel=fields.get("channel") or None,
+                    platform=fields.get("platform") or None,
+                    by=self.config.by,
+                )
             self.log(f"approved {len(approved)} delivery(ies) of {date} as {self.config.by}")
             return {
                 "approved": [a.delivery_id for a in approved],

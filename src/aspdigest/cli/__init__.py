@@ -3,7 +3,8 @@
 The edge of the flow. Each command parses its options, calls one library function, and
 prints the result. This module holds the Typer app and what every command shares; the
 commands live beside it by topic: `content.py` (check, build, schema, export, preview),
-`mail.py` (send, subscribers), `schedule.py` (schedule, approve, run, status) and
+`mail.py` (send, subscribers), `schedule.py` (schedule …),
+`delivery.py` (approve, run, status) and
 `accounts.py` (accounts check). Library errors (`UserError`) become one line per problem on stderr and
 exit status 1; nothing else is caught, so a bug still shows its traceback. Heavy modules
 are imported inside the commands that need them, keeping `aspdigest --help` fast.

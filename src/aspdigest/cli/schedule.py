@@ -1,4 +1,5 @@
-"""Commands about the delivery queue: schedule …, approve, run, status."""
+"""Commands that steer the delivery queue: `schedule plan|list|pause|resume|reschedule|send-now|
+skip|retry|resolve|ics`. `approve`, `run` and `status` live in `cli/delivery.py`."""
 
 from __future__ import annotations
 
@@ -309,7 +310,7 @@ def schedule_retry(delivery_id: IdArg, by: ByOpt = None, project: ProjectOpt = N
 
 def _deliver_here(proj: Any, store: Any, delivery_id: int) -> None:
     """Leave a due delivery to the running runner, or deliver it in this shell."""
-    from aspdigest.queue.runner import deliver_now
+    from aspdigest.queue.serve import deliver_now
 
     if not run(lambda: deliver_now(proj, store, delivery_id)):
         print(
@@ -495,169 +496,5 @@ def schedule_ics(
         print(f"{event_id}: queue calendar -> {output}")
 
 
-@app.command()
-def approve(
-    event: Annotated[str, typer.Argument(metavar="EVENT", help="Event id.")],
-    date: Annotated[str, typer.Argument(metavar="DATE", help="Conference day (YYYY-MM-DD).")],
-    channel: Annotated[
-        str | None, typer.Option("--channel", help="Only digest, thread or quotes.")
-    ] = None,
-    platform: Annotated[
-        str | None,
-        typer.Option(
-            "--platform",
-            help="Only this platform (x, bluesky, mastodon, threads, linkedin; "
-            "email for the digest).",
-        ),
-    ] = None,
-    by: ByOpt = None,
-    project: ProjectOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Approve a day's built artifacts (recorded by sha256; checked again at send time)."""
-    from aspdigest.queue.approval import approve as run_approve
-
-    proj = _project(project)
-    event_id = _event(proj, event)
-    day = _date(date, "DATE")
-    done = run(
-        lambda: run_approve(proj, event_id, day, channel=channel, platform=platform, by=_by(by))
-    )
-    if as_json:
-        print(json.dumps([a.__dict__ for a in done], indent=2))
-        return
-    for a in done:
-        print(
-            f"delivery {a.delivery_id} ({day} {a.channel} {a.platform or 'email'}): approved "
-            f"by {_by(by)}, {len(a.hashes)} file(s)"
-        )
-
-
-@app.command("run")
-def run_command(
-    event: EventArg = None,
-    rehearse: Annotated[
-        str | None,
-        typer.Option(
-            "--rehearse",
-            metavar="DATE",
-            help="Replay this conference day's queue in a sandbox "
-            "(local SMTP sink, handoff files) instead of serving the real one.",
-        ),
-    ] = None,
-    speed: Annotated[
-        float,
-        typer.Option("--speed", metavar="N", help="With --rehearse: run the clock N times faster."),
-    ] = 60.0,
-    poll: Annotated[
-        float | None,
-        typer.Option(
-            "--poll",
-            metavar="SECONDS",
-            help="How often to reread the store (default: delivery.poll_seconds).",
-            show_default=False,
-        ),
-    ] = None,
-    project: ProjectOpt = None,
-) -> None:
-    """The scheduler process: deliver each approved delivery at its time, once."""
-    import os
-
-    proj = _project(project)
-    event_id = _event(proj, event)
-    if rehearse is None:
-        from aspdigest.queue.runner import serve
-
-        run(lambda: serve(proj, event_id, environ=os.environ, poll=poll))
-        return
-    from aspdigest.queue.rehearsal import rehearse as run_rehearsal
-    from aspdigest.queue.schedule import local_text
-
-    day = _date(rehearse, "--rehearse")
-    result = run(lambda: run_rehearsal(proj, event_id, day, speed, environ=os.environ))
-    for r in result.deliveries:
-        late = f"{r.late_seconds * 1000:.0f} ms late" if r.late_seconds is not None else "-"
-        zone = r.planned_local.tzinfo or dt.UTC
-        print(
-            "\t".join(
-                [
-                    local_text(r.planned_local, zone),
-                    r.channel,
-                    r.platform or "email",
-                    r.status,
-                    late,
-                    r.detail,
-                ]
-            )
-        )
-    print(
-        f"rehearsal of {event_id} {day} at {speed:g}x: {result.messages} message(s) in "
-        f"{proj.relative(result.folder / 'mail')}, posts in "
-        f"{proj.relative(result.folder / 'outbox')}"
-    )
-
-
-@app.command()
-def status(event: EventArg = None, project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
-    """The queue at a glance: runner, pause, counts, what is next, what needs a person."""
-    from aspdigest.queue.actions import report
-    from aspdigest.queue.runner import store_name
-    from aspdigest.queue.schedule import local_text
-    from aspdigest.store import open_project_store
-    from aspdigest.store.lock import RunnerLock
-
-    proj = _project(project)
-    event_id = _event(proj, event)
-    with run(lambda: open_project_store(proj)) as store:
-        holder = RunnerLock(store, store_name(proj, store)).held_elsewhere()
-        rep = run(lambda: report(store, event_id, running=holder is not None))
-    if as_json:
-        print(
-            json.dumps(
-                {
-                    "event": rep.event,
-                    "timezone": rep.timezone,
-                    "running": rep.running,
-                    "runner": rep.runner.__dict__ if rep.runner else None,
-                    "paused_at": rep.paused_at,
-                    "paused_by": rep.paused_by,
-                    "counts": rep.counts,
-                    "upcoming": [_row(r) for r in rep.upcoming],
-                    "attention": [_row(r) for r in rep.attention],
-                },
-                indent=2,
-                default=str,
-            )
-        )
-        return
-    runner_text = "not running"
-    if rep.running and rep.runner:
-        runner_text = (
-            f"running (pid {rep.runner.pid} on {rep.runner.host}, last seen "
-            f"{rep.runner.seen_at:%H:%M:%SZ})"
-        )
-    elif rep.running:
-        runner_text = "running"
-    print(
-        f"{event_id}: runner {runner_text}"
-        + (f"; PAUSED by {cell(rep.paused_by or '')}" if rep.paused_at else "")
-    )
-    print("  " + ", ".join(f"{n} {s}" for s, n in rep.counts.items()))
-    for r in rep.upcoming[:3]:
-        print(
-            f"  next: {r.id} {r.channel} {r.platform or 'email'} "
-            f"{local_text(r.send_at_utc, r.send_at_local.tzinfo or dt.UTC) if r.send_at_local else '-'}"
-        )
-    now = dt.datetime.now(dt.UTC)
-    for r in rep.attention[:12]:
-        why = r.last_error or (
-            "its time passed without approval"
-            if r.send_at_utc and r.send_at_utc <= now
-            else "not approved; due within 24 h"
-        )
-        print(
-            f"  needs a person: {r.id} {r.date} {r.channel} {r.platform or 'email'} "
-            f"{r.status}: {cell(why)}"  # a server's error text, escaped
-        )
-    if len(rep.attention) > 12:
-        print(f"  … and {len(rep.attention) - 12} more: `aspdigest schedule list`")
+# approve, run and status register after the schedule group, as before the split.
+from aspdigest.cli import delivery as delivery  # noqa: E402

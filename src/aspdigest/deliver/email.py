@@ -180,11 +180,13 @@ def send_digest(
     environ: Mapping[str, str] | None = None,
     progress: Progress | None = None,
     halt: Callable[[], bool] | None = None,
+    actor: str = "runner",
 ) -> SendReport:
     """Send a claimed email delivery to every subscriber not suppressed, resuming any
     earlier run of it, over `email.connections` parallel SMTP connections; the delivery
     ends `sent`, `failed` or `unknown`. When `halt()` turns true (the runner lost its lock)
-    no further recipient is taken and the delivery is left `claimed` for whoever resumes."""
+    no further recipient is taken and the delivery is left `claimed` for whoever resumes.
+    Each status change goes in the delivery's log under `actor`."""
     delivery = store.delivery(delivery_id)
     if delivery is None:
         raise UserError(f"delivery {delivery_id}: no such delivery")
@@ -200,7 +202,7 @@ def send_digest(
         sender = _sender(project)
         _prepare(store, delivery)
     except UserError as exc:
-        store.mark_failed(delivery_id, exc.text)
+        store.mark_failed(delivery_id, exc.text, actor=actor)
         raise
     counts = store.recipient_counts(delivery_id)
     total = sum(counts.values())
@@ -230,7 +232,10 @@ def send_digest(
         raise send.raised
     if send.unavailable is not None:
         store.mark_failed(
-            delivery_id, send.unavailable, _receipt(store, delivery_id, send.connections)
+            delivery_id,
+            send.unavailable,
+            _receipt(store, delivery_id, send.connections),
+            actor=actor,
         )
         return _report(store, delivery_id, send.connections, send.unavailable)
     if halt is not None and halt():
@@ -240,7 +245,7 @@ def send_digest(
             send.connections,
             "stopped before the end; the next runner resumes it",
         )
-    return _finish(store, delivery_id, send.connections)
+    return _finish(store, delivery_id, send.connections, actor)
 
 
 class _Send:
@@ -430,7 +435,7 @@ def _report(
     )
 
 
-def _finish(store: Store, delivery_id: int, connections: int) -> SendReport:
+def _finish(store: Store, delivery_id: int, connections: int, actor: str) -> SendReport:
     counts = store.recipient_counts(delivery_id)
     receipt = _receipt(store, delivery_id, connections)
     if counts["unknown"]:
@@ -438,11 +443,11 @@ def _finish(store: Store, delivery_id: int, connections: int) -> SendReport:
             f"{counts['unknown']} recipient(s) may or may not have received the digest; "
             "check the SMTP server's log, then resolve them by hand"
         )
-        store.mark_unknown(delivery_id, error, receipt)
+        store.mark_unknown(delivery_id, error, receipt, actor=actor)
         return _report(store, delivery_id, connections, error)
     if counts["failed"] and not counts["sent"]:
         error = f"every recipient failed ({counts['failed']})"
-        store.mark_failed(delivery_id, error, receipt)
+        store.mark_failed(delivery_id, error, receipt, actor=actor)
         return _report(store, delivery_id, connections, error)
-    store.mark_sent(delivery_id, receipt)
+    store.mark_sent(delivery_id, receipt, actor=actor)
     return _report(store, delivery_id, connections)

@@ -19,7 +19,6 @@ from zoneinfo import ZoneInfo
 from aspdigest.config import Project
 from aspdigest.errors import UserError
 from aspdigest.queue.approval import DeliveryStatus, changed_since_approval, delivery_status, label
-from aspdigest.queue.plan import OPEN
 from aspdigest.queue.plan import PlanChange as PlanChange  # re-exported: plan lived here at first
 from aspdigest.queue.plan import PlanResult as PlanResult
 from aspdigest.queue.plan import plan as plan
@@ -30,10 +29,11 @@ from aspdigest.store import (
     LogEntry,
     Queue,
     Recipient,
-    Runner,
+    RunnerHeartbeat,
     Store,
     normalise_address,
 )
+from aspdigest.store.lifecycle import OPEN, Status, ordered
 
 OVERDUE_CHOICES = ("send", "skip", "reschedule")
 
@@ -50,10 +50,7 @@ def _move(
     allowed: Sequence[str] | None = None,
     **values: object,
 ) -> bool:
-    ok = store.transition(d.id, to, allowed_from=allowed or (d.status,), **values)
-    if ok:
-        store.log(d.id, to, d.status, by, note)
-    return ok
+    return store.move(d.id, to, actor=by, note=note, expect=allowed or d.status, **values)
 
 
 def get(store: Store, delivery_id: int) -> Delivery:
@@ -123,7 +120,7 @@ def reschedule(project: Project, store: Store, delivery_id: int, when: str, *, b
     """Move a delivery not yet out to another local time; a held, failed or skipped one
     comes back (approved if it was approved, else planned)."""
     d = get(store, delivery_id)
-    allowed = (*OPEN, "skipped")
+    allowed = ordered(OPEN | {Status.SKIPPED})
     if d.status not in allowed:
         raise _refuse(d, "reschedule", allowed)
     tz = _tz(store, d.event)
@@ -167,7 +164,7 @@ def send_now(project: Project, store: Store, delivery_id: int, *, by: str) -> De
 def skip(project: Project, store: Store, delivery_id: int, *, by: str) -> Delivery:
     d = get(store, delivery_id)
     if d.status not in OPEN:
-        raise _refuse(d, "skip", OPEN)
+        raise _refuse(d, "skip", ordered(OPEN))
     if not _move(store, d, "skipped", by, f"skipped by {by}", last_error=f"skipped by {by}"):
         raise _changed_meanwhile(d)
     return get(store, d.id)
@@ -444,7 +441,7 @@ class StatusReport:
     timezone: str
     paused_at: dt.datetime | None
     paused_by: str | None
-    runner: Runner | None
+    runner: RunnerHeartbeat | None
     running: bool
     counts: dict[str, int]
     upcoming: tuple[DeliveryStatus, ...]  # the next approved deliveries

@@ -1,12 +1,12 @@
 """Approval: a person signs off the built artifacts of a day's deliveries, by their sha256.
 
 Between the schedule and the deliver stage (… → build → schedule/outbox → deliver).
-`approve(project, event, date, channel=…, platform=…, by=…)` reads the day's built manifest,
+`approve(project, store, event, date, channel=…, platform=…, by=…)` reads the day's built manifest,
 checks the files on disk still match it, and records on each matching delivery in the state
 store the sha256 of every artifact it carries (`schedule.channel_artifacts`), who approved and
 when; it returns one frozen `Approved` per delivery. At send time `changed_since_approval`
 compares the files with those hashes again: a delivery whose files changed is not sent.
-`status(project, event)` returns every delivery as a frozen `DeliveryStatus` for the live
+`status(store, event)` returns every delivery as a frozen `DeliveryStatus` for the live
 status `aspdigest preview` shows (`livestatus.py`; built pages never read the store) and
 `aspdigest status`. Both raise `UserError` with one line per problem.
 """
@@ -30,9 +30,9 @@ from aspdigest.queue.schedule import (
     manifest_hashes,
     read_manifest,
 )
-from aspdigest.store import Delivery, Store, open_project_store
+from aspdigest.store import Delivery, Store
+from aspdigest.store.lifecycle import APPROVABLE, Status
 
-APPROVABLE = ("planned", "approved", "held", "failed")
 APPROVER_VARIABLE = "ASPDIGEST_APPROVER"
 
 
@@ -111,8 +111,26 @@ def _not_approvable(d: Delivery, tz: ZoneInfo | None) -> str:
     )
 
 
+def check_request(
+    project: Project,
+    event_id: str,
+    date: dt.date,
+    *,
+    channel: str | None = None,
+    platform: str | None = None,
+    by: str,
+) -> dict[str, str]:
+    """What `approve` checks before it reads the store (the options, the approver, the day's
+    build), so a caller can refuse bad input before opening one; the built hashes."""
+    normalise_selection(channel, platform)
+    if not by.strip():
+        raise UserError(f"--by: give the approver's name (or set {APPROVER_VARIABLE})")
+    return manifest_hashes(read_manifest(project, event_id, date))
+
+
 def approve(
     project: Project,
+    store: Store,
     event_id: str,
     date: dt.date,
     *,
@@ -121,60 +139,56 @@ def approve(
     by: str,
 ) -> list[Approved]:
     """Approve the built artifacts of the day's deliveries (all, or one channel/platform)."""
+    built = check_request(project, event_id, date, channel=channel, platform=platform, by=by)
     channel, platform = normalise_selection(channel, platform)
-    if not by.strip():
-        raise UserError(f"--by: give the approver's name (or set {APPROVER_VARIABLE})")
-    manifest = read_manifest(project, event_id, date)
     folder = day_dir(project, event_id, date)
-    built = manifest_hashes(manifest)
-    with open_project_store(project) as store:
-        chosen = [
-            d
-            for d in store.deliveries(event_id)
-            if d.date == date
-            and (channel is None or d.channel == channel)
-            and (platform is None or d.platform == platform)
-        ]
-        if not chosen:
-            what = " ".join(w for w in (channel, platform) if w)
-            raise UserError(
-                f"{event_id} {date}: no {what + ' ' if what else ''}delivery "
-                f"planned; run `aspdigest schedule plan {event_id}` first"
+    chosen = [
+        d
+        for d in store.deliveries(event_id)
+        if d.date == date
+        and (channel is None or d.channel == channel)
+        and (platform is None or d.platform == platform)
+    ]
+    if not chosen:
+        what = " ".join(w for w in (channel, platform) if w)
+        raise UserError(
+            f"{event_id} {date}: no {what + ' ' if what else ''}delivery "
+            f"planned; run `aspdigest schedule plan {event_id}` first"
+        )
+    queue = store.queue(event_id)
+    tz = ZoneInfo(queue.timezone) if queue else None
+    todo = [d for d in chosen if d.status in APPROVABLE]
+    if not todo:
+        raise UserError("\n".join(_not_approvable(d, tz) for d in chosen))
+    problems: list[str] = []
+    plans: list[tuple[Delivery, dict[str, str]]] = []
+    for d in todo:
+        hashes = channel_artifacts(folder, built, d.channel, d.platform)
+        if not hashes:
+            problems.append(
+                f"{label(d)}: the build of {date} has nothing to send for it; "
+                f"run `aspdigest build {event_id}`, then "
+                f"`aspdigest schedule plan {event_id}`"
             )
-        queue = store.queue(event_id)
-        tz = ZoneInfo(queue.timezone) if queue else None
-        todo = [d for d in chosen if d.status in APPROVABLE]
-        if not todo:
-            raise UserError("\n".join(_not_approvable(d, tz) for d in chosen))
-        problems: list[str] = []
-        plans: list[tuple[Delivery, dict[str, str]]] = []
-        for d in todo:
-            hashes = channel_artifacts(folder, built, d.channel, d.platform)
-            if not hashes:
-                problems.append(
-                    f"{label(d)}: the build of {date} has nothing to send for it; "
-                    f"run `aspdigest build {event_id}`, then "
-                    f"`aspdigest schedule plan {event_id}`"
-                )
-                continue
-            for name in files_differ(folder, hashes):
-                problems.append(
-                    f"{project.relative(folder / name)}: changed or missing since "
-                    f"the build; run `aspdigest build {event_id}` again"
-                )
-            plans.append((d, hashes))
-        if problems:
-            raise UserError("\n".join(dict.fromkeys(problems)))
-        return [
-            a for d, hashes in plans if (a := record_approval(store, d, hashes, by)) is not None
-        ]
+            continue
+        for name in files_differ(folder, hashes):
+            problems.append(
+                f"{project.relative(folder / name)}: changed or missing since "
+                f"the build; run `aspdigest build {event_id}` again"
+            )
+        plans.append((d, hashes))
+    if problems:
+        raise UserError("\n".join(dict.fromkeys(problems)))
+    return [a for d, hashes in plans if (a := record_approval(store, d, hashes, by)) is not None]
 
 
 def record_approval(store: Store, d: Delivery, hashes: dict[str, str], by: str) -> Approved | None:
-    moved = store.transition(
+    moved = store.move(
         d.id,
-        "approved",
-        allowed_from=APPROVABLE,
+        Status.APPROVED,
+        actor=by,
+        note=f"{len(hashes)} artifact(s)",
+        expect=APPROVABLE,
         approved=hashes,
         artifacts=hashes,
         approved_by=by,
@@ -183,7 +197,6 @@ def record_approval(store: Store, d: Delivery, hashes: dict[str, str], by: str) 
     )
     if not moved:  # claimed, sent or skipped meanwhile: not ours to approve any more
         return None
-    store.log(d.id, "approved", d.status, by, f"{len(hashes)} artifact(s)")
     return Approved(d.id, d.channel, d.platform, dict(hashes))
 
 
@@ -214,10 +227,9 @@ def delivery_status(d: Delivery, tz: ZoneInfo | None, posted: int = 0) -> Delive
     )
 
 
-def status(project: Project, event_id: str) -> list[DeliveryStatus]:
+def status(store: Store, event_id: str) -> list[DeliveryStatus]:
     """Every delivery of the event, by day, channel and platform."""
-    with open_project_store(project) as store:
-        queue = store.queue(event_id)
-        tz = ZoneInfo(queue.timezone) if queue else None
-        posted = store.posted_counts(event_id)
-        return [delivery_status(d, tz, posted.get(d.id, 0)) for d in store.deliveries(event_id)]
+    queue = store.queue(event_id)
+    tz = ZoneInfo(queue.timezone) if queue else None
+    posted = store.posted_counts(event_id)
+    return [delivery_status(d, tz, posted.get(d.id, 0)) for d in store.deliveries(event_id)]

@@ -29,8 +29,7 @@ from aspdigest.queue.schedule import (
     read_manifest,
 )
 from aspdigest.store import Delivery, Store
-
-OPEN = ("planned", "approved", "held", "failed")  # not yet out, and no doubt about it
+from aspdigest.store.lifecycle import OPEN, Status
 
 
 @dataclass(frozen=True)
@@ -108,16 +107,17 @@ def plan(
                 want.platform,
                 send_at=want.send_at,
                 artifacts=files,
+                actor=by,
+                note=f"for {local_text(want.send_at, event.tz)}",
             )
-            store.transition(d.id, d.status, allowed_from=(d.status,), **values)
-            store.log(d.id, "planned", None, by, f"for {local_text(want.send_at, event.tz)}")
+            store.update_delivery(d.id, expect=d.status, **values)
             change = PlanChange(d.id, want.date, want.channel, want.platform, "created")
         else:
             change = _update(store, d, want.send_at, files, values, by, event.tz)
         changes.append(change)
         if not want.approval and change.action != "kept":
             fresh = store.delivery(change.delivery_id)
-            if fresh is not None and fresh.status == "planned":
+            if fresh is not None and fresh.status == Status.PLANNED:
                 record_approval(store, fresh, files, "schedule (approval not required)")
     for date, what in sorted(missing.items()):
         notes.append(f"{date}: the build has nothing to send for {', '.join(what)}; not planned")
@@ -125,7 +125,7 @@ def plan(
         if key in seen or d.date not in built:
             continue
         note = f"no longer wanted by {schedule.path} or not in the build"
-        if d.status in OPEN and _move(store, d, "skipped", by, note):
+        if d.status in OPEN and _move(store, d, Status.SKIPPED, by, note):
             changes.append(PlanChange(d.id, d.date, d.channel, d.platform, "removed", note))
     return PlanResult(event_id, tuple(changes), tuple(notes))
 
@@ -155,18 +155,18 @@ def _update(
             if moved
             else f"changed since approval: {', '.join(changed)}"
         )
-        ok = store.transition(
+        ok = store.move(
             d.id,
-            "planned",
-            allowed_from=(d.status,),
+            Status.PLANNED,
+            actor=by,
+            note=f"approval dropped: {why}",
+            expect=d.status,
             approved=None,
             approved_by=None,
             approved_at=None,
             last_error=f"approval dropped: {why}",
             **update,
         )
-        if ok:
-            store.log(d.id, "planned", d.status, by, f"approval dropped: {why}")
         return PlanChange(*key, "unapproved" if ok else "kept", why)
     same = (
         not moved
@@ -176,12 +176,9 @@ def _update(
     )
     if same:
         return PlanChange(*key, "unchanged")
-    store.transition(d.id, d.status, allowed_from=(d.status,), **update)
+    store.update_delivery(d.id, expect=d.status, **update)
     return PlanChange(*key, "updated", f"to {local_text(send_at, tz)}" if moved else "")
 
 
 def _move(store: Store, d: Delivery, to: str, by: str, note: str | None = None) -> bool:
-    ok = store.transition(d.id, to, allowed_from=(d.status,))
-    if ok:
-        store.log(d.id, to, d.status, by, note)
-    return ok
+    return store.move(d.id, to, actor=by, note=note, expect=d.status)

@@ -31,8 +31,9 @@ from aspdigest.deliver import Publisher, make_publisher, publisher_name
 from aspdigest.deliver.handoff import HandoffPublisher
 from aspdigest.errors import UserError
 from aspdigest.queue.approval import record_approval
+from aspdigest.queue.joblog import Log
 from aspdigest.queue.plan import plan
-from aspdigest.queue.runner import Log, Runner
+from aspdigest.queue.runner import Runner
 from aspdigest.store import Store, open_project_store, open_store
 from aspdigest.store.lock import RunnerLock
 from aspdigest.subscribers import import_csv, subscribers_path
@@ -177,10 +178,9 @@ def rehearse(
             planned[d.id] = d.send_at
             real = start + (d.send_at - first) / speed
             grace = max(1, int((d.grace_seconds or 3600) / speed))
-            store.transition(
+            store.update_delivery(
                 d.id,
-                "approved",
-                allowed_from=("approved",),
+                expect="approved",
                 send_at=real,
                 schedule_at=real,
                 grace_seconds=grace,

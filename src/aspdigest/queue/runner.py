@@ -22,23 +22,22 @@ On PostgreSQL several runners may serve one store: one holds the advisory lock (
 and is active, the others log `standby` and take over within about a second of its death.
 The active one checks its lock at every poll and before each claim; once it has lost it, it
 takes no further delivery or recipient (a digest in hand is left `claimed` for the next
-active runner to resume) and goes back to waiting.
+active runner to resume) and goes back to waiting. Opening the store, taking the lock and
+waiting as a standby are `queue/serve.py`'s; the JSON lines are `queue/joblog.py`'s.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import os
 import signal
 import socket
-import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from aspdigest.config import PLATFORMS, Project
@@ -53,50 +52,13 @@ from aspdigest.deliver.email import send_digest
 from aspdigest.deliver.posting import Halted
 from aspdigest.errors import UserError
 from aspdigest.queue.approval import changed_since_approval
+from aspdigest.queue.joblog import Log, ToLog
 from aspdigest.queue.schedule import local_text
 from aspdigest.store import Delivery, Store
-
-if TYPE_CHECKING:
-    from aspdigest.store.lock import RunnerLock
+from aspdigest.store.lifecycle import Status
 
 DEFAULT_GRACE = 3600  # seconds, for rows planned before grace was recorded
 LOST_BACKOFF = 3.0  # seconds a runner that lost its lock waits before competing again
-DONE = ("sent", "failed", "unknown", "skipped", "held")
-
-
-class Log:
-    """One JSON object per line; `extra()` adds fields (the rehearsal's simulated time)."""
-
-    def __init__(
-        self, stream: IO[str] | None = None, extra: Callable[[], Mapping[str, Any]] | None = None
-    ) -> None:
-        self.stream = stream or sys.stderr
-        self.extra = extra
-        self.lock = threading.Lock()
-        self.lines: list[dict[str, Any]] = []
-
-    def __call__(self, msg: str, **fields: Any) -> None:
-        now = dt.datetime.now(dt.UTC)
-        line = {"ts": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"), "msg": msg}
-        if self.extra is not None:
-            line.update(self.extra())
-        line.update({k: v for k, v in fields.items() if v is not None})
-        text = json.dumps(line, ensure_ascii=False, default=str)
-        with self.lock:
-            self.lines.append(line)
-            self.stream.write(text + "\n")
-            self.stream.flush()
-
-
-class _ToLog(logging.Handler):
-    """APScheduler's own warnings (missed jobs, full executors) as JSON lines too."""
-
-    def __init__(self, log: Log) -> None:
-        super().__init__(logging.WARNING)
-        self.log = log
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.log("apscheduler", level=record.levelname.lower(), text=record.getMessage())
 
 
 @dataclass(frozen=True)
@@ -165,7 +127,7 @@ class Runner:
 
         aps = logging.getLogger("apscheduler")
         aps.propagate = False
-        aps.handlers[:] = [_ToLog(self.log)]
+        aps.handlers[:] = [ToLog(self.log)]
         self.scheduler = BlockingScheduler(
             timezone=self.tz,
             executors={"default": ThreadPoolExecutor(4)},
@@ -245,7 +207,7 @@ class Runner:
                 "the outbox folder (and the team's inbox), then `aspdigest schedule resolve "
                 f"{d.id} --sent` or `--not-sent`"
             )
-            if self.store.mark_unknown(d.id, note):
+            if self.store.mark_unknown(d.id, note, actor=self.actor):
                 self._state(d, "claimed", "unknown", error=note)
 
     def sync(self) -> None:
@@ -366,7 +328,7 @@ class Runner:
         """Past its grace period: skip or hold, as the schedule says, with the reason."""
         assert d.send_at is not None
         late = now - d.send_at
-        to = "skipped" if d.missed == "skip" else "held"
+        to = Status.SKIPPED if d.missed == "skip" else Status.HELD
         note = (
             f"missed: due {local_text(d.send_at, self.tz)}, found {_span(late)} late "
             f"(grace {_span(dt.timedelta(seconds=self._grace(d)))}) while nothing was "
@@ -377,7 +339,9 @@ class Runner:
                 f"; send it with `aspdigest schedule send-now {d.id}` or skip it with "
                 f"`aspdigest schedule skip {d.id}`"
             )
-        if self.store.transition(d.id, to, allowed_from=("approved",), last_error=note):
+        if self.store.move(
+            d.id, to, actor=self.actor, note=note, expect=Status.APPROVED, last_error=note
+        ):
             self._state(d, "approved", to, error=note)
 
     # -- delivering --------------------------------------------------------------------------
@@ -423,12 +387,19 @@ class Runner:
                 f"{d.approved_by}; approve the new build (`aspdigest approve {d.event} "
                 f"{d.date} --channel {d.channel}`), then `aspdigest schedule send-now {d.id}`"
             )
-            if store.transition(d.id, "held", allowed_from=("approved",), last_error=note):
+            if store.move(
+                d.id,
+                Status.HELD,
+                actor=self.actor,
+                note=note,
+                expect=Status.APPROVED,
+                last_error=note,
+            ):
                 self._state(d, "approved", "held", error=note)
             return
         if not self._still_active():
             return
-        if not store.claim(d.id):
+        if not store.claim(d.id, actor=self.actor):
             self.log("claimed elsewhere", **self._fields(d))
             return
         self.fired.append(Fired(d.id, late))
@@ -454,7 +425,12 @@ class Runner:
         try:
             if d.channel == "digest":
                 report = send_digest(
-                    store, d.id, self.project, environ=self.environ, halt=lambda: self.lost_lock
+                    store,
+                    d.id,
+                    self.project,
+                    environ=self.environ,
+                    halt=lambda: self.lost_lock,
+                    actor=self.actor,
                 )
                 if report.status == "claimed":  # halted: the next active runner resumes it
                     self.log(
@@ -474,22 +450,23 @@ class Runner:
                 ledger,
                 halt=lambda: self.lost_lock or self.stopping,
             )
-            store.mark_sent(d.id, receipt)
+            store.mark_sent(d.id, receipt, actor=self.actor)
             self._state(d, "claimed", "sent", receipt=dict(receipt))
         except Halted as exc:  # between posts: the next active runner resumes at this post
             self.log("left for the next runner", **self._fields(d), at=str(exc))
         except PublishUncertain as exc:
-            store.mark_unknown(d.id, exc.text)
+            store.mark_unknown(d.id, exc.text, actor=self.actor)
             self._state(d, "claimed", "unknown", error=exc.text)
         except UserError as exc:
-            store.mark_failed(d.id, exc.text)  # a no-op when send_digest already marked it
+            # A no-op when send_digest already marked it (and logged it).
+            store.mark_failed(d.id, exc.text, actor=self.actor)
             now = store.delivery(d.id)
             self._state(d, "claimed", now.status if now else "failed", error=exc.text)
         except Exception as exc:
             # We cannot tell how far it got: in doubt, for a person, never resent blindly.
             error = f"stopped by an unexpected error: {type(exc).__name__}: {exc}"
             store.mark_interrupted(d.id, error)
-            store.mark_unknown(d.id, error)
+            store.mark_unknown(d.id, error, actor=self.actor)
             self._state(d, "claimed", "unknown", error=error)
 
     # -- reporting ---------------------------------------------------------------------------
@@ -504,11 +481,8 @@ class Runner:
         }
 
     def _state(self, d: Delivery, previous: str, to: str, **fields: Any) -> None:
-        note = fields.get("error")
-        try:
-            self.store.log(d.id, to, previous, self.actor, note)
-        except Exception as exc:  # the state itself is recorded; only its history is missing
-            fields["log_error"] = str(exc)
+        """The JSON line for a status change the store has made and logged already (its
+        `move` writes the status and the delivery's log in one transaction)."""
         self.log("state", **self._fields(d), **{"from": previous, "to": to}, **fields)
 
 
@@ -520,118 +494,3 @@ def _span(delta: dt.timedelta) -> str:
     if hours >= 48:
         return f"{hours // 24} days {hours % 24} h"
     return f"{hours} h {minutes} min" if hours else f"{minutes} min"
-
-
-def store_name(project: Project, store: Store) -> str:
-    """The store as messages show it: a project-relative SQLite path, else the URL
-    without its password."""
-    url = store.engine.url
-    if url.get_backend_name() == "sqlite" and url.database:
-        from pathlib import Path
-
-        return project.relative(Path(url.database))
-    return url.render_as_string(hide_password=True)
-
-
-def serve(
-    project: Project,
-    event_id: str,
-    *,
-    environ: Mapping[str, str] | None = None,
-    log: Log | None = None,
-    poll: float | None = None,
-) -> None:
-    """`aspdigest run`: on SQLite, refuse if another runner serves the store; on
-    PostgreSQL, wait as a standby until this process holds the lock. Runs until stopped."""
-    from aspdigest.store import open_project_store
-    from aspdigest.store.lock import RunnerLock
-
-    log = log or Log()
-    with open_project_store(project) as store:
-        lock = RunnerLock(store, store_name(project, store))
-        if not lock.shared:
-            lock.acquire()
-            try:
-                Runner(project, event_id, store, environ=environ, log=log, poll=poll).start()
-            finally:
-                lock.release()
-            return
-        _serve_shared(project, event_id, store, lock, environ, log, poll)
-
-
-def _serve_shared(
-    project: Project,
-    event_id: str,
-    store: Store,
-    lock: RunnerLock,
-    environ: Mapping[str, str] | None,
-    log: Log,
-    poll: float | None,
-) -> None:
-    """Standby until the lock is free, active until stopped; after losing the lock (its
-    connection went away) back to standby."""
-    stop = threading.Event()
-    main = threading.current_thread() is threading.main_thread()
-    pid = os.getpid()
-
-    def waiting_signals() -> None:
-        if main:  # while waiting, a signal only ends the wait
-            signal.signal(signal.SIGTERM, lambda *_: stop.set())
-            signal.signal(signal.SIGINT, lambda *_: stop.set())
-
-    while not stop.is_set():
-        runner = Runner(
-            project, event_id, store, environ=environ, log=log, poll=poll, lock_alive=lock.alive
-        )
-        waiting_signals()
-        took = lock.wait_turn(
-            lambda holder: log(
-                "standby",
-                event=event_id,
-                pid=pid,
-                active=holder.get("pid"),
-                active_host=holder.get("host"),
-            ),
-            stop.is_set,
-        )
-        if not took:
-            log("runner stopped", event=event_id, pid=pid, standby=True)
-            return
-        try:
-            log("active", event=event_id, pid=pid)
-            runner.start(install_signals=main)
-        finally:
-            lock.release()
-        if not runner.lost_lock or runner._signalled is not None:  # stopped, or told to
-            return
-        waiting_signals()
-        # Whoever lost its connection is the suspect one: let a standby go first.
-        stop.wait(LOST_BACKOFF)
-
-
-def deliver_now(
-    project: Project,
-    store: Store,
-    delivery_id: int,
-    *,
-    environ: Mapping[str, str] | None = None,
-    log: Log | None = None,
-) -> bool:
-    """Deliver one due delivery in this process, if no runner is up (else False: the
-    runner sends it at its next poll). Holds the runner lock meanwhile, so a runner
-    started now waits its turn instead of racing."""
-    from aspdigest.store.lock import RunnerBusy, RunnerLock
-
-    d = store.delivery(delivery_id)
-    if d is None:
-        raise UserError(f"delivery {delivery_id}: no such delivery")
-    lock = RunnerLock(store, store_name(project, store), "aspdigest schedule send-now")
-    try:
-        lock.acquire()
-    except RunnerBusy:
-        return False
-    try:
-        Runner(project, d.event, store, environ=environ, log=log, actor="send-now").fire(d.id)
-    finally:
-        lock.release()
-    return True

@@ -87,12 +87,6 @@ class AudienceMixin(StoreBase):
                 return False
         return True
 
-    def is_suppressed(self, address: str) -> bool:
-        key = normalise_address(address)
-        with self._tx() as c:
-            found = c.execute(sa.select(suppressions.c.id).where(suppressions.c.address == key))
-            return found.first() is not None
-
     def suppressions(self) -> list[Suppression]:
         with self._tx() as c:
             rows = c.execute(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Self
@@ -106,3 +106,62 @@ class StoreBase:
     def _tx(self) -> Iterator[Connection]:
         with self.engine.begin() as connection:
             yield connection
+
+    # -- the one way a delivery's status changes (used by deliveries and recipients) ---------
+
+    def _move_in(
+        self,
+        c: Connection,
+        delivery_id: int,
+        to: str,
+        *,
+        actor: str,
+        note: str | None = None,
+        expect: str | Iterable[str] | None = None,
+        **values: Any,
+    ) -> bool:
+        """`Store.move` inside the caller's transaction `c`: the status change, checked against
+        `lifecycle.TRANSITIONS`, and its log row, or nothing (False when the row was not in an
+        `expect`ed status, IllegalTransition when the table forbids the move)."""
+        from aspdigest.store.lifecycle import check
+        from aspdigest.store.schema import deliveries
+
+        wanted = None if expect is None else [expect] if isinstance(expect, str) else list(expect)
+        target = check(wanted or (), to)
+        current = c.execute(
+            sa.select(deliveries.c.status).where(deliveries.c.id == delivery_id)
+        ).scalar()
+        if current is None or (wanted is not None and current not in wanted):
+            return False
+        check((current,), target)
+        moved = c.execute(
+            deliveries.update()
+            .where((deliveries.c.id == delivery_id) & (deliveries.c.status == current))
+            .values(status=target.value, updated_at=self.clock(), **values)
+        ).rowcount
+        if moved != 1:
+            return False
+        self._log(c, delivery_id, target, current, actor, note)
+        return True
+
+    def _log(
+        self,
+        c: Connection,
+        delivery_id: int,
+        status: str,
+        previous: str | None,
+        actor: str,
+        note: str | None = None,
+    ) -> None:
+        from aspdigest.store.schema import delivery_log
+
+        c.execute(
+            delivery_log.insert().values(
+                delivery_id=delivery_id,
+                at=self.clock(),
+                status=str(status),
+                previous=previous,
+                actor=actor,
+                note=note,
+            )
+        )

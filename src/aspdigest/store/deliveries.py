@@ -16,8 +16,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from aspdigest.store.base import StoreBase
+from aspdigest.store.lifecycle import IllegalTransition
+from aspdigest.store.lifecycle import Status as S
 from aspdigest.store.schema import (
-    DELIVERY_STATUSES,
     Delivery,
     LogEntry,
     Queue,
@@ -44,10 +45,13 @@ class DeliveriesMixin(StoreBase):
         *,
         send_at: dt.datetime | None = None,
         artifacts: Mapping[str, str] | None = None,
+        actor: str | None = None,
+        note: str | None = None,
     ) -> Delivery:
-        """The delivery for (event, date, channel, platform), created as `planned` if new.
-        A delivery still `planned` takes the given send time and artifact hashes; one
-        already approved or further along keeps what was approved."""
+        """The delivery for (event, date, channel, platform), created as `planned` if new
+        (with `actor`, its creation goes in its log, in the same transaction). A delivery
+        still `planned` takes the given send time and artifact hashes; one already approved
+        or further along keeps what was approved."""
         now = self.clock()
         key = (
             (deliveries.c.event == event)
@@ -60,7 +64,7 @@ class DeliveriesMixin(StoreBase):
             if existing is None:
                 try:
                     with c.begin_nested():
-                        c.execute(
+                        created = c.execute(
                             deliveries.insert().values(
                                 event=event,
                                 date=date,
@@ -74,6 +78,9 @@ class DeliveriesMixin(StoreBase):
                                 updated_at=now,
                             )
                         )
+                        if actor is not None:
+                            new_id = int(created.inserted_primary_key[0])  # type: ignore[index]
+                            self._log(c, new_id, S.PLANNED, None, actor, note)
                 except sa.exc.IntegrityError:
                     pass  # another process created it first; fall through and read it
             elif existing.status == "planned" and (send_at is not None or artifacts is not None):
@@ -106,70 +113,115 @@ class DeliveriesMixin(StoreBase):
         with self._tx() as c:
             return [_delivery(r) for r in c.execute(query)]
 
-    def transition(
-        self, delivery_id: int, to: str, *, allowed_from: Iterable[str], **values: Any
+    def move(
+        self,
+        delivery_id: int,
+        to: str,
+        *,
+        actor: str,
+        note: str | None = None,
+        expect: str | Iterable[str] | None = None,
+        **values: Any,
     ) -> bool:
-        """Move a delivery to `to` only if it is in one of `allowed_from`; True if it moved."""
-        if to not in DELIVERY_STATUSES:
-            raise ValueError(f"unknown delivery status {to!r}")
+        """Change a delivery's status to `to` and write the change to its log, in one
+        transaction; True if it moved. `expect` is the status (or statuses) the caller saw:
+        the row moves only from one of them (None: from whatever it is now), so a caller that
+        lost a race gets False. A move `lifecycle.TRANSITIONS` forbids raises
+        `IllegalTransition`, as does an unknown status."""
+        with self._tx() as c:
+            return self._move_in(
+                c, delivery_id, to, actor=actor, note=note, expect=expect, **values
+            )
+
+    def update_delivery(self, delivery_id: int, *, expect: str, **values: Any) -> bool:
+        """Change a delivery's other columns (send time, hashes, grace), not its status, only
+        while it is still `expect`; nothing is logged. True if the row was updated."""
+        if "status" in values:
+            raise IllegalTransition("update_delivery does not change a status; use move")
         with self._tx() as c:
             result = c.execute(
                 deliveries.update()
-                .where(
-                    (deliveries.c.id == delivery_id) & deliveries.c.status.in_(list(allowed_from))
-                )
-                .values(status=to, updated_at=self.clock(), **values)
+                .where((deliveries.c.id == delivery_id) & (deliveries.c.status == expect))
+                .values(updated_at=self.clock(), **values)
             )
         return result.rowcount == 1
 
-    def approve(self, delivery_id: int, sha256s: Mapping[str, str], by: str) -> bool:
-        return self.transition(
+    def approve(
+        self, delivery_id: int, sha256s: Mapping[str, str], by: str, note: str | None = None
+    ) -> bool:
+        return self.move(
             delivery_id,
-            "approved",
-            allowed_from=("planned", "held", "failed"),
+            S.APPROVED,
+            actor=by,
+            note=note,
+            expect=(S.PLANNED, S.HELD, S.FAILED),
             approved=dict(sha256s),
             approved_by=by,
             approved_at=self.clock(),
         )
 
-    def claim(self, delivery_id: int) -> bool:
+    def claim(self, delivery_id: int, *, actor: str = "runner") -> bool:
         """Atomically take an approved delivery for sending; False if someone else did."""
-        return self.transition(
+        return self.move(
             delivery_id,
-            "claimed",
-            allowed_from=("approved",),
+            S.CLAIMED,
+            actor=actor,
+            expect=S.APPROVED,
             attempts=deliveries.c.attempts + 1,
             claimed_at=self.clock(),
             last_error=None,
         )
 
-    def mark_sent(self, delivery_id: int, receipt: Mapping[str, Any] | None = None) -> bool:
-        return self.transition(
+    def mark_sent(
+        self,
+        delivery_id: int,
+        receipt: Mapping[str, Any] | None = None,
+        *,
+        actor: str = "runner",
+        note: str | None = None,
+    ) -> bool:
+        return self.move(
             delivery_id,
-            "sent",
-            allowed_from=("claimed",),
+            S.SENT,
+            actor=actor,
+            note=note,
+            expect=S.CLAIMED,
             sent_at=self.clock(),
             receipt=dict(receipt or {}),
         )
 
     def mark_failed(
-        self, delivery_id: int, error: str, receipt: Mapping[str, Any] | None = None
+        self,
+        delivery_id: int,
+        error: str,
+        receipt: Mapping[str, Any] | None = None,
+        *,
+        actor: str = "runner",
     ) -> bool:
-        return self.transition(
+        return self.move(
             delivery_id,
-            "failed",
-            allowed_from=("claimed",),
+            S.FAILED,
+            actor=actor,
+            note=error,
+            expect=S.CLAIMED,
             last_error=error,
             receipt=dict(receipt or {}),
         )
 
     def mark_unknown(
-        self, delivery_id: int, error: str, receipt: Mapping[str, Any] | None = None
+        self,
+        delivery_id: int,
+        error: str,
+        receipt: Mapping[str, Any] | None = None,
+        *,
+        actor: str = "runner",
     ) -> bool:
-        return self.transition(
+        return self.move(
             delivery_id,
-            "unknown",
-            allowed_from=("claimed",),
+            S.UNKNOWN,
+            actor=actor,
+            note=error,
+            expect=S.CLAIMED,
             last_error=error,
             receipt=dict(receipt or {}),
         )
@@ -186,26 +238,6 @@ class DeliveriesMixin(StoreBase):
         with self._tx() as c:
             row = c.execute(sa.select(queues).where(queues.c.event == event)).first()
         return Queue(**row._mapping) if row is not None else None
-
-    def log(
-        self,
-        delivery_id: int,
-        status: str,
-        previous: str | None,
-        actor: str,
-        note: str | None = None,
-    ) -> None:
-        with self._tx() as c:
-            c.execute(
-                delivery_log.insert().values(
-                    delivery_id=delivery_id,
-                    at=self.clock(),
-                    status=status,
-                    previous=previous,
-                    actor=actor,
-                    note=note,
-                )
-            )
 
     def history(self, delivery_id: int) -> list[LogEntry]:
         query = sa.select(delivery_log).where(delivery_log.c.delivery_id == delivery_id)

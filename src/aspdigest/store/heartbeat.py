@@ -1,7 +1,7 @@
 """The store's record of the runner process, for `aspdigest status`.
 
 Schedule/outbox → deliver: `queue.runner.Runner` writes its heartbeat here at start, at
-every poll and at a clean stop; `aspdigest status` reads it back as a frozen `Runner` to say
+every poll and at a clean stop; `aspdigest status` reads it back as a frozen `RunnerHeartbeat` to say
 whether a runner is serving the store. The lock that keeps runners apart is `store/lock.py`.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from aspdigest.store.base import StoreBase
-from aspdigest.store.schema import Runner, runners
+from aspdigest.store.schema import RunnerHeartbeat, runners
 
 
 class HeartbeatMixin(StoreBase):
@@ -37,11 +37,11 @@ class HeartbeatMixin(StoreBase):
             ):
                 c.execute(runners.insert().values(name="runner", **{"started_at": now, **values}))
 
-    def runner(self) -> Runner | None:
+    def runner(self) -> RunnerHeartbeat | None:
         with self._tx() as c:
             row = c.execute(sa.select(runners).where(runners.c.name == "runner")).first()
         return (
             None
             if row is None
-            else Runner(row.pid, row.host, row.started_at, row.seen_at, row.stopped_at)
+            else RunnerHeartbeat(row.pid, row.host, row.started_at, row.seen_at, row.stopped_at)
         )

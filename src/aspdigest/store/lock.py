@@ -1,6 +1,6 @@
 """One runner per state store: the guard that makes a second `aspdigest run` refuse to start.
 
-Part of the schedule/outbox stage, used by `runner.py` and by `aspdigest status` /
+Part of the schedule/outbox stage, used by `queue/serve.py` and by `aspdigest status` /
 `schedule send-now` to learn whether a runner is up. `RunnerLock(store)` takes a lock the
 operating system or the database gives back by itself when the holder dies (so a `kill -9`
 never leaves a stale lock behind):

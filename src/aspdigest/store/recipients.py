@@ -19,7 +19,6 @@ from aspdigest.store.schema import (
     RECIPIENT_STATUSES,
     Recipient,
     deliveries,
-    delivery_log,
     recipients,
     suppressions,
 )
@@ -78,17 +77,6 @@ class RecipientsMixin(StoreBase):
         with self._tx() as c:
             counts = {str(status): int(n) for status, n in c.execute(query)}
         return {s: counts.get(s, 0) for s in RECIPIENT_STATUSES}
-
-    def next_pending(self, delivery_id: int, skip: Collection[int] = ()) -> Recipient | None:
-        """The first recipient still to send, leaving out the ids in `skip`."""
-        query = sa.select(recipients).where(
-            (recipients.c.delivery_id == delivery_id) & (recipients.c.status == "pending")
-        )
-        if skip:
-            query = query.where(recipients.c.id.not_in(list(skip)))
-        with self._tx() as c:
-            row = c.execute(query.order_by(recipients.c.id).limit(1)).first()
-        return _recipient(row) if row is not None else None
 
     def peek_recipient(self, delivery_id: int, skip: Collection[int] = ()) -> Recipient | None:
         """A `pending` recipient (leaving out `skip`) to prepare a message for, without taking
@@ -170,13 +158,6 @@ class RecipientsMixin(StoreBase):
             )
         return result.rowcount == 1
 
-    def mark_recipient_sending(self, recipient_id: int) -> bool:
-        """Record that this recipient's message is about to go to the server; only from
-        `pending`, so two senders never both hand over the same message."""
-        return self._recipient_to(
-            recipient_id, "sending", ("pending",), attempts=recipients.c.attempts + 1
-        )
-
     def mark_recipient_sent(self, recipient_id: int) -> bool:
         return self._recipient_to(
             recipient_id, "sent", ("sending",), sent_at=self.clock(), last_error=None
@@ -187,9 +168,6 @@ class RecipientsMixin(StoreBase):
 
     def mark_recipient_unknown(self, recipient_id: int, error: str) -> bool:
         return self._recipient_to(recipient_id, "unknown", ("sending",), last_error=error)
-
-    def mark_recipient_suppressed(self, recipient_id: int, reason: str) -> bool:
-        return self._recipient_to(recipient_id, "suppressed", ("pending",), last_error=reason)
 
     def release_recipient(self, recipient_id: int, error: str) -> bool:
         """Back to `pending`: the server certainly did not take the message (it failed
@@ -234,7 +212,9 @@ class RecipientsMixin(StoreBase):
         when it moved, else None."""
         now = self.clock()
         with self._tx() as c:
-            d = c.execute(sa.select(deliveries).where(deliveries.c.id == delivery_id)).one()
+            current = c.execute(
+                sa.select(deliveries.c.status).where(deliveries.c.id == delivery_id)
+            ).scalar_one()
             for address in addresses:
                 done = c.execute(
                     recipients.update()
@@ -247,16 +227,7 @@ class RecipientsMixin(StoreBase):
                 ).rowcount
                 if done != 1:
                     raise LookupError(address)  # rolls the whole decision back
-                c.execute(
-                    delivery_log.insert().values(
-                        delivery_id=delivery_id,
-                        at=now,
-                        status=d.status,
-                        previous=d.status,
-                        actor=actor,
-                        note=f"{address}: {note}",
-                    )
-                )
+                self._log(c, delivery_id, current, current, actor, f"{address}: {note}")
             left: dict[str, int] = dict(
                 c.execute(
                     sa.select(recipients.c.status, sa.func.count())
@@ -264,7 +235,7 @@ class RecipientsMixin(StoreBase):
                     .group_by(recipients.c.status)
                 ).all()
             )
-            if d.status != "unknown" or left.get("unknown", 0):
+            if current != "unknown" or left.get("unknown", 0):
                 return None
             pending = int(left.get("pending", 0))
             values: dict[str, Any]
@@ -277,21 +248,8 @@ class RecipientsMixin(StoreBase):
             else:
                 status, log_note = "sent", "recipients in doubt resolved; none left"
                 values = {"last_error": None, "sent_at": now}
-            moved = c.execute(
-                deliveries.update()
-                .where((deliveries.c.id == delivery_id) & (deliveries.c.status == "unknown"))
-                .values(status=status, updated_at=now, **values)
-            ).rowcount
-            if moved != 1:
+            if not self._move_in(
+                c, delivery_id, status, actor=actor, note=log_note, expect="unknown", **values
+            ):
                 raise LookupError(delivery_id)
-            c.execute(
-                delivery_log.insert().values(
-                    delivery_id=delivery_id,
-                    at=now,
-                    status=status,
-                    previous="unknown",
-                    actor=actor,
-                    note=log_note,
-                )
-            )
         return status

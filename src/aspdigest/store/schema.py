@@ -316,7 +316,7 @@ class LogEntry:
 
 
 @dataclass(frozen=True)
-class Runner:
+class RunnerHeartbeat:
     pid: int
     host: str
     started_at: dt.datetime
