@@ -215,15 +215,58 @@ class Speaker(_Strict):
     role: Text | None = Field(None, description="Title and organisation, printed after the name.")
 
 
+class Source(_Strict):
+    """A document, report or draft text that a record quotes: not a person."""
+
+    title: Text = Field(description="The document's title as it should be printed.")
+    url: HttpUrl | None = Field(None, description="Where to read it; http(s) only.")
+
+
+# A quote shorter than this, or without a sentence end, is a phrase within the item's text
+# (set inline in the digest, no card unless asked for), not a statement of its own.
+FRAGMENT_WORDS = 8
+_SENTENCE_END = re.compile(r"[.!?…։۔。！？]['\"’”»›」』)\]]*$")
+
+
 class Quote(_Strict):
     """A verbatim quote; never shortened or altered by any renderer."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
 
     text: Text = Field(
         description="The words exactly as spoken, without surrounding quotation marks."
     )
-    by: Text = Field(description="Must equal the name of one of this record's speakers.")
+    by: Text | None = Field(
+        None, description="A speaker of this record (the name as in speakers); or give from."
+    )
+    from_: Text | None = Field(
+        None,
+        alias="from",
+        description="A source of this record (the title as in sources), for a quoted document.",
+    )
     lang: LangTag | None = Field(None, description="BCP 47 tag; defaults to the event language.")
-    card: bool = Field(True, description="Make quote cards (share images) for this quote.")
+    card: bool = Field(
+        True, description="Make quote cards (share images); a short phrase needs card: true."
+    )
+
+    @property
+    def attribution(self) -> str:
+        """Who or what is quoted: the speaker's name or the source's title."""
+        return self.by or self.from_ or ""
+
+    @property
+    def words(self) -> int:
+        return len(self.text.split())
+
+    @property
+    def fragment(self) -> bool:
+        """A phrase rather than a statement: under 8 words, or no sentence end."""
+        return self.words < FRAGMENT_WORDS or not _SENTENCE_END.search(self.text.rstrip())
+
+    @property
+    def makes_card(self) -> bool:
+        """Whether the quote gets cards: a phrase only when `card: true` is written out."""
+        return self.card and (not self.fragment or "card" in self.model_fields_set)
 
 
 class Link(_Strict):
@@ -247,6 +290,9 @@ class RecordMeta(_Strict):
         default_factory=list, description="Organisations hosting the item."
     )
     speakers: list[Speaker] = Field(default_factory=list)
+    sources: list[Source] = Field(
+        default_factory=list, description="Documents, reports, draft texts this item quotes."
+    )
     quotes: list[Quote] = Field(default_factory=list)
     links: list[Link] = Field(default_factory=list)
     tags: list[Text] = Field(default_factory=list, description="Free-form topic tags.")
@@ -257,6 +303,10 @@ class DayInfo(_Strict):
         None, description="Headline of the day (digest subject, thread opener)."
     )
     intro: Text | None = Field(None, description="A short paragraph opening the day's digest.")
+    preheader: HeaderText | None = Field(
+        None,
+        description="The inbox preview line of the day's digest; default: a teaser of the items.",
+    )
 
 
 class Handles(_Strict):
@@ -318,8 +368,11 @@ class Record(RecordMeta):
     sha256: str = Field(description="sha256 of the source file's bytes.")
     body: str = Field("", description="Markdown body: the digest paragraph.")
 
-    def speaker(self, name: str) -> Speaker | None:
+    def speaker(self, name: str | None) -> Speaker | None:
         return next((s for s in self.speakers if s.name == name), None)
+
+    def source(self, title: str | None) -> Source | None:
+        return next((s for s in self.sources if s.title == title), None)
 
 
 class Event(EventMeta):

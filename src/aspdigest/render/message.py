@@ -106,12 +106,80 @@ def _words(name: str, text: str) -> str:
     return header.encode(linesep="\r\n")
 
 
+MAX_LINE = 78  # RFC 5322 2.1.1: lines SHOULD be at most 78 characters, CRLF excluded
+MAX_WORD = 75  # RFC 2047 2: an encoded word is at most 75 characters
+_Q_LITERAL = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/")
+
+
+def _q(chars: str) -> str:
+    return "".join(
+        "_" if b == 0x20 else chr(b) if b in _Q_LITERAL else f"={b:02X}"
+        for b in chars.encode("utf-8")
+    )
+
+
+def _b(chars: str) -> str:
+    return binascii.b2a_base64(chars.encode("utf-8"), newline=False).decode("ascii")
+
+
+def encoded_words(text: str) -> list[str]:
+    """`text` as UTF-8 encoded words of at most 75 characters each, split between code
+    points; Q or B, whichever is shorter for the whole text. Decoders join adjacent encoded
+    words and drop the white space between them, so the text comes back as written."""
+    encode, tag = (_q, "Q") if len(_q(text)) <= len(_b(text)) else (_b, "B")
+    room = MAX_WORD - len(f"=?utf-8?{tag}??=")
+    words: list[str] = []
+    chunk = ""
+    for char in text:
+        if chunk and len(encode(chunk + char)) > room:
+            words.append(f"=?utf-8?{tag}?{encode(chunk)}?=")
+            chunk = ""
+        chunk += char
+    if chunk:
+        words.append(f"=?utf-8?{tag}?{encode(chunk)}?=")
+    return words
+
+
+def _plain(word: str) -> bool:
+    # A word a mail program shows as it is: printable ASCII that cannot open an encoded word.
+    return word.isascii() and word.isprintable() and "=?" not in word
+
+
+def unstructured(name: str, value: str) -> bytes:
+    """An unstructured header (Subject) built from its words, never parsed for encoded words.
+
+    Printable ASCII words stay as they are; each run of other words (non-ASCII, or holding
+    "=?"), with the spaces inside it, becomes encoded words of at most 75 characters; lines
+    are folded at spaces to at most 78 characters where the words allow. A value whose
+    spacing folding could not keep (leading, trailing or double spaces, tabs) is encoded whole.
+    """
+    _check(name, value)
+    words = value.split(" ")
+    tokens: list[str] = []
+    if value and value == " ".join(value.split()):
+        run: list[str] = []
+        for word in [*words, ""]:
+            if word and not _plain(word):
+                run.append(word)
+                continue
+            if run:
+                tokens += encoded_words(" ".join(run))
+                run = []
+            if word:
+                tokens.append(word)
+    elif value:
+        tokens = encoded_words(value)
+    lines = [f"{name}:"]
+    for token in tokens:
+        if len(lines[-1]) + 1 + len(token) > MAX_LINE and lines[-1] != f"{name}:":
+            lines.append("")
+        lines[-1] += " " + token
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
+
+
 def _text(name: str, value: str) -> bytes:
     """An unstructured header (Subject) whose value is never read for encoded words."""
-    _check(name, value)
-    if "=?" not in value:
-        return _fold(name, value)
-    return f"{name}: {_words(name, value)}\r\n".encode("ascii")
+    return unstructured(name, value)
 
 
 def _named(name: str, mailboxes: list[tuple[str, str]]) -> bytes:
@@ -138,7 +206,7 @@ def _mailboxes(name: str, value: str) -> bytes:
     """From, Reply-To, List-Id: `Name <address>` as configured; a name holding "=?" is
     taken apart (the legacy parser does not decode) and built by `_named`."""
     _check(name, value)
-    if "=?" not in value:
+    if "=?" not in value and value.isascii():
         return _fold(name, value)
     return _named(name, email.utils.getaddresses([value]))
 
@@ -157,7 +225,7 @@ def recipient_header(address: str, name: str | None) -> bytes:
     if not name:
         return _fold("To", address)
     _check("To", address)
-    if "=?" in name or "=?" in address:
+    if "=?" in name or "=?" in address or not name.isascii():
         return _named("To", [(name, address)])
     try:
         value = str(Address(display_name=name, addr_spec=address))
