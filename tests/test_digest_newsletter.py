@@ -44,6 +44,14 @@ def _head(data: bytes) -> str:
     return data.split(b"\r\n\r\n", 1)[0].decode("ascii")
 
 
+def _foldable(line: str) -> bool:
+    """Whether a header line has white space to fold at; not counting the space after the
+    header's colon (a first line left empty is legal, but several parsers mishandle it)."""
+    if not line.startswith((" ", "\t")):
+        line = line.split(":", 1)[1]
+    return " " in line.strip()
+
+
 def _letter(subject: str, from_: str = "Digest <d@example.org>") -> Letter:
     return Letter(
         from_=from_,
@@ -64,7 +72,7 @@ def test_subject_is_folded_with_short_encoded_words_and_round_trips(subject: str
     [folded] = re.findall(r"^Subject:.*?(?=\r\n[^ ])", head, re.M | re.S)
     for line in folded.split("\r\n"):
         # Folded at 78 where there is a space; only a single word longer than that may not be.
-        assert len(line) <= 78 or " " not in line.strip(), line
+        assert len(line) <= 78 or not _foldable(line), line
     for word in ENCODED_WORD.findall(head):
         assert len(word) <= 75, word
     for policy in (email.policy.default, email.policy.SMTP, email.policy.compat32):
@@ -215,8 +223,17 @@ def test_fragments_are_inline_long_quotes_are_whole_in_paragraphs(sample_root: P
     assert len(paragraphs) >= 3
     assert paragraphs[0].startswith("“Justice at the national level is insufficient")
     assert paragraphs[0].endswith("guarantees of non-recurrence.")
-    assert 'font-size:16px' in re.findall(r"<p[^>]*>", kit)[1]
-    marked = "“" + next(q.text for r in ctx_records(sample_root) for q in r.quotes if "JurFem" in r.summary or q.text.startswith("Justice at the national")) + "”"
+    assert "font-size:16px" in re.findall(r"<p[^>]*>", kit)[1]
+    marked = (
+        "“"
+        + next(
+            q.text
+            for r in ctx_records(sample_root)
+            for q in r.quotes
+            if "JurFem" in r.summary or q.text.startswith("Justice at the national")
+        )
+        + "”"
+    )
     assert " ".join(paragraphs) == marked
 
 
@@ -310,8 +327,8 @@ def test_times_carry_the_venues_zone(sample_root: Path) -> None:
     record.write_text(record.read_text().replace("kind: launch\n", 'kind: launch\ntime: "09:30"\n'))
     result = day_digest(sample_root, "2024-12-02")
     assert "LAUNCH · 9:30\u202fAM CET\n" in result.text
-    assert "Launch · 9:30\u202fAM CET</div>" in result.html
-    assert "Launch · 9:30\u202fAM CET</div>" in result.archive_html
+    assert "Launch · 9:30\u202fAM CET</p>" in result.html
+    assert "Launch · 9:30\u202fAM CET</p>" in result.archive_html
     event = sample_root / "content/asp23/event.toml"
     event.write_text(event.read_text().replace('language = "en"', 'language = "de"'))
     assert "09:30 MEZ" in day_digest(sample_root, "2024-12-02").text
@@ -343,3 +360,128 @@ def test_a_logo_needs_its_height(sample_root: Path) -> None:
         "pixels when shown 180 px wide (brand.logo_width), so mail programs keep its space "
         "while images are blocked"
     ]
+
+
+# -- dark mode in a real browser ----------------------------------------------------------------
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+
+def _pixel(png: bytes, x: int, y: int) -> tuple[int, int, int]:
+    from io import BytesIO
+
+    from PIL import Image
+
+    with Image.open(BytesIO(png)) as image:
+        r, g, b = image.convert("RGB").getpixel((x, y))  # type: ignore[misc]
+        return int(r), int(g), int(b)
+
+
+def _hex(rgb: tuple[int, int, int]) -> str:
+    return "#" + "".join(f"{c:02x}" for c in rgb)
+
+
+@pytest.mark.parametrize("width", [375, 600])
+def test_dark_mode_screenshots_differ_and_stay_readable(sample_root: Path, width: int) -> None:
+    from playwright.sync_api import sync_playwright
+
+    page_html = day_digest(sample_root, "2024-12-02").html
+    ARTIFACTS.mkdir(exist_ok=True)
+    shots: dict[str, bytes] = {}
+    colours: dict[str, dict[str, str]] = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True, args=["--no-sandbox"]
+        )
+        try:
+            for scheme in ("light", "dark"):
+                page = browser.new_page(
+                    viewport={"width": width, "height": 900}, color_scheme=scheme
+                )
+                page.set_content(page_html, wait_until="load")
+                shots[scheme] = page.screenshot(full_page=True)
+                (ARTIFACTS / f"digest-2024-12-02-{scheme}-{width}.png").write_bytes(shots[scheme])
+                colours[scheme] = page.evaluate(
+                    """() => {
+                        const style = (el) => getComputedStyle(el);
+                        const h2 = document.querySelector('h2');
+                        const card = h2.closest('.card');
+                        const body = h2.closest('td').querySelector('div');
+                        const link = document.querySelector('.card a[href^="https://www.icc"]');
+                        return {
+                            card: style(card).backgroundColor,
+                            h2: style(h2).color,
+                            body: style(document.querySelector('.card p')).color,
+                            link: style(link).color,
+                            h1: style(document.querySelector('h1')).color,
+                        };
+                    }"""
+                )
+                page.close()
+        finally:
+            browser.close()
+    assert shots["light"] != shots["dark"]
+
+    def rgb(css: str) -> str:
+        r, g, b = (int(v) for v in re.findall(r"\d+", css)[:3])
+        return _hex((r, g, b))
+
+    light, darkc = colours["light"], colours["dark"]
+    assert rgb(light["card"]) == "#ffffff"
+    assert rgb(darkc["card"]) == "#1e1b24"
+    for name in ("h2", "body", "link", "h1"):
+        assert contrast(rgb(darkc[name]), rgb(darkc["card"])) >= 4.5, (name, darkc)
+        assert contrast(rgb(light[name]), rgb(light["card"])) >= 4.5, (name, light)
+    # The page behind the cards turns dark too (pixel at the left edge, below the header).
+    assert sum(_pixel(shots["dark"], 2, 400)) < 120
+    assert sum(_pixel(shots["light"], 2, 400)) > 600
+
+
+# -- a generated conference: 30 items a day, mixed scripts --------------------------------------
+
+
+def _generated(tmp_path: Path) -> Path:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "generate", Path(__file__).parents[1] / "benchmarks/generate.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    root: Path = module.generate(tmp_path / "synth", days=2, records=60, quotes=40)
+    event = root / "content/synth/event.toml"
+    event.write_text(
+        event.read_text().replace(
+            'title = "Day 2 of the Synthetic Assembly"',
+            'title = "Правосуддя для постраждалих: день другий"',
+        ),
+        encoding="utf-8",
+    )
+    return root
+
+
+def test_a_generated_30_item_day_passes_every_digest_check(tmp_path: Path) -> None:
+    root = _generated(tmp_path)
+    project = load_project(root, environ={})
+    content = load_content(project, "synth")
+    ctx = RenderContext(project, content, make_environment(project))
+    for day in plan_days(content):
+        assert len(day.records) == 30
+        rendered = render(day, ctx)
+        html = next(a for a in rendered.artifacts if a.path == "digest.html").data.decode()
+        eml = next(a for a in rendered.artifacts if a.path == "digest.eml").data
+        assert len(html.encode()) < 102 * 1024
+        assert not [w for w in rendered.warnings if "KB" in w]
+        head = _head(eml)
+        assert all(len(w) <= 75 for w in ENCODED_WORD.findall(head))
+        for line in head.split("\r\n"):
+            assert len(line) <= 78 or not _foldable(line), line
+        msg = BytesParser(policy=email.policy.default).parsebytes(eml)
+        assert msg["Subject"] == f"{day.title} | SAGJ"
+        assert '<meta name="color-scheme" content="light dark" />' in html
+        assert "@media (prefers-color-scheme: dark)" in html
+        tags = Tags(html).tags
+        assert all("color:" in (a.get("style") or "") for t, a in tags if t == "a")
+        assert sum(1 for t, a in tags if t == "a" and (a["href"] or "").startswith("#")) == 30
+        assert "Example Street 1" in html

@@ -84,7 +84,9 @@ class CardPlan:
 
 
 def plan(day: Day, ctx: RenderContext) -> CardPlan:
-    quotes = [(r, n, q) for r in day.records for n, q in enumerate(r.quotes, start=1) if q.makes_card]
+    quotes = [
+        (r, n, q) for r in day.records for n, q in enumerate(r.quotes, start=1) if q.makes_card
+    ]
     if not quotes:
         return CardPlan((), {}, ())
     require_raqm()

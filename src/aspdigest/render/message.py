@@ -32,11 +32,11 @@ import email.utils
 import html
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesParser
-from collections.abc import Callable
 from functools import cached_property
 
 from aspdigest.errors import Problem, UserError
@@ -195,7 +195,18 @@ def unstructured(name: str, value: str) -> bytes:
     are folded at spaces to at most 78 characters where the words allow.
     """
     _check(name, value)
-    return ("\r\n".join(_layout(name, _tokens(value, _plain, _room(name)))) + "\r\n").encode("ascii")
+    return ("\r\n".join(_layout(name, _tokens(value, _plain, _room(name)))) + "\r\n").encode(
+        "ascii"
+    )
+
+
+def _urls(name: str, value: str) -> bytes:
+    """`<url>, <url>` (List-Unsubscribe), folded after a comma: URLs are never encoded or
+    broken (RFC 2369), and the policy's folding would make one an encoded word."""
+    _check(name, value)
+    if "=?" in value or not value.isascii():
+        raise UnsafeHeader(name, 'a URL must be ASCII and hold no "=?"')
+    return ("\r\n".join(_layout(name, value.split(" "))) + "\r\n").encode("ascii")
 
 
 def _text(name: str, value: str) -> bytes:
@@ -329,7 +340,7 @@ class Letter:
                 _fold("Date", email.utils.format_datetime(date)),
                 _fold("Message-ID", message_id),
                 fixed["List-Id"],
-                _fold("List-Unsubscribe", self.list_unsubscribe(token)),
+                _urls("List-Unsubscribe", self.list_unsubscribe(token)),
                 b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
                 fixed.get("List-Archive", b""),
                 fixed.get("Content-Language", b""),

@@ -420,7 +420,9 @@ def dumps(data: Any) -> bytes:
 def render(day: Day, ctx: RenderContext) -> Rendered:
     if not day.records:
         return Rendered(warnings=("social: no records, so no threads",))
-    cards = card_index(day, ctx) if any(q.makes_card for r in day.records for q in r.quotes) else None
+    cards = (
+        card_index(day, ctx) if any(q.makes_card for r in day.records for q in r.quotes) else None
+    )
     artifacts: list[Artifact] = []
     warnings: list[str] = []
     unattached: dict[tuple[str, int, str], list[str]] = {}
