@@ -109,8 +109,12 @@ def test_a_non_ascii_sender_name_is_folded_into_short_encoded_words() -> None:
     assert msg["From"].addresses[0].display_name == name
 
 
+# The subscriber service's sign-up page, linked in the footer for forwarded copies.
+SIGNUP = {"ASPDIGEST_EMAIL_SIGNUP_URL": "https://example.org/subscribe"}
+
+
 def context(root: Path) -> tuple[RenderContext, list]:  # type: ignore[type-arg]
-    project = load_project(root, environ={})
+    project = load_project(root, environ=SIGNUP)
     content = load_content(project, "asp23")
     return RenderContext(project, content, make_environment(project)), plan_days(content)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -228,6 +229,19 @@ FRAGMENT_WORDS = 8
 _SENTENCE_END = re.compile(r"[.!?…։۔。！？]['\"’”»›」』)\]]*$")
 
 
+def word_count(text: str) -> int:
+    """Words in `text`; in scripts written without spaces (Chinese, Japanese, Thai) two
+    characters count as about one word."""
+    count = 0
+    for token in text.split():
+        dense = sum(1 for c in token if _DENSE_SCRIPT.match(c))
+        count += max(1, dense // 2 + (1 if len(token) > dense else 0)) if dense else 1
+    return count
+
+
+_DENSE_SCRIPT = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
 class Quote(_Strict):
     """A verbatim quote; never shortened or altered by any renderer."""
 
@@ -256,12 +270,17 @@ class Quote(_Strict):
 
     @property
     def words(self) -> int:
-        return len(self.text.split())
+        return word_count(self.text)
 
     @property
     def fragment(self) -> bool:
-        """A phrase rather than a statement: under 8 words, or no sentence end."""
-        return self.words < FRAGMENT_WORDS or not _SENTENCE_END.search(self.text.rstrip())
+        """A phrase rather than a statement: under 8 words, or no sentence end (a final
+        emoji counts as one, as social text often ends so)."""
+        end = self.text.rstrip().rstrip("\ufe0f\u200d")
+        ends = bool(_SENTENCE_END.search(end)) or (
+            bool(end) and unicodedata.category(end[-1]) == "So"
+        )
+        return self.words < FRAGMENT_WORDS or not ends
 
     @property
     def makes_card(self) -> bool:
