@@ -228,17 +228,8 @@ def test_fragments_are_inline_long_quotes_are_whole_in_paragraphs(sample_root: P
     assert paragraphs[0].startswith("“Justice at the national level is insufficient")
     assert paragraphs[0].endswith("guarantees of non-recurrence.")
     assert "font-size:16px" in re.findall(r"<p[^>]*>", kit)[1]
-    marked = (
-        "“"
-        + next(
-            q.text
-            for r in ctx_records(sample_root)
-            for q in r.quotes
-            if "JurFem" in r.summary or q.text.startswith("Justice at the national")
-        )
-        + "”"
-    )
-    assert " ".join(paragraphs) == marked
+    kit = next(r for r in ctx_records(sample_root) if r.id == "kit-general-debate")
+    assert " ".join(paragraphs) == f"“{kit.quotes[0].text}”"
 
 
 def ctx_records(root: Path) -> list:  # type: ignore[type-arg]
@@ -489,3 +480,28 @@ def test_a_generated_30_item_day_passes_every_digest_check(tmp_path: Path) -> No
         assert all("color:" in (a.get("style") or "") for t, a in tags if t == "a")
         assert sum(1 for t, a in tags if t == "a" and (a["href"] or "").startswith("#")) == 30
         assert "Example Street 1" in html
+
+
+def test_approve_names_the_missing_postal_address_and_approves_nothing(tmp_path: Path) -> None:
+    from aspdigest import plan
+    from aspdigest.approval import approve
+    from aspdigest.errors import UserError
+    from aspdigest.outbox import open_project_store
+    from delivery_helpers import built_copy
+
+    root = built_copy(tmp_path)
+    toml = root / "aspdigest.toml"
+    # Removing a setting that only reaches the footer: the built digest is still current.
+    toml.write_text(re.sub(r"postal_address = .*\n", "", toml.read_text()))
+    proj = load_project(root, environ={})
+    with open_project_store(proj) as store:
+        plan.plan(proj, "asp23", store)
+    with pytest.raises(UserError) as err:
+        approve(proj, "asp23", dt.date(2024, 12, 2), channel="digest", by="ana")
+    assert err.value.lines() == [str(digest_ready(proj.settings)[0])]
+    with open_project_store(proj) as store:
+        assert all(
+            d.status == "planned" for d in store.deliveries("asp23") if d.channel == "digest"
+        )
+    # Other channels do not need it.
+    assert approve(proj, "asp23", dt.date(2024, 12, 2), channel="thread", platform="x", by="ana")
