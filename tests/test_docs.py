@@ -47,9 +47,10 @@ def test_every_record_field_is_documented() -> None:
         if f"`{name}`" not in README:
             missing.append(name)
         nested = _nested_model(field.annotation)
-        for sub in nested.model_fields if nested else ():
-            if f"`{name}[].{sub}`" not in README:
-                missing.append(f"{name}[].{sub}")
+        for key, sub in nested.model_fields.items() if nested else ():
+            written = sub.alias or key  # `from`, not the Python name `from_`
+            if f"`{name}[].{written}`" not in README:
+                missing.append(f"{name}[].{written}")
     assert missing == []
 
 

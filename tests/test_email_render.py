@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import email.policy
+import html
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -50,6 +51,15 @@ def parse(data: bytes, policy: email.policy.Policy = email.policy.default) -> Em
     return msg
 
 
+def quoted_texts(page: str) -> set[str]:
+    """The text of every blockquote and pull phrase, its paragraphs joined by a space."""
+    found = re.findall(r"<blockquote[^>]*>(.*?)</blockquote>", page, re.S)
+    found += re.findall(
+        r'<span lang="[^"]+" dir="[^"]+" style="font-style:italic;">(.*?)</span>', page
+    )
+    return {html.unescape(" ".join(re.sub(r"<[^>]+>", " ", f).split())) for f in found}
+
+
 class Tags(HTMLParser):
     """Every tag and attribute a browser would see."""
 
@@ -79,10 +89,12 @@ def test_every_item_quote_and_link_is_in_both_parts(sample_project: Project) -> 
         for record in day.records:
             assert " ".join(record.title.split()) in text
             for quote in record.quotes:
-                # Verbatim, with the marks of its language, attributed to its speaker.
-                assert marks(quote.lang or "en").wrap(" ".join(quote.text.split())) in text
-                assert f"— {quote.by}" in text
-                assert quote.text.replace("'", "&#39;").replace('"', "&#34;") in result.mjml
+                # Verbatim, with the marks of its language, attributed to its speaker or
+                # its source; whole in the HTML too (a long one in paragraphs).
+                marked = marks(quote.lang or "en").wrap(quote.text)
+                assert " ".join(marked.split()) in text
+                assert f"— {quote.by}" in text or f"— from {quote.from_}" in text
+                assert marked in quoted_texts(result.html)
             for link in record.links:
                 assert f"{link.title}: {link.url}" in result.text
                 assert f'href="{link.url}"' in result.html
@@ -102,7 +114,7 @@ def test_renderer_artifacts_are_deterministic(sample_project: Project) -> None:
     html = first.artifacts[1]
     assert html.meta["html_bytes"] == len(html.data) and html.meta["clip_kb"] == 102
     assert html.meta["html_kb"] == round(len(html.data) / 1024, 1)
-    assert html.meta["subject"] == "ASP23, day 1: If the ICC collapses, the rule of law collapses"
+    assert html.meta["subject"] == "If the ICC collapses, the rule of law collapses | ASP23"
     assert first.warnings == ()
     assert set(html.sources) == {r.id for r in days[0].records}
 
@@ -113,8 +125,11 @@ def test_html_is_accessible_and_complete(sample_project: Project) -> None:
     assert "fonts.googleapis" not in result.html
     tags = Tags(result.html).tags
     assert all(attrs.get("alt") for tag, attrs in tags if tag == "img")
-    assert [attrs["lang"] for tag, attrs in tags if tag == "blockquote"] == ["en"] * 3
-    assert ("h1", {"style": "font-size:26px;line-height:1.25;color:#4b2c83;"}) in tags
+    assert [attrs["lang"] for tag, attrs in tags if tag == "blockquote"] == ["en"]
+    assert (
+        "h1",
+        {"style": "margin:0 0 12px;font-size:26px;line-height:1.25;color:#4b2c83;"},
+    ) in tags
     assert sum(1 for tag, _ in tags if tag == "h2") == 3
     assert "Monday, December 2, 2024" in result.html
     assert (
@@ -127,13 +142,16 @@ def test_logo_gets_alt_text_from_brand(sample_root: Path) -> None:
     toml = sample_root / "aspdigest.toml"
     toml.write_text(
         toml.read_text().replace(
-            "[brand]\n", '[brand]\nlogo_url = "https://example.org/logo.png"\n', 1
+            "[brand]\n",
+            '[brand]\nlogo_url = "https://example.org/logo.png"\nlogo_width = 200\nlogo_height = 48\n',
+            1,
         )
     )
     result = render_day(load_project(sample_root, environ={}), "2024-12-02")
     [logo] = [a for t, a in Tags(result.html).tags if t == "img"]
     assert logo["src"] == "https://example.org/logo.png"
     assert logo["alt"] == "Women's Initiatives for Gender Justice"
+    assert logo["width"] == "200" and logo["height"] == "48"
 
 
 def test_archive_page_leaves_out_the_recipient(sample_project: Project) -> None:
@@ -152,7 +170,7 @@ def test_eml_is_a_complete_message_whose_headers_survive_parsing(sample_project:
         msg = parse(result.eml, policy)
         assert msg["From"] == "Gender Justice Digest <digest@example.org>"
         assert msg["Reply-To"] == "comms@example.org"
-        assert msg["Subject"] == "ASP23, day 1: If the ICC collapses, the rule of law collapses"
+        assert msg["Subject"] == "If the ICC collapses, the rule of law collapses | ASP23"
         assert msg["Date"] == "Mon, 02 Dec 2024 00:00:00 +0100"
         assert msg["Message-ID"] == "<asp23.2024-12-02.digest@asp-digest.example.org>"
         assert msg["List-Id"] == "Women's Initiatives for Gender Justice <asp-digest.example.org>"
@@ -244,26 +262,44 @@ summary: Three languages.
 speakers:
   - name: Amina
 quotes:
-  - text: La justice n'attend pas.
+  - text: La justice n'attend pas, et les victimes non plus.
     by: Amina
     lang: fr
-  - text: Gerechtigkeit wartet nicht.
+  - text: Gerechtigkeit wartet nicht, und die Opfer warten auch nicht.
     by: Amina
     lang: de
-  - text: العدالة لا تنتظر
+  - text: العدالة لا تنتظر، والضحايا لا ينتظرون أيضا، ولا يجب أن ينتظروا.
     by: Amina
     lang: ar
+  - text: Justice tardive
+    by: Amina
+    lang: fr
 ---
 """,
         encoding="utf-8",
     )
     result = render_day(load_project(sample_root, environ={}), "2024-12-02")
     assert '<blockquote lang="fr" dir="ltr"' in result.html
-    assert "«\u202fLa justice n&#39;attend pas.\u202f»</blockquote>" in result.html
-    assert "„Gerechtigkeit wartet nicht.“</blockquote>" in result.html
-    assert '<blockquote lang="ar" dir="rtl" style="border-right:' in result.html
-    assert "”العدالة لا تنتظر“</blockquote>" in result.html
-    assert "    «\u202fLa justice n'attend pas.\u202f»\n    — Amina\n" in result.text
+    assert "«\u202fLa justice n&#39;attend pas, et les victimes non plus.\u202f»</blockquote>" in (
+        result.html
+    )
+    assert "„Gerechtigkeit wartet nicht, und die Opfer warten auch nicht.“</blockquote>" in (
+        result.html
+    )
+    assert '<blockquote lang="ar" dir="rtl" style="margin:6px 0 0;border-right:' in result.html
+    assert "”العدالة لا تنتظر، والضحايا لا ينتظرون أيضا، ولا يجب أن ينتظروا.“</blockquote>" in (
+        result.html
+    )
+    assert (
+        "    «\u202fLa justice n'attend pas, et les victimes non plus.\u202f»\n    — Amina\n"
+        in (result.text)
+    )
+    # A two-word phrase is set inline, in its language's marks, not as a blockquote.
+    assert (
+        '<span lang="fr" dir="ltr" style="font-style:italic;">«\u202fJustice tardive\u202f»</span>'
+        in (result.html)
+    )
+    assert "«\u202fJustice tardive\u202f» — Amina\n" in result.text
 
 
 def test_event_language_sets_lang_dates_and_labels(sample_root: Path) -> None:
@@ -338,7 +374,7 @@ def test_size_budget_warns_then_fails_naming_the_day(sample_project: Project) ->
 
 def test_an_overfull_day_fails_the_build(sample_root: Path) -> None:
     body = "\n\n".join(["The panel discussed accountability at length. " * 12] * 4)
-    for i in range(25):
+    for i in range(40):
         (sample_root / f"content/asp23/2024-12-05/extra-{i}.md").write_text(
             f"---\ntitle: Extra {i}\nkind: session\nsummary: More.\n---\n{body}\n"
         )
@@ -451,8 +487,8 @@ def test_a_project_template_with_a_typo_fails_the_build(sample_root: Path) -> No
     ).read_text()
     override.write_text(
         source.replace(
-            'font-weight="bold" letter-spacing="0.5px" text-transform',
-            'font-weight="bold" letter-spacing="0.5px" text-tranform',
+            'border-width="1px" padding="8px 24px 14px"',
+            'border-width="1px" paddin="8px 24px 14px"',
             1,
         )
     )
@@ -460,9 +496,8 @@ def test_a_project_template_with_a_typo_fails_the_build(sample_root: Path) -> No
         build(load_project(sample_root, environ={}), "asp23")
     lines = err.value.lines()
     assert lines[0] == (
-        "asp23/2024-12-02/digest.mjml: line 33: unknown attribute "
-        '"text-tranform" on <mj-text>; did you mean "text-transform"? MJML would '
-        "drop it silently"
+        "asp23/2024-12-02/digest.mjml: line 57: unknown attribute "
+        '"paddin" on <mj-divider>; did you mean "padding"? MJML would drop it silently'
     )
     assert len(lines) == 3  # one per item of the first day
     override.write_text(
@@ -483,14 +518,32 @@ def test_build_writes_digests_and_a_deterministic_feed(sample_project: Project) 
     ns = {"a": "http://www.w3.org/2005/Atom"}
     root = ET.fromstring(feed)
     assert root.findtext("a:id", namespaces=ns) == "https://example.org/digest/asp23/feed.atom"
-    assert root.findtext("a:updated", namespaces=ns) == "2024-12-06T00:00:00+01:00"
+    # Dated when each digest is planned to go out (schedules/asp23.toml: 07:30 the next
+    # morning, 08:00 for the last day), never 00:00 of the conference day.
+    assert root.findtext("a:updated", namespaces=ns) == "2024-12-07T08:00:00+01:00"
     entries = root.findall("a:entry", ns)
+    assert [e.findtext("a:published", namespaces=ns) for e in entries] == [
+        "2024-12-03T07:30:00+01:00",
+        "2024-12-04T07:30:00+01:00",
+        "2024-12-05T07:30:00+01:00",
+        "2024-12-06T07:30:00+01:00",
+        "2024-12-07T08:00:00+01:00",
+    ]
+    [alternate] = [link for link in root.findall("a:link", ns) if link.get("rel") == "alternate"]
+    assert alternate.get("href") == "https://example.org/digest/asp23/"
     assert [e.findtext("a:id", namespaces=ns) for e in entries] == [
         f"https://example.org/digest/asp23/{d}/" for d in DATES
     ]
     assert entries[2].findtext("a:title", namespaces=ns) == (
-        "ASP23, day 3: Gender persecution, gender apartheid and veto abuse"
+        "Gender persecution, gender apartheid and veto abuse | ASP23"
     )
+    # Every archive page names the feed for feed readers to discover.
+    for date in DATES:
+        page = (out / date / "archive.html").read_text()
+        assert (
+            '<link rel="alternate" type="application/atom+xml" title="ASP23: daily digest" '
+            'href="https://example.org/digest/asp23/feed.atom" />'
+        ) in page
     ctx, _ = context(sample_project)
     again = render_event(result.days, ctx)
     assert again.artifacts[0].data == feed
@@ -532,7 +585,7 @@ def test_an_encoded_line_break_that_bypassed_check_stays_text_in_the_subject(
             f"<mailto:unsubscribe@example.org?subject=unsubscribe%20{TOKEN_PLACEHOLDER}>"
         ]
         # A mail program shows the title as it was written, "=?…?=" and all.
-        assert msg["Subject"] == f"ASP23, day 1: {title}"
+        assert msg["Subject"] == f"{title} | ASP23"
         assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
     head = result.eml.split(b"\r\n\r\n", 1)[0].decode("ascii")
     assert all(len(word) <= 75 for word in re.findall(r"=\?[^?]+\?[bqBQ]\?[^?]*\?=", head))

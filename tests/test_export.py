@@ -107,7 +107,7 @@ def test_markdown_review_doc(built: Path, golden: Callable[[str, bytes], None]) 
     text = result.data.decode()
     assert text.startswith(
         "# asp23: post drafts for review\n\n## 2024-12-05\n\n"
-        "### X: thread, 8 posts\n\nnot scheduled.\n\n#### 1/8 · "
+        "### X: thread, 7 posts\n\nnot scheduled.\n\n#### 1/7 · "
     )
     for heading in (
         "### Bluesky: thread",

@@ -232,7 +232,7 @@ def test_test_copy(project: Project, sink: Sink) -> None:
     assert reply.status == "sent" and reply.code == 250
     [msg] = sink.parsed()
     assert sink.messages[0][:2] == ("digest@example.org", ["me@example.org"])
-    assert msg["Subject"] == "[TEST] ASP23, day 1: If the ICC collapses, the rule of law collapses"
+    assert msg["Subject"] == "[TEST] If the ICC collapses, the rule of law collapses | ASP23"
     assert msg["To"] == "me@example.org"
     token = str(msg["List-Unsubscribe"]).split("token=")[1].split(">")[0]
     assert verify_token(token, KEY.encode(), LIST) == "me@example.org"
@@ -304,7 +304,7 @@ def test_full_send_reaches_every_subscriber_not_suppressed_once(
         assert verify_token(token, KEY.encode(), LIST) == address
         assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert msg["List-Id"] == "Women's Initiatives for Gender Justice <asp-digest.example.org>"
-        assert msg["Subject"] == "ASP23, day 1: If the ICC collapses, the rule of law collapses"
+        assert msg["Subject"] == "If the ICC collapses, the rule of law collapses | ASP23"
         assert msg["To"].addresses[0].addr_spec == address
         assert f"{address} is subscribed" in html_part(msg)
         ids.add(str(msg["Message-ID"]))
@@ -577,8 +577,9 @@ quotes:
     [msg] = sink.parsed()
     body = html_part(msg)
     assert "<script" not in body and "<img" not in body
-    # Shown as text: title, organiser, speaker, quote, attribution and body.
-    assert html.unescape(body).count(payload) == 6
+    # Shown as text: title (in the "In this issue" list too), organiser, speaker, quote,
+    # attribution and body.
+    assert html.unescape(body).count(payload) == 7
 
 
 def test_smtp_url_parsing_never_keeps_the_password_in_sight() -> None:
@@ -788,7 +789,7 @@ def test_test_copy_of_a_title_that_bypassed_check_has_the_real_unsubscribe_only(
         f"<mailto:unsubscribe@example.org?subject=unsubscribe%20{token}>"
     )
     assert verify_token(token, KEY.encode(), LIST) == "me@example.org"
-    assert msg["Subject"] == f"[TEST] ASP23, day 1: {BLANK_LINE_TITLE}"
+    assert msg["Subject"] == f"[TEST] {BLANK_LINE_TITLE} | ASP23"
     assert "me@example.org is subscribed" in html_part(msg)
 
 

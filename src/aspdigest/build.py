@@ -138,8 +138,17 @@ def build(
                 every.append((DayOutput(day, previous.rendered), previous.inputs))
         every.sort(key=lambda pair: pair[0].day.date)
     all_days = tuple(out for out, _ in every)
+    # The feed dates entries by the schedule's send times: the schedule file is an input.
+    schedule = project.schedules_dir / f"{event.id}.toml"
+    schedule_hash = hashlib.sha256(schedule.read_bytes()).hexdigest() if schedule.is_file() else ""
     event_key = hashlib.sha256(
-        dumps({"shared": shared, "days": {out.day.key: key for out, key in every}})
+        dumps(
+            {
+                "shared": shared,
+                "days": {out.day.key: key for out, key in every},
+                "schedule": schedule_hash,
+            }
+        )
     ).hexdigest()
     previous_event = None if force else read_event(event_dir)
     event_reused = previous_event is not None and previous_event.inputs == event_key
@@ -164,7 +173,8 @@ def build(
         project.output_dir, event.id, outputs, event_rendered, facts, now or build_time()
     )
     warnings = (
-        tuple(f"{out.day.key}: {w}" for out in built for w in out.rendered.warnings)
+        tuple(str(w) for w in content.warnings)
+        + tuple(f"{out.day.key}: {w}" for out in built for w in out.rendered.warnings)
         + event_rendered.warnings
     )
     return BuildResult(event.id, written, built, tuple(reused), warnings, event_reused)

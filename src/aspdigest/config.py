@@ -49,8 +49,13 @@ class Brand(_Section):
     background: str = Field("#ffffff", pattern=r"^#[0-9a-fA-F]{6}$")
     text: str = Field("#1d1d1f", pattern=r"^#[0-9a-fA-F]{6}$")
     logo_url: str | None = None
-    logo_alt: str | None = None
+    logo_width: int = Field(180, ge=16, le=600)  # px as shown in the 600 px digest
+    logo_height: int | None = Field(None, ge=16, le=400)  # px; required with logo_url
+    logo_alt: str | None = None  # default: the brand name
     website: str | None = None
+    # The publisher's postal address, printed in every digest's footer: CAN-SPAM requires
+    # one in commercial mail, and Mailchimp and others refuse to send without it.
+    postal_address: str | None = None
 
 
 class Email(_Section):
@@ -60,10 +65,11 @@ class Email(_Section):
     unsubscribe_url: str = "https://example.org/unsubscribe?token={token}"
     unsubscribe_mailto: str | None = None
     archive_url: str = "https://example.org/archive/{event}/{date}/"
-    signup_url: str | None = None
+    signup_url: str | None = None  # the subscriber service's sign-up page
+    preferences_url: str | None = None  # manage-preferences page; {token} as in unsubscribe_url
     subscribers: str = "subscribers.csv"
-    subject: str = "{{ event.short_name }}, day {{ day.number }}: {{ day.title }}"
-    preheader: str = "{{ day.intro or day.records[0].summary }}"
+    subject: str = "{{ day.title }} | {{ event.short_name }}"
+    preheader: str = "{{ day_preheader or teaser }}"
     rate_per_second: float = 10.0  # messages per second over SMTP; 0 = as fast as possible
     return_path: str | None = None  # envelope sender (where bounces go); default: from
     feed_url: str | None = None  # Atom feed URL; default: archive_url up to {date} + feed.atom
@@ -247,9 +253,35 @@ def load_settings(root: Path, environ: Mapping[str, str] | None = None) -> Setti
         for where, name in named
         if name not in PLATFORMS
     ]
+    if settings.brand.logo_url and settings.brand.logo_height is None:
+        problems.append(
+            Problem(
+                CONFIG_FILE,
+                "brand.logo_height",
+                "required with brand.logo_url: the logo's height in pixels when shown "
+                f"{settings.brand.logo_width} px wide (brand.logo_width), so mail programs "
+                "keep its space while images are blocked",
+            )
+        )
     if problems:
         raise ConfigError(problems)
     return settings
+
+
+def digest_ready(settings: Settings) -> list[Problem]:
+    """What the settings lack for a digest to be approved and sent (an empty list: nothing)."""
+    if settings.brand.postal_address and settings.brand.postal_address.strip():
+        return []
+    return [
+        Problem(
+            CONFIG_FILE,
+            "brand.postal_address",
+            "required to approve a digest: the publisher's postal address, printed in every "
+            "digest's footer (anti-spam laws such as CAN-SPAM require one); set it under "
+            '[brand], e.g. postal_address = "Publisher name, street and number, postcode '
+            'city, country"',
+        )
+    ]
 
 
 def _config_message(err: Any) -> str:

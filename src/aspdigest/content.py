@@ -30,6 +30,7 @@ from pydantic import BaseModel, ValidationError
 from aspdigest.config import Project
 from aspdigest.errors import ContentError, Problem, UserError, toml_message
 from aspdigest.platforms import PLATFORMS
+from aspdigest.quotelint import quote_mark_warnings
 from aspdigest.records import (
     KINDS,
     SLUG_RE,
@@ -60,6 +61,8 @@ class Content:
 
     event: Event
     records: tuple[Record, ...]
+    # Worth a person's look, never a reason to stop (`check` and `build` print them).
+    warnings: tuple[Problem, ...] = ()
 
 
 def list_events(project: Project) -> list[str]:
@@ -495,21 +498,7 @@ def _read_record(
         problems.extend([*_problems(path, exc, RecordMeta), *body])
         return None
     problems.extend(body)
-    names = [s.name for s in meta.speakers]
-    for i, quote in enumerate(meta.quotes):
-        if quote.by not in names:
-            close = difflib.get_close_matches(quote.by, names, n=1, cutoff=0.3)
-            if close:
-                fix = f'; did you mean "{close[0]}"?'
-            elif names:
-                fix = f"; speakers: {', '.join(names)}"
-            else:
-                fix = "; add them to speakers"
-            problems.append(
-                Problem(
-                    path, f"quotes[{i}].by", (f'"{quote.by}" is not a speaker of this record{fix}')
-                )
-            )
+    problems.extend(_attribution_problems(path, meta))
     if len(problems) > before or date is None:
         return None
     return Record(
@@ -520,6 +509,55 @@ def _read_record(
         sha256=hashlib.sha256(raw).hexdigest(),
         body=post.content.strip() + "\n" if post.content.strip() else "",
     )
+
+
+def _did_you_mean(name: str, known: list[str], what: str, fix: str) -> str:
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.3)
+    if close:
+        return f'; did you mean "{close[0]}"?'
+    if known:
+        return f"; {what}: {', '.join(known)}"
+    return fix
+
+
+def _attribution_problems(path: str, meta: RecordMeta) -> list[Problem]:
+    """Each quote names exactly one speaker (`by`) or one source (`from`) of its record."""
+    problems = []
+    names = [s.name for s in meta.speakers]
+    titles = [s.title for s in meta.sources]
+    for title in sorted({t for t in titles if titles.count(t) > 1}):
+        problems.append(
+            Problem(path, "sources", f'"{title}" is listed twice; give each source once')
+        )
+    for i, quote in enumerate(meta.quotes):
+        where = f"quotes[{i}]"
+        if quote.by is not None and quote.from_ is not None:
+            problems.append(
+                Problem(path, where, "give by (a speaker) or from (a source), not both")
+            )
+        elif quote.by is None and quote.from_ is None:
+            problems.append(
+                Problem(
+                    path,
+                    where,
+                    "needs by (a speaker of this record) or from (a source of this record)",
+                )
+            )
+        elif quote.by is not None and quote.by not in names:
+            fix = _did_you_mean(quote.by, names, "speakers", "; add them to speakers")
+            problems.append(
+                Problem(path, f"{where}.by", f'"{quote.by}" is not a speaker of this record{fix}')
+            )
+        elif quote.from_ is not None and quote.from_ not in titles:
+            fix = _did_you_mean(
+                quote.from_, titles, "sources", "; add it to sources (title, and url if any)"
+            )
+            problems.append(
+                Problem(
+                    path, f"{where}.from", f'"{quote.from_}" is not a source of this record{fix}'
+                )
+            )
+    return problems
 
 
 def load_content(project: Project, event_id: str) -> Content:
@@ -567,4 +605,5 @@ def load_content(project: Project, event_id: str) -> Content:
             r.id,
         )
     )
-    return Content(event=event, records=tuple(records))
+    warnings = tuple(w for r in records for w in quote_mark_warnings(r))
+    return Content(event=event, records=tuple(records), warnings=warnings)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -216,15 +217,76 @@ class Speaker(_Strict):
     role: Text | None = Field(None, description="Title and organisation, printed after the name.")
 
 
+class Source(_Strict):
+    """A document, report or draft text that a record quotes: not a person."""
+
+    title: Text = Field(description="The document's title as it should be printed.")
+    url: HttpUrl | None = Field(None, description="Where to read it; http(s) only.")
+
+
+# A quote shorter than this, or without a sentence end, is a phrase within the item's text
+# (set inline in the digest, no card unless asked for), not a statement of its own.
+FRAGMENT_WORDS = 8
+_SENTENCE_END = re.compile(r"[.!?…։۔。！？]['\"’”»›」』)\]]*$")
+
+
+def word_count(text: str) -> int:
+    """Words in `text`; in scripts written without spaces (Chinese, Japanese, Thai) two
+    characters count as about one word."""
+    count = 0
+    for token in text.split():
+        dense = sum(1 for c in token if _DENSE_SCRIPT.match(c))
+        count += max(1, dense // 2 + (1 if len(token) > dense else 0)) if dense else 1
+    return count
+
+
+_DENSE_SCRIPT = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
 class Quote(_Strict):
     """A verbatim quote; never shortened or altered by any renderer."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
 
     text: Text = Field(
         description="The words exactly as spoken, without surrounding quotation marks."
     )
-    by: Text = Field(description="Must equal the name of one of this record's speakers.")
+    by: Text | None = Field(
+        None, description="A speaker of this record (the name as in speakers); or give from."
+    )
+    from_: Text | None = Field(
+        None,
+        alias="from",
+        description="A source of this record (the title as in sources), for a quoted document.",
+    )
     lang: LangTag | None = Field(None, description="BCP 47 tag; defaults to the event language.")
-    card: bool = Field(True, description="Make quote cards (share images) for this quote.")
+    card: bool = Field(
+        True, description="Make quote cards (share images); a short phrase needs card: true."
+    )
+
+    @property
+    def attribution(self) -> str:
+        """Who or what is quoted: the speaker's name or the source's title."""
+        return self.by or self.from_ or ""
+
+    @property
+    def words(self) -> int:
+        return word_count(self.text)
+
+    @property
+    def fragment(self) -> bool:
+        """A phrase rather than a statement: under 8 words, or no sentence end (a final
+        emoji counts as one, as social text often ends so)."""
+        end = self.text.rstrip().rstrip("\ufe0f\u200d")
+        ends = bool(_SENTENCE_END.search(end)) or (
+            bool(end) and unicodedata.category(end[-1]) == "So"
+        )
+        return self.words < FRAGMENT_WORDS or not ends
+
+    @property
+    def makes_card(self) -> bool:
+        """Whether the quote gets cards: a phrase only when `card: true` is written out."""
+        return self.card and (not self.fragment or "card" in self.model_fields_set)
 
 
 class Link(_Strict):
@@ -248,6 +310,9 @@ class RecordMeta(_Strict):
         default_factory=list, description="Organisations hosting the item."
     )
     speakers: list[Speaker] = Field(default_factory=list)
+    sources: list[Source] = Field(
+        default_factory=list, description="Documents, reports, draft texts this item quotes."
+    )
     quotes: list[Quote] = Field(default_factory=list)
     links: list[Link] = Field(default_factory=list)
     tags: list[Text] = Field(default_factory=list, description="Free-form topic tags.")
@@ -258,6 +323,10 @@ class DayInfo(_Strict):
         None, description="Headline of the day (digest subject, thread opener)."
     )
     intro: Text | None = Field(None, description="A short paragraph opening the day's digest.")
+    preheader: HeaderText | None = Field(
+        None,
+        description="The inbox preview line of the day's digest; default: a teaser of the items.",
+    )
 
 
 def _handle(platform: str) -> Any:
@@ -317,8 +386,11 @@ class Record(RecordMeta):
     sha256: str = Field(description="sha256 of the source file's bytes.")
     body: str = Field("", description="Markdown body: the digest paragraph.")
 
-    def speaker(self, name: str) -> Speaker | None:
+    def speaker(self, name: str | None) -> Speaker | None:
         return next((s for s in self.speakers if s.name == name), None)
+
+    def source(self, title: str | None) -> Source | None:
+        return next((s for s in self.sources if s.title == title), None)
 
 
 class Event(EventMeta):

@@ -9,7 +9,7 @@ import sys
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -25,6 +25,11 @@ from aspdigest.cli import (
     progress_bar,
     run,
 )
+
+if TYPE_CHECKING:
+    from aspdigest.config import Project
+    from aspdigest.content import Content
+    from aspdigest.errors import Problem
 
 
 @app.command()
@@ -58,6 +63,10 @@ def check(event: EventArg = None, project: ProjectOpt = None, as_json: JsonOpt =
         return
     days = len({r.date for r in content.records})
     quotes = sum(len(r.quotes) for r in content.records)
+    warnings = [*content.warnings, *run(lambda: _subject_warnings(proj, content))]
+    if not as_json:
+        for warning in warnings:
+            sys.stderr.write(f"warning: {warning}\n")
     if as_json:
         print(
             json.dumps(
@@ -68,7 +77,11 @@ def check(event: EventArg = None, project: ProjectOpt = None, as_json: JsonOpt =
                     "days": days,
                     "quotes": quotes,
                     "problems": [],
+                    "warnings": [
+                        {"path": w.path, "field": w.field, "message": w.message} for w in warnings
+                    ],
                 },
+                ensure_ascii=False,
                 indent=2,
             )
         )
@@ -77,6 +90,17 @@ def check(event: EventArg = None, project: ProjectOpt = None, as_json: JsonOpt =
             f"{event_id}: {len(content.records)} records on {days} days, "
             f"{quotes} quotes; no problems"
         )
+
+
+def _subject_warnings(proj: Project, content: Content) -> list[Problem]:
+    """Each day's digest subject that is longer than an inbox shows."""
+    from aspdigest.days import plan_days
+    from aspdigest.render import RenderContext
+    from aspdigest.render.email import subject_warnings
+    from aspdigest.render.templates import make_environment
+
+    ctx = RenderContext(proj, content, make_environment(proj))
+    return subject_warnings(ctx, plan_days(content))
 
 
 @app.command()

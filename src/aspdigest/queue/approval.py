@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from aspdigest.config import Project
+from aspdigest.config import Project, digest_ready
 from aspdigest.errors import UserError
 from aspdigest.queue.schedule import (
     CHANNELS,
@@ -163,6 +163,8 @@ def approve(
     problems: list[str] = []
     plans: list[tuple[Delivery, dict[str, str]]] = []
     for d in todo:
+        if d.channel == "digest":  # a digest without a postal address must not go out
+            problems.extend(str(p) for p in digest_ready(project.settings))
         hashes = channel_artifacts(folder, built, d.channel, d.platform)
         if not hashes:
             problems.append(

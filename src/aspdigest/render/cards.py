@@ -84,7 +84,9 @@ class CardPlan:
 
 
 def plan(day: Day, ctx: RenderContext) -> CardPlan:
-    quotes = [(r, n, q) for r in day.records for n, q in enumerate(r.quotes, start=1) if q.card]
+    quotes = [
+        (r, n, q) for r in day.records for n, q in enumerate(r.quotes, start=1) if q.makes_card
+    ]
     if not quotes:
         return CardPlan((), {}, ())
     require_raqm()
@@ -193,7 +195,7 @@ def _values(
     # mirrors guillemets in right-to-left text, but the channels should agree.
     return {
         "quote": marks(lang).wrap(quote.text),
-        "speaker": quote.by,
+        "speaker": quote.attribution,
         "role": (speaker.role if speaker and speaker.role else ""),
         "event": day.event.short_name,
         "event_name": day.event.name,

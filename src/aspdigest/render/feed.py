@@ -3,8 +3,10 @@
 Event renderer (render stage). `render_event(days, ctx)` takes every day's output and
 returns one artifact, an Atom feed (feedgen) with one entry per day that has a digest:
 its subject, preheader, the day's items as a short HTML list and a link to the web
-archive. Deterministic: every time in it comes from the event's dates (a day's entry is
-dated midnight of that day at the venue), never from the clock.
+archive. Deterministic: every time in it comes from the build's inputs, never from the
+clock: a day's entry is dated when its digest is planned to go out (the digest time of
+`schedules/<event>.toml`, a build input like the content; never the state store), or at
+the end of the day at the venue when there is no schedule.
 """
 
 from __future__ import annotations
@@ -19,8 +21,32 @@ from aspdigest.render import Artifact, DayOutput, RenderContext, Rendered
 FEED = "feed.atom"
 
 
-def entry_time(day: Day) -> dt.datetime:
-    return dt.datetime.combine(day.date, dt.time(0, 0), tzinfo=day.event.tz)
+def day_end(day: Day) -> dt.datetime:
+    return dt.datetime.combine(day.date, dt.time(23, 59, 59), tzinfo=day.event.tz)
+
+
+def send_times(ctx: RenderContext) -> tuple[dict[dt.date, dt.datetime], list[str]]:
+    """When each day's digest is planned to go out, from the schedule file; and a warning
+    when there is a schedule that cannot be read (its entries then use the day's end)."""
+    from aspdigest.errors import UserError
+    from aspdigest.queue.schedule import load_schedule, schedule_path
+
+    event = ctx.content.event
+    if not schedule_path(ctx.project, event.id).is_file():
+        return {}, []
+    try:
+        planned = load_schedule(ctx.project, event).planned()
+    except UserError as exc:
+        first = exc.lines()[0] if exc.lines() else str(exc)
+        return {}, [
+            f"feed: entries dated at the end of each day, as the schedule has a problem: {first}"
+        ]
+    return {p.date: p.local for p in planned if p.channel == "digest"}, []
+
+
+def archive_index(archive_url: str, event_id: str) -> str:
+    """The web archive's page of the whole event: archive_url up to {date}."""
+    return archive_url.split("{date}", 1)[0].format(event=event_id)
 
 
 def feed_location(feed_url: str | None, archive_url: str, event_id: str) -> str:
@@ -60,10 +86,17 @@ def render_event(days: Sequence[DayOutput], ctx: RenderContext) -> Rendered:
     fg.subtitle(f"Daily digest from {event.publisher}")
     fg.author({"name": event.publisher})
     fg.link(href=feed_url, rel="self", type="application/atom+xml")
-    if settings.brand.website:
-        fg.link(href=settings.brand.website, rel="alternate")
+    fg.link(href=archive_index(settings.email.archive_url, event.id), rel="alternate")
+    if settings.brand.logo_url:
+        fg.icon(settings.brand.logo_url)
+        fg.logo(settings.brand.logo_url)
     fg.language(event.language)
     fg.generator("aspdigest")
+    planned, warnings = send_times(ctx)
+
+    def entry_time(day: Day) -> dt.datetime:
+        return planned.get(day.date) or day_end(day)
+
     fg.updated(max(entry_time(day) for day, _ in entries))
     for day, digest in entries:
         url = settings.email.archive_url.format(event=event.id, date=day.key)
@@ -84,5 +117,6 @@ def render_event(days: Sequence[DayOutput], ctx: RenderContext) -> Rendered:
                 sources=tuple(r.id for d, _ in entries for r in d.records),
                 meta={"entries": len(entries)},
             ),
-        )
+        ),
+        warnings=tuple(warnings),
     )

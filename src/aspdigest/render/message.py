@@ -27,12 +27,12 @@ import binascii
 import collections
 import datetime as dt
 import email.errors
-import email.header
 import email.policy
 import email.utils
 import html
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -63,7 +63,6 @@ def list_id_header(name: str, list_id: str) -> str:
 
 # Headers whose ASCII values the policy would write unchanged (unless over 998 octets).
 _VERBATIM = frozenset({"Date", "Message-ID", "List-Unsubscribe"})
-_ENCODED_WORD_LINE = 76  # a continuation line is a space and one encoded word of at most 75
 _NOT_IN_ADDRESS = re.compile(r'[\s<>()",;\\]|=\?')
 
 
@@ -100,45 +99,141 @@ def _fold(name: str, value: str) -> bytes:
     return SMTP_POLICY.fold_binary(name, header)
 
 
-def _words(name: str, text: str) -> str:
-    # All of `text` as encoded words, so a reader shows it exactly as written, "=?" included.
-    header = email.header.Header(text, "utf-8", _ENCODED_WORD_LINE, header_name=name)
-    return header.encode(linesep="\r\n")
+MAX_LINE = 78  # RFC 5322 2.1.1: lines SHOULD be at most 78 characters, CRLF excluded
+MAX_WORD = 75  # RFC 2047 2: an encoded word is at most 75 characters
+_Q_LITERAL = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/")
+
+
+def _q(chars: str) -> str:
+    return "".join(
+        "_" if b == 0x20 else chr(b) if b in _Q_LITERAL else f"={b:02X}"
+        for b in chars.encode("utf-8")
+    )
+
+
+def _b(chars: str) -> str:
+    return binascii.b2a_base64(chars.encode("utf-8"), newline=False).decode("ascii")
+
+
+def encoded_words(text: str, limit: int = MAX_WORD) -> list[str]:
+    """`text` as UTF-8 encoded words of at most 75 characters each, split between code
+    points; Q or B, whichever is shorter for the whole text. Decoders join adjacent encoded
+    words and drop the white space between them, so the text comes back as written."""
+    encode, tag = (_q, "Q") if len(_q(text)) <= len(_b(text)) else (_b, "B")
+    room = min(limit, MAX_WORD) - len(f"=?utf-8?{tag}??=")
+    words: list[str] = []
+    chunk = ""
+    for char in text:
+        if chunk and len(encode(chunk + char)) > room:
+            # Cut after a space where there is one: some decoders (Python's, in a phrase)
+            # keep the white space between two encoded words, which must then fall between
+            # two words of the text, not inside one.
+            cut = chunk.rfind(" ") + 1 or len(chunk)
+            words.append(f"=?utf-8?{tag}?{encode(chunk[:cut])}?=")
+            chunk = chunk[cut:]
+        chunk += char
+    if chunk:
+        words.append(f"=?utf-8?{tag}?{encode(chunk)}?=")
+    return words
+
+
+def _plain(word: str) -> bool:
+    # A word a mail program shows as it is: printable ASCII that cannot open an encoded word.
+    return word.isascii() and word.isprintable() and "=?" not in word
+
+
+_ATOM = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+$")
+
+
+def _atom(word: str) -> bool:
+    # A word a phrase (display name) may hold as it is (RFC 5322 atext).
+    return bool(_ATOM.match(word)) and "=?" not in word
+
+
+def _tokens(value: str, plain: Callable[[str], bool], limit: int) -> list[str]:
+    """`value` as header tokens: `plain` words as they are, each run of other words with
+    the spaces inside it as encoded words. Spacing that folding could not keep (leading,
+    trailing or double spaces, tabs) is encoded whole, so it comes back as written."""
+    if not value:
+        return []
+    if value != " ".join(value.split()):
+        return encoded_words(value, limit)
+    tokens: list[str] = []
+    run: list[str] = []
+    for word in [*value.split(" "), ""]:
+        if word and not plain(word):
+            run.append(word)
+            continue
+        if run:
+            tokens += encoded_words(" ".join(run), limit)
+            run = []
+        if word:
+            tokens.append(word)
+    return tokens
+
+
+def _room(name: str) -> int:
+    # The longest encoded word that still fits on the header's first line.
+    return MAX_LINE - len(name) - 2
+
+
+def _layout(name: str, tokens: list[str]) -> list[str]:
+    """Tokens on lines of at most 78 characters, folded at the spaces between them."""
+    lines = [f"{name}:"]
+    for token in tokens:
+        if len(lines[-1]) + 1 + len(token) > MAX_LINE and lines[-1] != f"{name}:":
+            lines.append("")
+        lines[-1] += " " + token
+    return lines
+
+
+def unstructured(name: str, value: str) -> bytes:
+    """An unstructured header (Subject) built from its words, never parsed for encoded words.
+
+    Printable ASCII words stay as they are; each run of other words (non-ASCII, or holding
+    "=?"), with the spaces inside it, becomes encoded words of at most 75 characters; lines
+    are folded at spaces to at most 78 characters where the words allow.
+    """
+    _check(name, value)
+    return ("\r\n".join(_layout(name, _tokens(value, _plain, _room(name)))) + "\r\n").encode(
+        "ascii"
+    )
+
+
+def _urls(name: str, value: str) -> bytes:
+    """`<url>, <url>` (List-Unsubscribe), folded after a comma: URLs are never encoded or
+    broken (RFC 2369), and the policy's folding would make one an encoded word."""
+    _check(name, value)
+    if "=?" in value or not value.isascii():
+        raise UnsafeHeader(name, 'a URL must be ASCII and hold no "=?"')
+    return ("\r\n".join(_layout(name, value.split(" "))) + "\r\n").encode("ascii")
 
 
 def _text(name: str, value: str) -> bytes:
     """An unstructured header (Subject) whose value is never read for encoded words."""
-    _check(name, value)
-    if "=?" not in value:
-        return _fold(name, value)
-    return f"{name}: {_words(name, value)}\r\n".encode("ascii")
+    return unstructured(name, value)
 
 
 def _named(name: str, mailboxes: list[tuple[str, str]]) -> bytes:
     """`phrase <address>, …` built from its parts, each phrase as encoded words."""
-    lines = []
+    tokens: list[str] = []
     for phrase, address in mailboxes:
         _check(name, phrase)
         if not address or _NOT_IN_ADDRESS.search(address):
             raise UnsafeHeader(name, f'"{address}" is not an address')
-        if not phrase:
-            lines.append(f"<{address}>")
-            continue
-        words = _words(name, phrase)
-        last = words.rsplit("\r\n", 1)[-1]
-        joint = " " if len(last) + len(address) + 3 <= 78 - len(name) - 2 else "\r\n "
-        lines.append(f"{words}{joint}<{address}>")
-    if not lines:
+        if tokens:
+            tokens[-1] += ","
+        tokens += [*_tokens(phrase, _atom, _room(name)), f"<{address}>"]
+    if not tokens:
         raise UnsafeHeader(name, "holds no address")
-    separator = ",\r\n "
-    return f"{name}: {separator.join(lines)}\r\n".encode("ascii")
+    return ("\r\n".join(_layout(name, tokens)) + "\r\n").encode("ascii")
 
 
 def _mailboxes(name: str, value: str) -> bytes:
     """From, Reply-To, List-Id: `Name <address>` as configured; a name holding "=?" is
     taken apart (the legacy parser does not decode) and built by `_named`."""
     _check(name, value)
-    if "=?" not in value:
+    if "=?" not in value and value.isascii():
         return _fold(name, value)
     return _named(name, email.utils.getaddresses([value]))
 
@@ -157,7 +252,7 @@ def recipient_header(address: str, name: str | None) -> bytes:
     if not name:
         return _fold("To", address)
     _check("To", address)
-    if "=?" in name or "=?" in address:
+    if "=?" in name or "=?" in address or not name.isascii():
         return _named("To", [(name, address)])
     try:
         value = str(Address(display_name=name, addr_spec=address))
@@ -245,7 +340,7 @@ class Letter:
                 _fold("Date", email.utils.format_datetime(date)),
                 _fold("Message-ID", message_id),
                 fixed["List-Id"],
-                _fold("List-Unsubscribe", self.list_unsubscribe(token)),
+                _urls("List-Unsubscribe", self.list_unsubscribe(token)),
                 b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
                 fixed.get("List-Archive", b""),
                 fixed.get("Content-Language", b""),

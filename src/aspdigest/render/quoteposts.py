@@ -91,8 +91,8 @@ def alt_candidates(record: Record, index: int, full: str, language: str) -> list
     role = speaker.role if speaker and speaker.role else None
     out = [full]
     if role:
-        out.append(f"{marked} — {quote.by}, {role}.")
-    out.append(f"{marked} — {quote.by}.")
+        out.append(f"{marked} — {quote.attribution}, {role}.")
+    out.append(f"{marked} — {quote.attribution}.")
     return out
 
 
@@ -100,7 +100,7 @@ def attach(
     cards: CardIndex, record: Record, index: int, platform: str, language: str
 ) -> tuple[Media | None, str | None]:
     """The card to attach on `platform` for `record.quotes[index]`, or None and why not."""
-    if not record.quotes[index].card:
+    if not record.quotes[index].makes_card:
         return None, None
     key = (record.id, index)
     sizes = cards.jobs.get(key)

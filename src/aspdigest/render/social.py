@@ -180,7 +180,7 @@ def _quote_values(record: Record, index: int, values: dict[str, Any]) -> dict[st
     return {
         **values,
         "record": record,
-        "by": quote.by,
+        "by": quote.attribution,
         "role": speaker.role if speaker and speaker.role else None,
     }
 
@@ -333,7 +333,7 @@ def social_day(
     quote_posts = []
     for record in day.records:
         for index, quote in enumerate(record.quotes):
-            if not quote.card:
+            if not quote.makes_card:
                 continue
             qvalues = _quote_values(record, index, values)
 
@@ -431,7 +431,9 @@ def dumps(data: Any) -> bytes:
 def render(day: Day, ctx: RenderContext) -> Rendered:
     if not day.records:
         return Rendered(warnings=("social: no records, so no threads",))
-    cards = card_index(day, ctx) if any(q.card for r in day.records for q in r.quotes) else None
+    cards = (
+        card_index(day, ctx) if any(q.makes_card for r in day.records for q in r.quotes) else None
+    )
     artifacts: list[Artifact] = []
     warnings: list[str] = []
     unattached: dict[tuple[str, int, str], list[str]] = {}
