@@ -224,6 +224,11 @@ class Quote(_Strict):
     by: Text = Field(description="Must equal the name of one of this record's speakers.")
     lang: LangTag | None = Field(None, description="BCP 47 tag; defaults to the event language.")
     card: bool = Field(True, description="Make quote cards (share images) for this quote.")
+    excerpt: Text | None = Field(
+        None,
+        description="A contiguous verbatim span of text, in whole words, shown on cards and "
+        "posts where the whole quote does not fit (with … where the quote continues).",
+    )
 
 
 class Link(_Strict):
