@@ -25,8 +25,7 @@ from dataclasses import dataclass, field, replace
 from aspdigest.days import Day
 from aspdigest.records import Record
 from aspdigest.render import RenderContext
-from aspdigest.render.cardlayout import fit
-from aspdigest.render.cards import CardJob, element_direction, plan
+from aspdigest.render.cards import CardJob, layout, plan
 from aspdigest.render.quotemarks import marks
 from aspdigest.render.threads import (
     Media,
@@ -48,14 +47,18 @@ ALT_LIMITS: Mapping[str, int] = {
     "threads": 1000,
     "linkedin": 4086,
 }
-# Card size each platform shows uncropped in the feed, best first; any other size the spec
-# defines is tried after these.
-CARD_SIZES: Mapping[str, tuple[str, ...]] = {
-    "x": ("landscape", "preview", "square"),
-    "bluesky": ("landscape", "preview", "square"),
-    "threads": ("landscape", "square", "portrait"),
-    "mastodon": ("square", "landscape"),
-    "linkedin": ("square", "landscape"),
+# moves to platforms.py
+# The card size each platform shows, stated once: Threads and Instagram-style feeds show 4:5
+# portrait images full height; X and Bluesky show landscape 16:9 uncropped in the feed
+# (square also works; this layout chooses landscape); LinkedIn and link previews show 1.91:1
+# (the `preview` size, 1200×630); Mastodon shows square uncropped. Quote posts and the review
+# page use this; any other size the spec defines is tried only if this one is missing.
+CARD_SIZE: Mapping[str, str] = {
+    "threads": "portrait",
+    "x": "landscape",
+    "bluesky": "landscape",
+    "linkedin": "preview",
+    "mastodon": "square",
 }
 
 
@@ -88,17 +91,9 @@ def card_index(day: Day, ctx: RenderContext) -> CardIndex:
 
 
 def fits_card(job: CardJob) -> bool:
-    """The check `cards.draw_card` makes before it draws: every element fits its box."""
-    rtl = job.direction == "rtl"
-    for name, text in job.texts:
-        el = job.size.text[name]
-        direction = job.direction if name == "quote" else element_direction(text, job.direction)
-        if (
-            fit(name, text, el, job.fonts[el.font], direction, job.lang, job.size.width, rtl)
-            is None
-        ):
-            return False
-    return True
+    """The check `cards.draw_card` makes before it draws: every element fits its box (the
+    quote whole or as an excerpt)."""
+    return not isinstance(layout(job), str)
 
 
 def alt_candidates(record: Record, index: int, full: str, language: str) -> list[str]:
@@ -124,8 +119,8 @@ def attach(
     sizes = cards.jobs.get(key)
     if not sizes:
         return None, "the cards renderer skips its card"
-    preferred = CARD_SIZES.get(platform, ())
-    order = [s for s in preferred if s in sizes] + [s for s in sizes if s not in preferred]
+    preferred = CARD_SIZE.get(platform)
+    order = [s for s in sizes if s == preferred] + [s for s in sizes if s != preferred]
     job = next((sizes[s] for s in order if cards.drawable(sizes[s])), None)
     if job is None:
         return None, "the cards renderer skips its card (the text does not fit any size)"

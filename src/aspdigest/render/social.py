@@ -142,7 +142,7 @@ def _values(day: Day, ctx: RenderContext, platform: Platform) -> dict[str, Any]:
         "platform": platform.name,
         "label": platform.label,
         "locale": language,
-        "brand": settings.brand,
+        "brand": settings.brand.named(day.event.publisher),
         "hashtags": " ".join("#" + tag for tag in day.event.hashtags),
         "archive_url": _archive_url(ctx, day),
         "signup_url": settings.social.signup_url or settings.email.signup_url,

@@ -56,9 +56,7 @@ def word_ends(text: str, start: int = 0, end: int | None = None) -> list[int]:
     return [m.end() for m in _WORD_END.finditer(text, start, stop) if m.end() < stop]
 
 
-def _longest(
-    text: str, start: int, ends: list[int], fits: Callable[[str], bool]
-) -> Excerpt | None:
+def _longest(text: str, start: int, ends: list[int], fits: Callable[[str], bool]) -> Excerpt | None:
     """The longest `text[start:e]` (e in ends, ascending) that fits, by binary search."""
     low, high = 0, len(ends) - 1
     best: Excerpt | None = None
@@ -103,6 +101,4 @@ def excerpt(text: str, fits: Callable[[str], bool], chosen: str | None = None) -
             return _longest(text, start, sentence_ends(text, start, end), fits) or _longest(
                 text, start, word_ends(text, start, end), fits
             )
-    return _longest(text, 0, sentence_ends(text), fits) or _longest(
-        text, 0, word_ends(text), fits
-    )
+    return _longest(text, 0, sentence_ends(text), fits) or _longest(text, 0, word_ends(text), fits)
