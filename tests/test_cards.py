@@ -836,3 +836,27 @@ def test_brand_defaults_to_the_publisher(sample_root: Path) -> None:
     card = render(_day(days, "2024-12-02"), ctx).artifacts[0]
     assert " ".join(card.meta["elements"]["brand"]["lines"]) == ctx.content.event.publisher
     assert ctx.content.event.publisher != "aspdigest"
+
+
+def test_generated_conference_every_language_meets_the_floor(tmp_path: Path) -> None:
+    import sys
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from generate import generate
+
+    root = generate(tmp_path / "synth", days=1, records=32, quotes=32, seed=4)
+    project = load_project(root, environ={})
+    content = load_content(project, "synth")
+    ctx = RenderContext(project=project, content=content, env=make_environment(project))
+    (day,) = plan_days(content)
+    rendered = render(day, ctx)
+    assert rendered.warnings == ()
+    carded = [(r, n, q) for r in day.records for n, q in enumerate(r.quotes, 1) if q.card]
+    assert {q.lang or "en" for _, _, q in carded} == {"en", "fr", "uk", "ar"}
+    found = _by_path(rendered)
+    for record, number, quote in carded:
+        for size in SIZES:
+            card = found[f"cards/{record.id}-{number}.{size}.png"]
+            assert_floor(card.path, card.meta)
+            _shown(card.meta, quote.text)  # whole, or a verbatim excerpt
+            assert quote.text in (card.alt or "")
