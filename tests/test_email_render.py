@@ -259,11 +259,12 @@ quotes:
     )
     result = render_day(load_project(sample_root, environ={}), "2024-12-02")
     assert '<blockquote lang="fr" dir="ltr"' in result.html
-    assert "«\u202fLa justice n&#39;attend pas.\u202f»</blockquote>" in result.html
-    assert "„Gerechtigkeit wartet nicht.“</blockquote>" in result.html
+    # Each quote is bidi-isolated (FSI … PDI) inside its language's marks.
+    assert "«\u202f\u2068La justice n&#39;attend pas.\u2069\u202f»</blockquote>" in result.html
+    assert "„\u2068Gerechtigkeit wartet nicht.\u2069“</blockquote>" in result.html
     assert '<blockquote lang="ar" dir="rtl" style="border-right:' in result.html
-    assert "”العدالة لا تنتظر“</blockquote>" in result.html
-    assert "    «\u202fLa justice n'attend pas.\u202f»\n    — Amina\n" in result.text
+    assert "”\u2068العدالة لا تنتظر\u2069“</blockquote>" in result.html
+    assert "    «\u202f\u2068La justice n'attend pas.\u2069\u202f»\n    — Amina\n" in result.text
 
 
 def test_event_language_sets_lang_dates_and_labels(sample_root: Path) -> None:

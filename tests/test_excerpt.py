@@ -71,7 +71,9 @@ quotes = st.lists(words, min_size=1, max_size=40).map(" ".join)
 
 @settings(max_examples=300, deadline=None)
 @given(quotes, st.integers(min_value=1, max_value=200), st.data())
-def test_property_excerpt_is_verbatim_and_whole_words(text: str, room: int, data: st.DataObject) -> None:
+def test_property_excerpt_is_verbatim_and_whole_words(
+    text: str, room: int, data: st.DataObject
+) -> None:
     chosen = None
     if data.draw(st.booleans()):
         parts = text.split(" ")

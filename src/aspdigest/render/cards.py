@@ -329,6 +329,8 @@ def layout(job: CardJob) -> Layout | str:
         if name != "quote":
             direction = element_direction(text, job.direction)
             block = fit(name, text, el, font, direction, job.lang, size.width, rtl)
+            if block is None and el.optional:
+                continue
             if block is None:
                 return name
             blocks.append(block)

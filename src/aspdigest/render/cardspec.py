@@ -72,6 +72,9 @@ class TextBox(_Strict):
     max_lines: int | None = Field(None, ge=1)
     align: Literal["start", "center", "end"] = "start"
     valign: Literal["top", "middle", "bottom"] = "top"
+    # Context that may be left off a card when it does not fit at min_size (a very long
+    # role); the alt text still carries it. The quote is never optional.
+    optional: bool = False
 
 
 class Shape(_Strict):
@@ -303,6 +306,8 @@ def _check_size(
             )
         if el_name == "quote" and el.text != "{quote}":
             problems.append(Problem(shown, f"{field}.text", 'must be exactly "{quote}"'))
+        if el_name == "quote" and el.optional:
+            problems.append(Problem(shown, f"{field}.optional", "the quote is never optional"))
     for shape_i, shape in enumerate(size.shapes):
         if shape.color not in spec.colors:
             problems.append(
