@@ -441,3 +441,66 @@ def test_event_toml_must_be_a_small_regular_file(
     result = _check(root)
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.splitlines()[0] == f"content/demo/event.toml: {message}"
+
+
+# -- quotes[].excerpt and bidi controls in a quote (issue 14) ----------------------------------
+
+
+def _keynote_with(tmp_path: Path, quote_lines: str) -> Path:
+    root = tmp_path / "p"
+    shutil.copytree(FIXTURES / "project", root)
+    path = root / DAY / "keynote.md"
+    text = path.read_text(encoding="utf-8")
+    start = text.index("quotes:\n")
+    end = text.index("links:\n")
+    path.write_text(text[:start] + "quotes:\n" + quote_lines + text[end:], encoding="utf-8")
+    return root
+
+
+def test_a_verbatim_excerpt_loads(tmp_path: Path) -> None:
+    root = _keynote_with(
+        tmp_path,
+        '  - text: "If the Court collapses, the rule of law collapses. We will not let it."\n'
+        "    by: Tomoko Akane\n"
+        '    excerpt: "the rule of law collapses."\n',
+    )
+    content = load_content(load_project(root, environ={}), "demo")
+    assert content.records[0].quotes[0].excerpt == "the rule of law collapses."
+
+
+@pytest.mark.parametrize(
+    ("excerpt", "nearest"),
+    [
+        ("the rule of law collapse", "the rule of law collapses."),  # cuts a word
+        ("the rule of the law collapses.", "the rule of law collapses."),  # a word added
+        ("If the court collapses,", "If the Court collapses,"),  # a letter's case changed
+    ],
+)
+def test_an_excerpt_that_is_not_a_verbatim_span_names_the_nearest(
+    tmp_path: Path, excerpt: str, nearest: str
+) -> None:
+    root = _keynote_with(
+        tmp_path,
+        '  - text: "If the Court collapses, the rule of law collapses."\n'
+        "    by: Tomoko Akane\n"
+        f'    excerpt: "{excerpt}"\n',
+    )
+    result = CliRunner().invoke(app, ["check", "demo", "--project", str(root)])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines() == [
+        f"{DAY}/keynote.md: quotes[0].excerpt: not a contiguous span of quotes[0].text in "
+        f'whole words, copied exactly; nearest in the quote: "{nearest}"'
+    ]
+
+
+def test_an_override_inside_a_quote_is_refused_naming_the_field(tmp_path: Path) -> None:
+    root = _keynote_with(
+        tmp_path, '  - text: "Read this \\u202Etxt.exe carefully"\n    by: Tomoko Akane\n'
+    )
+    result = CliRunner().invoke(app, ["check", "demo", "--project", str(root)])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines() == [
+        f"{DAY}/keynote.md: quotes[0].text: contains U+202E (RIGHT-TO-LEFT OVERRIDE) that is "
+        "never closed; close it with U+202C (POP DIRECTIONAL FORMATTING) or remove it"
+    ]
+    assert not (root / "out").exists()

@@ -212,12 +212,14 @@ def test_fragments_are_inline_long_quotes_are_whole_in_paragraphs(sample_root: P
     result = day_digest(sample_root, "2024-12-02")
     # The two phrases: one line, inline, attributed once, no blockquote and no role.
     assert (
-        '<span lang="en" dir="ltr" style="font-style:italic;">“existential threats”</span> · '
-        '<span lang="en" dir="ltr" style="font-style:italic;">“draconian economic sanctions”'
-        "</span>"
+        '<span lang="en" dir="ltr" style="font-style:italic;">“\u2068existential threats\u2069”'
+        "</span> · "
+        '<span lang="en" dir="ltr" style="font-style:italic;">“\u2068draconian economic '
+        "sanctions\u2069”</span>"
     ) in result.html
-    assert "“existential threats” · “draconian economic sanctions” — Judge Tomoko\nAkane\n" in (
-        result.text
+    assert (
+        "“\u2068existential threats\u2069” · “\u2068draconian economic sanctions\u2069” — Judge\nTomoko Akane\n"
+        in (result.text)
     )
     assert result.html.count("<blockquote") == 1
     # The 130-word quote of day 2: first sentence as the pull line, the rest at body size.
@@ -225,11 +227,11 @@ def test_fragments_are_inline_long_quotes_are_whole_in_paragraphs(sample_root: P
     [kit] = re.findall(r'<blockquote lang="en"[^>]*>(.*?)</blockquote>', day2.html)[:1]
     paragraphs = re.findall(r"<p[^>]*>(.*?)</p>", kit)
     assert len(paragraphs) >= 3
-    assert paragraphs[0].startswith("“Justice at the national level is insufficient")
+    assert paragraphs[0].startswith("“\u2068Justice at the national level is insufficient")
     assert paragraphs[0].endswith("guarantees of non-recurrence.")
     assert "font-size:16px" in re.findall(r"<p[^>]*>", kit)[1]
     kit = next(r for r in ctx_records(sample_root) if r.id == "kit-general-debate")
-    assert " ".join(paragraphs) == f"“{kit.quotes[0].text}”"
+    assert " ".join(paragraphs) == f"“\u2068{kit.quotes[0].text}\u2069”"
 
 
 def ctx_records(root: Path) -> list:  # type: ignore[type-arg]

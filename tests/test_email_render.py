@@ -280,26 +280,29 @@ quotes:
     )
     result = render_day(load_project(sample_root, environ={}), "2024-12-02")
     assert '<blockquote lang="fr" dir="ltr"' in result.html
-    assert "«\u202fLa justice n&#39;attend pas, et les victimes non plus.\u202f»</blockquote>" in (
-        result.html
-    )
-    assert "„Gerechtigkeit wartet nicht, und die Opfer warten auch nicht.“</blockquote>" in (
-        result.html
-    )
-    assert '<blockquote lang="ar" dir="rtl" style="margin:6px 0 0;border-right:' in result.html
-    assert "”العدالة لا تنتظر، والضحايا لا ينتظرون أيضا، ولا يجب أن ينتظروا.“</blockquote>" in (
-        result.html
+    assert (
+        "«\u202f\u2068La justice n&#39;attend pas, et les victimes non plus.\u2069\u202f»</blockquote>"
+        in (result.html)
     )
     assert (
-        "    «\u202fLa justice n'attend pas, et les victimes non plus.\u202f»\n    — Amina\n"
+        "„\u2068Gerechtigkeit wartet nicht, und die Opfer warten auch nicht.\u2069“</blockquote>"
+        in (result.html)
+    )
+    assert '<blockquote lang="ar" dir="rtl" style="margin:6px 0 0;border-right:' in result.html
+    assert (
+        "”\u2068العدالة لا تنتظر، والضحايا لا ينتظرون أيضا، ولا يجب أن ينتظروا.\u2069“</blockquote>"
+        in (result.html)
+    )
+    assert (
+        "    «\u202f\u2068La justice n'attend pas, et les victimes non plus.\u2069\u202f»\n    — Amina\n"
         in (result.text)
     )
     # A two-word phrase is set inline, in its language's marks, not as a blockquote.
     assert (
-        '<span lang="fr" dir="ltr" style="font-style:italic;">«\u202fJustice tardive\u202f»</span>'
+        '<span lang="fr" dir="ltr" style="font-style:italic;">«\u202f\u2068Justice tardive\u2069\u202f»</span>'
         in (result.html)
     )
-    assert "«\u202fJustice tardive\u202f» — Amina\n" in result.text
+    assert "«\u202f\u2068Justice tardive\u2069\u202f» — Amina\n" in result.text
 
 
 def test_event_language_sets_lang_dates_and_labels(sample_root: Path) -> None:

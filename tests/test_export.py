@@ -76,7 +76,7 @@ def test_csv_has_a_bom_one_row_per_post_and_every_column(built: Path) -> None:
     assert len(kit) == 1 and kit[0]["kind"] == "quote"
     assert kit[0]["image_path"] == "out/asp23/2024-12-03/cards/kit-general-debate-1.landscape.png"
     assert (built / kit[0]["image_path"]).is_file()
-    assert kit[0]["alt_text"].startswith("“Justice at the national level is insufficient")
+    assert kit[0]["alt_text"].startswith("“\u2068Justice at the national level is insufficient")
     first = rows[0]
     assert (first["platform"], first["kind"], first["thread_position"]) == ("x", "thread", "1")
     assert int(first["length"]) <= int(first["limit"]) == 280

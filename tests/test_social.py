@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from aspdigest.build import build
@@ -122,8 +122,9 @@ def test_kit_quote_is_posted_whole_on_x_its_long_sentence_split_between_clauses(
     for n, (post, q) in enumerate(parts):
         assert q["part"] == n + 1 and q["parts"] == len(parts)
         body = post["text"].split("\n")[0]
-        assert body.startswith("“") and body.endswith("”")
-        inner = body[1:-1].removeprefix("… ").removesuffix(" …")
+        # The quote is bidi-isolated (FSI … PDI) inside its marks.
+        assert body.startswith("“\u2068") and body.endswith("\u2069”")
+        inner = body[2:-2].removeprefix("… ").removesuffix(" …")
         assert inner == text[q["start"] : q["end"]]
         rebuilt += text[len(rebuilt) : q["start"]] + inner
     assert rebuilt == text
@@ -139,8 +140,8 @@ def test_kit_quote_is_posted_whole_on_x_its_long_sentence_split_between_clauses(
     assert all(e in sentence_cuts for _, e in spans[:-1] if not start2 < e < end2)
     # The ellipsis marks every cut and the attribution rides on the last part only.
     first, *_, last = [post["text"] for post, _ in parts]
-    assert first.split("\n")[0].endswith(" …”") and "Khrystyna Kit" not in first
-    assert last.startswith("“… ") and "\n— Khrystyna Kit, Head of the Ukrainian" in last
+    assert first.split("\n")[0].endswith(" …\u2069”") and "Khrystyna Kit" not in first
+    assert last.startswith("“\u2068… ") and "\n— Khrystyna Kit, Head of the Ukrainian" in last
     assert sum("— Khrystyna Kit" in post["text"] for post, _ in parts) == 1
 
 
@@ -283,7 +284,7 @@ def test_quote_post_forms(asp23: dict[str, dict[str, dict[str, Any]]]) -> None:
     amnesty = asp23["2024-12-05"]["x"]["quote_posts"][0]
     assert amnesty["quote_in_text"] is True and len(amnesty["posts"]) == 1
     post = amnesty["posts"][0]
-    assert post["text"].startswith("“The conclusion that Israel has committed genocide")
+    assert post["text"].startswith("“\u2068The conclusion that Israel has committed genocide")
     assert post["media"] == [
         {
             "path": "cards/amnesty-genocide-report-1.landscape.png",
@@ -305,11 +306,18 @@ def test_quote_post_forms(asp23: dict[str, dict[str, dict[str, Any]]]) -> None:
         .quotes[0]
         .text
     )
-    assert only["media"][0]["alt"].startswith(f"“{text}” — Khrystyna Kit, Head of")
-    # LinkedIn and Mastodon use the square card.
-    assert asp23["2024-12-03"]["mastodon"]["quote_posts"][0]["posts"][0]["media"][0]["size"] == (
-        "square"
-    )
+    assert only["media"][0]["alt"].startswith(f"“\u2068{text}\u2069” — Khrystyna Kit, Head of")
+    # One card size per platform: X and Bluesky landscape, Threads portrait (4:5), LinkedIn
+    # the 1.91:1 link-preview size, Mastodon square.
+    day = asp23["2024-12-03"]
+    sizes = {p: day[p]["quote_posts"][0]["posts"][0]["media"][0]["size"] for p in day}
+    assert sizes == {
+        "x": "landscape",
+        "bluesky": "landscape",
+        "threads": "portrait",
+        "linkedin": "preview",
+        "mastodon": "square",
+    }
     # Fragments without a card get no quote post.
     assert [qp["record"] for qp in asp23["2024-12-02"]["x"]["quote_posts"]] == ["opening"]
 
@@ -340,12 +348,14 @@ def test_alt_text_drops_context_never_the_quote(sample_root: Path) -> None:
     data = threads(social.render(plan_days(content)[2], ctx))
     x = next(qp for qp in data["x"]["quote_posts"] if qp["record"] == "long-alt")
     alt = x["posts"][0]["media"][0]["alt"]
-    assert alt == f"“{quote}” — Ana Example."
+    assert alt == f"“\u2068{quote}\u2069” — Ana Example."
     bluesky = next(qp for qp in data["bluesky"]["quote_posts"] if qp["record"] == "long-alt")
     assert bluesky["posts"][0]["media"][0]["alt"].endswith(", December 4, 2024.")
 
 
-def test_a_card_that_will_not_be_drawn_is_never_attached(sample_root: Path) -> None:
+def test_a_long_quote_gets_its_excerpt_card_where_the_alt_text_holds_it(
+    sample_root: Path,
+) -> None:
     long = " ".join(["Every survivor deserves to be heard, believed and given justice."] * 30)
     add_record(
         sample_root,
@@ -361,20 +371,19 @@ def test_a_card_that_will_not_be_drawn_is_never_attached(sample_root: Path) -> N
     day = plan_days(content)[2]
     rendered = social.render(day, ctx)
     data = threads(rendered)
-    for platform in PLATFORMS:
-        qp = next(q for q in data[platform]["quote_posts"] if q["record"] == "too-long")
-        assert all(p["media"] == [] for p in qp["posts"])
-        assert qp["quote_in_text"] is True
-        spans = [q for p in qp["posts"] for q in p["quotes"]]
-        assert spans[0]["start"] == 0 and spans[-1]["end"] == len(long)
-    assert (
-        "social: too-long quote 1: no card attached on x, bluesky, mastodon, threads, "
-        "linkedin: the cards renderer skips its card (the text does not fit any size)"
-    ) in rendered.warnings
+    # LinkedIn's alt text holds the whole 1,949-character quote: the excerpt card goes out.
+    qp = next(q for q in data["linkedin"]["quote_posts"] if q["record"] == "too-long")
+    (media,) = qp["posts"][0]["media"]
+    assert media["size"] == "preview" and f"\u2068{long}\u2069" in media["alt"]
+    # X's 1000 characters cannot: no card, the quote in the text, whole.
+    qp = next(q for q in data["x"]["quote_posts"] if q["record"] == "too-long")
+    assert all(p["media"] == [] for p in qp["posts"]) and qp["quote_in_text"] is True
+    spans = [q for p in qp["posts"] for q in p["quotes"]]
+    assert spans[0]["start"] == 0 and spans[-1]["end"] == len(long)
     from aspdigest.render.cards import render as cards_render
 
-    drawn = {a.path for a in cards_render(day, ctx).artifacts}
-    assert not any(p.startswith("cards/too-long-") for p in drawn)
+    cards = [a for a in cards_render(day, ctx).artifacts if a.path.startswith("cards/too-long-")]
+    assert len(cards) == 4 and all(a.meta["excerpt"] for a in cards)
 
 
 # -- errors ------------------------------------------------------------------------------------------
@@ -397,7 +406,7 @@ def test_a_clause_too_long_for_any_post_is_an_error_naming_the_record(sample_roo
         social.render(plan_days(content)[2], ctx)
     assert caught.value.lines() == [
         "content/asp23/2024-12-04/endless.md: quotes[0].text: cannot be posted on X: the clause "
-        '"Accountability accountability accountability accountability…" is 394/280 weighted '
+        '"Accountability accountability accountability accountability…" is 398/280 weighted '
         "characters with its quotation marks and attribution, and has no sentence or clause "
         "break to split it at (a quote is never cut inside a clause)"
     ]
@@ -558,7 +567,7 @@ RECORD = st.tuples(
 )
 
 
-MARKS = "…“”«»„「」\u202f"
+MARKS = "…“”«»„「」\u202f\u2068\u2069"  # with the bidi isolates inside the marks
 
 
 def bare(words: list[str]) -> list[str]:
@@ -611,7 +620,14 @@ def test_thread_properties(records: list[tuple[str, list[str], str]]) -> None:
     project = load_project(REPO, environ={})
     day, ctx = synthetic_day(project, records)
     for platform in PLATFORMS:
-        result = social.social_day(day, ctx, platform)
+        try:
+            result = social.social_day(day, ctx, platform)
+        except RenderError as exc:
+            # A quote clause with no break that does not fit one post is refused by design
+            # (test_a_clause_too_long_for_any_post_is_an_error_naming_the_record); such
+            # generated input is outside what this property speaks of.
+            assume("has no sentence or clause break to split it at" not in str(exc))
+            raise
         data = social.thread_data(day, result)
         rule = rule_for(platform, data)
         # 1. every post within its limit by the platform's own rule
@@ -627,9 +643,9 @@ def test_thread_properties(records: list[tuple[str, list[str], str]]) -> None:
         if platform != "linkedin" or not result.warnings:
             assert "".join(bare(stream)) == "".join(bare(whole.split())), platform
         for record in day.records:
-            # the summary's words, in order and unbroken
-            words = record.summary.split()
-            assert any(stream[i : i + len(words)] == words for i in range(len(stream))), platform
+            # the summary's characters, in order and unbroken (a clause break may fall inside
+            # a whitespace token, after an unspaced dash, so compare without white space)
+            assert "".join(record.summary.split()) in "".join(stream), platform
             for url in extract_urls(record.summary):
                 assert any(url.text in t for t in texts)
             for token in re.findall(r"(?:[@#$]\S+)", record.summary):
@@ -653,4 +669,4 @@ def test_thread_properties(records: list[tuple[str, list[str], str]]) -> None:
                 for carrier, q in spans:
                     lead = "" if q.start == 0 else "…"
                     body = quote.text[q.start : q.end]
-                    assert body in carrier.text and m.open + lead in carrier.text
+                    assert body in carrier.text and m.open + "\u2068" + lead in carrier.text

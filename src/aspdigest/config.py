@@ -43,7 +43,7 @@ class _Section(BaseModel):
 
 
 class Brand(_Section):
-    name: str = "aspdigest"
+    name: str | None = None  # None: the event's publisher (see `named`)
     primary: str = Field("#4b2c83", pattern=r"^#[0-9a-fA-F]{6}$")
     accent: str = Field("#c2185b", pattern=r"^#[0-9a-fA-F]{6}$")
     background: str = Field("#ffffff", pattern=r"^#[0-9a-fA-F]{6}$")
@@ -56,6 +56,12 @@ class Brand(_Section):
     # The publisher's postal address, printed in every digest's footer: CAN-SPAM requires
     # one in commercial mail, and Mailchimp and others refuse to send without it.
     postal_address: str | None = None
+    # A PNG or SVG file in the project, drawn on quote cards at the height the card spec gives.
+    logo: str | None = None
+
+    def named(self, publisher: str) -> Brand:
+        """These settings with `name` filled in: the one set, else the event's publisher."""
+        return self if self.name else self.model_copy(update={"name": publisher})
 
 
 class Email(_Section):

@@ -42,6 +42,7 @@ from aspdigest.records import (
     known_language,
 )
 from aspdigest.safetext import text_problem
+from aspdigest.text.excerpt import find_span
 
 EVENT_FILE = "event.toml"
 BOM = b"\xef\xbb\xbf"
@@ -499,6 +500,11 @@ def _read_record(
         return None
     problems.extend(body)
     problems.extend(_attribution_problems(path, meta))
+    for i, quote in enumerate(meta.quotes):
+        if quote.excerpt is not None:
+            problem = excerpt_problem(quote.text, quote.excerpt, f"quotes[{i}].text")
+            if problem:
+                problems.append(Problem(path, f"quotes[{i}].excerpt", problem))
     if len(problems) > before or date is None:
         return None
     return Record(
@@ -558,6 +564,24 @@ def _attribution_problems(path: str, meta: RecordMeta) -> list[Problem]:
                 )
             )
     return problems
+
+
+def excerpt_problem(text: str, excerpt: str, field: str) -> str | None:
+    """Why `excerpt` is not a contiguous verbatim span of whole words of `text`, with the
+    nearest span of the quote to copy from; None when it is one."""
+    if find_span(text, excerpt) is not None:
+        return None
+    words = text.split()
+    size = len(excerpt.split())
+    spans = {
+        " ".join(words[i : i + n])
+        for n in (size - 1, size, size + 1)
+        if n > 0
+        for i in range(len(words) - n + 1)
+    }
+    nearest = difflib.get_close_matches(excerpt, sorted(spans), n=1, cutoff=0.0)
+    hint = f'; nearest in the quote: "{nearest[0]}"' if nearest else ""
+    return f"not a contiguous span of {field} in whole words, copied exactly{hint}"
 
 
 def load_content(project: Project, event_id: str) -> Content:

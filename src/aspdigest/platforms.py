@@ -35,7 +35,9 @@ class Platform:
     (None: as written), ``max_bytes`` a further cap on the UTF-8 size, ``max_links`` on the
     distinct URLs of one post. ``alt_limit`` is the longest image description (UTF-16 units
     never undercount it), ``card_sizes`` the card sizes the platform shows uncropped in its
-    feed, best first, ``max_media`` the images one post carries (0: none attached).
+    feed, best first (Threads and Instagram-style feeds show 4:5 portrait full height; X and
+    Bluesky landscape 16:9; LinkedIn and link previews 1.91:1, the `preview` size; Mastodon
+    square), ``max_media`` the images one post carries (0: none attached).
     ``handle_pattern`` is the format of an account in event.toml ``[handles]`` (None: free
     text), ``handle_prefix`` what a post writes before it. ``hashtags`` is how many of the
     event's hashtags a post carries (None: all), ``numbered`` whether threads are numbered
@@ -144,7 +146,7 @@ _PLATFORMS = (
         max_bytes=500,
         max_links=5,
         alt_limit=1000,
-        card_sizes=("landscape", "square", "portrait"),
+        card_sizes=("portrait", "landscape", "square"),
         max_media=4,
         numbered=True,
         handle_pattern=r"^[A-Za-z0-9_.]{1,30}$",
@@ -162,7 +164,7 @@ _PLATFORMS = (
         counter="linkedin_length",
         thread=False,
         alt_limit=4086,
-        card_sizes=("square", "landscape"),
+        card_sizes=("preview", "square", "landscape"),
         max_media=0,
         numbered=False,
         handle_pattern=None,

@@ -263,6 +263,11 @@ class Quote(_Strict):
     card: bool = Field(
         True, description="Make quote cards (share images); a short phrase needs card: true."
     )
+    excerpt: Text | None = Field(
+        None,
+        description="A contiguous verbatim span of text, in whole words, shown on cards and "
+        "posts where the whole quote does not fit (with … where the quote continues).",
+    )
 
     @property
     def attribution(self) -> str:

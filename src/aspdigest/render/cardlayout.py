@@ -1,9 +1,10 @@
 """Fitting text into a quote card's boxes: line breaks, the largest size that fits, positions.
 
 A helper of the render stage, used by `render/cards.py`. `fit(...)` takes one text, the
-spec's `TextBox` for it and the font file, and returns a frozen `Block` (chosen size, lines,
-baselines, anchor) or None when the text does not fit even at the box's minimum size. The
-caller then skips the card: text is never drawn smaller than the spec allows and never cut.
+spec's `TextBox` for it (sizes in the card's pixels, see `cardspec.canvas_box`) and the font
+file, and returns a frozen `Block` (chosen size, lines, baselines, anchor) or None when the
+text does not fit even at the box's minimum size. The caller then shows an excerpt of a quote
+or skips the card: text is never drawn smaller than the spec allows and never cut.
 
 Lines break only at ordinary spaces (and tabs or newlines in the source), never at a
 no-break space (U+00A0, U+202F, U+2007) or after a word joiner, so French « guillemets »
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from aspdigest.render import cardemoji
 from aspdigest.render.cardspec import Box, TextBox
 from aspdigest.render.fonts import load
 
@@ -81,8 +83,20 @@ def words(text: str) -> list[str]:
 
 @functools.lru_cache(maxsize=65536)
 def measure(font_file: str, size: int, text: str, direction: Direction, language: str) -> float:
-    """Advance width of a shaped text; cached, as each size tried re-measures the same words."""
-    return float(load(font_file, size).getlength(text, direction=direction, language=language))
+    """Advance width of a shaped text; cached, as each size tried re-measures the same words.
+
+    Emoji clusters are measured in the colour emoji font they are drawn with.
+    """
+    font = load(font_file, size)
+    parts = cardemoji.runs(text)
+    if len(parts) == 1 and not parts[0][1]:
+        return float(font.getlength(text, direction=direction, language=language))
+    return sum(
+        cardemoji.advance(run, size)
+        if is_emoji
+        else float(font.getlength(run, direction=direction, language=language))
+        for run, is_emoji in parts
+    )
 
 
 def wrap(
@@ -167,7 +181,7 @@ def fit(
 ) -> Block | None:
     """The largest size in [min_size, max_size] at which every line fits the box, placed."""
     parts = words(text)
-    low, high = el.min_size, el.max_size
+    low, high = int(el.min_size), int(el.max_size)  # whole pixels (cardspec.canvas_box)
     best: tuple[int, list[str]] | None = None
     # Larger type never needs fewer lines, so "fits" is monotone in size: binary search.
     while low <= high:

@@ -3,11 +3,15 @@
 Render stage, registered in DAY_RENDERERS. `render(day, ctx)` takes a `Day` and returns a
 `Rendered` holding `cards/<record>-<n>.<size>.png` for every quote of the day with
 `card: true` (n counts the record's quotes from 1, so it names `quotes[n-1]`), in every size
-the card spec (`render/cardspec.py`) defines. Each artifact carries the alt text (the quote
-verbatim in its quotation marks, then speaker, role, event and date) and the layout facts
-in `meta`. A card whose text does not fit at the spec's minimum size, or that holds a
-character no bundled font can draw, is skipped with a warning instead: a quote is never
-shrunk past the spec, cut, or drawn with missing-glyph boxes.
+the card spec (`render/cardspec.py`) defines. Each artifact carries the alt text (the whole
+quote verbatim in its quotation marks, then speaker, role, event and date) and the layout
+facts in `meta`. No text is drawn under the spec's sizes, which never go under the legibility
+floor (16 px for the quote, 11 px for other lines, on a phone showing the card 360 px wide).
+A quote too long to set whole at that size is shown as an excerpt (`text/excerpt.py`: the
+record's `quotes[].excerpt`, else its leading whole sentences, with "…" where it continues),
+and the manifest marks the card `excerpt: true`. A card that holds a character no font can
+draw is skipped with a warning: never drawn with missing-glyph boxes. Emoji are drawn in
+colour (`render/cardemoji.py`).
 
 Cards are independent, so a day with many of them is drawn across the machine's cores in a
 process pool; results keep their order and PNGs carry no timestamps, so the bytes are the
@@ -31,14 +35,31 @@ from babel.dates import format_date
 from PIL import Image, ImageDraw
 
 from aspdigest.days import Day
-from aspdigest.errors import RenderError
+from aspdigest.errors import RenderError, UserError
 from aspdigest.records import Quote, Record
-from aspdigest.render import Artifact, RenderContext, Rendered
-from aspdigest.render.cardlayout import Block, Direction, first_strong, fit, has_direction, mirror
-from aspdigest.render.cardspec import CardSize, LoadedSpec, load_spec
+from aspdigest.render import Artifact, RenderContext, Rendered, cardemoji
+from aspdigest.render.cardlayout import (
+    Block,
+    Direction,
+    first_strong,
+    fit,
+    has_direction,
+    measure,
+    mirror,
+)
+from aspdigest.render.cardspec import (
+    CardSize,
+    LoadedSpec,
+    Phone,
+    TextBox,
+    canvas_box,
+    load_spec,
+    phone_px,
+)
 from aspdigest.render.fonts import describe_char, load, missing_glyphs, require_raqm
+from aspdigest.render.quotemarks import Marks, marks
 from aspdigest.render.quotemarks import direction as lang_direction
-from aspdigest.render.quotemarks import marks
+from aspdigest.text.excerpt import Excerpt, excerpt
 
 # Up to this many cards a day, starting worker processes costs more than it saves. Measured
 # on 2 cores: 12 cards take as long either way (fork server start included), 24 take 0.43 s
@@ -65,6 +86,17 @@ class CardJob:
     colors: Mapping[str, str]
     fonts: Mapping[str, str]
     spec_folder: str
+    quote: str  # verbatim; the quote element shows it, or an excerpt of it, in `marks`
+    excerpt: str | None
+    marks: Marks
+    phone: Phone
+    logo: str | None  # image file to draw in the size's logo box
+
+
+@dataclass(frozen=True)
+class Layout:
+    blocks: tuple[Block, ...]
+    shown: Excerpt  # what of the quote the card shows
 
 
 @dataclass(frozen=True)
@@ -104,6 +136,8 @@ def plan(day: Day, ctx: RenderContext) -> CardPlan:
                 (name, fill(el.text, values, direction)) for name, el in size.text.items()
             )
             texts = tuple((name, text) for name, text in texts if text.strip())
+            if any(cardemoji.has_emoji(text) for _, text in texts):
+                cardemoji.require_emoji_font()
             problem = _missing(texts, size, spec)
             if problem:
                 warning = f"cards: {record.id} quote {number}: skipped: {problem}"
@@ -123,6 +157,11 @@ def plan(day: Day, ctx: RenderContext) -> CardPlan:
                     colors=spec.colors,
                     fonts=spec.fonts,
                     spec_folder=spec.folder,
+                    quote=quote.text,
+                    excerpt=quote.excerpt,
+                    marks=marks(lang),
+                    phone=spec.spec.phone,
+                    logo=_logo_file(size, spec),
                 )
             )
     return CardPlan(tuple(jobs), alts, tuple(warnings))
@@ -135,10 +174,15 @@ def render(day: Day, ctx: RenderContext) -> Rendered:
     for job, result in zip(cards.jobs, draw_all(cards.jobs), strict=True):
         if result.png is None:
             el = job.size.text[result.failed or "quote"]
+            what = (
+                "not even the first word of the quote fits"
+                if result.failed == "quote"
+                else f"the {result.failed} does not fit"
+            )
             warnings.append(
-                f"cards: {job.record} quote {job.number}: {job.size_name} card skipped: the "
-                f"{result.failed} does not fit its box even at the minimum size of "
-                f"{el.min_size}px (text is never shrunk further or cut)"
+                f"cards: {job.record} quote {job.number}: {job.size_name} card skipped: "
+                f"{what} its box at the minimum size of {el.min_size:g} px on a phone "
+                f"(text is never shrunk further or cut)"
             )
             continue
         artifacts.append(
@@ -193,14 +237,16 @@ def _values(
     # and “ at the left-hand end, so both point at the quote the way Arabic print shows them
     # (test_cards checks both ends in pixels). «…» would also draw correctly, since Raqm
     # mirrors guillemets in right-to-left text, but the channels should agree.
+    quote_marks = marks(lang)
     return {
-        "quote": marks(lang).wrap(quote.text),
+        "quote": quote_marks.wrap(quote.text),
+        "mark": quote_marks.open.strip(" \u00a0\u202f"),
         "speaker": quote.attribution,
         "role": (speaker.role if speaker and speaker.role else ""),
         "event": day.event.short_name,
         "event_name": day.event.name,
         "date": format_date(day.date, format="long", locale=_locale(lang)),
-        "brand": ctx.project.settings.brand.name,
+        "brand": ctx.project.settings.brand.name or day.event.publisher,
     }
 
 
@@ -210,9 +256,20 @@ def alt_text(values: Mapping[str, str]) -> str:
     return f"{values['quote']} — {who}. {values['event']}, {values['date']}."
 
 
+def _logo_file(size: CardSize, spec: LoadedSpec) -> str | None:
+    if size.logo is None:
+        return None
+    if size.logo.path is not None:
+        return str(Path(spec.folder) / size.logo.path)
+    return spec.logo
+
+
 def _missing(texts: Sequence[tuple[str, str]], size: CardSize, spec: LoadedSpec) -> str | None:
     for name, text in texts:
-        gaps = missing_glyphs(text, spec.fonts[size.text[name].font])
+        gaps = missing_glyphs(cardemoji.without_emoji(text), spec.fonts[size.text[name].font])
+        for run, is_emoji in cardemoji.runs(text):
+            if is_emoji:
+                gaps += missing_glyphs(run, str(cardemoji.EMOJI_FONT))
         if gaps:
             listed = ", ".join(describe_char(c) for c in gaps)
             return f"no bundled font draws {listed} (in the {name}); it would show as an empty box"
@@ -261,63 +318,158 @@ def element_direction(text: str, card: Direction) -> Direction:
     return first_strong(text) or card
 
 
-def draw_card(job: CardJob) -> CardResult:
+def layout(job: CardJob) -> Layout | str:
+    """Every element fitted to its box, the quote whole or as the longest excerpt that fits
+    at the spec's minimum size; or the name of the element that does not fit."""
     size = job.size
     rtl = job.direction == "rtl"
     blocks: list[Block] = []
+    shown: Excerpt | None = None
     for name, text in job.texts:
-        el = size.text[name]
-        direction = job.direction if name == "quote" else element_direction(text, job.direction)
-        block = fit(name, text, el, job.fonts[el.font], direction, job.lang, size.width, rtl)
-        if block is None:
-            return CardResult(None, {}, failed=name)
+        el = canvas_box(size.text[name], size.width, job.phone)
+        font = job.fonts[el.font]
+        if name != "quote":
+            direction = element_direction(text, job.direction)
+            block = fit(name, text, el, font, direction, job.lang, size.width, rtl)
+            if block is None and el.optional:
+                continue
+            if block is None:
+                return name
+            blocks.append(block)
+            continue
+        fitted = _fit_quote(job, el, font)
+        if fitted is None:
+            return name
+        shown, block = fitted
         blocks.append(block)
+    if shown is None:
+        return "quote"
+    return Layout(tuple(blocks), shown)
+
+
+def _fit_quote(job: CardJob, el: TextBox, font: str) -> tuple[Excerpt, Block] | None:
+    fitted: dict[str, Block] = {}
+
+    def fits(candidate: str) -> bool:
+        block = fit(
+            "quote",
+            job.marks.wrap(candidate),
+            el,
+            font,
+            job.direction,
+            job.lang,
+            job.size.width,
+            job.direction == "rtl",
+        )
+        if block is not None:
+            fitted[candidate] = block
+        return block is not None
+
+    shown = excerpt(job.quote, fits, job.excerpt)
+    return None if shown is None else (shown, fitted[shown.shown])
+
+
+def draw_card(job: CardJob) -> CardResult:
+    size = job.size
+    rtl = job.direction == "rtl"
+    laid = layout(job)
+    if isinstance(laid, str):
+        return CardResult(None, {}, failed=laid)
     image = Image.new("RGB", (size.width, size.height), job.colors["background"])
     draw = ImageDraw.Draw(image)
     for shape in size.shapes:
         x, y, w, h = mirror(shape.box, size.width, rtl)
         draw.rectangle((x, y, x + w - 1, y + h - 1), fill=job.colors[shape.color])
-    if size.logo is not None:
+    if size.logo is not None and job.logo is not None:
         _paste_logo(
-            image,
-            Path(job.spec_folder) / size.logo.path,
-            mirror(size.logo.box, size.width, rtl),
-            size.logo.align,
-            rtl,
+            image, Path(job.logo), mirror(size.logo.box, size.width, rtl), size.logo.align, rtl
         )
-    for block in blocks:
+    for block in laid.blocks:
         el = size.text[block.name]
-        font = load(job.fonts[el.font], block.size)
+        font_file = job.fonts[el.font]
         for line, baseline in zip(block.lines, block.baselines, strict=True):
-            draw.text(
-                (block.x, baseline),
-                line,
-                font=font,
-                fill=job.colors[el.color],
-                anchor=block.anchor,
-                direction=block.direction,
-                language=job.lang,
+            _draw_line(
+                image, draw, block, line, baseline, font_file, job.colors[el.color], job.lang
             )
     png = encode_png(image)
-    quote = next(b for b in blocks if b.name == "quote")
-    meta = {
+    quote = next(b for b in laid.blocks if b.name == "quote")
+    meta: dict[str, Any] = {
         "size": job.size_name,
         "width": size.width,
         "height": size.height,
         "lang": job.lang,
         "direction": job.direction,
         "font_size": quote.size,
-        "elements": {b.name: b.meta() for b in blocks},
+        "phone_width": job.phone.width,
+        "excerpt": not laid.shown.whole,
+        "elements": {
+            b.name: {
+                **b.meta(),
+                "phone_size": round(phone_px(b.size, size.width, job.phone.width), 2),
+            }
+            for b in laid.blocks
+        },
     }
+    if not laid.shown.whole:
+        meta["excerpt_text"] = laid.shown.shown
     return CardResult(png, meta)
+
+
+def _draw_line(
+    image: Image.Image,
+    draw: ImageDraw.ImageDraw,
+    block: Block,
+    line: str,
+    baseline: int,
+    font_file: str,
+    colour: str,
+    lang: str,
+) -> None:
+    font = load(font_file, block.size)
+    parts = cardemoji.runs(line)
+    if len(parts) == 1 and not parts[0][1]:
+        draw.text(
+            (block.x, baseline),
+            line,
+            font=font,
+            fill=colour,
+            anchor=block.anchor,
+            direction=block.direction,
+            language=lang,
+        )
+        return
+    # Runs are placed side by side in reading order (right to left on a right-to-left
+    # line); each text run is still shaped and reordered by Raqm on its own.
+    widths = [measure(font_file, block.size, run, block.direction, lang) for run, _ in parts]
+    total = sum(widths)
+    left = {"l": block.x, "r": block.x - total, "m": block.x - total / 2}[block.anchor[0]]
+    placed = list(zip(parts, widths, strict=True))
+    if block.direction == "rtl":
+        placed.reverse()
+    cursor = left
+    for (run, is_emoji), width in placed:
+        if is_emoji:
+            picture, ascent = cardemoji.image(run, block.size)
+            image.paste(picture, (round(cursor), baseline - ascent), picture)
+        else:
+            draw.text(
+                (cursor, baseline),
+                run,
+                font=font,
+                fill=colour,
+                anchor="ls",
+                direction=block.direction,
+                language=lang,
+            )
+        cursor += width
 
 
 def _paste_logo(
     image: Image.Image, path: Path, box: tuple[int, int, int, int], align: str, rtl: bool
 ) -> None:
     x, y, w, h = box
-    with Image.open(path) as source:
-        logo = source.convert("RGBA")
+    logo = _logo_image(path, h)
+    # At the box's height; narrower boxes (a wide logo) scale it down to the box's width.
     scale = min(w / logo.width, h / logo.height)
     logo = logo.resize(
         (max(1, round(logo.width * scale)), max(1, round(logo.height * scale))),
@@ -328,6 +480,22 @@ def _paste_logo(
     )
     left = {"left": x, "right": x + w - logo.width, "center": x + (w - logo.width) // 2}[side]
     image.paste(logo, (left, y + (h - logo.height) // 2), logo)
+
+
+def _logo_image(path: Path, height: int) -> Image.Image:
+    if path.suffix.lower() == ".svg":
+        try:
+            import cairosvg
+        except ImportError:
+            raise UserError(
+                f"cards: {path.name}: drawing an SVG logo needs the Python package cairosvg "
+                "(pip install cairosvg), or give brand.logo as a PNG"
+            ) from None
+        png = cairosvg.svg2png(url=str(path), output_height=height * 2)
+        with Image.open(io.BytesIO(png)) as source:
+            return source.convert("RGBA")
+    with Image.open(path) as source:
+        return source.convert("RGBA")
 
 
 def encode_png(image: Image.Image) -> bytes:

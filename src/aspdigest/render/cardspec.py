@@ -6,10 +6,16 @@ spec (the project's `templates/cards/cards.toml` if it has one, else the default
 [brand] settings, checks that every text colour reaches a 4.5:1 contrast ratio (WCAG AA)
 against the background, and returns a frozen `LoadedSpec`. Every problem is reported, one
 line each, as a `RenderError`; a designer changes this data, never the code.
+
+Type sizes are stated in phone pixels: what a reader sees when the card is shown `[phone]
+width` (360) pixels wide, as in a phone feed. The legibility floor (a quote never under 16
+px, any other line never under 11 px, at that width) is enforced here: a spec may raise it,
+never lower it. `canvas_box` turns an element's phone sizes into the card's own pixels.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import string
 import tomllib
@@ -26,7 +32,13 @@ from aspdigest.render.templates import template_dirs
 SPEC_NAME = "cards/cards.toml"
 MIN_CONTRAST = 4.5
 # What a text element's `text` may contain; `quote` is already wrapped in quotation marks.
-PLACEHOLDERS = ("quote", "speaker", "role", "event", "event_name", "date", "brand")
+# `mark` is the quote language's opening quotation mark, for a large decorative glyph.
+PLACEHOLDERS = ("quote", "speaker", "role", "event", "event_name", "date", "brand", "mark")
+# The legibility floor, in pixels on a phone showing the card PHONE_WIDTH pixels wide.
+PHONE_WIDTH = 360
+QUOTE_FLOOR = 16
+TEXT_FLOOR = 11
+LOGO_TYPES = (".png", ".svg")
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 _BRAND_COLOURS = ("primary", "accent", "background", "text")
 
@@ -51,14 +63,18 @@ class TextBox(_Strict):
     box: Box
     font: str = "regular"
     color: str
-    min_size: int = Field(ge=8, le=400)
-    max_size: int = Field(ge=8, le=400)
+    # In phone pixels (see [phone]); the card's own pixels are these × card width / phone width.
+    min_size: float = Field(ge=1, le=200)
+    max_size: float = Field(ge=1, le=200)
     line_height: float = Field(1.25, ge=0.8, le=3.0)
     # Arabic needs more room between lines than Latin (taller marks, deeper descenders).
     line_height_rtl: float | None = Field(None, ge=0.8, le=3.0)
     max_lines: int | None = Field(None, ge=1)
     align: Literal["start", "center", "end"] = "start"
     valign: Literal["top", "middle", "bottom"] = "top"
+    # Context that may be left off a card when it does not fit at min_size (a very long
+    # role); the alt text still carries it. The quote is never optional.
+    optional: bool = False
 
 
 class Shape(_Strict):
@@ -69,9 +85,13 @@ class Shape(_Strict):
 
 
 class Logo(_Strict):
-    """An image file (relative to the spec's folder), scaled to fit its box."""
+    """Where the logo goes: drawn at the box's height (narrower if the box is too narrow).
 
-    path: str
+    The image is `path` (relative to the spec's folder) or, without one, `brand.logo` from
+    aspdigest.toml; with neither, the box stays empty.
+    """
+
+    path: str | None = None
     box: Box
     align: Literal["start", "center", "end"] = "end"
 
@@ -84,7 +104,16 @@ class CardSize(_Strict):
     text: dict[str, TextBox]
 
 
+class Phone(_Strict):
+    """How the card is judged: shown `width` pixels wide, no text under these sizes."""
+
+    width: int = Field(PHONE_WIDTH, ge=100, le=PHONE_WIDTH)
+    quote_min: float = Field(QUOTE_FLOOR, ge=QUOTE_FLOOR)
+    text_min: float = Field(TEXT_FLOOR, ge=TEXT_FLOOR)
+
+
 class CardSpec(_Strict):
+    phone: Phone
     colors: dict[str, str]
     fonts: dict[str, str]
     sizes: dict[str, CardSize]
@@ -100,6 +129,25 @@ class LoadedSpec(BaseModel):
     spec: CardSpec
     colors: dict[str, str]
     fonts: dict[str, str]
+    logo: str | None = None  # brand.logo resolved to a file path, when set
+
+    def floor(self, element: str) -> float:
+        phone = self.spec.phone
+        return phone.quote_min if element == "quote" else phone.text_min
+
+
+def canvas_box(el: TextBox, card_width: int, phone: Phone) -> TextBox:
+    """The element with its sizes in the card's pixels: the smallest whole size at or above
+    the phone minimum, the largest at or below the phone maximum."""
+    scale = card_width / phone.width
+    low = math.ceil(el.min_size * scale - 1e-9)
+    high = max(low, math.floor(el.max_size * scale + 1e-9))
+    return el.model_copy(update={"min_size": low, "max_size": high})
+
+
+def phone_px(canvas_size: float, card_width: int, phone_width: int = PHONE_WIDTH) -> float:
+    """A size in the card's pixels as seen on a phone showing the card phone_width wide."""
+    return canvas_size * phone_width / card_width
 
 
 def find_spec(project: Project) -> Path:
@@ -133,7 +181,11 @@ def load_spec(project: Project) -> LoadedSpec:
         fonts[role] = str(file)
     for size_name, size in spec.sizes.items():
         _check_size(size_name, size, spec, shown, problems)
-        if size.logo is not None and not (path.parent / size.logo.path).is_file():
+        if (
+            size.logo is not None
+            and size.logo.path is not None
+            and not (path.parent / size.logo.path).is_file()
+        ):
             problems.append(
                 Problem(
                     shown,
@@ -141,11 +193,29 @@ def load_spec(project: Project) -> LoadedSpec:
                     f'image "{size.logo.path}" not found beside the spec',
                 )
             )
+    logo = _brand_logo(project, problems)
     if not problems:
         problems.extend(_contrast_problems(spec, colors, shown))
     if problems:
         raise RenderError(problems)
-    return LoadedSpec(path=shown, folder=str(path.parent), spec=spec, colors=colors, fonts=fonts)
+    return LoadedSpec(
+        path=shown, folder=str(path.parent), spec=spec, colors=colors, fonts=fonts, logo=logo
+    )
+
+
+def _brand_logo(project: Project, problems: list[Problem]) -> str | None:
+    name = project.settings.brand.logo
+    if name is None:
+        return None
+    file = (project.root / name).resolve()
+    where = "aspdigest.toml"
+    if not file.is_relative_to(project.root.resolve()) or not file.is_file():
+        problems.append(Problem(where, "brand.logo", f'"{name}" is not a file in the project'))
+        return None
+    if file.suffix.lower() not in LOGO_TYPES:
+        problems.append(Problem(where, "brand.logo", f'"{name}" must be a .png or .svg file'))
+        return None
+    return str(file)
 
 
 def _message(err: Any) -> str:
@@ -201,9 +271,19 @@ def _check_size(
     for el_name, el in size.text.items():
         field = f"{where}.text.{el_name}"
         boxes.append((field, el.box))
+        floor = spec.phone.quote_min if el_name == "quote" else spec.phone.text_min
+        if el.min_size < floor:
+            problems.append(
+                Problem(
+                    shown,
+                    f"{field}.min_size",
+                    f"{el.min_size:g} px is under the legibility floor of {floor:g} px "
+                    f"(sizes are phone pixels, the card seen {spec.phone.width} px wide)",
+                )
+            )
         if el.min_size > el.max_size:
             problems.append(
-                Problem(shown, field, f"min_size {el.min_size} is above max_size {el.max_size}")
+                Problem(shown, field, f"min_size {el.min_size:g} is above max_size {el.max_size:g}")
             )
         if el.font not in spec.fonts:
             problems.append(Problem(shown, f"{field}.font", f'no font role "{el.font}" in [fonts]'))
@@ -226,6 +306,8 @@ def _check_size(
             )
         if el_name == "quote" and el.text != "{quote}":
             problems.append(Problem(shown, f"{field}.text", 'must be exactly "{quote}"'))
+        if el_name == "quote" and el.optional:
+            problems.append(Problem(shown, f"{field}.optional", "the quote is never optional"))
     for shape_i, shape in enumerate(size.shapes):
         if shape.color not in spec.colors:
             problems.append(

@@ -5,6 +5,11 @@ A helper of the render stage. `marks(lang)` takes a BCP 47 tag and returns the f
 and the script direction) that renderers wrap a verbatim quote in. The quote's own words
 are never touched: only the marks around them depend on the language.
 
+`wrap` also isolates the quote (U+2068 FIRST STRONG ISOLATE … U+2069 POP DIRECTIONAL
+ISOLATE) inside its marks, on cards, in posts and in the digest alike: an Arabic quote in an
+English post, or a quote holding its own (balanced) bidi controls, then cannot reorder the
+marks or the text around it. `check` refuses unbalanced controls, so none can escape.
+
 Babel ships no CLDR delimiters, so the table below copies CLDR's `quotationStart` /
 `quotationEnd` for the languages a human-rights conference is likely to quote; any
 other language falls back to the English curly quotes, which every reader recognises.
@@ -15,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 NNBSP = "\u202f"  # narrow no-break space: French puts it inside « », and it never wraps
+FSI = "\u2068"
+PDI = "\u2069"
 
 
 @dataclass(frozen=True)
@@ -24,7 +31,8 @@ class Marks:
     dir: str  # "ltr" or "rtl"
 
     def wrap(self, text: str) -> str:
-        return f"{self.open}{text}{self.close}"
+        """The text in these marks, bidi-isolated inside them."""
+        return f"{self.open}{FSI}{text}{PDI}{self.close}"
 
 
 # Language (primary subtag, or full tag where a region differs) → (open, close).

@@ -26,8 +26,7 @@ from aspdigest.days import Day
 from aspdigest.platforms import PLATFORMS
 from aspdigest.records import Record
 from aspdigest.render import RenderContext
-from aspdigest.render.cardlayout import fit
-from aspdigest.render.cards import CardJob, element_direction, plan
+from aspdigest.render.cards import CardJob, layout, plan
 from aspdigest.render.quotemarks import marks
 from aspdigest.render.threads import (
     Media,
@@ -70,17 +69,9 @@ def card_index(day: Day, ctx: RenderContext) -> CardIndex:
 
 
 def fits_card(job: CardJob) -> bool:
-    """The check `cards.draw_card` makes before it draws: every element fits its box."""
-    rtl = job.direction == "rtl"
-    for name, text in job.texts:
-        el = job.size.text[name]
-        direction = job.direction if name == "quote" else element_direction(text, job.direction)
-        if (
-            fit(name, text, el, job.fonts[el.font], direction, job.lang, job.size.width, rtl)
-            is None
-        ):
-            return False
-    return True
+    """The check `cards.draw_card` makes before it draws: every element fits its box (the
+    quote whole or as an excerpt)."""
+    return not isinstance(layout(job), str)
 
 
 def alt_candidates(record: Record, index: int, full: str, language: str) -> list[str]:

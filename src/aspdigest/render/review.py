@@ -64,7 +64,7 @@ def render_event(days: Sequence[DayOutput], ctx: RenderContext) -> Rendered:
     common: dict[str, Any] = {
         "event": event,
         "days": views,
-        "brand": ctx.project.settings.brand,
+        "brand": ctx.project.settings.brand.named(event.publisher),
         "locale": event.language,
         "lang": event.language,
         "dates": format_interval(

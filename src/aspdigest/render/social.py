@@ -153,7 +153,7 @@ def _values(day: Day, ctx: RenderContext, platform: Platform) -> dict[str, Any]:
         "platform": platform.name,
         "label": platform.label,
         "locale": language,
-        "brand": settings.brand,
+        "brand": settings.brand.named(day.event.publisher),
         "hashtags": hashtag_line(day.event, platform.name),
         "archive_url": _archive_url(ctx, day),
         "signup_url": settings.social.signup_url or settings.email.signup_url,

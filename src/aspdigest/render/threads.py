@@ -91,7 +91,7 @@ class QuoteUnit:
         if end < len(self.text):
             trail = (" " if self.text[end].isspace() else "") + ELLIPSIS
         before, after = self.frame_last if end == len(self.text) else self.frame
-        body = self.marks.open + lead + self.text[start:end] + trail + self.marks.close
+        body = self.marks.wrap(lead + self.text[start:end] + trail)
         return before + body + after
 
 
