@@ -148,7 +148,7 @@ def test_each_day_shows_its_digest_and_threads(page: Page, site: Path) -> None:
         expect(page.locator(".subject")).to_have_text(digest["meta"]["subject"])
         for width in ("375", "600"):
             frame = page.frame_locator(f'iframe[width="{width}"]')
-            expect(frame.locator("body")).to_contain_text(digest["meta"]["subject"].split(": ")[1])
+            expect(frame.locator("body")).to_contain_text(digest["meta"]["subject"].split(" | ")[0])
         expect(page.get_by_role("tab")).to_have_count(5)
         expect(page.locator("#thread-x")).to_be_visible()
         for platform in PLATFORMS:

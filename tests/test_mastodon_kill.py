@@ -48,7 +48,9 @@ def root(tmp_path: Path) -> Path:
 
 # (profile, kills at least over all runs, runs at least (two at a time), seconds in which to
 # kill; the runs then finish). Figures: kill-test.json
-PLANS = [("4.3", 20, 4, 40.0), ("4.5", 4, 2, 20.0), ("4.6", 4, 2, 20.0)]
+# The budget is a cap, not a target: runs stop as soon as the kills and runs are reached
+# (about 40 s for 4.3 on an idle machine), and a loaded one gets the time it needs.
+PLANS = [("4.3", 20, 4, 150.0), ("4.5", 4, 2, 60.0), ("4.6", 4, 2, 60.0)]
 
 
 def _reached(server: FakeMastodon, proc: subprocess.Popen[bytes], posts: int) -> bool:
