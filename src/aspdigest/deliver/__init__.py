@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from aspdigest.artifacts import BuiltDay
 from aspdigest.config import Project
 from aspdigest.deliver.email import SendReport, send_digest, send_test
 from aspdigest.errors import UserError
-from aspdigest.queue.schedule import day_dir, thread_file
 from aspdigest.store import Delivery, SocialPost, Store
 
 __all__ = [
@@ -165,12 +164,9 @@ def _posts(raw: Any) -> tuple[Post, ...]:
 
 def publication_for(project: Project, d: Delivery) -> Publication:
     """The approved posts of a thread or quotes delivery, read from the build."""
-    folder = day_dir(project, d.event, d.date)
-    path = folder / thread_file(d.platform)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{project.relative(path)}: cannot read the posts ({exc})") from None
+    day = BuiltDay(project, d.event, d.date)
+    folder, path = day.folder, day.thread_path(d.platform)
+    data = day.posts(d.platform)
     if d.channel == "thread":
         groups: tuple[tuple[Post, ...], ...] = (_posts(data.get("posts")),)
     elif d.channel == "quotes":
