@@ -55,3 +55,27 @@ def test_the_check_sees_a_module_that_names_a_built_file() -> None:
     assert "digest.eml" in found
     assert "thread." in found
     assert "Reads manifest.json." not in found
+
+
+HELP = """
+import sys
+from aspdigest.cli import app
+sys.argv = ["aspdigest", "--help"]
+try:
+    app()
+except SystemExit:
+    pass
+heavy = ("sqlalchemy", "pydantic", "PIL", "mjml", "apscheduler", "aspdigest.store", "aspdigest.config")
+print(sorted(m for m in sys.modules if m.split(".")[0] in heavy or m.startswith(heavy)), file=sys.stderr)
+"""
+
+
+def test_help_imports_neither_the_store_nor_pydantic_nor_pillow_nor_mjml() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", HELP], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert "Usage: aspdigest" in done.stdout
+    assert done.stderr.strip().splitlines()[-1] == "[]"
