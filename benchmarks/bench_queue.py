@@ -11,7 +11,6 @@ approved deliveries.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import os
 import shutil
 import signal
@@ -42,7 +41,6 @@ def environment(root: Path) -> dict[str, str]:
 
 def lateness(root: Path) -> list[float]:
     from aspdigest.config import load_project
-    from aspdigest.queue.joblog import Log
     from aspdigest.queue.rehearsal import rehearse
 
     project = load_project(root, environ={})
@@ -54,7 +52,6 @@ def lateness(root: Path) -> list[float]:
             dt.date(2024, 12, 2),
             SPEED,
             environ={"TZ": "UTC"},
-            log=Log(io.StringIO()),
         )
         late += result.lateness
     return late

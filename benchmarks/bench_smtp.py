@@ -53,10 +53,11 @@ def free_port() -> int:
 
 def send_rate(root: Path, run: int, *, messages: int = MESSAGES, connections: int = 1) -> float:
     """Messages per second of one send of `messages` digests over `connections` connections."""
+    from aspdigest.artifacts import BuiltDay
     from aspdigest.config import load_project
     from aspdigest.content import load_content
     from aspdigest.days import plan_days
-    from aspdigest.deliver.email import eml_path, send_digest
+    from aspdigest.deliver.email import send_digest
     from aspdigest.render import RenderContext
     from aspdigest.render.email import digest
     from aspdigest.render.templates import make_environment
@@ -71,7 +72,7 @@ def send_rate(root: Path, run: int, *, messages: int = MESSAGES, connections: in
     )
     content = load_content(project, "asp23")
     day = plan_days(content)[0]
-    path = eml_path(project, "asp23", day.date)
+    path = BuiltDay(project, "asp23", day.date).eml
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(digest(day, RenderContext(project, content, make_environment(project))).eml)
 

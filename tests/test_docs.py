@@ -74,3 +74,41 @@ def test_every_setting_is_documented() -> None:
             if f"`{section}.{sub.alias or key}`" not in README:
                 missing.append(f"{section}.{sub.alias or key}")
     assert missing == []
+
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "aspdigest"
+
+
+def _module_table() -> set[str]:
+    """The names in the first column of the README's module table (`x.py`, `pkg/`)."""
+    start = README.index("| module | stage |")
+    names: set[str] = set()
+    for line in README[start:].splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        first = line.split("|")[1]
+        names.update(part.strip().strip("`") for part in first.split(","))
+    return names
+
+
+def test_every_module_in_the_readme_table_exists() -> None:
+    table = _module_table()
+    assert "artifacts.py" in table
+    assert sorted(name for name in table if not (SRC / name).exists()) == []
+
+
+def test_every_module_is_in_the_readme_table() -> None:
+    # A package named as `pkg/` covers its modules; queue/ and store/ name each module.
+    table = _module_table()
+    missing = []
+    for path in sorted(SRC.rglob("*.py")):
+        rel = path.relative_to(SRC)
+        if rel.parts[0] in ("migrations",) or rel.name == "__main__.py":
+            continue  # alembic's scripts; `python -m aspdigest`
+        if len(rel.parts) > 1 and f"{rel.parts[0]}/" in table:
+            continue
+        if rel.name == "__init__.py" and len(rel.parts) == 1:
+            continue
+        if rel.as_posix() not in table:
+            missing.append(rel.as_posix())
+    assert missing == []

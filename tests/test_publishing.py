@@ -22,7 +22,7 @@ from aspdigest.deliver import publisher_for
 from aspdigest.errors import ConfigError, UserError
 from aspdigest.queue.actions import send_now
 from aspdigest.queue.approval import approve
-from aspdigest.queue.joblog import Log
+from aspdigest.queue.joblog import log_to
 from aspdigest.queue.plan import plan
 from aspdigest.queue.rehearsal import rehearse
 from aspdigest.store import Store, open_project_store, open_store
@@ -186,7 +186,8 @@ def test_a_rehearsal_posts_the_day_to_the_local_pds_and_mastodon(tmp_path: Path,
         )["did"]
         project = load_project(root, environ=env)
         out = io.StringIO()
-        result = rehearse(project, "asp23", DAY3, 3600, environ=env, log=Log(out))
+        with log_to(out):
+            result = rehearse(project, "asp23", DAY3, 3600, environ=env)
         posted = masto.posts()
     by_platform = {(r.channel, r.platform): r for r in result.deliveries}
     assert {r.status for r in result.deliveries} == {"sent"}, out.getvalue()

@@ -191,9 +191,10 @@ import sys
 from pathlib import Path
 from aspdigest.config import load_project
 from aspdigest.store import open_project_store
+from aspdigest.queue.joblog import log_to
 from aspdigest.queue.runner import Runner
 project = load_project(Path(sys.argv[1]))
-with open_project_store(project) as store:
+with open_project_store(project) as store, log_to(sys.stderr):
     Runner(project, "asp23", store, actor=sys.argv[3]).fire(int(sys.argv[2]))
 """
 

@@ -25,10 +25,11 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from aspdigest.artifacts import BuiltDay
 from aspdigest.config import Project, load_project
 from aspdigest.content import load_content
 from aspdigest.days import plan_days
-from aspdigest.deliver.email import eml_path, send_digest
+from aspdigest.deliver.email import send_digest
 from aspdigest.render import RenderContext
 from aspdigest.render.email import digest
 from aspdigest.render.templates import make_environment
@@ -92,7 +93,7 @@ def _built(root: Path, environ: dict[str, str]) -> Project:
     content = load_content(project, "asp23")
     day = plan_days(content)[0]
     result = digest(day, RenderContext(project, content, make_environment(project)))
-    path = eml_path(project, "asp23", day.date)
+    path = BuiltDay(project, "asp23", day.date).eml
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(result.eml)
     return project

@@ -9,18 +9,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from aspdigest.artifacts import BuiltDay
 from aspdigest.config import load_project
 from aspdigest.content import load_content
 from aspdigest.errors import UserError
-from aspdigest.queue.schedule import (
-    Schedule,
-    channel_artifacts,
-    day_dir,
-    load_schedule,
-    local_datetime,
-    manifest_hashes,
-    read_manifest,
-)
+from aspdigest.queue.schedule import Schedule, load_schedule, local_datetime
 from delivery_helpers import built_copy
 
 AMS = ZoneInfo("Europe/Amsterdam")
@@ -292,25 +285,25 @@ def test_disabled_channels_and_days_plan_nothing(tmp_path: Path) -> None:
 def test_channel_artifacts_follow_the_build(tmp_path: Path) -> None:
     root = built_copy(tmp_path)
     project = load_project(root, environ={})
-    folder = day_dir(project, "asp23", dt.date(2024, 12, 2))
-    hashes = manifest_hashes(read_manifest(project, "asp23", dt.date(2024, 12, 2)))
-    digest = channel_artifacts(folder, hashes, "digest", "")
+    day = BuiltDay(project, "asp23", dt.date(2024, 12, 2))
+    hashes = day.hashes()
+    digest = day.carries(hashes, "digest", "")
     assert digest is not None and sorted(digest) == ["digest.eml", "digest.html", "digest.txt"]
-    thread = channel_artifacts(folder, hashes, "thread", "x")
+    thread = day.carries(hashes, "thread", "x")
     assert thread is not None
     assert {"thread.x.json", "thread.x.txt"} < set(thread)
     assert any(name.startswith("cards/") for name in thread)  # the cards its posts attach
     assert all(thread[name] == hashes[name] for name in thread)
-    quotes = channel_artifacts(folder, hashes, "quotes", "x")
+    quotes = day.carries(hashes, "quotes", "x")
     assert quotes is not None and "thread.x.json" in quotes
     day3 = dt.date(2024, 12, 4)  # a day without quote posts
-    hashes3 = manifest_hashes(read_manifest(project, "asp23", day3))
-    assert channel_artifacts(day_dir(project, "asp23", day3), hashes3, "quotes", "x") is None
+    built3 = BuiltDay(project, "asp23", day3)
+    assert built3.carries(built3.hashes(), "quotes", "x") is None
 
 
 def test_reading_a_day_that_was_not_built(sample_project: object) -> None:
     with pytest.raises(UserError) as caught:
-        read_manifest(sample_project, "asp23", dt.date(2024, 12, 2))  # type: ignore[arg-type]
+        BuiltDay(sample_project, "asp23", dt.date(2024, 12, 2)).manifest()  # type: ignore[arg-type]
     assert caught.value.lines() == [
         "out/asp23/2024-12-02/manifest.json: not built; run `aspdigest build asp23` first"
     ]

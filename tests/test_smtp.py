@@ -34,11 +34,12 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 from typer.testing import CliRunner
 
+from aspdigest.artifacts import BuiltDay
 from aspdigest.cli import app
 from aspdigest.config import Project, load_project
 from aspdigest.content import load_content
 from aspdigest.days import plan_days
-from aspdigest.deliver.email import eml_path, send_digest, send_test
+from aspdigest.deliver.email import send_digest, send_test
 from aspdigest.deliver.smtp import parse_smtp_url
 from aspdigest.errors import UserError
 from aspdigest.render import RenderContext
@@ -191,7 +192,7 @@ def built_project(root: Path, **settings: str) -> Project:
     content = load_content(project, "asp23")
     day = plan_days(content)[0]
     result = digest(day, RenderContext(project, content, make_environment(project)))
-    path = eml_path(project, "asp23", day.date)
+    path = BuiltDay(project, "asp23", day.date).eml
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(result.eml)
     return project
@@ -770,7 +771,7 @@ def test_test_copy_of_a_title_that_bypassed_check_has_the_real_unsubscribe_only(
     content = load_content(project, "asp23")
     day = dataclasses.replace(plan_days(content)[0], title=BLANK_LINE_TITLE)
     result = digest(day, RenderContext(project, content, make_environment(project)))
-    path = eml_path(project, "asp23", day.date)
+    path = BuiltDay(project, "asp23", day.date).eml
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(result.eml)
     monkeypatch.chdir(project.root)
@@ -835,7 +836,7 @@ def test_recipients_in_doubt_are_shown_and_resolved_one_by_one(
 ) -> None:
     at = dt.datetime(2024, 12, 2, 7, 30, tzinfo=dt.UTC)
     sink.drop_after_data = {2, 4}  # the server keeps SAMPLE[1] and SAMPLE[3], then drops
-    eml = eml_path(project, "asp23", dt.date(2024, 12, 2))
+    eml = BuiltDay(project, "asp23", dt.date(2024, 12, 2)).eml
     with open_project_store(project, clock=lambda: at) as store:
         import_csv(store, subscribers_path(project))
         store.set_queue("asp23", timezone="UTC", planned_at=at)  # what `schedule plan` does

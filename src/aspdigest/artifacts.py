@@ -7,6 +7,11 @@ only on the inputs (byte-identical for the same inputs); the event folder's
 `manifest.json` is the only file holding the build time.
 Also reads a previous day back (`read_day`), so unchanged days need not be rendered again, and
 the previous event-wide files (`read_event`), so a build where nothing changed renders nothing.
+
+`BuiltDay` is the one reader of a built day for the later stages (plan, approval, status,
+export, delivery): its manifest and sha256s, the digest's .eml, the thread file of each
+platform, what a delivery carries and which files changed since they were approved. No other
+module names the files a build writes or opens a manifest.
 """
 
 from __future__ import annotations
@@ -17,15 +22,18 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from aspdigest.config import Project
 from aspdigest.errors import UserError
 from aspdigest.render import Artifact, DayOutput, Rendered
 
 MANIFEST = "manifest.json"
+DIGEST_EML = "digest.eml"
+DIGEST_FILES = (DIGEST_EML, "digest.html", "digest.txt")
 
 
 def sha256(data: bytes) -> str:
@@ -198,3 +206,160 @@ def _swap(new: Path, final: Path) -> None:
         old.rename(final)
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+# -- reading a built day back (plan, approval, status, export, delivery) -----------------------
+
+
+def manifest_hashes(manifest: Mapping[str, Any]) -> dict[str, str]:
+    """Day-relative path → sha256 of every artifact a day manifest lists."""
+    return {
+        str(a["path"]): str(a["sha256"])
+        for a in manifest.get("artifacts") or []
+        if isinstance(a, dict) and "path" in a and "sha256" in a
+    }
+
+
+@dataclass(frozen=True)
+class BuiltDay:
+    """out/<event>/<date>/ as the last build left it. Creating one reads nothing; each method
+    reads what it says, so a caller sees the files as they are now."""
+
+    project: Project
+    event: str
+    date: dt.date
+
+    @property
+    def folder(self) -> Path:
+        return self.project.output_dir / self.event / self.date.isoformat()
+
+    def path(self, name: str) -> Path:
+        """A day-relative artifact path (as the manifest lists it) on disk."""
+        return self.folder / _safe(name)
+
+    def shown(self, name: str | None = None) -> str:
+        """The folder, or one of its files, as messages show it (project-relative)."""
+        return self.project.relative(self.path(name) if name else self.folder)
+
+    @property
+    def eml(self) -> Path:
+        return self.folder / DIGEST_EML
+
+    @staticmethod
+    def thread_name(platform: str) -> str:
+        return f"thread.{platform}.json"
+
+    def thread_path(self, platform: str) -> Path:
+        return self.folder / self.thread_name(platform)
+
+    def posts(self, platform: str) -> dict[str, Any]:
+        """The platform's thread file for publishing, or a UserError saying why it is unreadable."""
+        path = self.thread_path(platform)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            shown = self.project.relative(path)
+            raise UserError(f"{shown}: cannot read the posts ({exc})") from None
+        if not isinstance(data, dict):
+            raise UserError(f"{self.project.relative(path)}: cannot read the posts (not an object)")
+        return data
+
+    def exists(self) -> bool:
+        return (self.folder / MANIFEST).is_file()
+
+    def manifest_or_none(self) -> dict[str, Any] | None:
+        """The manifest, or None when it is missing or not JSON."""
+        try:
+            data = json.loads((self.folder / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def manifest(self) -> dict[str, Any]:
+        """The day's manifest as the build wrote it, or a UserError saying to build."""
+        file = self.folder / MANIFEST
+        shown = self.project.relative(file)
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UserError(
+                f"{shown}: not built; run `aspdigest build {self.event}` first"
+            ) from None
+        except (OSError, ValueError) as exc:
+            raise UserError(
+                f"{shown}: unreadable ({exc}); run `aspdigest build {self.event}` again"
+            ) from None
+        if not isinstance(data, dict) or not isinstance(data.get("artifacts"), list):
+            raise UserError(
+                f"{shown}: not a day manifest; run `aspdigest build {self.event}` again"
+            )
+        return data
+
+    def hashes(self) -> dict[str, str]:
+        """Artifact path → sha256 from the manifest (a UserError when not built)."""
+        return manifest_hashes(self.manifest())
+
+    def thread(self, platform: str) -> dict[str, Any] | None:
+        """The platform's thread file (posts and quote posts), or None when unreadable."""
+        try:
+            data = json.loads(self.thread_path(platform).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def carries(
+        self, hashes: Mapping[str, str], channel: str, platform: str
+    ) -> dict[str, str] | None:
+        """Day-relative path → sha256 (from the manifest) of what a delivery sends, or None
+        when the build made nothing for it (no digest, no thread, or a day without quote
+        posts). Threads and quote posts carry the cards their posts attach."""
+        if channel == "digest":
+            if DIGEST_EML not in hashes:
+                return None
+            return {name: hashes[name] for name in DIGEST_FILES if name in hashes}
+        name = self.thread_name(platform)
+        if name not in hashes:
+            return None
+        data = self.thread(platform)
+        if data is None:
+            return None
+        if channel == "thread":
+            posts = data.get("posts") or []
+            files = [name, f"thread.{platform}.txt"]
+        else:
+            posts = [p for qp in data.get("quote_posts") or [] for p in qp.get("posts") or []]
+            if not posts:
+                return None
+            files = [name]
+        files += sorted({m["path"] for p in posts for m in p.get("media") or [] if "path" in m})
+        return {f: hashes[f] for f in files if f in hashes}
+
+    def changed(self, expected: Mapping[str, str]) -> list[str]:
+        """The files whose bytes no longer have the expected sha256 (or are gone)."""
+        changed = []
+        for name, digest in sorted(expected.items()):
+            try:
+                data = self.path(name).read_bytes()
+            except (OSError, ValueError):
+                changed.append(name)
+                continue
+            if sha256(data) != digest:
+                changed.append(name)
+        return changed
+
+
+def event_built(project: Project, event_id: str) -> bool:
+    """Whether a build of the event finished (its event-wide manifest is there)."""
+    return (project.output_dir / event_id / MANIFEST).is_file()
+
+
+def built_days(project: Project, event_id: str) -> list[BuiltDay]:
+    """Every day folder of the event's build that has a manifest, in date order."""
+    event_dir = project.output_dir / event_id
+    if not event_dir.is_dir():
+        return []
+    return [
+        BuiltDay(project, event_id, dt.date.fromisoformat(p.name))
+        for p in sorted(event_dir.iterdir())
+        if p.is_dir() and _is_date(p.name) and (p / MANIFEST).is_file()
+    ]

@@ -26,7 +26,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from aspdigest.artifacts import MANIFEST, sha256
+from aspdigest.artifacts import (
+    MANIFEST,
+    BuiltDay,
+    built_days,
+    event_built,
+    manifest_hashes,
+    sha256,
+)
 from aspdigest.config import PLATFORMS, Project
 from aspdigest.content import read_source
 from aspdigest.errors import UserError
@@ -114,32 +121,30 @@ def _stale(project: Project, event_id: str, folder: Path, manifest: dict[str, An
 
 
 def _load_day(
-    project: Project, event_id: str, folder: Path, platforms: Sequence[str]
+    project: Project, event_id: str, day: BuiltDay, platforms: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
-    shown = project.relative(folder)
+    folder = day.folder
+    shown = day.shown()
     again = f"; run `aspdigest build {event_id}`"
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise UserError(
-            f"{shown}: no readable {MANIFEST}, the build is incomplete{again}"
-        ) from None
+    manifest = day.manifest_or_none()
+    if manifest is None:
+        raise UserError(f"{shown}: no readable {MANIFEST}, the build is incomplete{again}")
     why = _stale(project, event_id, folder, manifest)
     if why is not None:
         raise UserError(f"{shown}: out of date ({why}){again}")
     if len(manifest.get("sources", {})) <= 1:
         return {}  # a day without records has no threads
-    hashes = {a["path"]: a["sha256"] for a in manifest.get("artifacts", [])}
+    hashes = manifest_hashes(manifest)
     threads: dict[str, dict[str, Any]] = {}
     for platform in platforms:
-        name = f"thread.{platform}.json"
+        name = day.thread_name(platform)
         if name not in hashes:
             raise UserError(
                 f"{shown}: no {display_name(platform)} thread in this build (is {platform} "
                 f"in social.platforms?){again}"
             )
         try:
-            raw = (folder / name).read_bytes()
+            raw = day.path(name).read_bytes()
         except OSError:
             raise UserError(f"{shown}/{name}: missing{again}") from None
         if sha256(raw) != hashes[name]:
@@ -214,18 +219,13 @@ def export(
     for name in chosen:
         if name not in PLATFORMS:
             raise UserError(f'--platform: unknown platform "{name}"; known: {", ".join(PLATFORMS)}')
-    event_dir = project.output_dir / event_id
-    shown = project.relative(event_dir)
-    if not (event_dir / MANIFEST).is_file():
+    shown = project.relative(project.output_dir / event_id)
+    if not event_built(project, event_id):
         raise UserError(f"{shown}: no build yet; run `aspdigest build {event_id}` first")
-    folders = sorted(
-        p
-        for p in event_dir.iterdir()
-        if p.is_dir() and (p / MANIFEST).is_file() and not p.name.startswith(".")
-    )
+    built = built_days(project, event_id)
     if day is not None:
-        folders = [p for p in folders if p.name == day]
-        if not folders:
+        built = [b for b in built if b.folder.name == day]
+        if not built:
             raise UserError(
                 f"{shown}/{day}: not in the build; run `aspdigest build {event_id}`"
                 " (or check the date)"
@@ -233,8 +233,9 @@ def export(
     drafts: list[Draft] = []
     days: list[str] = []
     times: Times | None = None
-    for folder in folders:
-        threads = _load_day(project, event_id, folder, chosen)
+    for built_day in built:
+        folder = built_day.folder
+        threads = _load_day(project, event_id, built_day, chosen)
         if threads:
             days.append(folder.name)
             # Read only once the build is known to match the content it would validate.

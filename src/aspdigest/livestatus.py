@@ -19,11 +19,11 @@ from typing import Any
 
 from babel.dates import format_datetime
 
+from aspdigest.artifacts import BuiltDay
 from aspdigest.config import Project
 from aspdigest.errors import UserError
 from aspdigest.platforms import display_name
 from aspdigest.queue.approval import DeliveryStatus, status
-from aspdigest.queue.schedule import manifest_hashes, read_manifest
 from aspdigest.store import open_project_store
 
 APPROVED = ("approved", "claimed", "sent")  # approved, or sent on an approval
@@ -68,7 +68,7 @@ def _built(project: Project, event_id: str, dates: set[dt.date]) -> dict[dt.date
     out: dict[dt.date, dict[str, str]] = {}
     for date in dates:
         try:
-            out[date] = manifest_hashes(read_manifest(project, event_id, date))
+            out[date] = BuiltDay(project, event_id, date).hashes()
         except UserError:
             out[date] = {}
     return out

@@ -12,17 +12,22 @@ are imported inside the commands that need them, keeping `aspdigest --help` fast
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, NamedTuple, TypeVar
 
 import typer
 
 from aspdigest.errors import UserError
 from aspdigest.safetext import terminal_safe
+
+if TYPE_CHECKING:  # only for annotations: `aspdigest --help` must not import the store
+    from aspdigest.config import Project
+    from aspdigest.store import Store
 
 app = typer.Typer(
     name="aspdigest",
@@ -86,16 +91,48 @@ def run(action: Callable[[], T]) -> T:
         raise AssertionError("unreachable") from None
 
 
-def _project(path: Path | None) -> Any:
+class Target(NamedTuple):
+    """What a command works on: the project and its event ("" for commands without one)."""
+
+    project: Project
+    event: str
+
+
+def resolve(path: Path | None, event: str | None = None, *, with_event: bool = True) -> Target:
+    """The project (--project, $ASPDIGEST_PROJECT or the nearest aspdigest.toml) and, when the
+    command takes one, the event (optional when the project has one); exit 1 when unclear."""
     from aspdigest.config import load_project
-
-    return run(lambda: load_project(path))
-
-
-def _event(project: Any, event: str | None) -> str:
     from aspdigest.content import resolve_event
 
-    return run(lambda: resolve_event(project, event))
+    project = run(lambda: load_project(path))
+    return Target(project, run(lambda: resolve_event(project, event)) if with_event else "")
+
+
+@contextmanager
+def opened(
+    path: Path | None, event: str | None = None, *, with_event: bool = True
+) -> Iterator[tuple[Project, str, Store]]:
+    """`resolve`, then the project's state store, closed when the command is done."""
+    from aspdigest.store import open_project_store
+
+    project, event_id = resolve(path, event, with_event=with_event)
+    with run(lambda: open_project_store(project)) as store:
+        yield project, event_id, store
+
+
+def parse_date(value: str, what: str) -> dt.date:
+    """A YYYY-MM-DD date, or one line naming the option and exit 1 (the one wording)."""
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        fail([f'{what}: expected a date like 2024-12-02, got "{value}"'])
+        raise AssertionError("unreachable") from None
+
+
+def date_param(what: str) -> Callable[[str], dt.date]:
+    """The parser (typer's `parser=`) of every DATE argument and date option: `parse_date`
+    naming the parameter as the user typed it (`--day`, `DATE`)."""
+    return lambda value: parse_date(value, what)
 
 
 @contextmanager

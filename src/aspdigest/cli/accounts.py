@@ -8,7 +8,13 @@ from typing import Annotated
 
 import typer
 
-from aspdigest.cli import JsonOpt, ProjectOpt, _project, app, fail
+from aspdigest.cli import (
+    JsonOpt,
+    ProjectOpt,
+    app,
+    fail,
+    resolve,
+)
 
 accounts_app = typer.Typer(
     help="The social accounts the queue posts to (credentials from the environment).",
@@ -37,7 +43,7 @@ def accounts_check(
     from aspdigest.config import PLATFORMS
     from aspdigest.deliver import check_accounts
 
-    project = _project(project_path)
+    project = resolve(project_path, with_event=False).project
     unknown = [p for p in platform or [] if p not in PLATFORMS]
     if unknown:
         fail(

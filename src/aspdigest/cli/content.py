@@ -17,12 +17,12 @@ from aspdigest.cli import (
     EventArg,
     JsonOpt,
     ProjectOpt,
-    _event,
-    _project,
     app,
     approver,
+    date_param,
     fail,
     progress_bar,
+    resolve,
     run,
 )
 
@@ -38,8 +38,7 @@ def check(event: EventArg = None, project: ProjectOpt = None, as_json: JsonOpt =
     from aspdigest.content import load_content
     from aspdigest.errors import ContentError
 
-    proj = _project(project)
-    event_id = _event(proj, event)
+    proj, event_id = resolve(project, event)
     try:
         content = load_content(proj, event_id)
     except ContentError as exc:
@@ -107,7 +106,10 @@ def _subject_warnings(proj: Project, content: Content) -> list[Problem]:
 def build(
     event: EventArg = None,
     day: Annotated[
-        str | None, typer.Option("--day", help="Build only this date (YYYY-MM-DD).")
+        dt.date | None,
+        typer.Option(
+            "--day", parser=date_param("--day"), help="Build only this date (YYYY-MM-DD)."
+        ),
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Re-render days whose inputs are unchanged.")
@@ -118,14 +120,8 @@ def build(
     """Validate, render every day and write out/<event>/ with manifests (all or nothing)."""
     from aspdigest.build import build as run_build
 
-    proj = _project(project)
-    event_id = _event(proj, event)
-    only = None
-    if day is not None:
-        try:
-            only = dt.date.fromisoformat(day)
-        except ValueError:
-            fail([f'--day: expected a date like 2024-12-02, got "{day}"'])
+    proj, event_id = resolve(project, event)
+    only = day
     started = time.monotonic()
     with progress_bar("Building") as step:
         result = run(lambda: run_build(proj, event_id, only=only, progress=step, force=force))
@@ -194,7 +190,10 @@ class ExportFormat(StrEnum):
 @app.command()
 def export(
     event: EventArg = None,
-    day: Annotated[str | None, typer.Option("--day", help="Only this date (YYYY-MM-DD).")] = None,
+    day: Annotated[
+        dt.date | None,
+        typer.Option("--day", parser=date_param("--day"), help="Only this date (YYYY-MM-DD)."),
+    ] = None,
     platform: Annotated[
         list[str] | None,
         typer.Option(
@@ -222,17 +221,15 @@ def export(
     """Export the built post drafts for review or bulk import (needs `aspdigest build`)."""
     from aspdigest.export import export as run_export
 
-    proj = _project(project)
-    event_id = _event(proj, event)
-    if day is not None:
-        try:
-            dt.date.fromisoformat(day)
-        except ValueError:
-            fail([f'--day: expected a date like 2024-12-02, got "{day}"'])
+    proj, event_id = resolve(project, event)
     chosen = fmt.value if fmt else None
     if chosen is None and output is not None:
         chosen = {".csv": "csv", ".json": "json", ".md": "md"}.get(output.suffix.lower())
-    result = run(lambda: run_export(proj, event_id, chosen or "md", day, platform))
+    result = run(
+        lambda: run_export(
+            proj, event_id, chosen or "md", day.isoformat() if day else None, platform
+        )
+    )
     if output is None:
         sys.stdout.buffer.write(result.data)
         sys.stdout.flush()
@@ -287,8 +284,7 @@ def preview(
     """Serve the review site on 127.0.0.1, rebuild on every change, approve from the page."""
     from aspdigest.preview import PreviewConfig, choose_token, serve
 
-    proj = _project(project)
-    event_id = _event(proj, event)
+    proj, event_id = resolve(project, event)
     secret_token, generated = choose_token(host, token)
     config = PreviewConfig(
         root=proj.root,

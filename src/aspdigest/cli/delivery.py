@@ -14,14 +14,29 @@ from typing import Annotated
 
 import typer
 
-from aspdigest.cli import EventArg, JsonOpt, ProjectOpt, _event, _project, app, cell, run
-from aspdigest.cli.schedule import ByOpt, _by, _date, _row
+from aspdigest.cli import (
+    EventArg,
+    JsonOpt,
+    ProjectOpt,
+    app,
+    cell,
+    date_param,
+    opened,
+    resolve,
+    run,
+)
+from aspdigest.cli.schedule import ByOpt, _by, _row
 
 
 @app.command()
 def approve(
     event: Annotated[str, typer.Argument(metavar="EVENT", help="Event id.")],
-    date: Annotated[str, typer.Argument(metavar="DATE", help="Conference day (YYYY-MM-DD).")],
+    day: Annotated[
+        dt.date,
+        typer.Argument(
+            metavar="DATE", parser=date_param("DATE"), help="Conference day (YYYY-MM-DD)."
+        ),
+    ],
     channel: Annotated[
         str | None, typer.Option("--channel", help="Only digest, thread or quotes.")
     ] = None,
@@ -42,9 +57,7 @@ def approve(
     from aspdigest.queue.approval import approve as run_approve
     from aspdigest.store import open_project_store
 
-    proj = _project(project)
-    event_id = _event(proj, event)
-    day = _date(date, "DATE")
+    proj, event_id = resolve(project, event)
 
     def go() -> list[Approved]:
         who = _by(by)
@@ -70,10 +83,11 @@ def approve(
 def run_command(
     event: EventArg = None,
     rehearse: Annotated[
-        str | None,
+        dt.date | None,
         typer.Option(
             "--rehearse",
             metavar="DATE",
+            parser=date_param("--rehearse"),
             help="Replay this conference day's queue in a sandbox "
             "(local SMTP sink, handoff files) instead of serving the real one.",
         ),
@@ -95,19 +109,23 @@ def run_command(
 ) -> None:
     """The scheduler process: deliver each approved delivery at its time, once."""
     import os
+    import sys
 
-    proj = _project(project)
-    event_id = _event(proj, event)
+    from aspdigest.queue.joblog import log_to
+
+    proj, event_id = resolve(project, event)
     if rehearse is None:
         from aspdigest.queue.serve import serve
 
-        run(lambda: serve(proj, event_id, environ=os.environ, poll=poll))
+        with log_to(sys.stderr):  # one JSON object per line, for people and log collectors
+            run(lambda: serve(proj, event_id, environ=os.environ, poll=poll))
         return
     from aspdigest.queue.rehearsal import rehearse as run_rehearsal
     from aspdigest.queue.schedule import local_text
 
-    day = _date(rehearse, "--rehearse")
-    result = run(lambda: run_rehearsal(proj, event_id, day, speed, environ=os.environ))
+    day = rehearse
+    with log_to(sys.stderr):
+        result = run(lambda: run_rehearsal(proj, event_id, day, speed, environ=os.environ))
     for r in result.deliveries:
         late = f"{r.late_seconds * 1000:.0f} ms late" if r.late_seconds is not None else "-"
         zone = r.planned_local.tzinfo or dt.UTC
@@ -136,12 +154,9 @@ def status(event: EventArg = None, project: ProjectOpt = None, as_json: JsonOpt 
     from aspdigest.queue.actions import report
     from aspdigest.queue.schedule import local_text
     from aspdigest.queue.serve import store_name
-    from aspdigest.store import open_project_store
     from aspdigest.store.lock import RunnerLock
 
-    proj = _project(project)
-    event_id = _event(proj, event)
-    with run(lambda: open_project_store(proj)) as store:
+    with opened(project, event) as (proj, event_id, store):
         holder = RunnerLock(store, store_name(proj, store)).held_elsewhere()
         rep = run(lambda: report(store, event_id, running=holder is not None))
     if as_json:

@@ -13,11 +13,12 @@ import typer
 from aspdigest.cli import (
     JsonOpt,
     ProjectOpt,
-    _event,
-    _project,
     app,
     cell,
+    date_param,
     fail,
+    opened,
+    resolve,
     run,
 )
 
@@ -50,12 +51,11 @@ def subscribers_import(
     as_json: JsonOpt = False,
 ) -> None:
     """Add or update subscribers from a CSV; suppressed addresses stay suppressed."""
-    from aspdigest.store import open_project_store
     from aspdigest.subscribers import import_csv, subscribers_path
 
-    proj = _project(project)
+    proj = resolve(project, with_event=False).project
     path = csv_file if csv_file is not None else subscribers_path(proj)
-    with run(lambda: open_project_store(proj)) as store:
+    with opened(project, with_event=False) as (_, _, store):
         counts = run(lambda: import_csv(store, path, shown=proj.relative(path), replace=replace))
     if as_json:
         print(json.dumps(counts.__dict__, indent=2))
@@ -69,11 +69,9 @@ def subscribers_import(
 @subscribers_app.command("list")
 def subscribers_list(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     """List subscribers and suppressed addresses."""
-    from aspdigest.store import open_project_store
     from aspdigest.subscribers import listing
 
-    proj = _project(project)
-    with run(lambda: open_project_store(proj)) as store:
+    with opened(project, with_event=False) as (_proj, _, store):
         rows = listing(store)
     if as_json:
         print(json.dumps([r.__dict__ for r in rows], ensure_ascii=False, indent=2))
@@ -101,11 +99,9 @@ def subscribers_unsubscribe(
     project: ProjectOpt = None,
 ) -> None:
     """Put an address on the suppression list: no digest goes to it again."""
-    from aspdigest.store import open_project_store
     from aspdigest.subscribers import unsubscribe
 
-    proj = _project(project)
-    with run(lambda: open_project_store(proj)) as store:
+    with opened(project, with_event=False) as (_proj, _, store):
         added = run(lambda: unsubscribe(store, address, reason.value))
     print(f"{address}: {'suppressed' if added else 'already suppressed'} ({reason.value})")
 
@@ -113,8 +109,11 @@ def subscribers_unsubscribe(
 @app.command()
 def send(
     event: Annotated[str, typer.Argument(metavar="EVENT", help="Event id.")],
-    date: Annotated[
-        str, typer.Argument(metavar="DATE", help="The day's digest to send (YYYY-MM-DD).")
+    day: Annotated[
+        dt.date,
+        typer.Argument(
+            metavar="DATE", parser=date_param("DATE"), help="The day's digest to send (YYYY-MM-DD)."
+        ),
     ],
     test: Annotated[
         str | None, typer.Option("--test", metavar="ADDRESS", help="Send one test copy to ADDRESS.")
@@ -124,13 +123,7 @@ def send(
     """Send one test copy of a built digest (SMTP from ASPDIGEST_SMTP_URL)."""
     from aspdigest.deliver.email import send_test
 
-    proj = _project(project)
-    event_id = _event(proj, event)
-    try:
-        day = dt.date.fromisoformat(date)
-    except ValueError:
-        fail([f'DATE: expected a date like 2024-12-02, got "{date}"'])
-        return
+    proj, event_id = resolve(project, event)
     if test is None:
         fail(["send: give --test ADDRESS; the digest goes to subscribers through the schedule"])
         return

@@ -16,12 +16,12 @@ from aspdigest.cli import (
     EventArg,
     JsonOpt,
     ProjectOpt,
-    _event,
-    _project,
     app,
     approver,
     cell,
+    date_param,
     fail,
+    opened,
     run,
 )
 from aspdigest.errors import UserError
@@ -47,14 +47,6 @@ IdArg = Annotated[int, typer.Argument(metavar="ID", help="Delivery id (see `sche
 
 def _by(name: str | None) -> str:
     return approver(name)
-
-
-def _date(value: str, what: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        fail([f'{what}: expected a date like 2024-12-02, got "{value}"'])
-        raise AssertionError("unreachable") from None
 
 
 def _row(r: Any) -> dict[str, Any]:
@@ -111,11 +103,8 @@ def schedule_plan(
     """Create or update deliveries from the schedule and the build (safe to re-run)."""
     from aspdigest.queue.actions import listing
     from aspdigest.queue.plan import plan
-    from aspdigest.store import open_project_store
 
-    proj = _project(project)
-    event_id = _event(proj, event)
-    with run(lambda: open_project_store(proj)) as store:
+    with opened(project, event) as (proj, event_id, store):
         result = run(lambda: plan(proj, event_id, store))
         rows = listing(store, event_id)
     for note in result.notes:
@@ -152,7 +141,10 @@ def schedule_plan(
 def schedule_list(
     event: EventArg = None,
     day: Annotated[
-        str | None, typer.Option("--day", help="Only this conference day (YYYY-MM-DD).")
+        dt.date | None,
+        typer.Option(
+            "--day", parser=date_param("--day"), help="Only this conference day (YYYY-MM-DD)."
+        ),
     ] = None,
     status: Annotated[
         str | None,
@@ -168,13 +160,9 @@ def schedule_list(
 ) -> None:
     """List deliveries: id, day, local time and UTC, channel, platform, status."""
     from aspdigest.queue.actions import listing
-    from aspdigest.store import open_project_store
 
-    proj = _project(project)
-    event_id = _event(proj, event)
-    only = _date(day, "--day") if day else None
-    with run(lambda: open_project_store(proj)) as store:
-        rows = listing(store, event_id, day=only, status=status)
+    with opened(project, event) as (_, event_id, store):
+        rows = listing(store, event_id, day=day, status=status)
     if as_json:
         print(json.dumps([_row(r) for r in rows], ensure_ascii=False, indent=2))
     else:
@@ -185,11 +173,8 @@ def schedule_list(
 def schedule_pause(event: EventArg = None, by: ByOpt = None, project: ProjectOpt = None) -> None:
     """Stop the runner starting any of the event's deliveries (one in hand finishes)."""
     from aspdigest.queue.actions import pause
-    from aspdigest.store import open_project_store
 
-    proj = _project(project)
-    event_id = _event(proj, event)
-    with run(lambda: open_project_store(proj)) as store:
+    with opened(project, event) as (_proj, event_id, store):
         queue = run(lambda: pause(store, event_id, by=_by(by)))
     print(
         f"{event_id}: paused (by {queue.paused_by}); `aspdigest schedule resume "
@@ -226,12 +211,9 @@ def schedule_resume(
 ) -> None:
     """Unpause the event's queue, deciding what happens to overdue deliveries."""
     from aspdigest.queue.actions import OverdueDecision, resume
-    from aspdigest.store import open_project_store
 
-    proj = _project(project)
-    event_id = _event(proj, event)
     choice = overdue.value if overdue else None
-    with run(lambda: open_project_store(proj)) as store:
+    with opened(project, event) as (proj, event_id, store):
         try:
             late = resume(proj, store, event_id, choice=choice, by=_by(by), at=at)
         except OverdueDecision as exc:
@@ -264,10 +246,8 @@ def schedule_reschedule(
 ) -> None:
     """Move a delivery not yet sent to another local time (brings back a skipped one)."""
     from aspdigest.queue.actions import reschedule
-    from aspdigest.store import open_project_store
 
-    proj = _project(project)
-    with run(lambda: open_project_store(proj)) as store:
+    with opened(project, with_event=False) as (proj, _, store):
         d = run(lambda: reschedule(proj, store, delivery_id, when, by=_by(by)))
         _changed(store, d, "rescheduled")
 
@@ -276,10 +256,8 @@ def schedule_reschedule(
 def schedule_send_now(delivery_id: IdArg, by: ByOpt = None, project: ProjectOpt = None) -> None:
     """Send an approved (or held) delivery now: through the running runner, else here."""
     from aspdigest.queue.actions import send_now
-    from aspdigest.store import open_project_store
 
-    proj = _project(project)
-    with run(lambda: open_project_store(proj)) as store:
+    with opened(project, with_event=False) as (proj, _, store):
         d = run(lambda: send_now(proj, store, delivery_id, by=_by(by)))
         _deliver_here(proj, store, d.id)
 
@@ -288,10 +266,8 @@ def schedule_send_now(delivery_id: IdArg, by: ByOpt = None, project: ProjectOpt 
 def schedule_skip(delivery_id: IdArg, by: ByOpt = None, project: ProjectOpt = None) -> None:
     """Never send this delivery (reschedule brings it back)."""
     from aspdigest.queue.actions import skip
-    from aspdigest.store import open_project_store
 
-    proj = _project(project)
-    with run(lambda: open_project_store(proj)) as store:
+    with opened(project, with_event=False) as (proj, _, store):
         d = run(lambda: skip(proj, store, delivery_id, by=_by(by)))
         _changed(store, d, "skipped")
 
@@ -300,19 +276,22 @@ def schedule_skip(delivery_id: IdArg, by: ByOpt = None, project: ProjectOpt = No
 def schedule_retry(delivery_id: IdArg, by: ByOpt = None, project: ProjectOpt = None) -> None:
     """Send a failed or held delivery again now (email: only recipients still without it)."""
     from aspdigest.queue.actions import retry
-    from aspdigest.store import open_project_store
 
-    proj = _project(project)
-    with run(lambda: open_project_store(proj)) as store:
+    with opened(project, with_event=False) as (proj, _, store):
         d = run(lambda: retry(proj, store, delivery_id, by=_by(by)))
         _deliver_here(proj, store, d.id)
 
 
 def _deliver_here(proj: Any, store: Any, delivery_id: int) -> None:
     """Leave a due delivery to the running runner, or deliver it in this shell."""
+    import sys
+
+    from aspdigest.queue.joblog import log_to
     from aspdigest.queue.serve import deliver_now
 
-    if not run(lambda: deliver_now(proj, store, delivery_id)):
+    with log_to(sys.stderr):
+        delivered = run(lambda: deliver_now(proj, store, delivery_id))
+    if not delivered:
         print(
             f"delivery {delivery_id}: due now; the running `aspdigest run` sends it within "
             f"{proj.settings.delivery.poll_seconds:g} s"
@@ -328,10 +307,8 @@ def _deliver_here(proj: Any, store: Any, delivery_id: int) -> None:
 def schedule_show(delivery_id: IdArg, project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     """One delivery: its status, times, history and the recipients in doubt."""
     from aspdigest.queue.actions import show
-    from aspdigest.store import open_project_store
 
-    proj = _project(project)
-    with run(lambda: open_project_store(proj)) as store:
+    with opened(project, with_event=False) as (_proj, _, store):
         view = run(lambda: show(store, delivery_id))
     if as_json:
         print(json.dumps(_view_json(view), ensure_ascii=False, indent=2))
@@ -442,13 +419,12 @@ def schedule_resolve(
 ) -> None:
     """Decide a delivery left `unknown` by an interrupted send, or single recipients of it."""
     from aspdigest.queue.actions import resolve, resolve_recipients
-    from aspdigest.store import normalise_address, open_project_store
+    from aspdigest.store import normalise_address
 
     if sent is None:
         fail(["resolve: say --sent or --not-sent"])
         return
-    proj = _project(project)
-    with run(lambda: open_project_store(proj)) as store:
+    with opened(project, with_event=False) as (proj, _, store):
         if not recipients:
             d = run(lambda: resolve(proj, store, delivery_id, sent=bool(sent), by=_by(by)))
             _changed(store, d, "resolved")
@@ -481,11 +457,8 @@ def schedule_ics(
 ) -> None:
     """The queue as an iCalendar file (stable UIDs: calendars update, not duplicate)."""
     from aspdigest.queue.actions import ics, queue_of
-    from aspdigest.store import open_project_store
 
-    proj = _project(project)
-    event_id = _event(proj, event)
-    with run(lambda: open_project_store(proj)) as store:
+    with opened(project, event) as (_proj, event_id, store):
         run(lambda: queue_of(store, event_id))
         data = ics(store, event_id)
     if output is None:

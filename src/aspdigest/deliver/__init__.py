@@ -2,7 +2,10 @@
 
 Last stage of the flow (… → schedule/outbox → deliver). Each channel has a module:
 `deliver.email` sends the email digest (one test copy, or every subscriber with progress
-kept in the state store) over `deliver.smtp`. Thread and quote posts go through a
+kept in the state store) over `deliver.smtp`. The runner sees every channel alike, as a
+`Channel` (`deliver(store, delivery, …) -> Outcome`): `EmailChannel` wraps `send_digest`,
+`PostChannel` a publisher; `channels_for(project, environ)` is the one mapping from a
+delivery (`channel_key`) to its channel. Thread and quote posts go through a
 `Publisher`: `publication_for(project, delivery)` reads the approved `thread.<platform>.json`
 into a frozen `Publication`, and `publisher_for(project, platform, …)` returns the publisher
 that hands it on: `handoff`, the default, writes ready-to-post files and may email them to the
@@ -18,27 +21,33 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from aspdigest.config import Project
+from aspdigest.artifacts import BuiltDay
+from aspdigest.config import PLATFORMS, Project
+from aspdigest.deliver.email import CHANNELS as EMAIL_CHANNELS
 from aspdigest.deliver.email import SendReport, send_digest, send_test
 from aspdigest.errors import UserError
-from aspdigest.queue.schedule import day_dir, thread_file
 from aspdigest.store import Delivery, SocialPost, Store
 
 __all__ = [
     "PUBLISHERS",
     "AccountCheck",
+    "Channel",
+    "EmailChannel",
     "Ledger",
+    "Outcome",
     "Post",
+    "PostChannel",
     "Publication",
     "PublishUncertain",
     "Publisher",
     "SendReport",
+    "channel_key",
+    "channels_for",
     "check_accounts",
     "make_publisher",
     "publication_for",
@@ -165,12 +174,9 @@ def _posts(raw: Any) -> tuple[Post, ...]:
 
 def publication_for(project: Project, d: Delivery) -> Publication:
     """The approved posts of a thread or quotes delivery, read from the build."""
-    folder = day_dir(project, d.event, d.date)
-    path = folder / thread_file(d.platform)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{project.relative(path)}: cannot read the posts ({exc})") from None
+    day = BuiltDay(project, d.event, d.date)
+    folder, path = day.folder, day.thread_path(d.platform)
+    data = day.posts(d.platform)
     if d.channel == "thread":
         groups: tuple[tuple[Post, ...], ...] = (_posts(data.get("posts")),)
     elif d.channel == "quotes":
@@ -268,3 +274,97 @@ def check_accounts(
             continue
         checks.append(AccountCheck(platform, name, account, None))
     return checks
+
+
+# -- channels: how the runner hands a claimed delivery on -------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a claimed delivery: its status afterwards ("claimed" when it was left
+    for the next active runner) and the fields the run log shows about it."""
+
+    status: str
+    details: Mapping[str, Any]
+
+
+class Channel(Protocol):
+    # A delivery left claimed by a runner that died can be resumed (else: unknown, for a person).
+    resumable: bool
+    # SIGTERM stops it between posts (a thread); else the one in hand finishes (a digest).
+    halt_on_stop: bool
+
+    def deliver(
+        self, store: Store, delivery: Delivery, *, actor: str, halt: Callable[[], bool]
+    ) -> Outcome:
+        """Hand a claimed delivery on and record it in the store; raises `UserError` when it
+        stopped and `PublishUncertain` when it cannot tell."""
+        ...
+
+
+class EmailChannel:
+    """The email digest: every subscriber once, with progress in the store."""
+
+    resumable = True
+    halt_on_stop = False
+
+    def __init__(self, project: Project, environ: Mapping[str, str] | None = None) -> None:
+        self.project = project
+        self.environ = environ
+
+    def deliver(
+        self, store: Store, delivery: Delivery, *, actor: str, halt: Callable[[], bool]
+    ) -> Outcome:
+        report = send_digest(
+            store, delivery.id, self.project, environ=self.environ, halt=halt, actor=actor
+        )
+        return Outcome(report.status, {"recipients": dict(report.counts), "error": report.error})
+
+
+class PostChannel:
+    """Thread and quote posts of one platform, through its publisher."""
+
+    halt_on_stop = True
+
+    def __init__(self, project: Project, publisher: Publisher) -> None:
+        self.project = project
+        self.publisher = publisher
+        self.resumable = publisher.resumable
+
+    def deliver(
+        self, store: Store, delivery: Delivery, *, actor: str, halt: Callable[[], bool]
+    ) -> Outcome:
+        from aspdigest.deliver.posting import Halted
+
+        ledger = Ledger(store, delivery.id) if self.publisher.resumable else None
+        try:
+            receipt = self.publisher.publish(
+                publication_for(self.project, delivery), ledger, halt=halt
+            )
+        except Halted as exc:  # between posts: the next active runner resumes at this post
+            return Outcome("claimed", {"at": str(exc)})
+        store.mark_sent(delivery.id, receipt, actor=actor)
+        return Outcome("sent", {"receipt": dict(receipt)})
+
+
+EMAIL = "email"  # the key of the email channel in `channels_for`
+
+
+def channel_key(delivery: Delivery) -> str:
+    """Which channel of `channels_for` hands this delivery on."""
+    return EMAIL if delivery.channel in EMAIL_CHANNELS else delivery.platform
+
+
+def channels_for(
+    project: Project,
+    environ: Mapping[str, str] | None = None,
+    publishers: Mapping[str, Publisher] | None = None,
+) -> dict[str, Channel]:
+    """The email channel and one post channel per platform (its `delivery.publishers`
+    publisher unless `publishers` names one), made now so a bad setting stops the start."""
+    chosen = dict(publishers or {})
+    channels: dict[str, Channel] = {EMAIL: EmailChannel(project, environ)}
+    for platform in PLATFORMS:
+        publisher = chosen.get(platform) or publisher_for(project, platform, environ)
+        channels[platform] = PostChannel(project, publisher)
+    return channels

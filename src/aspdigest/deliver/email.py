@@ -37,8 +37,8 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
+from aspdigest.artifacts import BuiltDay
 from aspdigest.config import Project
 from aspdigest.deliver.smtp import Reply, SmtpSession, SmtpTarget, SmtpUnavailable, smtp_target
 from aspdigest.errors import UserError
@@ -48,7 +48,6 @@ from aspdigest.subscribers import is_address, make_token, unsubscribe_key
 
 CHANNEL = "email"
 CHANNELS = (CHANNEL, "digest")  # "digest" is what schedules/<event>.toml and the queue call it
-EML = "digest.eml"
 TEST_PREFIX = "[TEST] "
 # done, total, address — called after each recipient; raising from it stops the send
 # (the store keeps where it got to).
@@ -84,15 +83,11 @@ class Pacer:
             time.sleep(at - now)
 
 
-def eml_path(project: Project, event: str, date: dt.date) -> Path:
-    return project.output_dir / event / date.isoformat() / EML
-
-
 def load_letter(
     project: Project, event: str, date: dt.date, approved: Mapping[str, str] | None = None
 ) -> Letter:
     """The built digest, checked against the approved sha256 when one was recorded."""
-    path = eml_path(project, event, date)
+    path = BuiltDay(project, event, date).eml
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -100,7 +95,7 @@ def load_letter(
             f"{project.relative(path)}: not built; run `aspdigest build {event}` first"
         ) from None
     for name, sha in (approved or {}).items():
-        if name.endswith(EML) and hashlib.sha256(data).hexdigest() != sha:
+        if name.endswith(path.name) and hashlib.sha256(data).hexdigest() != sha:
             raise UserError(
                 f"{project.relative(path)}: changed since it was approved; "
                 "approve the new build before sending"

@@ -3,7 +3,7 @@
 Between the schedule and the deliver stage (… → build → schedule/outbox → deliver).
 `approve(project, store, event, date, channel=…, platform=…, by=…)` reads the day's built manifest,
 checks the files on disk still match it, and records on each matching delivery in the state
-store the sha256 of every artifact it carries (`schedule.channel_artifacts`), who approved and
+store the sha256 of every artifact it carries (`BuiltDay.carries`), who approved and
 when; it returns one frozen `Approved` per delivery. At send time `changed_since_approval`
 compares the files with those hashes again: a delivery whose files changed is not sent.
 `status(store, event)` returns every delivery as a frozen `DeliveryStatus` for the live
@@ -20,16 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from aspdigest.artifacts import BuiltDay
 from aspdigest.config import Project, digest_ready
 from aspdigest.errors import UserError
-from aspdigest.queue.schedule import (
-    CHANNELS,
-    channel_artifacts,
-    day_dir,
-    files_differ,
-    manifest_hashes,
-    read_manifest,
-)
+from aspdigest.queue.schedule import CHANNELS
 from aspdigest.store import Delivery, Store
 from aspdigest.store.lifecycle import APPROVABLE, Status
 
@@ -125,7 +119,7 @@ def check_request(
     normalise_selection(channel, platform)
     if not by.strip():
         raise UserError(f"--by: give the approver's name (or set {APPROVER_VARIABLE})")
-    return manifest_hashes(read_manifest(project, event_id, date))
+    return BuiltDay(project, event_id, date).hashes()
 
 
 def approve(
@@ -141,7 +135,7 @@ def approve(
     """Approve the built artifacts of the day's deliveries (all, or one channel/platform)."""
     built = check_request(project, event_id, date, channel=channel, platform=platform, by=by)
     channel, platform = normalise_selection(channel, platform)
-    folder = day_dir(project, event_id, date)
+    built_day = BuiltDay(project, event_id, date)
     chosen = [
         d
         for d in store.deliveries(event_id)
@@ -165,7 +159,7 @@ def approve(
     for d in todo:
         if d.channel == "digest":  # a digest without a postal address must not go out
             problems.extend(str(p) for p in digest_ready(project.settings))
-        hashes = channel_artifacts(folder, built, d.channel, d.platform)
+        hashes = built_day.carries(built, d.channel, d.platform)
         if not hashes:
             problems.append(
                 f"{label(d)}: the build of {date} has nothing to send for it; "
@@ -173,9 +167,9 @@ def approve(
                 f"`aspdigest schedule plan {event_id}`"
             )
             continue
-        for name in files_differ(folder, hashes):
+        for name in built_day.changed(hashes):
             problems.append(
-                f"{project.relative(folder / name)}: changed or missing since "
+                f"{built_day.shown(name)}: changed or missing since "
                 f"the build; run `aspdigest build {event_id}` again"
             )
         plans.append((d, hashes))
@@ -205,10 +199,10 @@ def record_approval(store: Store, d: Delivery, hashes: dict[str, str], by: str) 
 def changed_since_approval(project: Project, d: Delivery) -> list[str]:
     """Project-relative paths of this delivery's files that differ from what was approved
     (all of them when nothing was approved)."""
-    folder = day_dir(project, d.event, d.date)
+    day = BuiltDay(project, d.event, d.date)
     if not d.approved:
-        return [project.relative(folder)]
-    return [project.relative(folder / name) for name in files_differ(folder, d.approved)]
+        return [day.shown()]
+    return [day.shown(name) for name in day.changed(d.approved)]
 
 
 def delivery_status(d: Delivery, tz: ZoneInfo | None, posted: int = 0) -> DeliveryStatus:

@@ -16,18 +16,12 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from aspdigest.artifacts import BuiltDay
 from aspdigest.config import Project
 from aspdigest.content import load_content
 from aspdigest.errors import UserError
 from aspdigest.queue.approval import record_approval
-from aspdigest.queue.schedule import (
-    channel_artifacts,
-    day_dir,
-    load_schedule,
-    local_text,
-    manifest_hashes,
-    read_manifest,
-)
+from aspdigest.queue.schedule import load_schedule, local_text
 from aspdigest.store import Delivery, Store
 from aspdigest.store.lifecycle import OPEN, Status
 
@@ -64,7 +58,7 @@ def plan(
     notes: list[str] = []
     for date in dates:
         try:
-            built[date] = manifest_hashes(read_manifest(project, event_id, date))
+            built[date] = BuiltDay(project, event_id, date).hashes()
         except UserError:
             notes.append(
                 f"{date}: not built; nothing planned for it (run `aspdigest build {event_id}`)"
@@ -85,8 +79,8 @@ def plan(
     for want in wanted:
         if want.date not in built:
             continue
-        files = channel_artifacts(
-            day_dir(project, event_id, want.date), built[want.date], want.channel, want.platform
+        files = BuiltDay(project, event_id, want.date).carries(
+            built[want.date], want.channel, want.platform
         )
         if files is None:
             if want.channel != "quotes":  # a day without quotes has no quote posts: normal

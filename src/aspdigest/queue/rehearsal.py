@@ -27,11 +27,11 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from aspdigest.config import PLATFORMS, Project
-from aspdigest.deliver import Publisher, make_publisher, publisher_name
+from aspdigest.deliver import Publisher, channels_for, make_publisher, publisher_name
 from aspdigest.deliver.handoff import HandoffPublisher
 from aspdigest.errors import UserError
 from aspdigest.queue.approval import record_approval
-from aspdigest.queue.joblog import Log
+from aspdigest.queue.joblog import context, note
 from aspdigest.queue.plan import plan
 from aspdigest.queue.runner import Runner
 from aspdigest.store import Store, open_project_store, open_store
@@ -113,9 +113,7 @@ def on_this_machine(url: str) -> bool:
     return host in ("127.0.0.1", "localhost", "::1") or host.endswith(".localhost")
 
 
-def _publishers(
-    project: Project, env: Mapping[str, str], folder: Path, log: Log
-) -> dict[str, Publisher]:
+def _publishers(project: Project, env: Mapping[str, str], folder: Path) -> dict[str, Publisher]:
     servers = {
         "bluesky": project.settings.bluesky.service,
         "mastodon": project.settings.mastodon.instance,
@@ -127,7 +125,7 @@ def _publishers(
             chosen[platform] = make_publisher(name, project, env)
             continue
         if name != "handoff":
-            log(
+            note(
                 "handed to files in the rehearsal",
                 platform=platform,
                 publisher=name,
@@ -144,7 +142,6 @@ def rehearse(
     speed: float,
     *,
     environ: Mapping[str, str],
-    log: Log | None = None,
     lead: float = LEAD_SECONDS,
 ) -> RehearsalResult:
     if not speed > 0:
@@ -193,37 +190,35 @@ def rehearse(
             at = first + (now - start) * speed
             return {"rehearsal": at.astimezone(ZoneInfo(zone)).isoformat(timespec="seconds")}
 
-        log = log or Log()
-        log.extra = simulated
         sink = Sink(folder / "mail")
         port = _free_port()
         controller = Controller(sink, hostname="127.0.0.1", port=port)
         controller.start()
         try:
-            env = {k: v for k, v in environ.items() if k != "ASPDIGEST_SMTP_PASSWORD"}
-            env["ASPDIGEST_SMTP_URL"] = f"smtp://127.0.0.1:{port}"
-            env.setdefault("ASPDIGEST_UNSUBSCRIBE_KEY", REHEARSAL_KEY)
-            runner = Runner(
-                project,
-                event_id,
-                store,
-                environ=env,
-                publishers=_publishers(project, env, folder, log),
-                log=log,
-                poll=min(1.0, project.settings.delivery.poll_seconds),
-                actor="rehearsal",
-                stop_when_idle=True,
-            )
-            with RunnerLock(store, project.relative(folder / "state.sqlite")):
-                log(
-                    "rehearsal",
-                    event=event_id,
-                    date=date.isoformat(),
-                    speed=speed,
-                    sink=f"127.0.0.1:{port}",
-                    folder=project.relative(folder),
+            with context(simulated):
+                env = {k: v for k, v in environ.items() if k != "ASPDIGEST_SMTP_PASSWORD"}
+                env["ASPDIGEST_SMTP_URL"] = f"smtp://127.0.0.1:{port}"
+                env.setdefault("ASPDIGEST_UNSUBSCRIBE_KEY", REHEARSAL_KEY)
+                runner = Runner(
+                    project,
+                    event_id,
+                    store,
+                    environ=env,
+                    channels=channels_for(project, env, _publishers(project, env, folder)),
+                    poll=min(1.0, project.settings.delivery.poll_seconds),
+                    actor="rehearsal",
+                    stop_when_idle=True,
                 )
-                runner.start()
+                with RunnerLock(store, project.relative(folder / "state.sqlite")):
+                    note(
+                        "rehearsal",
+                        event=event_id,
+                        date=date.isoformat(),
+                        speed=speed,
+                        sink=f"127.0.0.1:{port}",
+                        folder=project.relative(folder),
+                    )
+                    runner.start()
         finally:
             controller.stop()
         late = {f.delivery_id: f.late_seconds for f in runner.fired}

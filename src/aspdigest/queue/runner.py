@@ -9,27 +9,28 @@ schedule's per-channel grace); a delivery found later than its grace is skipped 
 its schedule says, with a reason, never dropped silently.
 
 A fired job re-reads its row, checks the files against the approved sha256 (a mismatch
-becomes `held`), claims the row atomically (`UPDATE … WHERE status = 'approved'`), delivers
-(email: `deliver.email.send_digest`; thread/quotes: the configured publisher) and marks it.
+becomes `held`), claims the row atomically (`UPDATE … WHERE status = 'approved'`) and hands it
+to its channel (`deliver.Channel`, picked from `deliver.channels_for` by `channel_key`): the
+email digest and each platform's publisher alike; the runner only schedules.
 At start, an email delivery left `claimed` by a dead runner is resumed (its recipients left
 `sending` become `unknown`, never resent), and so is a thread of an API publisher (Bluesky,
 Mastodon), which keeps each post's progress in the store and resumes after its last post;
 a handoff delivery left `claimed` becomes `unknown` for a person.
 SIGTERM/SIGINT stop new work, let the delivery in hand finish, and exit 0. Every state
-change is one JSON line on stderr (and a row in the delivery's log).
+change is a record of the `aspdigest.run` logger (and a row in the delivery's log); the CLI
+writes them as JSON lines on stderr (`queue/joblog.py`).
 
 On PostgreSQL several runners may serve one store: one holds the advisory lock (store/lock.py)
 and is active, the others log `standby` and take over within about a second of its death.
 The active one checks its lock at every poll and before each claim; once it has lost it, it
 takes no further delivery or recipient (a digest in hand is left `claimed` for the next
 active runner to resume) and goes back to waiting. Opening the store, taking the lock and
-waiting as a standby are `queue/serve.py`'s; the JSON lines are `queue/joblog.py`'s.
+waiting as a standby are `queue/serve.py`'s.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import os
 import signal
 import socket
@@ -40,19 +41,11 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from aspdigest.config import PLATFORMS, Project
-from aspdigest.deliver import (
-    Ledger,
-    Publisher,
-    PublishUncertain,
-    publication_for,
-    publisher_for,
-)
-from aspdigest.deliver.email import send_digest
-from aspdigest.deliver.posting import Halted
+from aspdigest.config import Project
+from aspdigest.deliver import Channel, PublishUncertain, channel_key, channels_for
 from aspdigest.errors import UserError
 from aspdigest.queue.approval import changed_since_approval
-from aspdigest.queue.joblog import Log, ToLog
+from aspdigest.queue.joblog import note
 from aspdigest.queue.schedule import local_text
 from aspdigest.store import Delivery, Store
 from aspdigest.store.lifecycle import Status
@@ -75,9 +68,7 @@ class Runner:
         store: Store,
         *,
         environ: Mapping[str, str] | None = None,
-        publisher: Publisher | None = None,
-        publishers: Mapping[str, Publisher] | None = None,
-        log: Log | None = None,
+        channels: Mapping[str, Channel] | None = None,
         poll: float | None = None,
         actor: str = "runner",
         stop_when_idle: bool = False,
@@ -86,14 +77,8 @@ class Runner:
         self.project = project
         self.event = event_id
         self.store = store
-        self.environ = environ
-        # One publisher per platform (delivery.publishers), made now so a bad setting stops
-        # the start; `publisher` (tests, the rehearsal) replaces all of them.
-        self.publishers: dict[str, Publisher] = dict(publishers or {})
-        for platform in PLATFORMS:
-            if platform not in self.publishers:
-                self.publishers[platform] = publisher or publisher_for(project, platform, environ)
-        self.log = log or Log()
+        # Made now so a bad setting (an unknown publisher) stops the start.
+        self.channels = dict(channels) if channels is not None else channels_for(project, environ)
         self.poll = poll or project.settings.delivery.poll_seconds
         self.actor = actor
         self.stop_when_idle = stop_when_idle
@@ -125,9 +110,6 @@ class Runner:
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.blocking import BlockingScheduler
 
-        aps = logging.getLogger("apscheduler")
-        aps.propagate = False
-        aps.handlers[:] = [ToLog(self.log)]
         self.scheduler = BlockingScheduler(
             timezone=self.tz,
             executors={"default": ThreadPoolExecutor(4)},
@@ -199,7 +181,7 @@ class Runner:
     def recover(self) -> None:
         """Claimed rows at start were in the hands of a runner that died."""
         for d in self.store.deliveries(self.event, "claimed"):
-            if d.channel == "digest" or self._publisher(d).resumable:
+            if self._channel(d).resumable:
                 self._orphans.add(d.id)
                 continue
             note = (
@@ -408,8 +390,8 @@ class Runner:
         assert claimed is not None
         self._deliver(claimed)
 
-    def _publisher(self, d: Delivery) -> Publisher:
-        return self.publishers[d.platform]
+    def _channel(self, d: Delivery) -> Channel:
+        return self.channels[channel_key(d)]
 
     def resume(self, delivery_id: int) -> None:
         """Finish a digest or thread a dead runner had claimed (never resending in doubt)."""
@@ -423,37 +405,19 @@ class Runner:
     def _deliver(self, d: Delivery) -> None:
         store = self.store
         try:
-            if d.channel == "digest":
-                report = send_digest(
-                    store,
-                    d.id,
-                    self.project,
-                    environ=self.environ,
-                    halt=lambda: self.lost_lock,
-                    actor=self.actor,
-                )
-                if report.status == "claimed":  # halted: the next active runner resumes it
-                    self.log(
-                        "left for the next runner",
-                        **self._fields(d),
-                        recipients=dict(report.counts),
-                    )
-                    return
-                self._state(
-                    d, "claimed", report.status, recipients=dict(report.counts), error=report.error
-                )
-                return
-            publisher = self._publisher(d)
-            ledger = Ledger(store, d.id) if publisher.resumable else None
-            receipt = publisher.publish(
-                publication_for(self.project, d),
-                ledger,
-                halt=lambda: self.lost_lock or self.stopping,
+            channel = self._channel(d)
+            outcome = channel.deliver(
+                store,
+                d,
+                actor=self.actor,
+                halt=(lambda: self.lost_lock or self.stopping)
+                if channel.halt_on_stop
+                else (lambda: self.lost_lock),
             )
-            store.mark_sent(d.id, receipt, actor=self.actor)
-            self._state(d, "claimed", "sent", receipt=dict(receipt))
-        except Halted as exc:  # between posts: the next active runner resumes at this post
-            self.log("left for the next runner", **self._fields(d), at=str(exc))
+            if outcome.status == "claimed":  # halted: the next active runner resumes it
+                self.log("left for the next runner", **self._fields(d), **outcome.details)
+                return
+            self._state(d, "claimed", outcome.status, **outcome.details)
         except PublishUncertain as exc:
             store.mark_unknown(d.id, exc.text, actor=self.actor)
             self._state(d, "claimed", "unknown", error=exc.text)
@@ -470,6 +434,9 @@ class Runner:
             self._state(d, "claimed", "unknown", error=error)
 
     # -- reporting ---------------------------------------------------------------------------
+
+    def log(self, msg: str, **fields: Any) -> None:
+        note(msg, **fields)
 
     def _fields(self, d: Delivery) -> dict[str, Any]:
         return {

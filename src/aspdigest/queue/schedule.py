@@ -6,9 +6,8 @@ Sits after the build in the flow (… → build → schedule/outbox → deliver)
 `Schedule.planned(dates)` turns it into one frozen `PlannedDelivery` per (day, channel,
 platform), with the local send time converted to UTC through zoneinfo. A local time that
 does not exist (clocks go forward) or occurs twice (clocks go back) on a clock-change day is
-an error naming the fix, never a guess. `channel_artifacts(...)` says which built files (and
-their sha256 from the day's manifest) a delivery carries: what a reviewer approves and what
-is checked again at send time.
+an error naming the fix, never a guess. Which built files a delivery carries (what a
+reviewer approves and what is checked again at send time) is `artifacts.BuiltDay.carries`.
 
 Channels: `digest` (the email, platform ""), `thread` and `quotes` (one delivery per platform;
 the quote posts live in `thread.<platform>.json` under `quote_posts`).
@@ -17,17 +16,15 @@ the quote posts live in `thread.<platform>.json` under `quote_posts`).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from aspdigest.artifacts import MANIFEST, sha256
 from aspdigest.config import PLATFORMS, Project
 from aspdigest.content import _problems
 from aspdigest.errors import Problem, UserError, toml_message
@@ -36,7 +33,6 @@ from aspdigest.records import Event, LocalTime
 CHANNELS = ("digest", "thread", "quotes")
 Channel = Literal["digest", "thread", "quotes"]
 MISSED = ("skip", "hold")
-DIGEST_FILES = ("digest.eml", "digest.html", "digest.txt")
 
 
 class _Strict(BaseModel):
@@ -384,85 +380,3 @@ def _check_platforms(
     if len(set(platforms)) != len(platforms):
         problems.append(Problem(path, field, "lists a platform twice"))
     return problems
-
-
-# -- what a delivery carries ------------------------------------------------------------------
-
-
-def day_dir(project: Project, event_id: str, date: dt.date) -> Path:
-    return project.output_dir / event_id / date.isoformat()
-
-
-def read_manifest(project: Project, event_id: str, date: dt.date) -> dict[str, Any]:
-    """The day's manifest.json as the build wrote it, or a UserError saying to build."""
-    file = day_dir(project, event_id, date) / MANIFEST
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(
-            f"{project.relative(file)}: not built; run `aspdigest build {event_id}` first"
-        ) from None
-    except (OSError, ValueError) as exc:
-        raise UserError(
-            f"{project.relative(file)}: unreadable ({exc}); run `aspdigest build {event_id}` again"
-        ) from None
-    if not isinstance(data, dict) or not isinstance(data.get("artifacts"), list):
-        raise UserError(
-            f"{project.relative(file)}: not a day manifest; run `aspdigest build {event_id}` again"
-        )
-    return data
-
-
-def manifest_hashes(manifest: Mapping[str, Any]) -> dict[str, str]:
-    return {
-        str(a["path"]): str(a["sha256"])
-        for a in manifest["artifacts"]
-        if isinstance(a, dict) and "path" in a and "sha256" in a
-    }
-
-
-def thread_file(platform: str) -> str:
-    return f"thread.{platform}.json"
-
-
-def channel_artifacts(
-    folder: Path, hashes: Mapping[str, str], channel: str, platform: str
-) -> dict[str, str] | None:
-    """Day-relative path → sha256 (from the manifest) of what this delivery sends, or None
-    when the build made nothing for it (no digest, no thread, or a day without quote posts).
-    Threads and quote posts carry the cards their posts attach."""
-    if channel == "digest":
-        if "digest.eml" not in hashes:
-            return None
-        return {name: hashes[name] for name in DIGEST_FILES if name in hashes}
-    name = thread_file(platform)
-    if name not in hashes:
-        return None
-    try:
-        data = json.loads((folder / name).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if channel == "thread":
-        posts = data.get("posts") or []
-        files = [name, f"thread.{platform}.txt"]
-    else:
-        posts = [p for qp in data.get("quote_posts") or [] for p in qp.get("posts") or []]
-        if not posts:
-            return None
-        files = [name]
-    files += sorted({m["path"] for p in posts for m in p.get("media") or [] if "path" in m})
-    return {f: hashes[f] for f in files if f in hashes}
-
-
-def files_differ(folder: Path, expected: Mapping[str, str]) -> list[str]:
-    """The files under `folder` whose bytes no longer have the expected sha256."""
-    changed = []
-    for name, digest in sorted(expected.items()):
-        try:
-            data = (folder / name).read_bytes()
-        except OSError:
-            changed.append(name)
-            continue
-        if sha256(data) != digest:
-            changed.append(name)
-    return changed

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from aspdigest.config import Project
 from aspdigest.errors import UserError
-from aspdigest.queue.joblog import Log
+from aspdigest.queue.joblog import note
 from aspdigest.queue.runner import LOST_BACKOFF, Runner
 from aspdigest.store import Store
 
@@ -43,7 +43,6 @@ def serve(
     event_id: str,
     *,
     environ: Mapping[str, str] | None = None,
-    log: Log | None = None,
     poll: float | None = None,
 ) -> None:
     """`aspdigest run`: on SQLite, refuse if another runner serves the store; on
@@ -51,17 +50,16 @@ def serve(
     from aspdigest.store import open_project_store
     from aspdigest.store.lock import RunnerLock
 
-    log = log or Log()
     with open_project_store(project) as store:
         lock = RunnerLock(store, store_name(project, store))
         if not lock.shared:
             lock.acquire()
             try:
-                Runner(project, event_id, store, environ=environ, log=log, poll=poll).start()
+                Runner(project, event_id, store, environ=environ, poll=poll).start()
             finally:
                 lock.release()
             return
-        _serve_shared(project, event_id, store, lock, environ, log, poll)
+        _serve_shared(project, event_id, store, lock, environ, poll)
 
 
 def _serve_shared(
@@ -70,7 +68,6 @@ def _serve_shared(
     store: Store,
     lock: RunnerLock,
     environ: Mapping[str, str] | None,
-    log: Log,
     poll: float | None,
 ) -> None:
     """Standby until the lock is free, active until stopped; after losing the lock (its
@@ -85,12 +82,10 @@ def _serve_shared(
             signal.signal(signal.SIGINT, lambda *_: stop.set())
 
     while not stop.is_set():
-        runner = Runner(
-            project, event_id, store, environ=environ, log=log, poll=poll, lock_alive=lock.alive
-        )
+        runner = Runner(project, event_id, store, environ=environ, poll=poll, lock_alive=lock.alive)
         waiting_signals()
         took = lock.wait_turn(
-            lambda holder: log(
+            lambda holder: note(
                 "standby",
                 event=event_id,
                 pid=pid,
@@ -100,10 +95,10 @@ def _serve_shared(
             stop.is_set,
         )
         if not took:
-            log("runner stopped", event=event_id, pid=pid, standby=True)
+            note("runner stopped", event=event_id, pid=pid, standby=True)
             return
         try:
-            log("active", event=event_id, pid=pid)
+            note("active", event=event_id, pid=pid)
             runner.start(install_signals=main)
         finally:
             lock.release()
@@ -120,7 +115,6 @@ def deliver_now(
     delivery_id: int,
     *,
     environ: Mapping[str, str] | None = None,
-    log: Log | None = None,
 ) -> bool:
     """Deliver one due delivery in this process, if no runner is up (else False: the
     runner sends it at its next poll). Holds the runner lock meanwhile, so a runner
@@ -136,7 +130,7 @@ def deliver_now(
     except RunnerBusy:
         return False
     try:
-        Runner(project, d.event, store, environ=environ, log=log, actor="send-now").fire(d.id)
+        Runner(project, d.event, store, environ=environ, actor="send-now").fire(d.id)
     finally:
         lock.release()
     return True
