@@ -30,8 +30,8 @@ sys.path.insert(0, str(REPO / "tests"))
 from aspdigest.config import load_project
 from aspdigest.deliver import Ledger, make_publisher, publication_for
 from aspdigest.store import open_store
-from mastodon_server import running_mastodon
-from pds_server import running_pds
+from support.mastodon_server import running_mastodon
+from support.pds_server import running_pds
 
 RUNS = 5
 DAY = dt.date(2024, 12, 3)

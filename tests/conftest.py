@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from aspdigest.config import Project, load_project
-from pds_server import Pds, running_pds
+from support.pds_server import Pds, running_pds
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -43,6 +43,15 @@ def pds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pds]:
     with running_pds(tmp_path_factory.mktemp("pds")) as server:
         print(f"\ntest PDS ready in {server.started_in:.2f} s")
         yield server
+
+
+@pytest.fixture(scope="session")
+def built_sample() -> Path:
+    """The ASP23 sample (content, settings, schedule, subscribers) built once for the whole
+    test session. Read-only: a test that changes it copies it first (`built_copy`)."""
+    from support.delivery_helpers import built_template
+
+    return built_template()
 
 
 @pytest.fixture

@@ -25,8 +25,8 @@ from aspdigest.errors import UserError
 from aspdigest.store import Store, open_store
 from aspdigest.text.bluesky import bluesky_facets
 from conftest import FIXED_NOW
-from delivery_helpers import built_template
-from pds_server import Account, Pds, PdsError, check_thread, fault_proxy, running_pds
+from support.delivery_helpers import built_template
+from support.pds_server import Account, Pds, PdsError, check_thread, fault_proxy, running_pds
 
 EPOCH = FIXED_NOW.timestamp()  # the publisher's clock: 2024-11-30 12:00:00 UTC
 DAY2, DAY3 = FIXED_NOW.date().replace(month=12, day=2), FIXED_NOW.date().replace(month=12, day=3)
@@ -390,7 +390,7 @@ def test_the_pds_and_plc_listen_on_127_0_0_1_only(pds: Pds) -> None:
 def test_a_pds_that_cannot_start_fails_loudly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("pds_server.NODE", tmp_path / "node_modules" / "no-node")
+    monkeypatch.setattr("support.pds_server.NODE", tmp_path / "node_modules" / "no-node")
     with (
         pytest.raises(
             PdsError,
@@ -403,7 +403,7 @@ def test_a_pds_that_cannot_start_fails_loudly(
     monkeypatch.undo()
     broken = tmp_path / "broken.mjs"
     broken.write_text("console.error('no PLC for you'); process.exit(3)\n")
-    monkeypatch.setattr("pds_server.SCRIPT", broken)
+    monkeypatch.setattr("support.pds_server.SCRIPT", broken)
     with pytest.raises(PdsError) as failed, running_pds(tmp_path / "b"):
         pass
     assert str(failed.value) == (

@@ -1,6 +1,6 @@
 """A Bluesky publisher killed at random moments posts every post exactly once, in order.
 
-The interruption test of the `bluesky` publisher, against the real PDS (pds_server.py) behind
+The interruption test of the `bluesky` publisher, against the real PDS (support/pds_server.py) behind
 a `FaultProxy` that holds each createRecord a random while. A process opens the state store
 and publishes ASP23's 16-post thread of 3 December; the test SIGKILLs it when a post
 arrives at the proxy (still to be carried out) or just after one is answered, starts it
@@ -29,8 +29,8 @@ from aspdigest.config import load_project
 from aspdigest.deliver import publication_for
 from aspdigest.store import open_store
 from conftest import FIXED_NOW
-from delivery_helpers import built_template
-from pds_server import FaultProxy, Pds, check_thread, fault_proxy
+from support.delivery_helpers import built_template
+from support.pds_server import FaultProxy, Pds, check_thread, fault_proxy
 
 DAY3 = FIXED_NOW.date().replace(month=12, day=3)
 

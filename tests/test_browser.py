@@ -66,12 +66,9 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sample project built once for the static-page tests: out/asp23/."""
-    root = _copy_sample(tmp_path_factory.mktemp("review") / "project")
-    project = load_project(root, environ={})
-    build(project, "asp23")
-    return project.output_dir / "asp23"
+def site(built_sample: Path) -> Path:
+    """The sample as built once for the session, for the static-page tests: out/asp23/."""
+    return built_sample / "out" / "asp23"
 
 
 @pytest.fixture

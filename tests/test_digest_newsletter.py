@@ -489,7 +489,7 @@ def test_approve_names_the_missing_postal_address_and_approves_nothing(tmp_path:
     from aspdigest.queue import plan
     from aspdigest.queue.approval import approve
     from aspdigest.store import open_project_store
-    from delivery_helpers import built_copy
+    from support.delivery_helpers import built_copy
 
     root = built_copy(tmp_path)
     toml = root / "aspdigest.toml"

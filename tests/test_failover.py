@@ -35,7 +35,7 @@ from aspdigest.queue.approval import approve
 from aspdigest.store import open_project_store, open_store
 from aspdigest.store.lock import RunnerLock
 from aspdigest.subscribers import import_csv
-from delivery_helpers import (
+from support.delivery_helpers import (
     DAY,
     Sink,
     built_copy,

@@ -1,4 +1,4 @@
-"""The `mastodon` publisher against a local Mastodon API server (tests/mastodon_server.py).
+"""The `mastodon` publisher against a local Mastodon API server (tests/support/mastodon_server.py).
 
 Real parts only: Mastodon.py talking HTTP to a server on 127.0.0.1, a real SQLite store file
 under tmp_path, the ASP23 sample built once. Covers the thread and quote posts (order,
@@ -8,7 +8,7 @@ it, a connection dropped after the server made the status, a timeout, 5xx answer
 in doubt past Mastodon's one-hour Idempotency-Key window, uploads (recorded and reused, the
 upload rate limit, a processing failure, the alt-text limit), and `account()`. The posting
 tests run against each behaviour profile of the fake (4.3, 4.5, 4.6: how a resend under the
-same key is answered, see tests/mastodon_fake.py). The kill -9 test is in
+same key is answered, see tests/support/mastodon_fake.py). The kill -9 test is in
 test_mastodon_kill.py.
 """
 
@@ -29,8 +29,8 @@ from aspdigest.deliver.mastodon import MastodonPublisher
 from aspdigest.errors import UserError
 from aspdigest.store import Store, open_store
 from conftest import FIXED_NOW
-from delivery_helpers import built_copy, wait_for
-from mastodon_server import PROFILES, FakeMastodon, running_mastodon
+from support.delivery_helpers import built_copy, wait_for
+from support.mastodon_server import PROFILES, FakeMastodon, running_mastodon
 
 DAY = dt.date(2024, 12, 3)  # ASP23 day 2: a 12-post thread with 3 cards, 3 quote posts
 

@@ -1,8 +1,8 @@
 """Kill -9 while the `mastodon` publisher posts a thread: never a duplicate, never a gap.
 
-A publishing process (tests/mastodon_kill_worker.py, what the runner does for a claimed
+A publishing process (tests/support/mastodon_kill_worker.py, what the runner does for a claimed
 thread delivery) posts ASP23 day 2's 12-post Mastodon thread to the local server of
-tests/mastodon_server.py, which holds each status post 50-300 ms. The test SIGKILLs it at
+tests/support/mastodon_server.py, which holds each status post 50-300 ms. The test SIGKILLs it at
 random moments (after 1-3 more posts reach the server and 0-300 ms more, so sometimes with a
 request in flight, or at any moment from start-up), starts it again, and repeats until it
 exits 0; then the server must hold every post exactly once, in order, each replying to the
@@ -34,11 +34,11 @@ import pytest
 from aspdigest.config import load_project
 from aspdigest.deliver import publication_for
 from aspdigest.store import open_store
-from delivery_helpers import built_copy, environment, wait_for
-from mastodon_server import FakeMastodon, running_mastodon
+from support.delivery_helpers import built_copy, environment, wait_for
+from support.mastodon_server import FakeMastodon, running_mastodon
 
 DAY = dt.date(2024, 12, 3)  # ASP23 day 2: a 12-post thread with 3 cards
-WORKER = Path(__file__).resolve().parent / "mastodon_kill_worker.py"
+WORKER = Path(__file__).resolve().parent / "support" / "mastodon_kill_worker.py"
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from aspdigest.store import (
     open_store,
     resolve_url,
 )
-from delivery_helpers import postgres_schema
+from support.delivery_helpers import postgres_schema
 from support.store_helpers import (
     is_suppressed,
     mark_recipient_sending,

@@ -26,9 +26,9 @@ from aspdigest.queue.joblog import log_to
 from aspdigest.queue.plan import plan
 from aspdigest.queue.rehearsal import rehearse
 from aspdigest.store import Store, open_project_store, open_store
-from delivery_helpers import built_copy, environment, log_lines, start_runner, wait_for
-from mastodon_server import FakeMastodon, Status, running_mastodon
-from pds_server import Pds
+from support.delivery_helpers import built_copy, environment, log_lines, start_runner, wait_for
+from support.mastodon_server import FakeMastodon, Status, running_mastodon
+from support.pds_server import Pds
 from support.store_helpers import force_status
 
 runner = CliRunner()

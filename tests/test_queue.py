@@ -27,7 +27,14 @@ from aspdigest.queue.schedule import local_text
 from aspdigest.queue.serve import deliver_now
 from aspdigest.store import Delivery, Store, open_project_store, open_store
 from aspdigest.store.lock import RunnerBusy, RunnerLock
-from delivery_helpers import DAY, built_copy, environment, postgres_schema, project, smtp_sink
+from support.delivery_helpers import (
+    DAY,
+    built_copy,
+    environment,
+    postgres_schema,
+    project,
+    smtp_sink,
+)
 from support.store_helpers import mark_recipient_sending
 
 BEFORE = dt.datetime(2024, 12, 1, 12, 0, tzinfo=dt.UTC)  # the Sunday before the conference

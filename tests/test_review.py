@@ -65,9 +65,8 @@ def _parse(page: str) -> _Links:
 
 
 @pytest.fixture
-def built(sample_project: Project) -> Path:
-    build(sample_project, "asp23")
-    return sample_project.output_dir / "asp23"
+def built(built_sample: Path) -> Path:
+    return built_sample / "out" / "asp23"
 
 
 def test_index_lists_every_day_with_its_subject_and_size(built: Path) -> None:

@@ -29,7 +29,7 @@ from aspdigest.queue import plan
 from aspdigest.queue.approval import approve
 from aspdigest.store import Delivery, Store, open_project_store
 from aspdigest.subscribers import import_csv
-from delivery_helpers import (
+from support.delivery_helpers import (
     DAY,
     built_copy,
     environment,

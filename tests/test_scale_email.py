@@ -35,7 +35,7 @@ from aspdigest.render.email import digest
 from aspdigest.render.templates import make_environment
 from aspdigest.store import Store, open_project_store
 from aspdigest.store.schema import subscribers
-from delivery_helpers import postgres_schema
+from support.delivery_helpers import postgres_schema
 
 KEY = "test-signing-key-0123456789"
 PEOPLE = 50_000

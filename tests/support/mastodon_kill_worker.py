@@ -1,6 +1,6 @@
 """One publishing process for test_mastodon's kill test: post a day's Mastodon thread.
 
-Run as `python tests/mastodon_kill_worker.py ROOT STORE_URL EVENT DATE CHANNEL`, with
+Run as `python tests/support/mastodon_kill_worker.py ROOT STORE_URL EVENT DATE CHANNEL`, with
 ASPDIGEST_MASTODON_INSTANCE and ASPDIGEST_MASTODON_TOKEN in the environment. It does what
 the runner does for a claimed thread delivery: opens the state store file, reads the
 approved posts and calls `MastodonPublisher.publish` with the delivery's ledger, so a

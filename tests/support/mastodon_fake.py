@@ -1,4 +1,4 @@
-"""The in-memory Mastodon behind tests/mastodon_server.py: its state, rules and JSON.
+"""The in-memory Mastodon behind tests/support/mastodon_server.py: its state, rules and JSON.
 
 Test support for `deliver.mastodon`. `FakeMastodon` holds one server's accounts, statuses,
 media and every request it saw, and answers the API calls the publisher makes and the tests

@@ -2,7 +2,7 @@
 
 Test support for `deliver.mastodon`. `running_mastodon(**options)` starts a stdlib
 ThreadingHTTPServer on 127.0.0.1 (a free port, in a thread) and yields the `FakeMastodon`
-behind it (tests/mastodon_fake.py: `.url`, `.token`, the statuses, media and every request
+behind it (tests/support/mastodon_fake.py: `.url`, `.token`, the statuses, media and every request
 seen, and the faults to inject). It serves exactly what the publisher calls and the tests
 read back: GET /api/v1/instance and /api/v2/instance, GET
 /api/v1/accounts/verify_credentials, POST /api/v2/media (multipart; 202 with url null, then
@@ -33,7 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from mastodon_fake import (
+from support.mastodon_fake import (
     PROFILES,
     Account,
     Answer,
