@@ -18,21 +18,17 @@ import os
 import stat
 import tomllib
 import zoneinfo
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import frontmatter
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from aspdigest.config import Project
 from aspdigest.errors import ContentError, Problem, UserError, toml_message
-from aspdigest.platforms import PLATFORMS
 from aspdigest.quotelint import quote_mark_warnings
 from aspdigest.records import (
-    KINDS,
     SLUG_RE,
     Event,
     EventMeta,
@@ -42,7 +38,7 @@ from aspdigest.records import (
     known_language,
 )
 from aspdigest.safetext import text_problem
-from aspdigest.text.excerpt import find_span
+from aspdigest.validation import attribution_problems, excerpt_problem, problems_from
 
 EVENT_FILE = "event.toml"
 BOM = b"\xef\xbb\xbf"
@@ -89,108 +85,6 @@ def resolve_event(project: Project, event_id: str | None) -> str:
         known = f"; events here: {', '.join(events)}" if events else ""
         raise UserError(f"{where}/{event_id}: no such event (no {EVENT_FILE}){known}")
     return event_id
-
-
-# -- turning pydantic's errors into our one-line messages -------------------------------------
-
-
-def _loc(parts: Sequence[int | str]) -> str:
-    out = ""
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            key = str(part)
-            if not all(c.isalnum() or c in "-_" for c in key):
-                key = f'"{key}"'
-            out += f".{key}" if out else key
-    return out
-
-
-_PATTERN_HINTS = {
-    "id": "expected a slug (lowercase letters, digits, hyphens)",
-    "hashtags": "expected a hashtag without the #",
-    **{p.id: p.handle_hint for p in PLATFORMS.values() if p.handle_hint},
-}
-
-_TYPE_WORDS = {
-    "string_type": "text",
-    "int_type": "a whole number",
-    "bool_type": "true or false",
-    "list_type": "a list",
-    "dict_type": "a table of keys",
-    "model_type": "a table of keys",
-    "model_attributes_type": "a table of keys",
-    "date_type": "a date like 2024-12-02 (unquoted)",
-    "float_type": "a number",
-}
-
-
-def _message(err: Any, model: type[BaseModel]) -> str:
-    kind = err["type"]
-    loc = [p for p in err["loc"] if not isinstance(p, int)]
-    if kind == "missing":
-        return "required field missing"
-    if kind == "extra_forbidden":
-        allowed = _allowed_keys(model, err["loc"][:-1])
-        close = difflib.get_close_matches(str(err["loc"][-1]), allowed, n=1, cutoff=0.6)
-        if close:
-            return f'unknown field; did you mean "{close[0]}"?'
-        return f"unknown field; allowed: {', '.join(allowed)}"
-    if kind == "literal_error" and loc and loc[-1] == "kind":
-        return f"expected one of {', '.join(KINDS)}; got {describe(err['input'])}"
-    if kind == "string_pattern_mismatch" and loc:
-        hint = _PATTERN_HINTS.get(str(loc[-1]) if loc[-1] != "hashtags" else "hashtags")
-        if hint:
-            return f"{hint}, got {describe(err['input'])}"
-    if kind == "greater_than_equal":
-        return (
-            f"expected a whole number of at least {err['ctx']['ge']}, got {describe(err['input'])}"
-        )
-    if kind in _TYPE_WORDS:
-        message = f"expected {_TYPE_WORDS[kind]}, got {describe(err['input'])}"
-        if kind == "list_type" and isinstance(err["input"], str):
-            message += f' (write [{err["input"]}] or one "- item" line per item)'
-        return message
-    if kind.startswith("date_") and isinstance(err["input"], str):
-        return f"expected a date like 2024-12-02 (unquoted), got {describe(err['input'])}"
-    return str(err["msg"])
-
-
-def _allowed_keys(model: type[BaseModel], parent: Sequence[int | str]) -> list[str]:
-    current: Any = model
-    for part in parent:
-        if isinstance(part, int) or current is None:
-            continue
-        field = current.model_fields.get(str(part))
-        if field is None:  # a dict key such as a date or a name
-            continue
-        current = _inner_model(field.annotation)
-    return list(current.model_fields) if current is not None else []
-
-
-def _inner_model(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        found = _inner_model(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _problems(path: str, exc: ValidationError, model: type[BaseModel]) -> list[Problem]:
-    problems = []
-    for err in exc.errors():
-        # For a union with None pydantic reports each branch; the first is the useful one.
-        loc = [
-            p
-            for p in err["loc"]
-            if not (isinstance(p, str) and p.startswith(("function-", "nullable")))
-            and p != "[key]"  # a dict key's own problem is named by the key alone
-        ]
-        problems.append(Problem(path, _loc(loc), _message({**err, "loc": tuple(loc)}, model)))
-    return list(dict.fromkeys(problems))
 
 
 # -- reading files ----------------------------------------------------------------------------
@@ -291,7 +185,7 @@ def _load_event(project: Project, event_id: str, problems: list[Problem]) -> Eve
     try:
         meta = EventMeta.model_validate(data)
     except ValidationError as exc:
-        problems.extend(_problems(path, exc, EventMeta))
+        problems.extend(problems_from(path, exc, EventMeta))
         meta = None
     if isinstance(data.get("id"), str) and data["id"] != event_id:
         problems.append(
@@ -496,10 +390,10 @@ def _read_record(
     try:
         meta = RecordMeta.model_validate(data)
     except ValidationError as exc:
-        problems.extend([*_problems(path, exc, RecordMeta), *body])
+        problems.extend([*problems_from(path, exc, RecordMeta), *body])
         return None
     problems.extend(body)
-    problems.extend(_attribution_problems(path, meta))
+    problems.extend(attribution_problems(path, meta))
     for i, quote in enumerate(meta.quotes):
         if quote.excerpt is not None:
             problem = excerpt_problem(quote.text, quote.excerpt, f"quotes[{i}].text")
@@ -515,73 +409,6 @@ def _read_record(
         sha256=hashlib.sha256(raw).hexdigest(),
         body=post.content.strip() + "\n" if post.content.strip() else "",
     )
-
-
-def _did_you_mean(name: str, known: list[str], what: str, fix: str) -> str:
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.3)
-    if close:
-        return f'; did you mean "{close[0]}"?'
-    if known:
-        return f"; {what}: {', '.join(known)}"
-    return fix
-
-
-def _attribution_problems(path: str, meta: RecordMeta) -> list[Problem]:
-    """Each quote names exactly one speaker (`by`) or one source (`from`) of its record."""
-    problems = []
-    names = [s.name for s in meta.speakers]
-    titles = [s.title for s in meta.sources]
-    for title in sorted({t for t in titles if titles.count(t) > 1}):
-        problems.append(
-            Problem(path, "sources", f'"{title}" is listed twice; give each source once')
-        )
-    for i, quote in enumerate(meta.quotes):
-        where = f"quotes[{i}]"
-        if quote.by is not None and quote.from_ is not None:
-            problems.append(
-                Problem(path, where, "give by (a speaker) or from (a source), not both")
-            )
-        elif quote.by is None and quote.from_ is None:
-            problems.append(
-                Problem(
-                    path,
-                    where,
-                    "needs by (a speaker of this record) or from (a source of this record)",
-                )
-            )
-        elif quote.by is not None and quote.by not in names:
-            fix = _did_you_mean(quote.by, names, "speakers", "; add them to speakers")
-            problems.append(
-                Problem(path, f"{where}.by", f'"{quote.by}" is not a speaker of this record{fix}')
-            )
-        elif quote.from_ is not None and quote.from_ not in titles:
-            fix = _did_you_mean(
-                quote.from_, titles, "sources", "; add it to sources (title, and url if any)"
-            )
-            problems.append(
-                Problem(
-                    path, f"{where}.from", f'"{quote.from_}" is not a source of this record{fix}'
-                )
-            )
-    return problems
-
-
-def excerpt_problem(text: str, excerpt: str, field: str) -> str | None:
-    """Why `excerpt` is not a contiguous verbatim span of whole words of `text`, with the
-    nearest span of the quote to copy from; None when it is one."""
-    if find_span(text, excerpt) is not None:
-        return None
-    words = text.split()
-    size = len(excerpt.split())
-    spans = {
-        " ".join(words[i : i + n])
-        for n in (size - 1, size, size + 1)
-        if n > 0
-        for i in range(len(words) - n + 1)
-    }
-    nearest = difflib.get_close_matches(excerpt, sorted(spans), n=1, cutoff=0.0)
-    hint = f'; nearest in the quote: "{nearest[0]}"' if nearest else ""
-    return f"not a contiguous span of {field} in whole words, copied exactly{hint}"
 
 
 def load_content(project: Project, event_id: str) -> Content:

@@ -26,9 +26,9 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aspdigest.config import PLATFORMS, Project
-from aspdigest.content import _problems
 from aspdigest.errors import Problem, UserError, toml_message
 from aspdigest.records import Event, LocalTime
+from aspdigest.validation import problems_from
 
 CHANNELS = ("digest", "thread", "quotes")
 Channel = Literal["digest", "thread", "quotes"]
@@ -296,7 +296,7 @@ def load_schedule(project: Project, event: Event) -> Schedule:
     try:
         parsed = ScheduleFile.model_validate(data)
     except ValidationError as exc:
-        raise UserError(_problems(path, exc, ScheduleFile)) from None
+        raise UserError(problems_from(path, exc, ScheduleFile)) from None
     problems: list[Problem] = []
     if parsed.event is not None and parsed.event != event.id:
         problems.append(
