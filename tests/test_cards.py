@@ -30,9 +30,10 @@ from aspdigest.content import load_content
 from aspdigest.days import Day, plan_days
 from aspdigest.errors import RenderError, UserError
 from aspdigest.render import DAY_RENDERERS, RenderContext, Rendered, cardemoji, fonts
-from aspdigest.render import cards as cards_module
+from aspdigest.render import carddraw as cards_module
+from aspdigest.render.carddraw import draw_card
 from aspdigest.render.cardlayout import measure, wrap
-from aspdigest.render.cards import draw_card, plan, render
+from aspdigest.render.cards import plan, render
 from aspdigest.render.cardspec import canvas_box, contrast, load_spec
 from aspdigest.render.templates import make_environment
 

@@ -179,8 +179,8 @@ def test_each_platform_attaches_a_card_size_the_card_spec_defines() -> None:
         "x": "landscape",
         "bluesky": "landscape",
         "mastodon": "square",
-        "threads": "landscape",
-        "linkedin": "square",
+        "threads": "portrait",  # 4:5, shown full height in the feed
+        "linkedin": "preview",  # 1.91:1, as LinkedIn and link previews show it
     }
     for platform in PLATFORMS.values():
         assert set(platform.card_sizes) <= sizes, platform.id

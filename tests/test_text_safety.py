@@ -416,3 +416,21 @@ def test_subscribers_list_escapes_what_the_store_holds(sample_root: Path) -> Non
     result = runner.invoke(app, ["subscribers", "list", "--project", str(sample_root)])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == ["ana@example.org\tAna\\x1b[2J\\x0d\\n\\u202eevil\ten"]
+
+
+def test_a_stray_byte_order_mark_and_a_line_separator_in_event_fields(tmp_path: Path) -> None:
+    # Found by the fuzz test: U+FEFF passed check and then no X post could be made; U+2028 in a
+    # hashtag split the error line in two on a terminal.
+    root = project_root(tmp_path)
+    event = (root / EVENT).read_text(encoding="utf-8")
+    event = re.sub(r'short_name = "[^"]*"', 'short_name = "X\\\\ufeff"', event)
+    event = re.sub(r"hashtags = \[[^\]]*\]", 'hashtags = ["a\\\\u2028b"]', event)
+    (root / EVENT).write_text(event, encoding="utf-8")
+    code, lines, _ = check_lines(root)
+    assert code == 1
+    assert lines == [
+        "content/demo/event.toml: short_name: contains the stray byte order mark U+FEFF "
+        "(ZERO WIDTH NO-BREAK SPACE); remove it",
+        "content/demo/event.toml: hashtags[0]: expected a hashtag without the #, got the text "
+        '"a\\u2028b"',
+    ]

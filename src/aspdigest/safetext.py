@@ -25,15 +25,17 @@ _PDI = "\u2069"
 BIDI_CONTROLS = _EMBEDDINGS | _ISOLATES | {_PDF, _PDI}
 
 # C0 and C1 controls and DEL, except tab and newline; noncharacters; lone surrogates.
+# U+FEFF too: inside text it is a stray byte order mark, and X refuses any post holding one.
 _REFUSED = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef"
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufeff"
     + "".join(f"\\U{plane:04x}fffe\\U{plane:04x}ffff" for plane in range(17))
     + "]"
 )
 _LINE_BREAKS = re.compile("[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 _ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+# Line and paragraph separators too: a terminal (or `splitlines`) breaks the line there.
 _TERMINAL_UNSAFE = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff\ufeff]"
 )
 
 
@@ -112,6 +114,8 @@ def _kind(char: str) -> str:
     code = ord(char)
     if 0xD800 <= code <= 0xDFFF:
         return "the lone surrogate"
+    if code == 0xFEFF:
+        return "the stray byte order mark"
     if code >= 0xFDD0 and (code <= 0xFDEF or code & 0xFFFE == 0xFFFE):
         return "the noncharacter"
     return "the control character"

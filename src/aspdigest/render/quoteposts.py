@@ -26,7 +26,8 @@ from aspdigest.days import Day
 from aspdigest.platforms import PLATFORMS
 from aspdigest.records import Record
 from aspdigest.render import RenderContext
-from aspdigest.render.cards import CardJob, layout, plan
+from aspdigest.render.carddraw import CardJob, layout
+from aspdigest.render.cards import plan
 from aspdigest.render.quotemarks import marks
 from aspdigest.render.threads import (
     Media,

@@ -1,0 +1,329 @@
+"""Drawing quote cards: the picklable jobs `render/cards.py` plans, laid out and drawn to PNG.
+
+Render stage, under `cards.py`: `draw_all(jobs)` takes the day's `CardJob`s (every text,
+colour, font and size a card needs, no project objects, so they cross to worker processes)
+and returns one `CardResult` each (the PNG bytes and the layout the manifest records, or the
+element that did not fit). `layout(job)` fits the quote at the phone-legible floor or falls
+back to a verbatim excerpt; `draw_card` draws it with Raqm shaping, colour emoji and the
+logo. Output is deterministic: the same job gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing.context import BaseContext
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw
+
+from aspdigest.errors import RenderError, UserError
+from aspdigest.render import cardemoji
+from aspdigest.render.cardlayout import (
+    Block,
+    Direction,
+    first_strong,
+    fit,
+    has_direction,
+    measure,
+    mirror,
+)
+from aspdigest.render.cardspec import (
+    CardSize,
+    Phone,
+    TextBox,
+    canvas_box,
+    phone_px,
+)
+from aspdigest.render.fonts import load
+from aspdigest.render.quotemarks import Marks
+from aspdigest.text.excerpt import Excerpt, excerpt
+
+# Up to this many cards a day, starting worker processes costs more than it saves. Measured
+# on 2 cores: 12 cards take as long either way (fork server start included), 24 take 0.43 s
+# in the pool against 0.63 s serially, 96 take 1.2 s against 1.9 s.
+PARALLEL_ABOVE = 8
+# zlib level 1: flat colours compress well even at the fastest level, and level 6 or 9
+# takes several times longer for a few per cent.
+PNG_COMPRESS_LEVEL = 1
+MAX_PNG_BYTES = 1_000_000
+
+
+@dataclass(frozen=True)
+class CardJob:
+    """Everything one worker needs to draw one card (picklable, no project objects)."""
+
+    path: str
+    record: str
+    number: int
+    size_name: str
+    size: CardSize
+    lang: str
+    direction: Direction
+    texts: tuple[tuple[str, str], ...]  # element name → text to draw, in drawing order
+    colors: Mapping[str, str]
+    fonts: Mapping[str, str]
+    spec_folder: str
+    quote: str  # verbatim; the quote element shows it, or an excerpt of it, in `marks`
+    excerpt: str | None
+    marks: Marks
+    phone: Phone
+    logo: str | None  # image file to draw in the size's logo box
+
+
+@dataclass(frozen=True)
+class Layout:
+    blocks: tuple[Block, ...]
+    shown: Excerpt  # what of the quote the card shows
+
+
+@dataclass(frozen=True)
+class CardResult:
+    png: bytes | None
+    meta: Mapping[str, Any]
+    failed: str | None = None  # element that did not fit at its minimum size
+
+
+# -- drawing (runs in worker processes when there are many cards) -------------------------------
+
+
+def draw_all(jobs: Sequence[CardJob]) -> list[CardResult]:
+    """Every job's result, in job order; across processes when there are many.
+
+    Worker processes start by "forkserver" (or "spawn"), which re-imports the main module:
+    a script that builds must keep its top-level code under `if __name__ == "__main__":`.
+    """
+    workers = min(_cores(), len(jobs))
+    if len(jobs) <= PARALLEL_ABOVE or workers < 2:
+        return [draw_card(job) for job in jobs]
+    methods = multiprocessing.get_all_start_methods()
+    # Never "fork": the parent may hold threads (progress bars, schedulers) a fork would copy.
+    context: BaseContext
+    if "forkserver" in methods:
+        forkserver = multiprocessing.get_context("forkserver")
+        # The fork server imports Pillow and this module once; each worker forks from it
+        # ready to draw instead of importing everything again.
+        forkserver.set_forkserver_preload([__name__])
+        context = forkserver
+    else:
+        context = multiprocessing.get_context("spawn")
+    chunk = max(1, len(jobs) // (workers * 4))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        return list(pool.map(draw_card, jobs, chunksize=chunk))
+
+
+def _cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def element_direction(text: str, card: Direction) -> Direction:
+    # A Latin name on an Arabic card reads left-to-right (but still aligns to the right);
+    # a line holding any Arabic on an Arabic card takes the card's direction.
+    if has_direction(text, card):
+        return card
+    return first_strong(text) or card
+
+
+def layout(job: CardJob) -> Layout | str:
+    """Every element fitted to its box, the quote whole or as the longest excerpt that fits
+    at the spec's minimum size; or the name of the element that does not fit."""
+    size = job.size
+    rtl = job.direction == "rtl"
+    blocks: list[Block] = []
+    shown: Excerpt | None = None
+    for name, text in job.texts:
+        el = canvas_box(size.text[name], size.width, job.phone)
+        font = job.fonts[el.font]
+        if name != "quote":
+            direction = element_direction(text, job.direction)
+            block = fit(name, text, el, font, direction, job.lang, size.width, rtl)
+            if block is None and el.optional:
+                continue
+            if block is None:
+                return name
+            blocks.append(block)
+            continue
+        fitted = _fit_quote(job, el, font)
+        if fitted is None:
+            return name
+        shown, block = fitted
+        blocks.append(block)
+    if shown is None:
+        return "quote"
+    return Layout(tuple(blocks), shown)
+
+
+def _fit_quote(job: CardJob, el: TextBox, font: str) -> tuple[Excerpt, Block] | None:
+    fitted: dict[str, Block] = {}
+
+    def fits(candidate: str) -> bool:
+        block = fit(
+            "quote",
+            job.marks.wrap(candidate),
+            el,
+            font,
+            job.direction,
+            job.lang,
+            job.size.width,
+            job.direction == "rtl",
+        )
+        if block is not None:
+            fitted[candidate] = block
+        return block is not None
+
+    shown = excerpt(job.quote, fits, job.excerpt)
+    return None if shown is None else (shown, fitted[shown.shown])
+
+
+def draw_card(job: CardJob) -> CardResult:
+    size = job.size
+    rtl = job.direction == "rtl"
+    laid = layout(job)
+    if isinstance(laid, str):
+        return CardResult(None, {}, failed=laid)
+    image = Image.new("RGB", (size.width, size.height), job.colors["background"])
+    draw = ImageDraw.Draw(image)
+    for shape in size.shapes:
+        x, y, w, h = mirror(shape.box, size.width, rtl)
+        draw.rectangle((x, y, x + w - 1, y + h - 1), fill=job.colors[shape.color])
+    if size.logo is not None and job.logo is not None:
+        _paste_logo(
+            image, Path(job.logo), mirror(size.logo.box, size.width, rtl), size.logo.align, rtl
+        )
+    for block in laid.blocks:
+        el = size.text[block.name]
+        font_file = job.fonts[el.font]
+        for line, baseline in zip(block.lines, block.baselines, strict=True):
+            _draw_line(
+                image, draw, block, line, baseline, font_file, job.colors[el.color], job.lang
+            )
+    png = encode_png(image)
+    quote = next(b for b in laid.blocks if b.name == "quote")
+    meta: dict[str, Any] = {
+        "size": job.size_name,
+        "width": size.width,
+        "height": size.height,
+        "lang": job.lang,
+        "direction": job.direction,
+        "font_size": quote.size,
+        "phone_width": job.phone.width,
+        "excerpt": not laid.shown.whole,
+        "elements": {
+            b.name: {
+                **b.meta(),
+                "phone_size": round(phone_px(b.size, size.width, job.phone.width), 2),
+            }
+            for b in laid.blocks
+        },
+    }
+    if not laid.shown.whole:
+        meta["excerpt_text"] = laid.shown.shown
+    return CardResult(png, meta)
+
+
+def _draw_line(
+    image: Image.Image,
+    draw: ImageDraw.ImageDraw,
+    block: Block,
+    line: str,
+    baseline: int,
+    font_file: str,
+    colour: str,
+    lang: str,
+) -> None:
+    font = load(font_file, block.size)
+    parts = cardemoji.runs(line)
+    if len(parts) == 1 and not parts[0][1]:
+        draw.text(
+            (block.x, baseline),
+            line,
+            font=font,
+            fill=colour,
+            anchor=block.anchor,
+            direction=block.direction,
+            language=lang,
+        )
+        return
+    # Runs are placed side by side in reading order (right to left on a right-to-left
+    # line); each text run is still shaped and reordered by Raqm on its own.
+    widths = [measure(font_file, block.size, run, block.direction, lang) for run, _ in parts]
+    total = sum(widths)
+    left = {"l": block.x, "r": block.x - total, "m": block.x - total / 2}[block.anchor[0]]
+    placed = list(zip(parts, widths, strict=True))
+    if block.direction == "rtl":
+        placed.reverse()
+    cursor = left
+    for (run, is_emoji), width in placed:
+        if is_emoji:
+            picture, ascent = cardemoji.image(run, block.size)
+            image.paste(picture, (round(cursor), baseline - ascent), picture)
+        else:
+            draw.text(
+                (cursor, baseline),
+                run,
+                font=font,
+                fill=colour,
+                anchor="ls",
+                direction=block.direction,
+                language=lang,
+            )
+        cursor += width
+
+
+def _paste_logo(
+    image: Image.Image, path: Path, box: tuple[int, int, int, int], align: str, rtl: bool
+) -> None:
+    x, y, w, h = box
+    logo = _logo_image(path, h)
+    # At the box's height; narrower boxes (a wide logo) scale it down to the box's width.
+    scale = min(w / logo.width, h / logo.height)
+    logo = logo.resize(
+        (max(1, round(logo.width * scale)), max(1, round(logo.height * scale))),
+        Image.Resampling.LANCZOS,
+    )
+    side = {"start": "right" if rtl else "left", "end": "left" if rtl else "right"}.get(
+        align, "center"
+    )
+    left = {"left": x, "right": x + w - logo.width, "center": x + (w - logo.width) // 2}[side]
+    image.paste(logo, (left, y + (h - logo.height) // 2), logo)
+
+
+def _logo_image(path: Path, height: int) -> Image.Image:
+    if path.suffix.lower() == ".svg":
+        try:
+            import cairosvg
+        except ImportError:
+            raise UserError(
+                f"cards: {path.name}: drawing an SVG logo needs the Python package cairosvg "
+                "(pip install cairosvg), or give brand.logo as a PNG"
+            ) from None
+        png = cairosvg.svg2png(url=str(path), output_height=height * 2)
+        with Image.open(io.BytesIO(png)) as source:
+            return source.convert("RGBA")
+    with Image.open(path) as source:
+        return source.convert("RGBA")
+
+
+def encode_png(image: Image.Image) -> bytes:
+    """PNG bytes with no metadata chunks (no time, no text), so equal images give equal bytes."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL, optimize=False)
+    data = buffer.getvalue()
+    if len(data) > MAX_PNG_BYTES:
+        # Photos in a logo can defeat the fast level; spend the time only then.
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG", compress_level=9)
+        data = buffer.getvalue()
+    if len(data) > MAX_PNG_BYTES:
+        raise RenderError(
+            f"cards: a {image.width}×{image.height} card is {len(data)} bytes, "
+            f"over the {MAX_PNG_BYTES}-byte limit; use a simpler logo image"
+        )
+    return data
