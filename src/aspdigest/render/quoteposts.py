@@ -30,7 +30,6 @@ from aspdigest.records import Record
 from aspdigest.render import RenderContext
 from aspdigest.render.cards import CardJob, layout, plan
 from aspdigest.render.quotemarks import marks
-from aspdigest.text.excerpt import excerpt
 from aspdigest.render.threads import (
     Media,
     Platform,
@@ -41,6 +40,7 @@ from aspdigest.render.threads import (
     TextUnit,
     compose,
 )
+from aspdigest.text.excerpt import excerpt
 
 
 def alt_length(text: str) -> int:
@@ -154,7 +154,9 @@ def quote_post(
         if cut is not None:
             span = QuoteSpan(record.id, index, cut.start, cut.end, 1, 1)
             body = text(record, index, unit.marks.wrap(cut.shown))
-            return QuotePost(record.id, index, False, (Post(body, (record.id,), (span,), attached),))
+            return QuotePost(
+                record.id, index, False, (Post(body, (record.id,), (span,), attached),)
+            )
     if not platform.rule.thread:
         return None  # one post only (LinkedIn), no card, and the quote is longer than a post
     section: Section = (replace(unit, media=attached),)

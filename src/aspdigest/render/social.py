@@ -240,7 +240,9 @@ def _opener(day: Day, ctx: RenderContext, platform: Platform, values: dict[str, 
     opener = {**values, "hook": day.hook or day.title}
     text = "\n\n".join(paragraphs(_render(ctx.env, "opener", opener)))
     if day.intro and not platform.fits(text + NUMBER_RESERVE):
-        text = "\n\n".join(paragraphs(_render(ctx.env, "opener", {**opener, "day": _no_intro(day)})))
+        text = "\n\n".join(
+            paragraphs(_render(ctx.env, "opener", {**opener, "day": _no_intro(day)}))
+        )
     return TextUnit(text, day.event.path, (), info)
 
 
@@ -312,7 +314,9 @@ def _quote_units(
             continue
         before, after = unit.frame_last
 
-        def fits(shown: str, before: str = before, after: str = after, unit: QuoteUnit = unit) -> bool:
+        def fits(
+            shown: str, before: str = before, after: str = after, unit: QuoteUnit = unit
+        ) -> bool:
             return platform.fits(before + unit.marks.wrap(shown) + after + NUMBER_RESERVE)
 
         cut = excerpt(quote.text, fits, quote.excerpt)
@@ -324,9 +328,7 @@ def _quote_units(
     return out
 
 
-def _closing(
-    ctx: RenderContext, values: dict[str, Any], more: int, used: set[str]
-) -> Section:
+def _closing(ctx: RenderContext, values: dict[str, Any], more: int, used: set[str]) -> Section:
     signup = values["signup_url"] if values["signup_url"] not in used else None
     text = _render(ctx.env, "closing", {**values, "more": more, "signup_url": signup})
     return tuple(TextUnit(p, "aspdigest.toml") for p in paragraphs(text))
@@ -358,7 +360,7 @@ def thread_sections(
             if n in quoted:
                 sections.extend(_quote_units(day, ctx, record, platform, media, values))
         closing = _closing(ctx, values, len(day.records) - len(chosen), used)
-        return sections + [closing] if closing else sections
+        return [*sections, closing] if closing else sections
 
     everything = set(range(len(day.records)))
     sections = build(everything, everything)
