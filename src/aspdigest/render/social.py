@@ -427,9 +427,9 @@ def _linkedin(day: Day, ctx: RenderContext, platform: Platform, values: dict[str
             if platform.fits(text):
                 return Post(text, tuple(day.records[n].id for n in chosen), (), ())
     raise Blocked(
-        f"the day's LinkedIn post is over {platform.rule.limit} {platform.rule.unit} even "
-        f'with only its hook and {least} highlight titles; shorten days."{day.key}".hook '
-        "or the titles"
+        f'{day.event.path}: days."{day.key}".hook: the day\'s LinkedIn post is over '
+        f"{platform.rule.limit} {platform.rule.unit} even with only its hook and {least} "
+        "highlight titles; shorten the hook or the titles"
     )
 
 
