@@ -71,7 +71,7 @@ def test_thread_lands_in_order_with_replies_facets_and_images(
     who, password = pds.new_account("thread")
     poster = Poster(root, tmp_path, pds.url, who, password)
     pub, ledger = poster.day(DAY3)
-    assert len(pub.groups[0]) == 16 and sum(len(p.media) for p in pub.groups[0]) == 3
+    assert len(pub.groups[0]) == 10 and sum(len(p.media) for p in pub.groups[0]) == 3
 
     receipt = poster.publish(pub, ledger)
 
@@ -97,7 +97,7 @@ def test_thread_lands_in_order_with_replies_facets_and_images(
     ]
     # Publishing a finished delivery again posts nothing.
     again = poster.publish(pub, ledger)
-    assert again["resumed_after"] == 16 and len(pds.records(who.did)) == 16
+    assert again["resumed_after"] == 10 and len(pds.records(who.did)) == 10
 
 
 def test_each_quote_post_is_its_own_thread(pds: Pds, root: Path, tmp_path: Path) -> None:
@@ -264,7 +264,7 @@ def test_rate_limit_is_waited_out_until_the_servers_reset(
         pub, ledger = poster.day(DAY2)
         poster.publish(pub, ledger)
     assert poster.sleeps == [120.0, 30.0]
-    assert [c.status for c in proxy.calls] == [200, 200, 429, 200, 200, 200, 429] + [200] * 5
+    assert [c.status for c in proxy.calls] == [200, 200, 429, 200, 200, 200, 429] + [200] * 3
     # the same post again, under the same key
     assert proxy.calls[2].rkey == proxy.calls[3].rkey and proxy.calls[6].rkey == proxy.calls[7].rkey
     check_thread(pds, who, pub.groups[0], pds.records(who.did), pub.folder)
@@ -285,16 +285,16 @@ def test_rate_limit_past_patience_stops_then_resumes_at_that_post(
             f"https://bsky.app/profile/{who.handle}/post/{r['uri'][-13:]}" for r in first
         )
         assert str(stopped.value) == (
-            f"Bluesky: post 3 of 10 was not posted: {proxy.url} is rate-limiting {who.handle} "
+            f"Bluesky: post 3 of 8 was not posted: {proxy.url} is rate-limiting {who.handle} "
             "until 12:20:00 UTC (429 RateLimitExceeded: Rate Limit Exceeded) (waiting 1200 s "
             f"would pass delivery.rate_limit_wait); 2 post(s) are up ({urls}); `aspdigest "
-            f"schedule retry {pub.delivery_id}` resumes at post 3 of 10"
+            f"schedule retry {pub.delivery_id}` resumes at post 3 of 8"
         )
         assert poster.sleeps == [] and len(first) == 2
 
         receipt = poster.publish(pub, ledger)
     assert receipt["resumed_after"] == 2
-    assert len(proxy.calls) == 3 + 8 and proxy.calls[3].rkey == proxy.calls[2].rkey
+    assert len(proxy.calls) == 3 + 6 and proxy.calls[3].rkey == proxy.calls[2].rkey
     check_thread(pds, who, pub.groups[0], pds.records(who.did), pub.folder)
 
 
@@ -303,7 +303,7 @@ def test_rejected_post_stops_with_the_servers_reason_then_resumes(
 ) -> None:
     who, password = pds.new_account("rejected")
     with fault_proxy(pds.url) as proxy:
-        proxy.reject = lambda record: str(record.get("text", "")).endswith("\n4/10")
+        proxy.reject = lambda record: str(record.get("text", "")).endswith("\n4/8")
         poster = Poster(root, tmp_path, proxy.url, who, password)
         pub, ledger = poster.day(DAY2)
         with pytest.raises(UserError) as stopped:
@@ -313,10 +313,10 @@ def test_rejected_post_stops_with_the_servers_reason_then_resumes(
             f"https://bsky.app/profile/{who.handle}/post/{r['uri'][-13:]}" for r in first
         )
         assert str(stopped.value) == (
-            f"Bluesky: post 4 of 10 was rejected: {proxy.url} refused it (400 InvalidRequest: "
+            f"Bluesky: post 4 of 8 was rejected: {proxy.url} refused it (400 InvalidRequest: "
             'Invalid app.bsky.feed.post record: Invalid language (got "not a language!") at '
             f"$.record.langs[0]); 3 post(s) are up ({urls}); `aspdigest schedule retry "
-            f"{pub.delivery_id}` resumes at post 4 of 10"
+            f"{pub.delivery_id}` resumes at post 4 of 8"
         )
         assert [c.status for c in proxy.calls] == [200, 200, 200, 400]  # never retried
 
@@ -334,7 +334,7 @@ def test_lost_answer_and_bad_gateway_post_once(pds: Pds, root: Path, tmp_path: P
         poster = Poster(root, tmp_path, proxy.url, who, password)
         pub, ledger = poster.day(DAY2)
         poster.publish(pub, ledger)
-    assert [c.status for c in proxy.calls] == [200, 0, 200, 502] + [200] * 7
+    assert [c.status for c in proxy.calls] == [200, 0, 200, 502] + [200] * 5
     assert proxy.calls[3].rkey == proxy.calls[4].rkey  # resent under its key after a look
     assert poster.sleeps == [2.0]  # delivery's backoff before the retry; none for call 2
     records = pds.records(who.did)
@@ -371,9 +371,9 @@ def test_server_errors_past_the_retries_stop_with_the_answer(
         with pytest.raises(UserError) as stopped:
             poster.publish(pub, ledger)
     assert str(stopped.value) == (
-        f"Bluesky: post 1 of 10 may not have been posted: {proxy.url} answered 502 "
+        f"Bluesky: post 1 of 8 may not have been posted: {proxy.url} answered 502 "
         "UpstreamFailure: the proxy made this up (after 4 tries); nothing was posted; "
-        f"`aspdigest schedule retry {pub.delivery_id}` resumes at post 1 of 10"
+        f"`aspdigest schedule retry {pub.delivery_id}` resumes at post 1 of 8"
     )
     assert poster.sleeps == [2.0, 4.0, 8.0] and len({c.rkey for c in proxy.calls}) == 1
     assert pds.records(who.did) == []

@@ -163,6 +163,37 @@ def test_archive_page_leaves_out_the_recipient(sample_project: Project) -> None:
     assert "Conflict-related sexual violence in Ukraine" in result.archive_html
 
 
+def test_archive_page_has_share_tags_with_the_days_preview_card(
+    sample_project: Project,
+) -> None:
+    result = render_day(sample_project, "2024-12-03")
+    tags = Tags(result.archive_html).tags
+    meta = {a.get("property") or a.get("name"): a.get("content") for t, a in tags if t == "meta"}
+    url = "https://example.org/digest/asp23/2024-12-03/"
+    image = url + "cards/kit-general-debate-1.preview.png"
+    assert {k: v for k, v in meta.items() if k and k.startswith(("og:", "twitter:"))} == {
+        "og:type": "article",
+        "og:title": result.subject,
+        "og:description": result.preheader,
+        "og:url": url,
+        "og:image": image,
+        "og:image:width": "1200",
+        "og:image:height": "630",
+        "twitter:card": "summary_large_image",
+    }
+    assert [a["href"] for t, a in tags if t == "link" and a.get("rel") == "canonical"] == [url]
+    # The image is a card the build draws, in the day's folder beside archive.html.
+    from aspdigest.render.cards import render as cards_render
+
+    ctx, days = context(sample_project)
+    day = next(d for d in days if d.key == "2024-12-03")
+    assert "cards/kit-general-debate-1.preview.png" in {
+        a.path for a in cards_render(day, ctx).artifacts
+    }
+    # The email itself carries none of them.
+    assert "og:" not in result.html and 'rel="canonical"' not in result.html
+
+
 def test_eml_is_a_complete_message_whose_headers_survive_parsing(sample_project: Project) -> None:
     result = render_day(sample_project, "2024-12-02")
     assert b"\r\n" in result.eml and b"\n" not in result.eml.replace(b"\r\n", b"")

@@ -107,7 +107,7 @@ def test_markdown_review_doc(built: Path, golden: Callable[[str, bytes], None]) 
     text = result.data.decode()
     assert text.startswith(
         "# asp23: post drafts for review\n\n## 2024-12-05\n\n"
-        "### X: thread, 7 posts\n\nnot scheduled.\n\n#### 1/7 · "
+        "### X: thread, 6 posts\n\nnot scheduled.\n\n#### 1/6 · "
     )
     for heading in (
         "### Bluesky: thread",
@@ -132,7 +132,7 @@ def test_dates_and_times_come_from_the_schedule(project: Project) -> None:
         ("quote", "2024-12-06", "2024-12-07", "16:00"),
     }
     text = export(project, "asp23", "md", day="2024-12-06").data.decode()
-    assert "### X: thread, 9 posts\n\nsent 2024-12-07 at 12:00 (Europe/Amsterdam).\n" in text
+    assert "### X: thread, 6 posts\n\nsent 2024-12-07 at 12:00 (Europe/Amsterdam).\n" in text
     assert "### X: quote posts\n\nsent 2024-12-07 at 16:00 (Europe/Amsterdam).\n" in text
 
 

@@ -90,6 +90,16 @@ class Social(_Section):
     numbering: tuple[str, ...] = tuple(p.id for p in registry.PLATFORMS.values() if p.numbered)
     mastodon_limit: int = Field(registry.PLATFORMS["mastodon"].limit, ge=100)
     signup_url: str | None = None
+    # A thread's budget in posts (quote posts aside); per platform in [social.platform_max_posts].
+    max_posts: int = Field(registry.PLATFORMS["x"].max_posts, ge=3, le=100)
+    platform_max_posts: dict[str, int] = Field(default_factory=dict)
+    # "excerpt": a carded quote is one post (excerpt, card, whole quote in the alt text);
+    # "split": the whole quote as text, split sentence by sentence over posts.
+    long_quotes: Literal["excerpt", "split"] = "excerpt"
+
+    def budget(self, platform: str) -> int:
+        """The most posts a thread on `platform` may have."""
+        return self.platform_max_posts.get(platform, self.max_posts)
 
 
 class Output(_Section):

@@ -24,6 +24,7 @@ class Day:
     title: str
     intro: str | None
     records: tuple[Record, ...]
+    hook: str | None = None  # days.<date>.hook: the opener's first line (else the title)
 
     @property
     def key(self) -> str:
@@ -60,6 +61,7 @@ def plan_days(content: Content, only: dt.date | None = None) -> list[Day]:
                 title=info.title or f"{event.short_name} day {number}",
                 intro=info.intro,
                 records=tuple(r for r in content.records if r.date == date),
+                hook=info.hook,
             )
         )
     return days

@@ -41,7 +41,9 @@ class Platform:
     ``handle_pattern`` is the format of an account in event.toml ``[handles]`` (None: free
     text), ``handle_prefix`` what a post writes before it. ``hashtags`` is how many of the
     event's hashtags a post carries (None: all), ``numbered`` whether threads are numbered
-    ("3/7") unless `social.numbering` says otherwise.
+    ("3/7") unless `social.numbering` says otherwise. ``hashtags_last`` puts the hashtags at
+    the end of a post (LinkedIn's style) rather than in the opener; ``max_posts`` is a
+    thread's budget unless `social.max_posts` says otherwise.
     """
 
     id: str
@@ -62,6 +64,8 @@ class Platform:
     max_bytes: int | None = None
     max_links: int | None = None
     hashtags: int | None = None
+    hashtags_last: bool = False
+    max_posts: int = 12
 
     @property
     def card_size(self) -> str:
@@ -153,6 +157,7 @@ _PLATFORMS = (
         handle_prefix="@",
         handle_help="Without the @.",
         handle_hint="expected a Threads handle without the @",
+        hashtags=1,  # Threads makes one tag a post's topic; more read as clutter
     ),
     Platform(
         # Posts API commentary: 3000 characters, one post (no thread, no card attached);
@@ -170,6 +175,8 @@ _PLATFORMS = (
         handle_pattern=None,
         handle_prefix="",
         handle_help="Company or profile name as LinkedIn shows it.",
+        hashtags_last=True,
+        max_posts=1,
     ),
 )
 

@@ -308,6 +308,11 @@ class RecordMeta(_Strict):
     order: int | None = Field(
         None, description="Position within the day; otherwise time, then file name."
     )
+    highlight: bool = Field(
+        False,
+        description="Preferred when a day's thread has more items than its budget "
+        "(social.max_posts) and in LinkedIn's highlights.",
+    )
     summary: Text = Field(
         description="One or two sentences for social posts and the digest teaser."
     )
@@ -328,6 +333,11 @@ class DayInfo(_Strict):
         None, description="Headline of the day (digest subject, thread opener)."
     )
     intro: Text | None = Field(None, description="A short paragraph opening the day's digest.")
+    hook: Text | None = Field(
+        None,
+        description="The day's news in a line: the first line of each thread's opener and of "
+        "the LinkedIn post; default: the day's title.",
+    )
     preheader: HeaderText | None = Field(
         None,
         description="The inbox preview line of the day's digest; default: a teaser of the items.",

@@ -424,7 +424,8 @@ def check_thread(
     order, each replying to the one before (root and parent, uri and cid), with the build's
     facets at the same UTF-8 bytes, images uploaded with their alt text and aspect ratio,
     `langs`, and `createdAt` (any UTC time when `created` is None)."""
-    assert [r["value"]["text"] for r in records] == [p.text for p in posts]
+    # What the API took: Bluesky's `api_text` (long links shortened for display), else `text`.
+    assert [r["value"]["text"] for r in records] == [p.api_text or p.text for p in posts]
     for i, (post, record) in enumerate(zip(posts, records, strict=True)):
         value = record["value"]
         assert value["langs"] == [language]
@@ -438,7 +439,7 @@ def check_thread(
             root, parent = value["reply"]["root"], value["reply"]["parent"]
             assert (root["uri"], root["cid"]) == (records[0]["uri"], records[0]["cid"])
             assert (parent["uri"], parent["cid"]) == (records[i - 1]["uri"], records[i - 1]["cid"])
-        text = post.text.encode("utf-8")
+        text = (post.api_text or post.text).encode("utf-8")
         facets = [
             (f["index"]["byteStart"], f["index"]["byteEnd"], f["features"][0])
             for f in value.get("facets", [])

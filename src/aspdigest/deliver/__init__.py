@@ -78,6 +78,9 @@ class Post:
     # Bluesky's facets as the build computed them (UTF-8 byte offsets; a mention carries the
     # handle, which the publisher resolves to a DID); empty on other platforms.
     facets: tuple[Mapping[str, Any], ...] = ()
+    # Bluesky: the text as its API takes it (long links shown shortened, the facets' offsets
+    # are into it); `text` keeps every URL whole for people and handoff files.
+    api_text: str = ""
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,7 @@ def _posts(raw: Any) -> tuple[Post, ...]:
             str(p["text"]),
             tuple(Media(str(m["path"]), str(m.get("alt", ""))) for m in p.get("media") or []),
             tuple(dict(f) for f in p.get("facets") or []),
+            str(p["api_text"]) if "facets" in p and "api_text" in p else "",
         )
         for p in raw or []
     )

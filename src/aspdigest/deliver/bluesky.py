@@ -187,7 +187,8 @@ class BlueskyApi:
         for g, group in enumerate(pub.groups):
             for i, post in enumerate(group):
                 label = pub.label(g, i)
-                graphemes, size = bluesky_length(post.text), bluesky_bytes(post.text)
+                shown = post.api_text or post.text
+                graphemes, size = bluesky_length(shown), bluesky_bytes(shown)
                 if graphemes > BLUESKY_MAX_GRAPHEMES:
                     problems.append(
                         f"{label} is {graphemes} graphemes long (at most {BLUESKY_MAX_GRAPHEMES})"
@@ -244,7 +245,7 @@ class BlueskyApi:
         )
         try:
             record = models.AppBskyFeedPost.Record(
-                text=post.text,
+                text=post.api_text or post.text,
                 created_at=dt.datetime.fromtimestamp(self.clock(), dt.UTC)
                 .isoformat(timespec="milliseconds")
                 .replace("+00:00", "Z"),

@@ -19,6 +19,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urljoin
 
 import jinja2
 from babel.lists import format_list
@@ -369,6 +370,7 @@ def digest(day: Day, ctx: RenderContext) -> Digest:
         "recipient": ADDRESS_PLACEHOLDER,
         "format_list": lambda names: format_list(list(names), locale=language.replace("-", "_")),
     }
+    values["og_image"] = og_image(day, archive_url)
     mjml_source = render_template(ctx.env, TEMPLATES["mjml"], {**values, "archive": False})
     html = _compile(mjml_source, f"{where}/digest.mjml")
     archive_source = render_template(ctx.env, TEMPLATES["mjml"], {**values, "archive": True})
@@ -393,6 +395,18 @@ def digest(day: Day, ctx: RenderContext) -> Digest:
     except UnsafeHeader as exc:  # from a setting; content is refused by `check` before this
         raise RenderError([Problem(where, f"digest.eml {exc.header}", exc.problem)]) from None
     return Digest(subject, preheader, mjml_source, html, text, archive_html, eml, letter)
+
+
+def og_image(day: Day, archive_url: str) -> str | None:
+    """The archive page's share image: the preview-size card (1200×630, the size link
+    previews use) of the day's first carded quote, a highlighted record's first, as an
+    absolute URL; the archive folder holds the day's cards/ beside archive.html."""
+    ranked = sorted(day.records, key=lambda r: not r.highlight)
+    for record in ranked:
+        for index, quote in enumerate(record.quotes):
+            if quote.makes_card:
+                return urljoin(archive_url, f"cards/{record.id}-{index + 1}.preview.png")
+    return None
 
 
 def subject_warning(day: Day, subject: str) -> Problem | None:

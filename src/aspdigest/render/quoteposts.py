@@ -10,7 +10,9 @@ fullest alt text within the platform's alt-text limit (both from `aspdigest.plat
 
 1. the quote in the post text, with the card attached (images of text are not accessible on
    their own), when that fits the platform;
-2. otherwise the attribution only, with the card attached and the whole quote in its alt text;
+2. otherwise a verbatim excerpt (`quotes[].excerpt`, else the leading whole sentences that
+   fit, "…" where the quote continues), with the card attached and the whole quote in its
+   alt text;
 3. with no card to attach (skipped, or its alt text cannot hold the quote), the quote in the
    text, split into a short numbered thread if it must be; on LinkedIn (one post, no thread)
    such a quote gets no quote post, and the caller warns.
@@ -39,6 +41,7 @@ from aspdigest.render.threads import (
     TextUnit,
     compose,
 )
+from aspdigest.text.excerpt import excerpt
 
 
 def alt_length(text: str) -> int:
@@ -143,10 +146,17 @@ def quote_post(
             record.id, index, True, (Post(with_quote, (record.id,), (whole,), attached),)
         )
     if media is not None:
-        attribution = text(record, index, None)
-        if platform.fits(attribution):
+        # The card's alt text holds the quote whole; the post, a quotable verbatim excerpt.
+        cut = excerpt(
+            quote.text,
+            lambda shown: platform.fits(text(record, index, unit.marks.wrap(shown))),
+            quote.excerpt,
+        )
+        if cut is not None:
+            span = QuoteSpan(record.id, index, cut.start, cut.end, 1, 1)
+            body = text(record, index, unit.marks.wrap(cut.shown))
             return QuotePost(
-                record.id, index, False, (Post(attribution, (record.id,), (), attached),)
+                record.id, index, False, (Post(body, (record.id,), (span,), attached),)
             )
     if not platform.rule.thread:
         return None  # one post only (LinkedIn), no card, and the quote is longer than a post

@@ -280,6 +280,10 @@ def _post(
     titles: Mapping[str, str],
 ) -> PostView:
     text = str(data.get("text", ""))
+    if platform == "bluesky" and "api_text" in data:
+        # What Bluesky shows and counts: its facets' byte offsets are into this text, whose
+        # long links are shortened for display (each facet still links the whole URL).
+        text = str(data["api_text"])
     length = _int(data.get("length")) or 0
     limit = _int(data.get("limit")) or (rule.limit if rule else 0)
     # Measured again here, so the page does not merely repeat what the renderer claimed.

@@ -48,6 +48,7 @@ from aspdigest.render.quotemarks import marks
 from aspdigest.render.quoteposts import CardIndex, QuotePost, attach, card_index, quote_post
 from aspdigest.render.templates import render_template
 from aspdigest.render.threads import (
+    CardQuote,
     Media,
     Platform,
     Post,
@@ -55,7 +56,6 @@ from aspdigest.render.threads import (
     Section,
     TextUnit,
     compose,
-    single,
     verify,
 )
 from aspdigest.text import (
@@ -67,6 +67,7 @@ from aspdigest.text import (
     linkedin_escape,
     mastodon_rule,
 )
+from aspdigest.text.excerpt import excerpt
 from aspdigest.text.links import linkable
 
 TEMPLATES = {
@@ -76,7 +77,9 @@ TEMPLATES = {
     "closing": "social/closing.txt.j2",
     "quote_post": "social/quote_post.txt.j2",
     "thread": "social/thread.txt.j2",
+    "linkedin": "social/linkedin.txt.j2",
 }
+NUMBER_RESERVE = "\n99/99"  # the widest "3/7" label a thread within budget carries
 SENTINEL = "\x00quote\x00"
 _PARAGRAPH = re.compile(r"\n[ \t]*\n\s*")
 
@@ -201,6 +204,136 @@ class _Media:
         return media
 
 
+class _Mentions:
+    """Who a thread has already named by handle: a person is mentioned once per thread."""
+
+    def __init__(self, event: Event, platform: str) -> None:
+        self.event, self.platform, self.seen = event, platform, set[str]()
+
+    def name(self, name: str) -> str:
+        """`name` as its handle on its first mention, else as written."""
+        found = handle(self.event, name, self.platform)
+        if found is None or name in self.seen:
+            return name
+        self.seen.add(name)
+        return found
+
+    def speakers(self, record: Record) -> list[str]:
+        """The record's speakers with a handle here, not yet mentioned, as handles."""
+        out = []
+        for speaker in record.speakers:
+            found = handle(self.event, speaker.name, self.platform)
+            if found is not None and speaker.name not in self.seen:
+                self.seen.add(speaker.name)
+                out.append(found)
+        return out
+
+
+def _opener(day: Day, ctx: RenderContext, platform: Platform, values: dict[str, Any]) -> TextUnit:
+    """Post 1: the day's news (hook, else title), the intro when it fits, the hashtags."""
+    date_key = f'days."{day.key}"'
+    info = (
+        (f"{date_key}.hook", day.hook or ""),
+        (f"{date_key}.title", day.title),
+        (f"{date_key}.intro", day.intro or ""),
+    )
+    opener = {**values, "hook": day.hook or day.title}
+    text = "\n\n".join(paragraphs(_render(ctx.env, "opener", opener)))
+    if day.intro and not platform.fits(text + NUMBER_RESERVE):
+        text = "\n\n".join(
+            paragraphs(_render(ctx.env, "opener", {**opener, "day": _no_intro(day)}))
+        )
+    return TextUnit(text, day.event.path, (), info)
+
+
+def _no_intro(day: Day) -> Day:
+    return replace(day, intro=None)
+
+
+def _item(
+    record: Record,
+    ctx: RenderContext,
+    platform: Platform,
+    values: dict[str, Any],
+    mentions: _Mentions,
+    used: set[str],
+) -> TextUnit:
+    """One record as one unit: heading with its organisers, the summary, the speakers with a
+    handle here, and its first link not yet in the thread."""
+    link = None
+    for candidate in record.links:
+        if candidate.url not in used:
+            used.add(candidate.url)
+            # Encoded where this platform's link detection would stop, so all of it is linked.
+            link = linkable(candidate.url, platform.name)
+            break
+    fields = (("title", record.title), ("summary", record.summary))
+    seen = set(mentions.seen)
+    for named in (True, False):
+        # When the item would not fit one post, organisers without a handle here are left
+        # out of its heading (the digest names them) before the item is split.
+        mentions.seen = set(seen)
+        organisers = [
+            mentions.name(name)
+            for name in record.organisers
+            if named or handle(day_event(values), name, platform.name)
+        ]
+        speakers = mentions.speakers(record)
+        text = _render(
+            ctx.env,
+            "item",
+            {**values, "record": record, "organisers": organisers, "speakers": speakers},
+        )
+        unit = TextUnit("\n\n".join(paragraphs(text)), record.path, (record.id,), fields, link)
+        if platform.fits(unit.full + NUMBER_RESERVE):
+            break
+    return unit
+
+
+def day_event(values: dict[str, Any]) -> Event:
+    event: Event = values["event"]
+    return event
+
+
+def _quote_units(
+    day: Day,
+    ctx: RenderContext,
+    record: Record,
+    platform: Platform,
+    media: _Media,
+    values: dict[str, Any],
+) -> list[Section]:
+    """Each quote of `record` as its own section: a carded quote one post (excerpt, card,
+    attribution); any other quote whole, split over posts if it must be."""
+    out: list[Section] = []
+    for index, quote in enumerate(record.quotes):
+        unit = quote_unit(day, ctx, record, index, values)
+        card = media.get(day, record, index, platform.name) if platform.max_media else None
+        if card is None or ctx.project.settings.social.long_quotes == "split":
+            out.append((replace(unit, media=(card,)) if card else unit,))
+            continue
+        before, after = unit.frame_last
+
+        def fits(
+            shown: str, before: str = before, after: str = after, unit: QuoteUnit = unit
+        ) -> bool:
+            return platform.fits(before + unit.marks.wrap(shown) + after + NUMBER_RESERVE)
+
+        cut = excerpt(quote.text, fits, quote.excerpt)
+        if cut is None:
+            out.append((replace(unit, media=(card,)),))
+            continue
+        text = before + unit.marks.wrap(cut.shown) + after
+        out.append((CardQuote(record.id, index, text, cut.start, cut.end, record.path, (card,)),))
+    return out
+
+
+def _closing(ctx: RenderContext, values: dict[str, Any], more: int, used: set[str]) -> Section:
+    signup = values["signup_url"] if values["signup_url"] not in used else None
+    text = _render(ctx.env, "closing", {**values, "more": more, "signup_url": signup})
+    return tuple(TextUnit(p, "aspdigest.toml") for p in paragraphs(text))
+
+
 def thread_sections(
     day: Day,
     ctx: RenderContext,
@@ -208,39 +341,45 @@ def thread_sections(
     media: _Media | None = None,
     values: dict[str, Any] | None = None,
 ) -> list[Section]:
-    """The day's thread before packing: opener, one section per record (its item paragraphs,
-    then its quotes), closing. Joined whole, they are the text the thread's posts divide."""
+    """The day's thread before packing: the opener, each chosen record (its item, then its
+    quotes), the closing with the digest link. Within the thread budget
+    (`social.max_posts`): when the day has more than fits, the records marked `highlight`
+    first, then the others in order, and the closing says how many more the digest has."""
     media = media or _Media(None, [])
     values = values or _values(day, ctx, platform)
-    event = day.event
-    date_key = f'days."{day.key}"'
-    info = ((f"{date_key}.title", day.title), (f"{date_key}.intro", day.intro or ""))
-    sections: list[Section] = [
-        tuple(
-            TextUnit(p, event.path, (), info)
-            for p in paragraphs(_render(ctx.env, "opener", values))
-        )
-    ]
-    for record in day.records:
-        organisers = [handle(event, name, platform.name) or name for name in record.organisers]
-        # Encoded where this platform's link detection would stop, so all of it is linked.
-        link = linkable(record.links[0].url, platform.name) if record.links else None
-        text = _render(
-            ctx.env, "item", {**values, "record": record, "organisers": organisers, "link": link}
-        )
-        fields = (("title", record.title), ("summary", record.summary))
-        units: list[TextUnit | QuoteUnit] = [
-            TextUnit(p, record.path, (record.id,), fields) for p in paragraphs(text)
-        ]
-        for index in range(len(record.quotes)):
-            unit = quote_unit(day, ctx, record, index, values)
-            card = media.get(day, record, index, platform.name) if platform.max_media else None
-            units.append(replace(unit, media=(card,)) if card else unit)
-        sections.append(tuple(units))
-    closing = paragraphs(_render(ctx.env, "closing", values))
-    if closing:
-        sections.append(tuple(TextUnit(p, "aspdigest.toml") for p in closing))
-    return sections
+    budget = ctx.project.settings.social.budget(platform.name)
+    archive = values["archive_url"]
+
+    def build(chosen: set[int], quoted: set[int]) -> list[Section]:
+        mentions, used = _Mentions(day.event, platform.name), {archive}
+        sections: list[Section] = [(_opener(day, ctx, platform, values),)]
+        for n, record in enumerate(day.records):
+            if n not in chosen:
+                continue
+            sections.append((_item(record, ctx, platform, values, mentions, used),))
+            if n in quoted:
+                sections.extend(_quote_units(day, ctx, record, platform, media, values))
+        closing = _closing(ctx, values, len(day.records) - len(chosen), used)
+        return [*sections, closing] if closing else sections
+
+    everything = set(range(len(day.records)))
+    sections = build(everything, everything)
+    if not platform.rule.thread or _size(sections, platform) <= budget:
+        return sections
+    order = sorted(everything, key=lambda n: (not day.records[n].highlight, n))
+    chosen: set[int] = set()
+    for n in order:  # the items first, then their quotes while the budget allows
+        if _size(build(chosen | {n}, set()), platform) <= budget:
+            chosen.add(n)
+    quoted: set[int] = set()
+    for n in (n for n in order if n in chosen):
+        if _size(build(chosen, quoted | {n}), platform) <= budget:
+            quoted.add(n)
+    return build(chosen, quoted)
+
+
+def _size(sections: list[Section], platform: Platform) -> int:
+    return len(compose(sections, platform))
 
 
 def quote_unit(
@@ -259,77 +398,57 @@ def quote_unit(
     )
 
 
-def _linkedin(day: Day, sections: list[Section], platform: Platform) -> tuple[Post, list[str]]:
-    """The day in one post; quotes that would push it over are left out, in order, with a
-    warning (each still has its quote post)."""
-    post = single(sections, platform)
-    if not platform.problems(post.text):
-        return post, []
-    quotes = [
-        (i, j)
-        for i, sec in enumerate(sections)
-        for j, unit in enumerate(sec)
-        if isinstance(unit, QuoteUnit)
-    ]
-    dropped = set(quotes)
+class Blocked(Exception):
+    """One platform's artifact for one day cannot be made; the others still are."""
 
-    def without(left_out: set[tuple[int, int]]) -> Post:
-        return single(
-            [
-                tuple(u for j, u in enumerate(sec) if (i, j) not in left_out)
-                for i, sec in enumerate(sections)
-            ],
-            platform,
-        )
 
-    post = without(dropped)
-    if platform.problems(post.text):
-        folder = day.records[0].path.rpartition("/")[0]
-        raise RenderError(
-            [
-                Problem(
-                    folder,
-                    "",
-                    (
-                        f"the day's LinkedIn post (one post, no thread) is "
-                        f"{'; '.join(platform.problems(post.text))} even without its quotes; "
-                        "shorten the titles or summaries"
-                    ),
-                )
-            ]
-        )
-    for position in quotes:  # put each quote back, in order, while the post still fits
-        candidate = without(dropped - {position})
-        if not platform.problems(candidate.text):
-            dropped.discard(position)
-            post = candidate
-    left = []
-    for i, j in quotes:
-        unit = sections[i][j]
-        if (i, j) in dropped and isinstance(unit, QuoteUnit):
-            left.append(f"{unit.record} quote {unit.index + 1}")
-    return post, [
-        f"social: linkedin: the day's post would be over {platform.rule.limit} "
-        f"{platform.rule.unit} with every quote, so it leaves out "
-        f"{', '.join(left)} (each still has its quote post)"
-    ]
+def _linkedin(day: Day, ctx: RenderContext, platform: Platform, values: dict[str, Any]) -> Post:
+    """The day in one post, LinkedIn's style: the hook, the digest link, three to five
+    highlights as short lines, the hashtags last. Fewer highlights, then no intro, until it
+    fits; `Blocked` when not even the hook and three titles do."""
+    order = sorted(range(len(day.records)), key=lambda n: (not day.records[n].highlight, n))
+    mentions = _Mentions(day.event, platform.name)
+    names = {n: [mentions.name(name) for name in r.organisers] for n, r in enumerate(day.records)}
+    least = min(3, len(order))
+    for intro in (day.intro, None):
+        for count in range(min(5, len(order)), least - 1, -1):
+            chosen = sorted(order[:count])
+            text = _render(
+                ctx.env,
+                "linkedin",
+                {
+                    **values,
+                    "hook": day.hook or day.title,
+                    "intro": intro,
+                    "highlights": [(day.records[n], names[n]) for n in chosen],
+                    "more": len(order) - count,
+                },
+            ).strip()
+            if platform.fits(text):
+                return Post(text, tuple(day.records[n].id for n in chosen), (), ())
+    raise Blocked(
+        f'{day.event.path}: days."{day.key}".hook: the day\'s LinkedIn post is over '
+        f"{platform.rule.limit} {platform.rule.unit} even with only its hook and {least} "
+        "highlight titles; shorten the hook or the titles"
+    )
 
 
 def social_day(
     day: Day, ctx: RenderContext, name: str, cards: CardIndex | None = None
 ) -> SocialDay:
+    """One platform's thread and quote posts; `Blocked` when this platform cannot have them."""
     platform = platform_for(name, ctx.project.settings.social)
     values = _values(day, ctx, platform)
     media = _Media(cards, [])
-    sections = thread_sections(day, ctx, platform, media, values)
     warnings: list[str] = []
-    if platform.rule.thread:
-        posts = compose(sections, platform)
-    else:
-        post, warnings = _linkedin(day, sections, platform)
-        verify([post], platform)
-        posts = (post,)
-    hashtags = TextUnit(values["hashtags"], day.event.path) if values["hashtags"] else None
+    try:
+        if platform.rule.thread:
+            posts = compose(thread_sections(day, ctx, platform, media, values), platform)
+        else:
+            posts = (_linkedin(day, ctx, platform, values),)
+            verify(posts, platform)
+    except RenderError as exc:
+        raise Blocked("; ".join(str(p) for p in exc.problems)) from None
     quote_posts = []
     for record in day.records:
         for index, quote in enumerate(record.quotes):
@@ -342,6 +461,7 @@ def social_day(
             ) -> str:
                 return _render(ctx.env, "quote_post", {**qvalues, "quote": marked}).strip()
 
+            hashtags = TextUnit(values["hashtags"], day.event.path) if values["hashtags"] else None
             made = quote_post(
                 record,
                 index,
@@ -365,8 +485,11 @@ def social_day(
 
 
 def post_data(post: Post, platform: Platform, position: int) -> dict[str, Any]:
-    """A post as thread.<platform>.json holds it: the text exactly as it is posted."""
+    """A post as thread.<platform>.json holds it: `text` with every URL whole (what a person
+    copies); on Bluesky `api_text` is what its API takes (long links shortened for display,
+    the facets' byte offsets into it and each link facet the whole URL)."""
     facets: list[dict[str, Any]] = []
+    shown = post.text
     if platform.name == "bluesky":
         shown, found = bluesky_shorten_links(post.text)
         key = {"link": "uri", "mention": "handle", "tag": "tag"}
@@ -376,14 +499,13 @@ def post_data(post: Post, platform: Platform, position: int) -> dict[str, Any]:
         ]
         links = [f.value for f in found if f.kind == "link"]
     else:
-        shown = post.text
         found_urls = (
             extract_mastodon_urls(shown) if platform.name == "mastodon" else extract_urls(shown)
         )
         links = [e.text for e in found_urls]
     data: dict[str, Any] = {
         "position": position,
-        "text": shown,
+        "text": post.text,
         "length": platform.rule.count(shown),
         "limit": platform.rule.limit,
         "records": list(post.records),
@@ -392,6 +514,7 @@ def post_data(post: Post, platform: Platform, position: int) -> dict[str, Any]:
         "quotes": [asdict(q) for q in post.quotes],
     }
     if platform.name == "bluesky":
+        data["api_text"] = shown
         data["bytes"] = bluesky_bytes(shown)
         data["facets"] = facets
     if platform.name == "linkedin":
@@ -423,6 +546,19 @@ def thread_data(day: Day, result: SocialDay) -> dict[str, Any]:
     }
 
 
+def _blocked(day: Day, name: str, why: str) -> list[Artifact]:
+    """A platform's thread that cannot be made today: the files say why, the manifest marks
+    them blocked, and the queue refuses to plan or approve them."""
+    data = {"event": day.event.id, "date": day.key, "platform": name, "blocked": why, "posts": []}
+    meta = {"platform": name, "posts": 0, "blocked": why}
+    note = f"{day.event.short_name} · {day.key} · {PLATFORMS[name].name}: BLOCKED\n{why}\n"
+    sources = tuple(r.id for r in day.records)
+    return [
+        Artifact(f"thread.{name}.json", dumps(data), sources, meta=meta),
+        Artifact(f"thread.{name}.txt", note.encode("utf-8"), sources, meta=meta),
+    ]
+
+
 def dumps(data: Any) -> bytes:
     """Sorted keys, UTF-8, two-space indent, final newline: the build's one JSON form."""
     return (json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8")
@@ -438,7 +574,12 @@ def render(day: Day, ctx: RenderContext) -> Rendered:
     warnings: list[str] = []
     unattached: dict[tuple[str, int, str], list[str]] = {}
     for name in ctx.project.settings.social.platforms:
-        result = social_day(day, ctx, name, cards)
+        try:
+            result = social_day(day, ctx, name, cards)
+        except Blocked as exc:
+            artifacts.extend(_blocked(day, name, str(exc)))
+            warnings.append(f"social: {name}: blocked: {exc}")
+            continue
         data = thread_data(day, result)
         sources = tuple(r.id for r in day.records)
         lengths = [p["length"] for p in data["posts"]]

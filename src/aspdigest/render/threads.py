@@ -67,6 +67,25 @@ class TextUnit:
     path: str  # file to name in an error
     records: tuple[str, ...] = ()
     fields: tuple[tuple[str, str], ...] = ()
+    link: str | None = None  # ends the unit; when the unit is split, it ends the last part
+
+    @property
+    def full(self) -> str:
+        return self.text + JOIN + self.link if self.link else self.text
+
+
+@dataclass(frozen=True)
+class CardQuote:
+    """A quote as one post with its card: `text` is the framed excerpt (what the post says),
+    `quotes[index].text[start:end]` the span it shows; the card's alt text has it whole."""
+
+    record: str
+    index: int
+    text: str
+    start: int
+    end: int
+    path: str
+    media: tuple[Media, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,7 +114,7 @@ class QuoteUnit:
         return before + body + after
 
 
-Unit = TextUnit | QuoteUnit
+Unit = TextUnit | QuoteUnit | CardQuote
 Section = tuple[Unit, ...]
 
 
@@ -205,7 +224,10 @@ def _post(text: str, chunks: Sequence[Chunk]) -> Post:
 
 def _whole(unit: Unit) -> Chunk:
     if isinstance(unit, TextUnit):
-        return Chunk(unit.text, unit.records)
+        return Chunk(unit.full, unit.records)
+    if isinstance(unit, CardQuote):
+        span = QuoteSpan(unit.record, unit.index, unit.start, unit.end, 1, 1)
+        return Chunk(unit.text, (unit.record,), span, unit.media)
     span = QuoteSpan(unit.record, unit.index, 0, len(unit.text), 1, 1)
     return Chunk(unit.decorate(0, len(unit.text)), (unit.record,), span, unit.media)
 
@@ -234,6 +256,17 @@ def _pack(
 
 def split(unit: Unit, platform: Platform, fits: Callable[[str], bool]) -> list[Chunk]:
     """A unit too long for one post, as the parts that each fit one."""
+    if isinstance(unit, CardQuote):
+        raise RenderError(
+            [
+                Problem(
+                    unit.path,
+                    f"quotes[{unit.index}].text",
+                    f"cannot be posted on {platform.label}: not even its first words fit "
+                    "one post with the attribution",
+                )
+            ]
+        )
     if isinstance(unit, TextUnit):
         text = unit.text
         try:
@@ -241,7 +274,14 @@ def split(unit: Unit, platform: Platform, fits: Callable[[str], bool]) -> list[C
         except Unsplittable as exc:
             piece = text[exc.start : exc.end]
             raise RenderError([_problem(unit, piece, platform)]) from None
-        return [Chunk(text[s:e], unit.records) for s, e in spans]
+        parts = [text[s:e] for s, e in spans]
+        if unit.link:
+            # The link ends the last part that can hold it, so no post is only a link.
+            for n in range(len(parts) - 1, -1, -1):
+                if fits(parts[n] + JOIN + unit.link):
+                    parts[n] += JOIN + unit.link
+                    break
+        return [Chunk(part, unit.records) for part in parts]
     quote = unit
 
     def quote_fits(start: int, end: int) -> bool:
