@@ -30,9 +30,8 @@ the same in the post, on the card and in its alt text.
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import jinja2
@@ -44,9 +43,11 @@ from aspdigest.errors import Problem, RenderError, UserError
 from aspdigest.platforms import PLATFORMS
 from aspdigest.records import Event, Record
 from aspdigest.render import Artifact, RenderContext, Rendered
+from aspdigest.render.mentions import Mentions, handle, hashtag_line
 from aspdigest.render.quotemarks import marks
 from aspdigest.render.quoteposts import CardIndex, QuotePost, attach, card_index, quote_post
 from aspdigest.render.templates import render_template
+from aspdigest.render.threadfile import _blocked, dumps, thread_data
 from aspdigest.render.threads import (
     CardQuote,
     Media,
@@ -60,11 +61,6 @@ from aspdigest.render.threads import (
 )
 from aspdigest.text import (
     RULES,
-    bluesky_bytes,
-    bluesky_shorten_links,
-    extract_mastodon_urls,
-    extract_urls,
-    linkedin_escape,
     mastodon_rule,
 )
 from aspdigest.text.excerpt import excerpt
@@ -106,22 +102,6 @@ def platform_for(name: str, social: Social) -> Platform:
         numbered=name in social.numbering and rule.thread,
         max_media=spec.max_media,
     )
-
-
-def handle(event: Event, name: str, platform: str) -> str | None:
-    """`name`'s handle on `platform` as written in a post, if event.toml gives one."""
-    handles = event.handles.get(name)
-    value: str | None = getattr(handles, platform, None) if handles else None
-    if not value:
-        return None
-    return PLATFORMS[platform].handle_prefix + value
-
-
-def hashtag_line(event: Event, platform: str) -> str:
-    """The event's hashtags as a post on `platform` carries them (the registry says how many)."""
-    most = PLATFORMS[platform].hashtags
-    tags = event.hashtags if most is None else event.hashtags[:most]
-    return " ".join("#" + tag for tag in tags)
 
 
 def paragraphs(text: str) -> list[str]:
@@ -204,31 +184,6 @@ class _Media:
         return media
 
 
-class _Mentions:
-    """Who a thread has already named by handle: a person is mentioned once per thread."""
-
-    def __init__(self, event: Event, platform: str) -> None:
-        self.event, self.platform, self.seen = event, platform, set[str]()
-
-    def name(self, name: str) -> str:
-        """`name` as its handle on its first mention, else as written."""
-        found = handle(self.event, name, self.platform)
-        if found is None or name in self.seen:
-            return name
-        self.seen.add(name)
-        return found
-
-    def speakers(self, record: Record) -> list[str]:
-        """The record's speakers with a handle here, not yet mentioned, as handles."""
-        out = []
-        for speaker in record.speakers:
-            found = handle(self.event, speaker.name, self.platform)
-            if found is not None and speaker.name not in self.seen:
-                self.seen.add(speaker.name)
-                out.append(found)
-        return out
-
-
 def _opener(day: Day, ctx: RenderContext, platform: Platform, values: dict[str, Any]) -> TextUnit:
     """Post 1: the day's news (hook, else title), the intro when it fits, the hashtags."""
     date_key = f'days."{day.key}"'
@@ -255,7 +210,7 @@ def _item(
     ctx: RenderContext,
     platform: Platform,
     values: dict[str, Any],
-    mentions: _Mentions,
+    mentions: Mentions,
     used: set[str],
 ) -> TextUnit:
     """One record as one unit: heading with its organisers, the summary, the speakers with a
@@ -351,7 +306,7 @@ def thread_sections(
     archive = values["archive_url"]
 
     def build(chosen: set[int], quoted: set[int]) -> list[Section]:
-        mentions, used = _Mentions(day.event, platform.name), {archive}
+        mentions, used = Mentions(day.event, platform.name), {archive}
         sections: list[Section] = [(_opener(day, ctx, platform, values),)]
         for n, record in enumerate(day.records):
             if n not in chosen:
@@ -407,7 +362,7 @@ def _linkedin(day: Day, ctx: RenderContext, platform: Platform, values: dict[str
     highlights as short lines, the hashtags last. Fewer highlights, then no intro, until it
     fits; `Blocked` when not even the hook and three titles do."""
     order = sorted(range(len(day.records)), key=lambda n: (not day.records[n].highlight, n))
-    mentions = _Mentions(day.event, platform.name)
+    mentions = Mentions(day.event, platform.name)
     names = {n: [mentions.name(name) for name in r.organisers] for n, r in enumerate(day.records)}
     least = min(3, len(order))
     for intro in (day.intro, None):
@@ -482,86 +437,6 @@ def social_day(
     for qp in quote_posts:
         verify(qp.posts, platform)
     return SocialDay(platform, posts, tuple(quote_posts), tuple(warnings), tuple(media.missing))
-
-
-def post_data(post: Post, platform: Platform, position: int) -> dict[str, Any]:
-    """A post as thread.<platform>.json holds it: `text` with every URL whole (what a person
-    copies); on Bluesky `api_text` is what its API takes (long links shortened for display,
-    the facets' byte offsets into it and each link facet the whole URL)."""
-    facets: list[dict[str, Any]] = []
-    shown = post.text
-    if platform.name == "bluesky":
-        shown, found = bluesky_shorten_links(post.text)
-        key = {"link": "uri", "mention": "handle", "tag": "tag"}
-        facets = [
-            {"type": f.kind, "byteStart": f.byte_start, "byteEnd": f.byte_end, key[f.kind]: f.value}
-            for f in found
-        ]
-        links = [f.value for f in found if f.kind == "link"]
-    else:
-        found_urls = (
-            extract_mastodon_urls(shown) if platform.name == "mastodon" else extract_urls(shown)
-        )
-        links = [e.text for e in found_urls]
-    data: dict[str, Any] = {
-        "position": position,
-        "text": post.text,
-        "length": platform.rule.count(shown),
-        "limit": platform.rule.limit,
-        "records": list(post.records),
-        "links": links,
-        "media": [asdict(m) for m in post.media],
-        "quotes": [asdict(q) for q in post.quotes],
-    }
-    if platform.name == "bluesky":
-        data["api_text"] = shown
-        data["bytes"] = bluesky_bytes(shown)
-        data["facets"] = facets
-    if platform.name == "linkedin":
-        data["api_text"] = linkedin_escape(shown, keep_hashtags=True)
-    return data
-
-
-def thread_data(day: Day, result: SocialDay) -> dict[str, Any]:
-    platform = result.platform
-    return {
-        "event": day.event.id,
-        "date": day.key,
-        "timezone": day.event.timezone,
-        "language": day.event.language,
-        "platform": platform.name,
-        "limit": platform.rule.limit,
-        "unit": platform.rule.unit,
-        "numbered": platform.numbered,
-        "posts": [post_data(p, platform, n) for n, p in enumerate(result.posts, start=1)],
-        "quote_posts": [
-            {
-                "record": qp.record,
-                "index": qp.index,
-                "quote_in_text": qp.quote_in_text,
-                "posts": [post_data(p, platform, n) for n, p in enumerate(qp.posts, start=1)],
-            }
-            for qp in result.quote_posts
-        ],
-    }
-
-
-def _blocked(day: Day, name: str, why: str) -> list[Artifact]:
-    """A platform's thread that cannot be made today: the files say why, the manifest marks
-    them blocked, and the queue refuses to plan or approve them."""
-    data = {"event": day.event.id, "date": day.key, "platform": name, "blocked": why, "posts": []}
-    meta = {"platform": name, "posts": 0, "blocked": why}
-    note = f"{day.event.short_name} · {day.key} · {PLATFORMS[name].name}: BLOCKED\n{why}\n"
-    sources = tuple(r.id for r in day.records)
-    return [
-        Artifact(f"thread.{name}.json", dumps(data), sources, meta=meta),
-        Artifact(f"thread.{name}.txt", note.encode("utf-8"), sources, meta=meta),
-    ]
-
-
-def dumps(data: Any) -> bytes:
-    """Sorted keys, UTF-8, two-space indent, final newline: the build's one JSON form."""
-    return (json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
 def render(day: Day, ctx: RenderContext) -> Rendered:
