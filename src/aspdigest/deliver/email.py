@@ -41,11 +41,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aspdigest.config import Project
+from aspdigest.deliver.dkim import Signer, sign, signer
 from aspdigest.deliver.smtp import Reply, SmtpSession, SmtpTarget, SmtpUnavailable, smtp_target
 from aspdigest.errors import UserError
 from aspdigest.render.message import Letter
 from aspdigest.store import Delivery, Recipient, Store
-from aspdigest.deliver.dkim import Signer, sign, signer
 from aspdigest.subscribers import is_address
 from aspdigest.tokens import keys, make_token, new_id
 

@@ -8,10 +8,9 @@ back as frozen `Subscriber`s and `Suppression`s.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import datetime as dt
 import secrets
+from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa

@@ -27,12 +27,8 @@ depends_on: str | None = None
 def upgrade() -> None:
     with op.batch_alter_table("subscribers") as batch:
         batch.add_column(sa.Column("token_id", sa.String(32), nullable=True))
-        batch.add_column(
-            sa.Column("status", sa.String(8), nullable=False, server_default="active")
-        )
-        batch.add_column(
-            sa.Column("source", sa.String(8), nullable=False, server_default="import")
-        )
+        batch.add_column(sa.Column("status", sa.String(8), nullable=False, server_default="active"))
+        batch.add_column(sa.Column("source", sa.String(8), nullable=False, server_default="import"))
         batch.add_column(sa.Column("subscribed_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("confirmed_at", sa.DateTime(timezone=True), nullable=True))
     table = sa.table("subscribers", sa.column("id", sa.Integer), sa.column("token_id", sa.String))
