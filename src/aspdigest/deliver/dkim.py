@@ -3,15 +3,16 @@
 Deliver stage, the last step before SMTP: `signer(project, environ)` reads the private key
 named by ASPDIGEST_DKIM_KEY_FILE and the settings `email.dkim_domain` and
 `email.dkim_selector`, and returns a `Signer` whose `sign(data)` puts a DKIM-Signature
-(rsa-sha256 or ed25519-sha256, relaxed/relaxed) in front of the message bytes; when none of
+(rsa-sha256, relaxed/relaxed;
+RSA only: Gmail and most receivers do not check Ed25519 signatures yet) in front of the message bytes; when none of
 the three is set it returns None and messages go unsigned. Digests, test sends and the
 subscriber service's confirmation mails all go through `sign`, so what one signs the others
 sign the same way. `txt_record(...)` is the DNS record `accounts check` tells a team to
 publish.
 
 The signed headers are fixed (the ones Gmail and Yahoo check, plus the list headers of RFC
-2369/8058) and each is signed once more than it appears, so nobody on the way can add a
-second From or List-Unsubscribe without breaking the signature.
+2369/8058) and each is signed once more than aspdigest writes it, so nobody on the way can
+add a second From or List-Unsubscribe without breaking the signature.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from aspdigest.config import Project, secret
 from aspdigest.errors import UserError
@@ -52,7 +53,9 @@ class Signer:
 
     def sign(self, data: bytes) -> bytes:
         """The message with its DKIM-Signature header first."""
-        include = [h.encode() for h in SIGNED_HEADERS]
+        # Each twice: the second signs the absence of another copy (DKIM reads from the
+        # bottom, so one added above ours would otherwise go unnoticed).
+        include = [h.encode() for h in SIGNED_HEADERS for _ in range(2)]
         signature: bytes = dkim.sign(
             data,
             self.selector.encode(),
@@ -76,12 +79,7 @@ def _public(key_pem: bytes) -> tuple[str, bytes]:
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         return "rsa", der
-    if isinstance(private, ed25519.Ed25519PrivateKey):
-        raw = private.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
-        return "ed25519", raw
-    raise ValueError("not an RSA or Ed25519 key")
+    raise ValueError("not an RSA key")
 
 
 def txt_record(selector: str, domain: str, key_pem: bytes) -> str:
@@ -118,15 +116,14 @@ def signer(project: Project, environ: Mapping[str, str] | None = None) -> Signer
     except OSError as exc:
         raise UserError(f"{KEY_VARIABLE}: {path}: {exc.strerror or 'cannot be read'}") from None
     try:
-        kind, public = _public(key)
+        _, public = _public(key)
     except (ValueError, TypeError):
         raise UserError(
-            f"{KEY_VARIABLE}: {path}: not a PEM RSA or Ed25519 private key without a passphrase"
+            f"{KEY_VARIABLE}: {path}: not a PEM RSA private key without a passphrase"
         ) from None
-    if kind == "rsa" and len(public) < 250:  # DER of a 2048-bit key is 294 bytes
+    if len(public) < 250:  # the DER of a 2048-bit key's public half is 294 bytes
         raise UserError(f"{KEY_VARIABLE}: {path}: RSA keys under 2048 bits are refused")
-    algorithm = "ed25519-sha256" if kind == "ed25519" else "rsa-sha256"
-    return Signer(domain, selector, key, algorithm)
+    return Signer(domain, selector, key)
 
 
 def sign(message: bytes, dkim_signer: Signer | None) -> bytes:
