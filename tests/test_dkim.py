@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
-from delivery_helpers import built_copy, environment, smtp_sink
 from typer.testing import CliRunner
 
 from aspdigest.cli import app
@@ -22,6 +21,7 @@ from aspdigest.deliver.email import send_digest, send_test
 from aspdigest.errors import UserError
 from aspdigest.store import open_project_store
 from aspdigest.subscribers import import_csv, subscribers_path
+from delivery_helpers import built_copy, environment, smtp_sink
 
 dkim: Any = importlib.import_module("dkim")
 DAY = dt.date(2024, 12, 2)
