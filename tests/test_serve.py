@@ -31,7 +31,7 @@ SECURITY = {
         "frame-ancestors 'none'; base-uri 'none'"
     ),
     "x-frame-options": "DENY",
-    "referrer-policy": "no-referrer",
+    "referrer-policy": "same-origin",
     "x-content-type-options": "nosniff",
 }
 
@@ -199,3 +199,114 @@ def test_key_problems_stop_the_service_with_one_line(tmp_path: Path) -> None:
         'python3 -c "import secrets; print(secrets.token_urlsafe(32))"\n',
     )
     assert os.path.exists(root)
+
+
+def test_sign_up_confirm_digest_unsubscribe_resubscribe_in_chromium(
+    setup: tuple, tmp_path: Path
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from aspdigest.deliver.dkim import signer
+    from test_dkim import dkim_env, verify, write_key
+
+    root, project, env, sink, port = setup
+    env = {**env, **dkim_env(write_key(tmp_path / "dkim.pem"))}
+    project = load_project(root, environ=env)
+    dkim_signer = signer(project, env)
+    assert dkim_signer is not None
+    record = dkim_signer.txt_record().split('TXT "')[1].rstrip('"').encode()
+    reader = "new.reader@example.org"
+
+    def mails_to(address: str) -> list[EmailMessage]:
+        return [parse(d) for r, d in sink.messages if r == [address]]
+
+    def confirmations() -> list[bytes]:
+        return [d for r, d in sink.messages if r == [reader] and b"Auto-Submitted" in d]
+
+    def confirm_link(n: int) -> str:
+        wait_for(lambda: len(confirmations()) >= n, 10, f"confirmation mail {n}")
+        raw = confirmations()[n - 1]
+        mail = parse(raw)
+        assert verify(raw, record)  # the service's mail is DKIM-signed too
+        assert mail["Subject"] == "Confirmez votre abonnement à Gender Justice Digest"
+        body = mail.get_content()
+        [link] = re.findall(r"http://\S+/confirm/\S+", body)
+        return str(link)
+
+    with (
+        service(root, env, port) as base,
+        open_project_store(project) as store,
+        sync_playwright() as p,
+    ):
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True)
+        page = browser.new_page()
+        page.goto(f"{base}/subscribe")
+        page.fill("#email", reader)
+        page.fill("#name", "Nouvelle Lectrice")
+        page.select_option("#language", "fr")
+        page.click("button[type=submit]")
+        assert page.locator("h1").inner_text() == "Check your inbox"
+        person = store.subscriber(address=reader)
+        assert person is not None and (person.status, person.source) == ("pending", "form")
+        assert person.subscribed_at is not None and person.confirmed_at is None
+        link = confirm_link(1)
+        # The link opens a page with a button; opening it confirms nothing yet.
+        page.goto(link)
+        assert page.locator("h1").inner_text() == "Confirmez votre abonnement"
+        assert page.locator("html").get_attribute("lang") == "fr"
+        assert store.subscriber(address=reader).status == "pending"  # type: ignore[union-attr]
+        page.click("button[type=submit]")
+        assert page.locator("h1").inner_text() == "Vous êtes abonné·e"
+        person = store.subscriber(address=reader)
+        assert person is not None and person.status == "active" and person.confirmed_at
+        # A real queued digest reaches the new reader; its one-click link unsubscribes them.
+        send_day(project, store, DAY1, env)
+        [digest] = [m for m in mails_to(reader) if "Confirmez" not in str(m["Subject"])]
+        url = one_click_url(digest)
+        assert httpx.post(url, data={"List-Unsubscribe": "One-Click"}).status_code == 200
+        assert store.suppression(reader).reason == "unsubscribed"  # type: ignore[union-attr]
+        # The page the link opens now says so, in French, and offers to subscribe again.
+        page.goto(url)
+        assert page.locator("h1").inner_text() == "Vous êtes désinscrit·e"
+        page.click("button[type=submit]")
+        assert page.locator("h1").inner_text() == "Check your inbox"
+        page.goto(confirm_link(2))
+        page.click("button[type=submit]")
+        assert page.locator("h1").inner_text() == "Vous êtes abonné·e"
+        assert store.suppression(reader) is None
+        # No enumeration: a known address and a complained one get the same answer as a new
+        # one; the complained one gets no mail and stays suppressed.
+        store.suppress("angry@example.org", "complained")
+        answers = []
+        for address in (reader, "angry@example.org", "fresh@example.org"):
+            page.goto(f"{base}/subscribe")
+            page.fill("#email", address)
+            page.click("button[type=submit]")
+            answers.append(page.locator("main").inner_text())
+        assert answers[0] == answers[1] == answers[2]
+        wait_for(lambda: mails_to("fresh@example.org"), 10, "the fresh address's mail")
+        assert mails_to("angry@example.org") == []
+        assert store.suppression("angry@example.org").reason == "complained"  # type: ignore[union-attr]
+        assert len(mails_to(reader)) == 3  # an active reader is not mailed again
+        browser.close()
+        # Form posts without the CSRF cookie, or from another site, are refused.
+        bare = httpx.post(f"{base}/subscribe", data={"email": "x@example.org", "csrf": "a.b"})
+        assert bare.status_code == 403
+        with httpx.Client(base_url=base) as client:
+            form = client.get("/subscribe")
+            [csrf] = re.findall(r'name="csrf" value="([^"]+)"', form.text)
+            cross = client.post(
+                "/subscribe",
+                data={"email": "x@example.org", "csrf": csrf},
+                headers={"Origin": "https://evil.example"},
+            )
+            assert cross.status_code == 403
+            # Per client: at most 20 form posts in ten minutes (the browser used 5).
+            codes = [
+                client.post(
+                    "/subscribe", data={"email": f"r{i}@example.org", "csrf": csrf}
+                ).status_code
+                for i in range(16)
+            ]
+            assert codes == [200] * 15 + [429]
+    assert store.subscriber(address="x@example.org") is None

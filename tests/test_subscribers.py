@@ -221,12 +221,20 @@ def test_subscribers_commands(sample_root: Path, monkeypatch: pytest.MonkeyPatch
     result = runner.invoke(app, ["subscribers", "list"])
     assert result.output == ("ana.example@example.org\nnew@example.org\t\t\tsuppressed: bounced\n")
     result = runner.invoke(app, ["subscribers", "list", "--json"])
-    assert json.loads(result.output)[1] == {
+    listed = json.loads(result.output)
+    assert listed[1] == {
         "address": "new@example.org",
         "name": None,
         "language": None,
         "suppressed": "bounced",
+        "status": "suppressed",
+        "subscribed_at": listed[1]["subscribed_at"],
+        "confirmed_at": listed[1]["confirmed_at"],
     }
+    # An imported subscriber consented when imported: both times are the import's.
+    assert listed[0]["status"] == "active"
+    assert listed[0]["subscribed_at"].endswith("Z")
+    assert listed[0]["confirmed_at"] == listed[0]["subscribed_at"]
     result = runner.invoke(app, ["subscribers", "import", "missing.csv"])
     assert (result.exit_code, result.output) == (1, "missing.csv: file not found\n")
     result = runner.invoke(app, ["subscribers", "unsubscribe", "x@example.org", "--reason", "meh"])

@@ -10,6 +10,7 @@ CSV with the columns email, name (optional) and language (optional) and returns 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import difflib
 import io
 import re
@@ -161,13 +162,32 @@ class Listed:
     name: str | None
     language: str | None
     suppressed: str | None  # the reason, when the address is on the suppression list
+    status: str = "suppressed"  # pending | active | suppressed
+    subscribed_at: str | None = None  # the consent record, ISO 8601 UTC
+    confirmed_at: str | None = None
+
+
+def _iso(at: dt.datetime | None) -> str | None:
+    return at.isoformat().replace("+00:00", "Z") if at is not None else None
 
 
 def listing(store: Store) -> list[Listed]:
-    """Every subscriber with its suppression reason, then suppressed non-subscribers."""
+    """Every subscriber with its status and suppression reason, then suppressed
+    non-subscribers."""
     reasons = {s.address: s.reason for s in store.suppressions()}
     people = store.subscribers()
-    out = [Listed(p.address, p.name, p.language, reasons.get(p.address)) for p in people]
+    out = [
+        Listed(
+            p.address,
+            p.name,
+            p.language,
+            reasons.get(p.address),
+            "suppressed" if p.address in reasons else p.status,
+            _iso(p.subscribed_at),
+            _iso(p.confirmed_at),
+        )
+        for p in people
+    ]
     known = {p.address for p in people}
     out.extend(Listed(a, None, None, r) for a, r in sorted(reasons.items()) if a not in known)
     return out

@@ -158,13 +158,15 @@ async def unsubscribe(request: Request) -> Response:
 
 
 def _same_origin(request: Request) -> bool:
-    """A form post from the service's own pages: an Origin (or Referer) naming this host,
-    and never a browser's word that it came from another site."""
-    if request.headers.get("sec-fetch-site") in ("cross-site", "same-site"):
+    """A form post from the service's own pages. A browser says where a post comes from in
+    Sec-Fetch-Site and Origin; either naming another site refuses it. A client that sends
+    neither is no browser, and the CSRF token still has to match."""
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None and fetch_site != "same-origin":
         return False
-    origin = request.headers.get("origin") or request.headers.get("referer")
-    if origin is None:
-        return True  # not a browser (a browser sends Origin on every POST)
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return fetch_site == "same-origin" or fetch_site is None
     parts = urlsplit(origin)
     return parts.netloc == request.headers.get("host", "") and parts.scheme in ("http", "https")
 
@@ -215,7 +217,7 @@ async def subscribe(request: Request) -> Response:
             token,
             httponly=True,
             samesite="strict",
-            secure=service.route.origin.startswith("https:"),
+            secure=request.url.scheme == "https",
             path="/subscribe",
         )
         return response

@@ -2,8 +2,8 @@
 
 Part of the subscriber service (`aspdigest.serve`): `app.py` wraps its routes in
 `Guard`, one plain ASGI middleware that sets the security headers on every answer (a CSP
-without script, no framing, no referrer: a token in the URL must not leak to another
-site), refuses bodies over `MAX_BODY` bytes with 413, and writes one JSON access-log line
+without script, no framing, the referrer only to the service itself: a token in the
+URL must not leak to another site), refuses bodies over `MAX_BODY` bytes with 413, and writes one JSON access-log line
 per request with every token in the path replaced by "…" (tokens are secrets). `Csrf`
 makes and checks the double-submit token of the sign-up form; `RateLimit` counts
 attempts per key in a sliding window.
@@ -36,7 +36,7 @@ HEADERS = [
     ),
     (b"x-frame-options", b"DENY"),
     (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
+    (b"referrer-policy", b"same-origin"),
     (b"cache-control", b"no-store"),
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
