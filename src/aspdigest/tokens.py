@@ -1,7 +1,7 @@
 """Signed, opaque tokens for the links a subscriber follows: unsubscribe, confirm, resubscribe.
 
 Beside the store in the flow: `deliver.email` puts an `unsubscribe` token in each digest's
-List-Unsubscribe link, the subscriber service (`aspdigest.serve`) makes `confirm` tokens for
+List-Unsubscribe link (and a `bounce` token in a VERP return path), the subscriber service (`aspdigest.serve`) makes `confirm` tokens for
 its sign-up mails and checks every token it is handed. A token never carries the address:
 it is the subscriber's random id (`Subscriber.token_id`, 16 bytes) and an expiry, with an
 HMAC-SHA256 over those, the purpose and the list id, all in one base64url string of 50
@@ -34,7 +34,7 @@ ID_BYTES = 16
 MAC_BYTES = 16
 _LAYOUT = struct.Struct(f">B{ID_BYTES}sI")  # version, subscriber id, expiry (0: never)
 TOKEN_LENGTH = math.ceil((_LAYOUT.size + MAC_BYTES) * 4 / 3)
-PURPOSES = ("unsubscribe", "confirm")
+PURPOSES = ("unsubscribe", "confirm", "bounce")
 _MAKE_KEY = 'python3 -c "import secrets; print(secrets.token_urlsafe(32))"'
 _REPEATED = re.compile(r"^(.+?)\1+$", re.DOTALL)
 

@@ -8,11 +8,13 @@ The edge of the flow for what comes back from readers: `serve` runs the subscrib
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from aspdigest.cli import EventArg, ProjectOpt, _project, app, fail, run
+from aspdigest.cli import EventArg, JsonOpt, ProjectOpt, _project, app, fail, run
 
 bounces_app = typer.Typer(
     help="Bounce and complaint reports (DSN, ARF) read into the suppression list.",
@@ -50,3 +52,48 @@ def serve(
         fail([f"--port: cannot listen on {host}:{port}: {exc.strerror or exc}"])
     except KeyboardInterrupt:
         pass
+
+
+@bounces_app.command("ingest")
+def bounces_ingest(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Message files, Maildirs or mbox files holding DSNs and ARF reports."),
+    ],
+    as_json: JsonOpt = False,
+    project: ProjectOpt = None,
+) -> None:
+    """Read bounces (RFC 3464 and other formats) and complaints (RFC 5965) into the
+    suppression list: hard bounces and complaints at once, soft bounces after
+    email.soft_bounce_limit within 30 days."""
+    from aspdigest.bounces import ingest
+    from aspdigest.store import open_project_store
+    from aspdigest.tokens import keys
+
+    proj = _project(project)
+    signing = run(keys)
+    with run(lambda: open_project_store(proj)) as store:
+        report = run(lambda: ingest(store, proj, list(paths), signing))
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "messages": report.messages,
+                    "hard": report.findings["hard"],
+                    "soft": report.findings["soft"],
+                    "complaints": report.findings["complaint"],
+                    "suppressed": dict(sorted(report.suppressed.items())),
+                    "ignored": report.ignored,
+                    "not_understood": report.not_understood,
+                },
+                indent=2,
+            )
+        )
+        return
+    print(
+        f"{report.messages} messages: {report.findings['hard']} hard bounces, "
+        f"{report.findings['soft']} soft bounces, {report.findings['complaint']} complaints; "
+        f"suppressed {report.suppressed['bounced']} as bounced, "
+        f"{report.suppressed['complained']} as complained; "
+        f"{report.ignored} about non-subscribers ignored, {report.not_understood} not understood"
+    )

@@ -168,7 +168,7 @@ def send_test(
         for attempt in range(settings.max_attempts):
             if attempt:
                 time.sleep(settings.retry_backoff * 2 ** (attempt - 1))
-            reply = session.send(_sender(project), address, data)
+            reply = session.send(_sender(project).replace("{token}", "test"), address, data)
             if reply.status not in ("temporary", "retry"):
                 break
     if reply.status != "sent":
@@ -289,6 +289,13 @@ class _Send:
         self.unavailable: str | None = None  # the server could not be reached at all
         self.raised: BaseException | None = None  # from progress, or a bug: re-raised
 
+    def _return_path(self, token_id: str) -> str:
+        # VERP (email.return_path = "bounces+{token}@…"): each bounce names its recipient.
+        if "{token}" not in self.sender:
+            return self.sender
+        token = make_token(token_id, self.key, self.settings.list_id, "bounce")
+        return self.sender.replace("{token}", token)
+
     def stopped(self) -> bool:
         return (
             self.unavailable is not None
@@ -400,7 +407,7 @@ class _Send:
                     return
                 continue
             try:
-                reply = session.send(self.sender, claimed.address, data)
+                reply = session.send(self._return_path(token_id), claimed.address, data)
             except SmtpUnavailable as exc:  # the reconnect after a drop failed
                 store.release_recipient(claimed.id, exc.text)
                 with self.lock:

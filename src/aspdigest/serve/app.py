@@ -113,8 +113,10 @@ class Service:
         data = confirmation(
             self.project, self.look.list_name, person.address, person.language, link
         )
+        bounce = make_token(person.token_id, self.keys.current, self.list_id, "bounce")
+        sender = self.sender.replace("{token}", bounce)  # VERP, when email.return_path has it
         return BackgroundTask(
-            send_confirmation, self.project, self.smtp, self.dkim, self.sender, person.address, data
+            send_confirmation, self.project, self.smtp, self.dkim, sender, person.address, data
         )
 
 
