@@ -3,6 +3,7 @@ unsubscribe page, forged links, the hardening around it."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import email.policy
 import os
@@ -22,7 +23,7 @@ from aspdigest.config import Project, load_project
 from aspdigest.deliver.email import send_digest
 from aspdigest.store import Store, open_project_store
 from aspdigest.subscribers import import_csv, subscribers_path
-from delivery_helpers import built_copy, environment, free_port, smtp_sink, wait_for
+from delivery_helpers import KEY, built_copy, environment, free_port, smtp_sink, wait_for
 
 DAY1, DAY2 = dt.date(2024, 12, 2), dt.date(2024, 12, 3)
 SECURITY = {
@@ -310,3 +311,54 @@ def test_sign_up_confirm_digest_unsubscribe_resubscribe_in_chromium(
             ]
             assert codes == [200] * 15 + [429]
     assert store.subscriber(address="x@example.org") is None
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_200_concurrent_one_click_posts_to_one_worker(tmp_path: Path, backend: str) -> None:
+    import asyncio
+    import time
+
+    from aspdigest.tokens import make_token
+    from delivery_helpers import postgres_schema, write_subscribers
+
+    root = built_copy(tmp_path)
+    addresses = write_subscribers(root / "subscribers.csv", 200)
+    port = free_port()
+    with contextlib.ExitStack() as stack:
+        extra = {}
+        if backend == "postgresql":
+            extra["ASPDIGEST_STATE_URL"] = stack.enter_context(postgres_schema("serve"))
+        env = environment(
+            ASPDIGEST_EMAIL_UNSUBSCRIBE_URL=f"http://127.0.0.1:{port}/unsubscribe/{{token}}",
+            **extra,
+        )
+        project = load_project(root, environ=env)
+        store = stack.enter_context(open_project_store(project))
+        import_csv(store, subscribers_path(project))
+        ids = store.token_ids()
+        urls = [
+            f"http://127.0.0.1:{port}/unsubscribe/"
+            + make_token(ids[a], KEY.encode(), project.settings.email.list_id, "unsubscribe")
+            for a in addresses
+        ]
+        stack.enter_context(service(root, env, port))
+
+        async def post_all() -> list[tuple[int, float]]:
+            limits = httpx.Limits(max_connections=200)
+            async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+
+                async def one(url: str) -> tuple[int, float]:
+                    started = time.perf_counter()
+                    answer = await client.post(url, data={"List-Unsubscribe": "One-Click"})
+                    return answer.status_code, time.perf_counter() - started
+
+                return await asyncio.gather(*(one(u) for u in urls))
+
+        results = asyncio.run(post_all())
+        assert [code for code, _ in results] == [200] * 200
+        assert sorted(s.address for s in store.suppressions()) == sorted(addresses)
+    times = sorted(t for _, t in results)
+    print(
+        f"\n{backend}: 200 concurrent one-click POSTs, 0 errors; "
+        f"p50 {times[99] * 1000:.0f} ms, p99 {times[197] * 1000:.0f} ms"
+    )
