@@ -28,6 +28,7 @@ The frozen dataclasses at the end are the rows as `Store` returns them.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -152,7 +153,14 @@ subscribers = sa.Table(
     sa.Column("imported_at", UTCDateTime, nullable=False),
     # 0005: the random id the unsubscribe and confirm tokens carry (never the address), the
     # double opt-in status, and the consent record (when asked, when confirmed, how).
-    sa.Column("token_id", sa.String(32), nullable=False, unique=True),
+    # A Python-side default, so every insert (bulk loads too) gets its own random id.
+    sa.Column(
+        "token_id",
+        sa.String(32),
+        nullable=False,
+        unique=True,
+        default=lambda: secrets.token_hex(16),
+    ),
     sa.Column("status", sa.String(8), nullable=False, server_default="active"),
     sa.Column("source", sa.String(8), nullable=False, server_default="import"),
     sa.Column("subscribed_at", UTCDateTime, nullable=True),
