@@ -64,7 +64,7 @@ def test_migration_creates_exactly_the_tables_the_code_uses(store: Store) -> Non
     with store.engine.connect() as c:
         context = MigrationContext.configure(c, opts={"compare_type": True})
         assert compare_metadata(context, metadata) == []
-        assert c.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0004"
+        assert c.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0005"
 
 
 def test_opening_again_keeps_the_data(store_url: str) -> None:

@@ -97,7 +97,7 @@ def test_accounts_check_with_handoff_everywhere(sample_root: Path) -> None:
     assert result.stdout.splitlines() == [
         f"{p:<9} handoff   files for people to post, in outbox/"
         for p in ("x", "bluesky", "mastodon", "threads", "linkedin")
-    ]
+    ] + ["dkim      not set up: messages go unsigned (see README, DKIM)"]
 
 
 def test_accounts_check_names_what_is_missing(sample_root: Path) -> None:
@@ -365,6 +365,7 @@ def test_accounts_check_names_each_account_without_posting(tmp_path: Path, pds: 
         "500 characters",
         "threads   handoff   files for people to post, in outbox/",
         "linkedin  handoff   files for people to post, in outbox/",
+        "dkim      not set up: messages go unsigned (see README, DKIM)",
     ]
     assert wrong.exit_code == 1
     assert wrong.stderr.startswith("mastodon: the token in ASPDIGEST_MASTODON_TOKEN was refused")

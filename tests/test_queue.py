@@ -504,13 +504,27 @@ def test_an_old_store_is_migrated_keeping_its_deliveries(tmp_path: Path) -> None
                 " '{}', '2024-11-30 12:00:00', '2024-11-30 12:00:00')"
             )
         )
+        c.execute(
+            sa.text(
+                "INSERT INTO subscribers (address, imported_at) VALUES"
+                " ('ana@example.org', '2024-11-30 12:00:00'), ('bo@example.org', '2024-11-30 12:00:00')"
+            )
+        )
     engine.dispose()
     with open_store(url) as s:
         (d,) = s.deliveries()
         assert d.channel == "digest" and d.schedule_at is None and d.grace_seconds is None
         with s.engine.connect() as c:
-            assert c.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0004"
+            assert c.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0005"
         assert s.social_posts(d.id) == {}  # 0003's table is there, empty
+        # 0005 gave each subscriber its own random token id; imported ones are active.
+        people = s.subscribers()
+        assert [(p.address, p.status) for p in people] == [
+            ("ana@example.org", "active"),
+            ("bo@example.org", "active"),
+        ]
+        assert len({p.token_id for p in people}) == 2
+        assert all(len(p.token_id) == 32 for p in people)
 
 
 # -- the handoff publisher and the runner lock ------------------------------------------------------

@@ -47,7 +47,8 @@ from aspdigest.render.email import digest
 from aspdigest.render.message import ADDRESS_PLACEHOLDER, TOKEN_PLACEHOLDER
 from aspdigest.render.templates import make_environment
 from aspdigest.store import Store, open_project_store
-from aspdigest.subscribers import import_csv, subscribers_path, verify_token
+from aspdigest.subscribers import import_csv, subscribers_path
+from aspdigest.tokens import Keys, verify_token
 
 KEY = "test-signing-key-0123456789"
 LIST = "asp-digest.example.org"
@@ -236,7 +237,9 @@ def test_test_copy(project: Project, sink: Sink) -> None:
     assert msg["Subject"] == "[TEST] If the ICC collapses, the rule of law collapses | ASP23"
     assert msg["To"] == "me@example.org"
     token = str(msg["List-Unsubscribe"]).split("token=")[1].split(">")[0]
-    assert verify_token(token, KEY.encode(), LIST) == "me@example.org"
+    # The team's copy unsubscribes nobody: a valid token for an id no subscriber has.
+    token_id = verify_token(token, Keys(KEY.encode()), LIST, "unsubscribe")
+    assert token_id is not None and "me@example.org" not in token
     assert f"token={token}" in html_part(msg) and f"token={token}" in text_part(msg)
     assert "me@example.org is subscribed" in html_part(msg)
     for placeholder in (TOKEN_PLACEHOLDER, ADDRESS_PLACEHOLDER):
@@ -292,6 +295,7 @@ def test_full_send_reaches_every_subscriber_not_suppressed_once(
         delivery = store.delivery(delivery_id)
         assert delivery is not None and delivery.receipt is not None
         assert delivery.receipt["connections"] == 1
+        token_ids = store.token_ids()
     assert sink.recipients() == SAMPLE[:4]
     ids = set()
     for msg, address in zip(sink.parsed(), SAMPLE, strict=False):
@@ -302,7 +306,7 @@ def test_full_send_reaches_every_subscriber_not_suppressed_once(
             f"<https://example.org/unsubscribe?token={token}>, "
             f"<mailto:unsubscribe@example.org?subject=unsubscribe%20{token}>"
         )
-        assert verify_token(token, KEY.encode(), LIST) == address
+        assert verify_token(token, Keys(KEY.encode()), LIST, "unsubscribe") == token_ids[address]
         assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert msg["List-Id"] == "Women's Initiatives for Gender Justice <asp-digest.example.org>"
         assert msg["Subject"] == "If the ICC collapses, the rule of law collapses | ASP23"
@@ -789,7 +793,7 @@ def test_test_copy_of_a_title_that_bypassed_check_has_the_real_unsubscribe_only(
         f"<https://example.org/unsubscribe?token={token}>, "
         f"<mailto:unsubscribe@example.org?subject=unsubscribe%20{token}>"
     )
-    assert verify_token(token, KEY.encode(), LIST) == "me@example.org"
+    assert verify_token(token, Keys(KEY.encode()), LIST, "unsubscribe") is not None
     assert msg["Subject"] == f"[TEST] {BLANK_LINE_TITLE} | ASP23"
     assert "me@example.org is subscribed" in html_part(msg)
 

@@ -15,15 +15,14 @@ from aspdigest.store import open_project_store
 from aspdigest.subscribers import (
     import_csv,
     listing,
-    make_token,
     read_csv,
     subscribers_path,
     unsubscribe,
-    unsubscribe_key,
-    verify_token,
 )
+from aspdigest.tokens import TOKEN_LENGTH, Keys, keys, make_token, verify_token
 
-KEY = b"k" * 32
+KEY = b"known-answer-key-0123456789abcdef"
+ID = "00112233445566778899aabbccddeeff"
 LIST = "asp-digest.example.org"
 
 
@@ -119,34 +118,70 @@ def test_header_problems(tmp_path: Path) -> None:
     ]
 
 
-def test_tokens_round_trip_and_resist_tampering() -> None:
-    token = make_token("Ana@Example.org", KEY, LIST)
-    assert token == make_token("ana@example.org", KEY, LIST)
-    assert all(c.isalnum() or c in "-_." for c in token)
-    assert verify_token(token, KEY, LIST) == "ana@example.org"
-    assert verify_token(token, b"x" * 32, LIST) is None
-    assert verify_token(token, KEY, "other.example.org") is None
-    other = make_token("bo@example.org", KEY, LIST)
-    forged = token.split(".")[0] + "." + other.split(".")[1]
-    assert verify_token(forged, KEY, LIST) is None
-    assert verify_token("garbage", KEY, LIST) is None
-    assert verify_token("!!!.???", KEY, LIST) is None
+def test_tokens_known_answers() -> None:
+    # Fixed key + fixed id → fixed token: a change of format breaks every link already sent.
+    assert make_token(ID, KEY, "digest.example.org", "unsubscribe") == (
+        "AQARIjNEVWZ3iJmqu8zd7v8AAAAAasiqV7vmLX3VBRws_1Ge8g"
+    )
+    assert make_token(ID, KEY, "digest.example.org", "confirm", 1733140800) == (
+        "AQARIjNEVWZ3iJmqu8zd7v9nTaFAO8sJBsFjhLvwdQGN9qL6IA"
+    )
+    assert TOKEN_LENGTH == 50
 
 
-def test_signing_key_is_required_and_not_weak() -> None:
-    with pytest.raises(UserError) as err:
-        unsubscribe_key({})
-    assert str(err.value) == (
-        "ASPDIGEST_UNSUBSCRIBE_KEY: not set; real sends sign each recipient's unsubscribe link "
-        "with it (set it to a long random string, the same one your unsubscribe page uses to "
-        "check the link)"
+def test_tokens_are_opaque_and_resist_tampering() -> None:
+    good = Keys(KEY)
+    token = make_token(ID, KEY, LIST, "unsubscribe")
+    assert "@" not in token and all(c.isalnum() or c in "-_" for c in token)
+    assert verify_token(token, good, LIST, "unsubscribe") == ID
+    assert verify_token(token, Keys(b"x" * 32), LIST, "unsubscribe") is None
+    assert verify_token(token, good, "other.example.org", "unsubscribe") is None
+    assert verify_token(token, good, LIST, "confirm") is None  # another purpose
+    assert verify_token(token[:-1], good, LIST, "unsubscribe") is None  # truncated
+    flipped = token[:5] + ("A" if token[5] != "A" else "B") + token[6:]
+    assert verify_token(flipped, good, LIST, "unsubscribe") is None  # another id
+    assert verify_token("garbage", good, LIST, "unsubscribe") is None
+    assert verify_token("!" * TOKEN_LENGTH, good, LIST, "unsubscribe") is None
+    # Expiry: accepted up to the second it names, refused after.
+    confirm = make_token(ID, KEY, LIST, "confirm", 1000)
+    assert verify_token(confirm, good, LIST, "confirm", now=1000) == ID
+    assert verify_token(confirm, good, LIST, "confirm", now=1001) is None
+    # Rotation: a token signed with the old key still works while it is the _OLD key.
+    rotated = Keys(b"new-key-abcdefghijklmnopqrstuvwxyz", old=KEY)
+    assert verify_token(token, rotated, LIST, "unsubscribe") == ID
+    assert make_token(ID, rotated.current, LIST, "unsubscribe") != token
+
+
+def test_signing_key_is_required_and_strong() -> None:
+    fix = '; make one with python3 -c "import secrets; print(secrets.token_urlsafe(32))"'
+
+    def refused(env: dict[str, str]) -> str:
+        with pytest.raises(UserError) as err:
+            keys(env)
+        return str(err.value)
+
+    assert refused({}) == (
+        "ASPDIGEST_UNSUBSCRIBE_KEY: not set; real sends sign each recipient's unsubscribe "
+        "link with it" + fix
     )
-    with pytest.raises(UserError) as err:
-        unsubscribe_key({"ASPDIGEST_UNSUBSCRIBE_KEY": "short"})
-    assert str(err.value) == (
-        "ASPDIGEST_UNSUBSCRIBE_KEY: too short; use at least 16 random characters"
+    var = "ASPDIGEST_UNSUBSCRIBE_KEY"
+    assert refused({var: "short-key-12345"}) == f"{var}: too short, under 128 bits{fix}"
+    assert refused({var: "0123456789abcdef0123456789abcd"}) == (
+        f"{var}: too short, under 128 bits{fix}"  # 30 hex digits: 120 bits
     )
-    assert unsubscribe_key({"ASPDIGEST_UNSUBSCRIBE_KEY": "s" * 16}) == b"s" * 16
+    assert refused({var: " " * 16}) == f"{var}: holds spaces or line breaks{fix}"
+    assert refused({var: "abcdefgh" * 4}) == f"{var}: made of repeated characters{fix}"
+    assert refused({var: "s" * 40}) == f"{var}: made of repeated characters{fix}"
+    assert refused({var: "a key with spaces in the middle of it"}) == (
+        f"{var}: holds spaces or line breaks{fix}"
+    )
+    good = "0123456789abcdef0123456789abcdeF"  # 32 hex digits: 128 bits
+    assert keys({var: good}).current == good.encode()
+    assert refused({var: good, f"{var}_OLD": "tiny-old-key"}) == (
+        f"{var}_OLD: too short, under 128 bits{fix}"
+    )
+    both = keys({var: good, f"{var}_OLD": "Zm9vYmFyYmF6cXV4cXV1eGNvcmdl"})
+    assert both.accepted == (good.encode(), b"Zm9vYmFyYmF6cXV4cXV1eGNvcmdl")
 
 
 def test_import_and_listing_keep_suppressions(sample_project: Project) -> None:
@@ -186,12 +221,20 @@ def test_subscribers_commands(sample_root: Path, monkeypatch: pytest.MonkeyPatch
     result = runner.invoke(app, ["subscribers", "list"])
     assert result.output == ("ana.example@example.org\nnew@example.org\t\t\tsuppressed: bounced\n")
     result = runner.invoke(app, ["subscribers", "list", "--json"])
-    assert json.loads(result.output)[1] == {
+    listed = json.loads(result.output)
+    assert listed[1] == {
         "address": "new@example.org",
         "name": None,
         "language": None,
         "suppressed": "bounced",
+        "status": "suppressed",
+        "subscribed_at": listed[1]["subscribed_at"],
+        "confirmed_at": listed[1]["confirmed_at"],
     }
+    # An imported subscriber consented when imported: both times are the import's.
+    assert listed[0]["status"] == "active"
+    assert listed[0]["subscribed_at"].endswith("Z")
+    assert listed[0]["confirmed_at"] == listed[0]["subscribed_at"]
     result = runner.invoke(app, ["subscribers", "import", "missing.csv"])
     assert (result.exit_code, result.output) == (1, "missing.csv: file not found\n")
     result = runner.invoke(app, ["subscribers", "unsubscribe", "x@example.org", "--reason", "meh"])

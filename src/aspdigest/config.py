@@ -30,12 +30,14 @@ SECRET_VARIABLES = frozenset(
         "ASPDIGEST_SMTP_URL",
         "ASPDIGEST_SMTP_PASSWORD",
         "ASPDIGEST_UNSUBSCRIBE_KEY",
+        "ASPDIGEST_UNSUBSCRIBE_KEY_OLD",
+        "ASPDIGEST_DKIM_KEY_FILE",
         "ASPDIGEST_BLUESKY_PASSWORD",
         "ASPDIGEST_MASTODON_TOKEN",
         "ASPDIGEST_PREVIEW_TOKEN",
     }
 )
-OTHER_VARIABLES = frozenset({"ASPDIGEST_PROJECT", "ASPDIGEST_APPROVER"})
+OTHER_VARIABLES = frozenset({"ASPDIGEST_PROJECT", "ASPDIGEST_APPROVER", "ASPDIGEST_EVENT"})
 
 
 class _Section(BaseModel):
@@ -83,6 +85,10 @@ class Email(_Section):
     retry_backoff: float = Field(2.0, ge=0)  # seconds before the first retry; doubles
     timeout: float = Field(30.0, gt=0)  # seconds to wait for the SMTP server
     connections: int = Field(1, ge=1, le=64)  # parallel SMTP connections for one digest
+    # DKIM signing (the private key's file: ASPDIGEST_DKIM_KEY_FILE): d= and s= of the signature.
+    dkim_domain: str | None = None
+    dkim_selector: str | None = None
+    soft_bounce_limit: int = Field(3, ge=1)  # soft bounces within 30 days that suppress
 
 
 class Social(_Section):

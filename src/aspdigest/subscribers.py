@@ -3,40 +3,32 @@
 Beside the outbox in the flow (… → schedule/outbox → deliver). `read_csv(path)` takes a
 CSV with the columns email, name (optional) and language (optional) and returns frozen
 `SubscriberRow`s, or raises one `UserError` listing every bad line; `import_csv(store,
-…)` loads them into the store. `make_token(address, key, list_id)` signs an address for
-the per-recipient unsubscribe link (HMAC-SHA256, key from ASPDIGEST_UNSUBSCRIBE_KEY);
-`verify_token` is what an unsubscribe endpoint calls to get the address back.
+…)` loads them into the store. The unsubscribe tokens of the digest's links are made in
+`aspdigest.tokens` from each subscriber's random id, never from the address.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import csv
+import datetime as dt
 import difflib
-import hashlib
-import hmac
 import io
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from aspdigest.config import Project, secret
+from aspdigest.config import Project
 from aspdigest.errors import Problem, UserError
 from aspdigest.records import known_language
 from aspdigest.safetext import text_problem
 from aspdigest.store import ImportCounts, Store, normalise_address
 
 COLUMNS = ("email", "name", "language")
-KEY_VARIABLE = "ASPDIGEST_UNSUBSCRIBE_KEY"
-MIN_KEY_LENGTH = 16
 # Deliberately plain: no spaces, quotes, angle brackets or line breaks (they would let a
 # CSV cell inject headers), one @, and a domain with at least one dot.
 _ADDRESS_RE = re.compile(
     r"^[^\s@<>()\",;:\\\[\]]+@[^\s@<>()\",;:\\\[\].]+(?:\.[^\s@<>()\",;:\\\[\].]+)+$"
 )
-_MAC_BYTES = 16
 
 
 @dataclass(frozen=True)
@@ -161,59 +153,6 @@ def import_csv(
     )
 
 
-# -- unsubscribe tokens -----------------------------------------------------------------------
-
-
-def unsubscribe_key(environ: Mapping[str, str] | None = None) -> bytes:
-    """The signing key for unsubscribe links; a clear error when it is missing or weak."""
-    value = secret(KEY_VARIABLE, environ)
-    if value is None:
-        raise UserError(
-            f"{KEY_VARIABLE}: not set; real sends sign each recipient's unsubscribe "
-            "link with it (set it to a long random string, the same one your "
-            "unsubscribe page uses to check the link)"
-        )
-    if len(value) < MIN_KEY_LENGTH:
-        raise UserError(
-            f"{KEY_VARIABLE}: too short; use at least {MIN_KEY_LENGTH} random characters"
-        )
-    return value.encode("utf-8")
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _mac(address: str, key: bytes, list_id: str) -> bytes:
-    message = b"aspdigest-unsubscribe\0" + list_id.encode() + b"\0" + address.encode("utf-8")
-    return hmac.new(key, message, hashlib.sha256).digest()[:_MAC_BYTES]
-
-
-def make_token(address: str, key: bytes, list_id: str) -> str:
-    """`<address, base64url>.<HMAC-SHA256 of list id and address, first 128 bits>`."""
-    normal = normalise_address(address)
-    return f"{_b64(normal.encode('utf-8'))}.{_b64(_mac(normal, key, list_id))}"
-
-
-def verify_token(token: str, key: bytes, list_id: str) -> str | None:
-    """The address a token was made for, or None if it was not signed with this key."""
-    encoded, dot, mac = token.partition(".")
-    if not dot:
-        return None
-    try:
-        address = _unb64(encoded).decode("utf-8")
-        given = _unb64(mac)
-    except (binascii.Error, ValueError):
-        return None
-    if not hmac.compare_digest(given, _mac(address, key, list_id)):
-        return None
-    return address
-
-
 # -- what the CLI shows ----------------------------------------------------------------------
 
 
@@ -223,13 +162,32 @@ class Listed:
     name: str | None
     language: str | None
     suppressed: str | None  # the reason, when the address is on the suppression list
+    status: str = "suppressed"  # pending | active | suppressed
+    subscribed_at: str | None = None  # the consent record, ISO 8601 UTC
+    confirmed_at: str | None = None
+
+
+def _iso(at: dt.datetime | None) -> str | None:
+    return at.isoformat().replace("+00:00", "Z") if at is not None else None
 
 
 def listing(store: Store) -> list[Listed]:
-    """Every subscriber with its suppression reason, then suppressed non-subscribers."""
+    """Every subscriber with its status and suppression reason, then suppressed
+    non-subscribers."""
     reasons = {s.address: s.reason for s in store.suppressions()}
     people = store.subscribers()
-    out = [Listed(p.address, p.name, p.language, reasons.get(p.address)) for p in people]
+    out = [
+        Listed(
+            p.address,
+            p.name,
+            p.language,
+            reasons.get(p.address),
+            "suppressed" if p.address in reasons else p.status,
+            _iso(p.subscribed_at),
+            _iso(p.confirmed_at),
+        )
+        for p in people
+    ]
     known = {p.address for p in people}
     out.extend(Listed(a, None, None, r) for a, r in sorted(reasons.items()) if a not in known)
     return out

@@ -169,9 +169,15 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int, str], None]]:
 
 
 # Importing the command modules registers their commands on `app` (in --help order).
-from aspdigest.cli import accounts, content, mail, schedule  # noqa: E402
+from aspdigest.cli import (  # noqa: E402
+    accounts,
+    content,
+    mail,
+    schedule,
+    subscribers_service,
+)
 
-__all__ = ["accounts", "app", "content", "mail", "main", "schedule"]
+__all__ = ["accounts", "app", "content", "mail", "main", "schedule", "subscribers_service"]
 
 
 def main() -> None:

@@ -57,5 +57,26 @@ def accounts_check(
             if c.account is not None:
                 typer.echo(f"{c.platform:<9} {c.publisher:<9} {c.account}")
     problems = [f"{c.platform}: {c.error}" for c in checks if c.error is not None]
+    if not as_json and not platform:
+        problems.extend(_dkim_lines(project))
     if problems:
         fail(problems)
+
+
+def _dkim_lines(project: object) -> list[str]:
+    """Print how mail is signed and the DNS record to publish; the problems, if any."""
+    from aspdigest.config import Project
+    from aspdigest.deliver.dkim import signer
+    from aspdigest.errors import UserError
+
+    assert isinstance(project, Project)
+    try:
+        dkim = signer(project, os.environ)
+    except UserError as exc:
+        return [exc.text]
+    if dkim is None:
+        typer.echo("dkim      not set up: messages go unsigned (see README, DKIM)")
+        return []
+    typer.echo(f"dkim      {dkim.algorithm}  d={dkim.domain}  s={dkim.selector}")
+    typer.echo(f"publish   {dkim.txt_record()}")
+    return []

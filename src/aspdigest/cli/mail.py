@@ -84,7 +84,9 @@ def subscribers_list(project: ProjectOpt = None, as_json: JsonOpt = False) -> No
                     r.address,
                     r.name or "",
                     r.language or "",
-                    f"suppressed: {r.suppressed}" if r.suppressed else "",
+                    f"suppressed: {r.suppressed}"
+                    if r.suppressed
+                    else ("pending confirmation" if r.status == "pending" else ""),
                 ]
             ).rstrip()
         )

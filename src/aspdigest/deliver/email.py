@@ -2,7 +2,8 @@
 
 Deliver stage (… → schedule/outbox → deliver). Both functions read the `digest.eml` the
 build wrote (`out/<event>/<date>/digest.eml`), personalise it per recipient (address,
-signed unsubscribe link, Message-ID, Date) and hand it to `deliver.smtp`.
+opaque unsubscribe token, Message-ID, Date), sign it (`deliver.dkim`, when set up) and
+hand it to `deliver.smtp`.
 
 `send_test(project, event, date, address)` sends one copy with "[TEST] " before the
 subject and records nothing. `send_digest(store, delivery_id, project)` sends a
@@ -40,11 +41,13 @@ from dataclasses import dataclass
 
 from aspdigest.artifacts import BuiltDay
 from aspdigest.config import Project
+from aspdigest.deliver.dkim import Signer, sign, signer
 from aspdigest.deliver.smtp import Reply, SmtpSession, SmtpTarget, SmtpUnavailable, smtp_target
 from aspdigest.errors import UserError
 from aspdigest.render.message import Letter
 from aspdigest.store import Delivery, Recipient, Store
-from aspdigest.subscribers import is_address, make_token, unsubscribe_key
+from aspdigest.subscribers import is_address
+from aspdigest.tokens import keys, make_token, new_id
 
 CHANNEL = "email"
 CHANNELS = (CHANNEL, "digest")  # "digest" is what schedules/<event>.toml and the queue call it
@@ -141,23 +144,26 @@ def send_test(
     if not is_address(address):
         raise UserError(f'--test: expected an address like name@example.org, got "{address}"')
     letter = load_letter(project, event, date)
-    key = unsubscribe_key(environ)
+    key = keys(environ).current
+    dkim_signer = signer(project, environ)
     target = smtp_target(environ)
     settings = project.settings.email
+    # The team's copy carries a working-looking link that unsubscribes nobody.
     data = letter.message(
         date=dt.datetime.now(dt.UTC),
         message_id=f"<test.{uuid.uuid4().hex}@{settings.list_id}>",
         to=address,
         address=address,
-        token=make_token(address, key, settings.list_id),
+        token=make_token(new_id(), key, settings.list_id, "unsubscribe"),
         subject_prefix=TEST_PREFIX,
     )
+    data = sign(data, dkim_signer)
     with _session(project, target) as session:
         reply = Reply("temporary")
         for attempt in range(settings.max_attempts):
             if attempt:
                 time.sleep(settings.retry_backoff * 2 ** (attempt - 1))
-            reply = session.send(_sender(project), address, data)
+            reply = session.send(_sender(project).replace("{token}", "test"), address, data)
             if reply.status not in ("temporary", "retry"):
                 break
     if reply.status != "sent":
@@ -192,7 +198,8 @@ def send_digest(
         )
     try:
         letter = load_letter(project, delivery.event, delivery.date, delivery.approved)
-        key = unsubscribe_key(environ)
+        key = keys(environ).current
+        dkim_signer = signer(project, environ)
         target = smtp_target(environ)
         sender = _sender(project)
         _prepare(store, delivery)
@@ -207,6 +214,7 @@ def send_digest(
         project,
         letter,
         key,
+        dkim_signer,
         sender,
         progress,
         halt,
@@ -254,6 +262,7 @@ class _Send:
         project: Project,
         letter: Letter,
         key: bytes,
+        dkim_signer: Signer | None,
         sender: str,
         progress: Progress | None,
         halt: Callable[[], bool] | None,
@@ -264,6 +273,8 @@ class _Send:
         self.store, self.delivery, self.letter = store, delivery, letter
         self.settings = project.settings.email
         self.key, self.sender, self.progress, self.halt = key, sender, progress, halt
+        self.dkim_signer = dkim_signer
+        self.token_ids = store.token_ids()  # the subscriber ids the links are made from
         self.done, self.total = done, total
         self.pacer = Pacer(self.settings.rate_per_second)
         self.deferred: dict[int, float] = {}  # recipient id → monotonic time of its 4xx retry
@@ -272,6 +283,13 @@ class _Send:
         self.connections = 0
         self.unavailable: str | None = None  # the server could not be reached at all
         self.raised: BaseException | None = None  # from progress, or a bug: re-raised
+
+    def _return_path(self, token_id: str) -> str:
+        # VERP (email.return_path = "bounces+{token}@…"): each bounce names its recipient.
+        if "{token}" not in self.sender:
+            return self.sender
+        token = make_token(token_id, self.key, self.settings.list_id, "bounce")
+        return self.sender.replace("{token}", token)
 
     def stopped(self) -> bool:
         return (
@@ -352,6 +370,17 @@ class _Send:
         store, settings = self.store, self.settings
         delivery = self.delivery
         while (recipient := self._next()) is not None:
+            token_id = self.token_ids.get(recipient.address) or store.token_ids().get(
+                recipient.address
+            )
+            if token_id is None:  # removed from the subscribers since the list was fixed
+                claimed = self._claim(session, recipient)
+                if claimed is not None:
+                    store.mark_recipient_failed(claimed.id, "no longer a subscriber")
+                    self._count(claimed)
+                elif self.unavailable is not None:
+                    return
+                continue
             data = self.letter.message(
                 date=store.clock(),
                 to=recipient.address,
@@ -360,8 +389,9 @@ class _Send:
                     delivery.event, delivery.date, recipient.address, settings.list_id
                 ),
                 address=recipient.address,
-                token=make_token(recipient.address, self.key, settings.list_id),
+                token=make_token(token_id, self.key, settings.list_id, "unsubscribe"),
             )
+            data = sign(data, self.dkim_signer)
             self.pacer.wait()
             if self.stopped():
                 self._release(recipient)
@@ -372,7 +402,7 @@ class _Send:
                     return
                 continue
             try:
-                reply = session.send(self.sender, claimed.address, data)
+                reply = session.send(self._return_path(token_id), claimed.address, data)
             except SmtpUnavailable as exc:  # the reconnect after a drop failed
                 store.release_recipient(claimed.id, exc.text)
                 with self.lock:
@@ -403,7 +433,8 @@ class _Send:
 def _prepare(store: Store, delivery: Delivery) -> None:
     # The audience is fixed the first time: a resumed run finishes the same list.
     if not sum(store.recipient_counts(delivery.id).values()):
-        people = store.subscribers()
+        # Only confirmed subscribers: a sign-up awaiting its confirmation gets nothing.
+        people = [p for p in store.subscribers() if p.status == "active"]
         if not people:
             raise UserError(
                 "no subscribers in the state store; import them with `aspdigest subscribers import`"

@@ -17,6 +17,9 @@ The frozen dataclasses at the end are the rows as `Store` returns them.
   keyed by (delivery, group, index). Status: sending (the request may or may not have
   reached the server; `key` is the idempotency key or record key it was sent under) →
   posted (with the server's id, cid and URL). What lets an interrupted thread resume.
+- subscribers (0005) gain token_id (the random id in their tokens), status (pending →
+  active, double opt-in), source and the consent times; bounces (0005): each DSN or
+  complaint read by `aspdigest bounces ingest`, so soft bounces can be counted.
 - social_media (0004): one row per image of a post that the server has taken (Mastodon's
   media id), recorded as each upload finishes, so a retry in another process attaches the
   same uploads instead of spending the server's upload budget again.
@@ -25,6 +28,7 @@ The frozen dataclasses at the end are the rows as `Store` returns them.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +48,8 @@ DELIVERY_STATUSES = (
 )
 RECIPIENT_STATUSES = ("pending", "sending", "sent", "failed", "suppressed", "unknown")
 SUPPRESSION_REASONS = ("unsubscribed", "bounced", "complained")
+SUBSCRIBER_STATUSES = ("pending", "active")
+BOUNCE_KINDS = ("hard", "soft", "complaint")
 POST_STATUSES = ("sending", "posted")
 
 
@@ -145,6 +151,33 @@ subscribers = sa.Table(
     sa.Column("name", sa.String(200), nullable=True),
     sa.Column("language", sa.String(35), nullable=True),
     sa.Column("imported_at", UTCDateTime, nullable=False),
+    # 0005: the random id the unsubscribe and confirm tokens carry (never the address), the
+    # double opt-in status, and the consent record (when asked, when confirmed, how).
+    # A Python-side default, so every insert (bulk loads too) gets its own random id.
+    sa.Column(
+        "token_id",
+        sa.String(32),
+        nullable=False,
+        unique=True,
+        default=lambda: secrets.token_hex(16),
+    ),
+    sa.Column("status", sa.String(8), nullable=False, server_default="active"),
+    sa.Column("source", sa.String(8), nullable=False, server_default="import"),
+    sa.Column("subscribed_at", UTCDateTime, nullable=True),
+    sa.Column("confirmed_at", UTCDateTime, nullable=True),
+    sa.CheckConstraint(_in("status", SUBSCRIBER_STATUSES), name="status"),
+)
+
+bounces = sa.Table(
+    "bounces",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("address", sa.String(320), nullable=False),
+    sa.Column("kind", sa.String(10), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("note", sa.Text, nullable=True),
+    sa.CheckConstraint(_in("kind", BOUNCE_KINDS), name="kind"),
+    sa.Index(None, "address", "at"),
 )
 
 suppressions = sa.Table(
@@ -286,6 +319,11 @@ class Subscriber:
     name: str | None
     language: str | None
     imported_at: dt.datetime
+    token_id: str = ""
+    status: str = "active"  # pending (sign-up not yet confirmed) | active
+    source: str = "import"  # import | form
+    subscribed_at: dt.datetime | None = None
+    confirmed_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
