@@ -22,7 +22,7 @@ from aspdigest.deliver.email import send_digest
 from aspdigest.store import open_project_store
 from aspdigest.subscribers import import_csv, subscribers_path
 from aspdigest.tokens import Keys
-from delivery_helpers import KEY, built_copy, environment, free_port
+from support.delivery_helpers import KEY, built_copy, environment, free_port
 
 SAMPLES = Path(__file__).resolve().parent / "data" / "bounces"
 FILES = sorted(SAMPLES.glob("*.eml"))

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from typer.testing import CliRunner
 
 from aspdigest.cli import app
@@ -21,36 +21,12 @@ from aspdigest.deliver.email import send_digest, send_test
 from aspdigest.errors import UserError
 from aspdigest.store import open_project_store
 from aspdigest.subscribers import import_csv, subscribers_path
-from delivery_helpers import built_copy, environment, smtp_sink
+from support.delivery_helpers import built_copy, environment, smtp_sink
+from support.dkim_helpers import dkim_env, verify, write_key
 
 dkim: Any = importlib.import_module("dkim")
 DAY = dt.date(2024, 12, 2)
 runner = CliRunner()
-
-
-def write_key(path: Path, kind: str = "rsa") -> Path:
-    key: Any = (
-        rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        if kind == "rsa"
-        else ed25519.Ed25519PrivateKey.generate()
-    )
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return path
-
-
-def dkim_env(key: Path, **extra: str) -> dict[str, str]:
-    return {
-        "ASPDIGEST_DKIM_KEY_FILE": str(key),
-        "ASPDIGEST_EMAIL_DKIM_DOMAIN": "example.org",
-        "ASPDIGEST_EMAIL_DKIM_SELECTOR": "digest2024",
-        **extra,
-    }
 
 
 def published(root: Path, env: dict[str, str]) -> bytes:
@@ -61,14 +37,6 @@ def published(root: Path, env: dict[str, str]) -> bytes:
     match = re.fullmatch(r'publish   digest2024\._domainkey\.example\.org\. TXT "(.+)"', line)
     assert match, line
     return match.group(1).encode()
-
-
-def verify(data: bytes, record: bytes) -> bool:
-    def dns(name: bytes, timeout: int = 5) -> bytes:
-        assert name == b"digest2024._domainkey.example.org."
-        return record
-
-    return bool(dkim.verify(data, dnsfunc=dns))
 
 
 def test_digests_and_test_sends_are_signed_and_verify(tmp_path: Path) -> None:

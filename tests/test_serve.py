@@ -23,7 +23,7 @@ from aspdigest.config import Project, load_project
 from aspdigest.deliver.email import send_digest
 from aspdigest.store import Store, open_project_store
 from aspdigest.subscribers import import_csv, subscribers_path
-from delivery_helpers import KEY, built_copy, environment, free_port, smtp_sink, wait_for
+from support.delivery_helpers import KEY, built_copy, environment, free_port, smtp_sink, wait_for
 
 DAY1, DAY2 = dt.date(2024, 12, 2), dt.date(2024, 12, 3)
 SECURITY = {
@@ -208,7 +208,7 @@ def test_sign_up_confirm_digest_unsubscribe_resubscribe_in_chromium(
     from playwright.sync_api import sync_playwright
 
     from aspdigest.deliver.dkim import signer
-    from test_dkim import dkim_env, verify, write_key
+    from support.dkim_helpers import dkim_env, verify, write_key
 
     root, project, env, sink, port = setup
     env = {**env, **dkim_env(write_key(tmp_path / "dkim.pem"))}
@@ -319,7 +319,7 @@ def test_200_concurrent_one_click_posts_to_one_worker(tmp_path: Path, backend: s
     import time
 
     from aspdigest.tokens import make_token
-    from delivery_helpers import postgres_schema, write_subscribers
+    from support.delivery_helpers import postgres_schema, write_subscribers
 
     root = built_copy(tmp_path)
     addresses = write_subscribers(root / "subscribers.csv", 200)

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from aspdigest.cli import EventArg, JsonOpt, ProjectOpt, _project, app, fail, run
+from aspdigest.cli import EventArg, JsonOpt, ProjectOpt, app, fail, opened, resolve, run
 
 bounces_app = typer.Typer(
     help="Bounce and complaint reports (DSN, ARF) read into the suppression list.",
@@ -45,7 +45,7 @@ def serve(
 
     if not 0 <= port <= 65535:
         fail([f"--port: expected 0 to 65535, got {port}"])
-    proj = _project(project)
+    proj, _ = resolve(project, with_event=False)
     try:
         run(lambda: serve_forever(proj, event, host, port, forwarded_allow_ips=forwarded_allow_ips))
     except OSError as exc:
@@ -67,12 +67,10 @@ def bounces_ingest(
     suppression list: hard bounces and complaints at once, soft bounces after
     email.soft_bounce_limit within 30 days."""
     from aspdigest.bounces import ingest
-    from aspdigest.store import open_project_store
     from aspdigest.tokens import keys
 
-    proj = _project(project)
     signing = run(keys)
-    with run(lambda: open_project_store(proj)) as store:
+    with opened(project, with_event=False) as (proj, _, store):
         report = run(lambda: ingest(store, proj, list(paths), signing))
     if as_json:
         print(
