@@ -174,9 +174,11 @@ def test_switching_platform_shows_its_thread_and_carries_to_other_days(
     expect(page.get_by_role("tabpanel")).to_have_count(1)
     assert page.url.endswith("#thread-bluesky")
     expect(page.get_by_role("heading", name="Bluesky thread")).to_be_visible()
-    # a link facet is shown shortened and points at the full URL
-    link = page.locator("#thread-bluesky a.seg-link").first
-    expect(link).to_have_attribute("href", "https://example.org/digest/asp23/2024-12-03/")
+    # a link facet points at the full URL (the digest's: the closing post and quote posts)
+    digest = "https://example.org/digest/asp23/2024-12-03/"
+    link = page.locator(f'#thread-bluesky a.seg-link[href="{digest}"]').first
+    expect(link).to_be_visible()
+    expect(link).to_contain_text("example.org/digest/")
     page.locator('a[rel="next"]').click()
     expect(page.locator("h1")).to_contain_text("Day 3")
     expect(page.get_by_role("tab", name="Bluesky")).to_have_attribute("aria-selected", "true")
