@@ -295,6 +295,8 @@ def test_every_platform_links_the_whole_url(tmp_path: Path, url: str) -> None:
     for platform in PLATFORMS:
         posted = linkable(url, platform)
         assert _same_resource(url, posted), (platform, posted)
+        if platform == "linkedin":
+            continue  # LinkedIn's one post links the digest only; its highlights are titles
         posts = [p for p in files[f"thread.{platform}.json"]["posts"] if posted in p["text"]]
         if platform == "bluesky":
             posts = [
