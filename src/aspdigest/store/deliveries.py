@@ -198,15 +198,7 @@ class DeliveriesMixin(StoreBase):
         *,
         actor: str = "runner",
     ) -> bool:
-        return self.move(
-            delivery_id,
-            S.FAILED,
-            actor=actor,
-            note=error,
-            expect=S.CLAIMED,
-            last_error=error,
-            receipt=dict(receipt or {}),
-        )
+        return self._end_claim(delivery_id, S.FAILED, error, receipt, actor)
 
     def mark_unknown(
         self,
@@ -216,9 +208,20 @@ class DeliveriesMixin(StoreBase):
         *,
         actor: str = "runner",
     ) -> bool:
+        return self._end_claim(delivery_id, S.UNKNOWN, error, receipt, actor)
+
+    def _end_claim(
+        self,
+        delivery_id: int,
+        to: S,
+        error: str,
+        receipt: Mapping[str, Any] | None,
+        actor: str,
+    ) -> bool:
+        # A claimed delivery that did not go out: the error is both the log note and last_error.
         return self.move(
             delivery_id,
-            S.UNKNOWN,
+            to,
             actor=actor,
             note=error,
             expect=S.CLAIMED,
