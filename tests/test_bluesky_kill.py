@@ -12,6 +12,7 @@ prints a summary line. KILL_TEST_SEED replays a run's choices (not its timing).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -169,7 +170,10 @@ def kill_run(
                 time.sleep(0.003)
             if code is None:
                 busy = proxy.in_flight() > 0
-                os.kill(pid, signal.SIGKILL)
+                # The process may finish between the check above and the kill (a short thread):
+                # then it is simply done, and its own exit code counts.
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
                 code = lives.ended(10.0)
                 if code == -signal.SIGKILL:
                     kills += 1
