@@ -16,13 +16,15 @@ with a scheme required; see :func:`extract_mastodon_urls`. Its mentions name the
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import regex
 
 from aspdigest import platforms
+from aspdigest.text import regexcache
 from aspdigest.text._tlds import TLDS
 
 EntityKind = Literal["url", "mention", "hashtag", "cashtag"]
@@ -82,45 +84,35 @@ def _alternation(words: Iterable[str]) -> str:
 
 # A top-level domain must not run on into letters, digits, '@', '+' or '-' ("foo.comm",
 # "john.doe.gov@mail.com", "domain.com-that-...", "tar.bz2").
-_TLD = f"(?i:{_alternation(TLDS)})(?=[^0-9a-zA-Z@+\\-]|$)"
 _PUNYCODE_TLD = r"(?i:xn--[0-9a-z\-]+)"
 _SUBDOMAIN = f"{_DOMAIN_CHAR}(?:[_\\-]*{_DOMAIN_CHAR})*\\."
 _DOMAIN_NAME = f"{_DOMAIN_CHAR}(?:-*{_DOMAIN_CHAR})*\\."
-_DOMAIN = f"(?:{_SUBDOMAIN})*{_DOMAIN_NAME}(?:{_TLD}|{_PUNYCODE_TLD})"
-_ASCII_DOMAIN = regex.compile(f"(?:[a-zA-Z0-9_\\-{_LATIN_ACCENTS}]+\\.)+(?:{_TLD}|{_PUNYCODE_TLD})")
 
 
-def _url_pattern(
+def _url_source(
+    domain: str,
     protocol: str,
     path_char: str,
     path_end_char: str,
     query_char: str,
     query_end_char: str,
-) -> regex.Pattern[str]:
+) -> str:
     parens = f"\\((?:{path_char}+|(?:{path_char}*\\({path_char}+\\){path_char}*))\\)"
     path_segment = (
         f"(?:(?:{path_char}*(?:{parens}{path_char}*)*(?:{path_end_char}|{parens}))"
         f"|(?:@{path_char}+/))"
     )
-    return regex.compile(
+    return (
         f"(?P<before>[^A-Za-z0-9@\uff20$#\uff03{_INVALID}]|^)"
         "(?P<url>"
         f"(?P<protocol>{protocol})?"
-        f"(?P<domain>{_DOMAIN})"
+        f"(?P<domain>{domain})"
         "(?::(?P<port>[0-9]+))?"
         f"(?P<path>/{path_segment}*)?"
         f"(?P<query>\\?{query_char}*{query_end_char})?"
         ")"
     )
 
-
-_X_URL = _url_pattern(
-    protocol="(?i:https?://)",
-    path_char=f"[a-zA-Z{_CYRILLIC}0-9!*';:=+,.$/%#\\[\\]\\-\u2013_~@|&{_LATIN_ACCENTS}]",
-    path_end_char=f"[+\\-a-zA-Z{_CYRILLIC}0-9=_#/{_LATIN_ACCENTS}]",
-    query_char=r"[a-zA-Z0-9!?*'@();:&=+$/%#\[\]\-_.,~|]",
-    query_end_char=r"[a-zA-Z0-9\-_&=#/]",
-)
 
 # Mastodon (config/initializers/twitter_regex.rb) widens the path and query characters and
 # accepts a few more schemes; it only links URLs that carry a scheme.
@@ -131,13 +123,45 @@ _UCHARS = (
     r"\U000b0000-\U000bfffd\U000c0000-\U000cfffd\U000d0000-\U000dfffd\U000e1000-\U000efffd"
     r"\ue000-\uf8ff\U000f0000-\U000ffffd\U00100000-\U0010fffd"
 )
-_MASTODON_URL = _url_pattern(
-    protocol="(?i:(?:https?|dat|dweb|ipfs|ipns|ssb|gopher|gemini)://)",
-    path_char=r"[^\p{White_Space}<>()?]",
-    path_end_char=r"""[^\p{White_Space}()?!*"'「」<>;:=,.$%\[\]~&|@]""",
-    query_char=f"[a-zA-Z0-9!?*'();:&=+$/%#\\[\\]\\-_.,~|@^{_UCHARS}]",
-    query_end_char=f"[a-zA-Z0-9_&=#/\\-{_UCHARS}]",
-)
+
+
+class _UrlPatterns(NamedTuple):
+    x: regex.Pattern[str]
+    mastodon: regex.Pattern[str]
+    ascii_domain: regex.Pattern[str]
+
+
+@functools.cache
+def _url_patterns() -> _UrlPatterns:
+    """The three patterns that hold the top-level domain alternation, compiled on first use.
+
+    Compiling them costs `regex` about half a second, so they are neither built at import
+    (`aspdigest --help` and a no-change rebuild never need them) nor, after the first run,
+    compiled at all: :func:`regexcache.compile_cached` keeps them on disk.
+    """
+    tld = f"(?i:{_alternation(TLDS)})(?=[^0-9a-zA-Z@+\\-]|$)"
+    domain = f"(?:{_SUBDOMAIN})*{_DOMAIN_NAME}(?:{tld}|{_PUNYCODE_TLD})"
+    sources = {
+        "x": _url_source(
+            domain,
+            protocol="(?i:https?://)",
+            path_char=f"[a-zA-Z{_CYRILLIC}0-9!*';:=+,.$/%#\\[\\]\\-\u2013_~@|&{_LATIN_ACCENTS}]",
+            path_end_char=f"[+\\-a-zA-Z{_CYRILLIC}0-9=_#/{_LATIN_ACCENTS}]",
+            query_char=r"[a-zA-Z0-9!?*'@();:&=+$/%#\[\]\-_.,~|]",
+            query_end_char=r"[a-zA-Z0-9\-_&=#/]",
+        ),
+        "mastodon": _url_source(
+            domain,
+            protocol="(?i:(?:https?|dat|dweb|ipfs|ipns|ssb|gopher|gemini)://)",
+            path_char=r"[^\p{White_Space}<>()?]",
+            path_end_char=r"""[^\p{White_Space}()?!*"'「」<>;:=,.$%\[\]~&|@]""",
+            query_char=f"[a-zA-Z0-9!?*'();:&=+$/%#\\[\\]\\-_.,~|@^{_UCHARS}]",
+            query_end_char=f"[a-zA-Z0-9_&=#/\\-{_UCHARS}]",
+        ),
+        "ascii_domain": f"(?:[a-zA-Z0-9_\\-{_LATIN_ACCENTS}]+\\.)+(?:{tld}|{_PUNYCODE_TLD})",
+    }
+    return _UrlPatterns(**regexcache.compile_cached("extract-urls", sources))
+
 
 _TCO_URL = regex.compile(
     r"(?i:https?://t\.co/)(?P<slug>[a-zA-Z0-9]+)"
@@ -214,7 +238,7 @@ def _scan_urls(text: str, pattern: regex.Pattern[str], *, protocol_required: boo
             # first label: keep only the ASCII (and Latin) host names inside it.
             domain_start = start
             last: int | None = None
-            for host in _ASCII_DOMAIN.finditer(domain):
+            for host in _url_patterns().ascii_domain.finditer(domain):
                 if not _valid_host(len(url), host[0], False):
                     continue
                 found.append(
@@ -239,12 +263,12 @@ def _scan_urls(text: str, pattern: regex.Pattern[str], *, protocol_required: boo
 
 def extract_urls(text: str) -> list[Entity]:
     """URLs as X counts them (twitter-text v3), with or without scheme, in text order."""
-    return _scan_urls(text, _X_URL, protocol_required=False)
+    return _scan_urls(text, _url_patterns().x, protocol_required=False)
 
 
 def extract_mastodon_urls(text: str) -> list[Entity]:
     """URLs as a Mastodon server counts them: a scheme is required."""
-    return _scan_urls(text, _MASTODON_URL, protocol_required=True)
+    return _scan_urls(text, _url_patterns().mastodon, protocol_required=True)
 
 
 # --------------------------------------------------------------------------- mentions

@@ -1,0 +1,87 @@
+"""Compiled `regex` patterns kept on disk between runs.
+
+text/ is used by the social renderer to measure and split posts. Its URL extractors embed
+every top-level domain of the IANA root zone as one alternation; compiling those patterns
+takes the `regex` module about half a second, on every run. :func:`compile_cached` takes
+named pattern sources and returns them compiled, from a pickle in the user's cache folder
+when one made by the same `regex` version, Python and sources is there (~15 ms), else by
+compiling them and writing that pickle for next time. A `regex` pattern pickles as its
+compiled code, so loading skips the parse; the pickle is only read from the user's own cache
+folder (the same trust as Python's own bytecode caches), and each loaded pattern is checked
+against its source before use. Any problem reading or writing the cache means "compile":
+the cache can make a run faster, never different.
+
+The folder is ``$ASPDIGEST_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/aspdigest``, else
+``~/.cache/aspdigest``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import regex
+
+
+def cache_dir() -> Path:
+    """Where compiled patterns are kept (see the module's docstring)."""
+    explicit = os.environ.get("ASPDIGEST_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "aspdigest"
+
+
+def _key(sources: Mapping[str, str]) -> str:
+    digest = hashlib.sha256()
+    for part in (regex.__version__, sys.version, *sorted(sources.items())):
+        digest.update(repr(part).encode("utf-8"))
+        digest.update(b"\0")
+    return digest.hexdigest()[:20]
+
+
+def _load(path: Path, sources: Mapping[str, str]) -> dict[str, regex.Pattern[str]] | None:
+    try:
+        loaded = pickle.loads(path.read_bytes())
+    except Exception:  # a missing, truncated or foreign file: compile instead
+        return None
+    if not isinstance(loaded, dict) or set(loaded) != set(sources):
+        return None
+    for name, pattern in loaded.items():
+        if not isinstance(pattern, regex.Pattern) or pattern.pattern != sources[name]:
+            return None
+    return loaded
+
+
+def _store(path: Path, patterns: Mapping[str, regex.Pattern[str]]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Written to a temporary file and renamed: a concurrent run reads the old file or the
+        # whole new one, never half of it.
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                pickle.dump(dict(patterns), handle, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    except OSError:
+        pass  # a read-only or full disk only costs the next run the compile
+
+
+def compile_cached(name: str, sources: Mapping[str, str]) -> dict[str, regex.Pattern[str]]:
+    """``sources`` compiled with `regex` (default flags), through the on-disk cache."""
+    path = cache_dir() / f"{name}-{_key(sources)}.pickle"
+    loaded = _load(path, sources)
+    if loaded is not None:
+        return loaded
+    compiled = {key: regex.compile(source) for key, source in sources.items()}
+    _store(path, compiled)
+    return compiled

@@ -1,0 +1,62 @@
+"""The on-disk cache of compiled URL patterns (aspdigest.text.regexcache): a hit gives the
+same patterns, a damaged or foreign file is compiled over, never trusted."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+import regex
+
+from aspdigest.text import regexcache
+from aspdigest.text.extract import _url_patterns, extract_urls
+
+SOURCES = {"word": r"\w+", "digits": r"[0-9]+"}
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("ASPDIGEST_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_first_call_writes_the_pickle_and_the_second_reads_it(cache: Path) -> None:
+    first = regexcache.compile_cached("t", SOURCES)
+    (path,) = cache.glob("t-*.pickle")
+    assert {k: p.pattern for k, p in pickle.loads(path.read_bytes()).items()} == SOURCES
+    second = regexcache.compile_cached("t", SOURCES)
+    assert second["word"] is not first["word"]  # loaded from the file, not this process
+    assert second["digits"].findall("a1 22 b333") == ["1", "22", "333"]
+
+
+def test_a_damaged_file_is_compiled_over(cache: Path) -> None:
+    regexcache.compile_cached("t", SOURCES)
+    (path,) = cache.glob("t-*.pickle")
+    path.write_bytes(b"not a pickle")
+    assert regexcache.compile_cached("t", SOURCES)["word"].findall("a b") == ["a", "b"]
+    assert pickle.loads(path.read_bytes())["word"].pattern == r"\w+"
+
+
+def test_a_file_holding_other_patterns_is_not_trusted(cache: Path) -> None:
+    regexcache.compile_cached("t", SOURCES)
+    (path,) = cache.glob("t-*.pickle")
+    path.write_bytes(pickle.dumps({"word": regex.compile("x"), "digits": regex.compile("y")}))
+    assert regexcache.compile_cached("t", SOURCES)["digits"].findall("x 7 y") == ["7"]
+
+
+def test_an_unwritable_cache_folder_only_costs_the_compile(cache: Path) -> None:
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text("a file where the folder should be")
+    assert regexcache.compile_cached("t", SOURCES)["word"].findall("ok") == ["ok"]
+
+
+def test_url_patterns_from_the_cache_find_the_same_urls(cache: Path) -> None:
+    text = "see example.com/a and https://t.co/abc, not foo.comm or x.zzz"
+    _url_patterns.cache_clear()
+    compiled = extract_urls(text)  # compiles and writes the cache
+    _url_patterns.cache_clear()
+    loaded = extract_urls(text)  # loads it
+    assert compiled == loaded
+    assert [e.text for e in loaded] == ["example.com/a", "https://t.co/abc"]
+    assert list(cache.glob("extract-urls-*.pickle"))
