@@ -12,6 +12,7 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
+import emoji
 import pytest
 import yaml
 from hypothesis import given
@@ -504,3 +505,22 @@ def test_prop_shortened_link_facet_carries_full_uri(before: str, url: str, after
     assert len(links) == 1
     assert links[0].value == url
     assert _slice(shown, links[0]) == shorten_display_url(url)
+
+
+# --------------------------------------------------------------------------- emoji fast path
+_EMOJI_SAMPLES = ["😀", "👨‍👩‍👧‍👦", "🇫🇷", "©", "©️", "#️⃣", "1⃣", "🏴󠁧󠁢󠁥󠁮󠁧󠁿", "✊🏽", "\ufe0f", "\u200d"]
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(_EMOJI_SAMPLES),
+            st.text(alphabet=st.characters(max_codepoint=0x2FFFF), max_size=6),
+        ),
+        max_size=12,
+    )
+)
+def test_emoji_spans_equal_the_emoji_packages_list(parts: list[str]) -> None:
+    text = "".join(parts)
+    want = [(m["match_start"], m["match_end"]) for m in emoji.emoji_list(text)]
+    assert length_module.emoji_spans(text) == want

@@ -13,10 +13,10 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-import emoji
 from PIL import Image, ImageDraw, ImageFont
 
 from aspdigest.errors import UserError
+from aspdigest.text.length import emoji_spans
 
 EMOJI_FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
 STRIKE = 109  # the font's only bitmap size
@@ -36,8 +36,7 @@ def runs(text: str) -> tuple[tuple[str, bool], ...]:
     """The text cut into (run, is_emoji) in logical order; one run when there is no emoji."""
     out: list[tuple[str, bool]] = []
     at = 0
-    for found in emoji.emoji_list(text):
-        start, end = found["match_start"], found["match_end"]
+    for start, end in emoji_spans(text):
         if not _is_picture(text[start:end]):
             continue
         if start > at:

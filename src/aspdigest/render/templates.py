@@ -10,6 +10,8 @@ Filters give dates and times in the event's language with Babel.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import jinja2
 from babel.dates import format_date, format_datetime, format_time
 from babel.numbers import format_decimal
 
+from aspdigest.cachedir import cache_dir
 from aspdigest.config import Project
 from aspdigest.errors import Problem, RenderError
 
@@ -64,16 +67,49 @@ def template_dirs(project: Project | None) -> list[Path]:
     return dirs
 
 
+class _BytecodeCache(jinja2.FileSystemBytecodeCache):
+    """Jinja2's file cache of compiled templates, which never fails a build: a folder that
+    cannot be written only means the next run compiles again."""
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass
+
+
+_OPTIONS: dict[str, Any] = {
+    "undefined": jinja2.StrictUndefined,
+    "autoescape": _autoescape,
+    "keep_trailing_newline": True,
+    "trim_blocks": True,
+    "lstrip_blocks": True,
+}
+# Jinja2 keys its bytecode by template file and source checksum, not by the options that
+# shaped the code: the folder name carries those (and Jinja2's version), so a change to either
+# never reuses code compiled the old way.
+_CACHE_NAME = (
+    "jinja-"
+    + hashlib.sha256(
+        repr(
+            (
+                jinja2.__version__,
+                sorted((k, getattr(v, "__name__", v)) for k, v in _OPTIONS.items()),
+            )
+        ).encode()
+    ).hexdigest()[:16]
+)
+
+
 def make_environment(project: Project | None) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(
             [jinja2.FileSystemLoader(str(d)) for d in template_dirs(project)]
         ),
-        undefined=jinja2.StrictUndefined,
-        autoescape=_autoescape,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
+        # Compiling the ~24 templates cost ~0.2 s of every build; loading them is ~10 ms.
+        bytecode_cache=_BytecodeCache(str(cache_dir() / _CACHE_NAME)),
+        **_OPTIONS,
     )
     env.filters.update(
         format_date=_date, format_time=_time, format_datetime=_datetime, format_number=_number
@@ -83,8 +119,6 @@ def make_environment(project: Project | None) -> jinja2.Environment:
 
 def templates_digest(project: Project | None) -> dict[str, str]:
     """sha256 of every template that would be used (after overrides), for the manifest."""
-    import hashlib
-
     seen: dict[str, str] = {}
     for folder in template_dirs(project):
         for path in sorted(folder.rglob("*")):

@@ -9,10 +9,7 @@ compiling them and writing that pickle for next time. A `regex` pattern pickles 
 compiled code, so loading skips the parse; the pickle is only read from the user's own cache
 folder (the same trust as Python's own bytecode caches), and each loaded pattern is checked
 against its source before use. Any problem reading or writing the cache means "compile":
-the cache can make a run faster, never different.
-
-The folder is ``$ASPDIGEST_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/aspdigest``, else
-``~/.cache/aspdigest``.
+the cache can make a run faster, never different. The folder is `aspdigest.cachedir`'s.
 """
 
 from __future__ import annotations
@@ -27,15 +24,7 @@ from pathlib import Path
 
 import regex
 
-
-def cache_dir() -> Path:
-    """Where compiled patterns are kept (see the module's docstring)."""
-    explicit = os.environ.get("ASPDIGEST_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "aspdigest"
+from aspdigest.cachedir import cache_dir
 
 
 def _key(sources: Mapping[str, str]) -> str:
