@@ -9,7 +9,8 @@ import jinja2
 import pytest
 
 from aspdigest.config import Project, load_project
-from aspdigest.render.templates import DEFAULT_TEMPLATES, make_environment
+from aspdigest.inputs import DEFAULT_TEMPLATES
+from aspdigest.render.templates import make_environment
 
 
 def _project(tmp_path: Path, templates: dict[str, str]) -> Project:

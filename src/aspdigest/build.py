@@ -15,7 +15,6 @@ import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from aspdigest import __version__
 from aspdigest.artifacts import Written, dumps, read_day, read_event, write_output
@@ -23,6 +22,15 @@ from aspdigest.config import Project
 from aspdigest.content import load_content
 from aspdigest.days import Day, plan_days
 from aspdigest.errors import UserError
+from aspdigest.inputs import (
+    QUICK,
+    code_digest,
+    quick_facts,
+    quick_key,
+    schedule_file,
+    settings_json,
+    templates_digest,
+)
 from aspdigest.render import (
     DAY_RENDERERS,
     EVENT_RENDERERS,
@@ -32,7 +40,7 @@ from aspdigest.render import (
     day_renderers,
     event_renderers,
 )
-from aspdigest.render.templates import make_environment, templates_digest
+from aspdigest.render.templates import make_environment
 
 # step(done, total, what) — called after each unit of work.
 Progress = Callable[[int, int, str], None]
@@ -50,19 +58,6 @@ class BuildResult:
     @property
     def artifact_count(self) -> int:
         return sum(len(d.rendered.artifacts) for d in self.days)
-
-
-def code_digest() -> str:
-    """Hash of aspdigest's own code and data (fonts, default templates), so a change to any of
-    them invalidates days reused from the previous build."""
-    digest = hashlib.sha256(__version__.encode())
-    package = Path(__file__).resolve().parent
-    for path in sorted(package.rglob("*")):
-        if not path.is_file() or "__pycache__" in path.parts:
-            continue
-        digest.update(path.relative_to(package).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 def _inputs_key(day: Day, shared: str) -> str:
@@ -88,6 +83,9 @@ def build(
     force: bool = False,
     now: dt.datetime | None = None,
 ) -> BuildResult:
+    # Hashed before anything is read: should a file change during the build, the key is the
+    # old one and the next build does the full check.
+    quick = quick_key(project, event_id) if only is None else None
     content = load_content(project, event_id)
     event = content.event
     if only is not None and not event.start <= only <= event.end:
@@ -96,12 +94,12 @@ def build(
     ctx = RenderContext(project=project, content=content, env=make_environment(project))
     templates = templates_digest(project)
     # The store's location is no input: out/ never depends on the state store (a pure build).
-    settings_json = project.settings.model_dump_json(by_alias=True, exclude={"state"})
+    settings = settings_json(project)
     shared = hashlib.sha256(
         dumps(
             {
                 "code": code_digest(),
-                "settings": settings_json,
+                "settings": settings,
                 "templates": templates,
                 "renderers": [*DAY_RENDERERS, *EVENT_RENDERERS],
             }
@@ -139,7 +137,7 @@ def build(
         every.sort(key=lambda pair: pair[0].day.date)
     all_days = tuple(out for out, _ in every)
     # The feed dates entries by the schedule's send times: the schedule file is an input.
-    schedule = project.schedules_dir / f"{event.id}.toml"
+    schedule = schedule_file(project, event.id)
     schedule_hash = hashlib.sha256(schedule.read_bytes()).hexdigest() if schedule.is_file() else ""
     event_key = hashlib.sha256(
         dumps(
@@ -166,15 +164,23 @@ def build(
         "aspdigest": __version__,
         "inputs": shared,
         "event_inputs": event_key,
-        "settings_sha256": hashlib.sha256(settings_json.encode()).hexdigest(),
+        "settings_sha256": hashlib.sha256(settings.encode()).hexdigest(),
         "templates": templates,
     }
-    written = write_output(
-        project.output_dir, event.id, outputs, event_rendered, facts, now or build_time()
-    )
     warnings = (
         tuple(str(w) for w in content.warnings)
         + tuple(f"{out.day.key}: {w}" for out in built for w in out.rendered.warnings)
         + event_rendered.warnings
+    )
+    if quick is not None:
+        # What the CLI reports when a later build finds this key again (see inputs.unchanged).
+        facts[QUICK] = quick_facts(
+            quick,
+            [out.day.key for out in built],
+            sum(len(out.rendered.artifacts) for out in built),
+            list(warnings),
+        )
+    written = write_output(
+        project.output_dir, event.id, outputs, event_rendered, facts, now or build_time()
     )
     return BuildResult(event.id, written, built, tuple(reused), warnings, event_reused)

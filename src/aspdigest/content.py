@@ -26,7 +26,8 @@ import yaml
 from pydantic import ValidationError
 
 from aspdigest.config import Project
-from aspdigest.errors import ContentError, Problem, UserError, toml_message
+from aspdigest.errors import ContentError, Problem, toml_message
+from aspdigest.inputs import EVENT_FILE
 from aspdigest.quotelint import quote_mark_warnings
 from aspdigest.records import (
     SLUG_RE,
@@ -40,7 +41,6 @@ from aspdigest.records import (
 from aspdigest.safetext import text_problem
 from aspdigest.validation import attribution_problems, excerpt_problem, problems_from
 
-EVENT_FILE = "event.toml"
 BOM = b"\xef\xbb\xbf"
 MAX_FILE_BYTES = 256 * 1024  # far above any real record (the sample's largest is ~5 KB)
 _FILE_KINDS = {
@@ -60,31 +60,6 @@ class Content:
     records: tuple[Record, ...]
     # Worth a person's look, never a reason to stop (`check` and `build` print them).
     warnings: tuple[Problem, ...] = ()
-
-
-def list_events(project: Project) -> list[str]:
-    folder = project.content_dir
-    if not folder.is_dir():
-        return []
-    # lexists, not is_file: an event.toml that is a FIFO or a bad symlink is reported by check
-    # rather than making the event vanish.
-    return sorted(p.name for p in folder.iterdir() if os.path.lexists(p / EVENT_FILE))
-
-
-def resolve_event(project: Project, event_id: str | None) -> str:
-    """The event a command means: the one named, or the only one there is."""
-    events = list_events(project)
-    where = project.relative(project.content_dir)
-    if event_id is None:
-        if len(events) == 1:
-            return events[0]
-        if not events:
-            raise UserError(f"{where}: no events found (each needs <event>/{EVENT_FILE})")
-        raise UserError(f"{where}: several events ({', '.join(events)}); name one")
-    if event_id not in events:
-        known = f"; events here: {', '.join(events)}" if events else ""
-        raise UserError(f"{where}/{event_id}: no such event (no {EVENT_FILE}){known}")
-    return event_id
 
 
 # -- reading files ----------------------------------------------------------------------------

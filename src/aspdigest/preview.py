@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 from aspdigest.build import build
 from aspdigest.config import CONFIG_FILE, Project, load_project, secret
-from aspdigest.content import resolve_event
 from aspdigest.errors import UserError
+from aspdigest.inputs import resolve_event
 from aspdigest.records import Event
 from aspdigest.render.templates import make_environment
 

@@ -26,6 +26,8 @@ from aspdigest.errors import UserError
 from aspdigest.safetext import terminal_safe
 
 if TYPE_CHECKING:  # only for annotations: `aspdigest --help` must not import the store
+    from rich.progress import Progress
+
     from aspdigest.config import Project
     from aspdigest.store import Store
 
@@ -102,7 +104,7 @@ def resolve(path: Path | None, event: str | None = None, *, with_event: bool = T
     """The project (--project, $ASPDIGEST_PROJECT or the nearest aspdigest.toml) and, when the
     command takes one, the event (optional when the project has one); exit 1 when unclear."""
     from aspdigest.config import load_project
-    from aspdigest.content import resolve_event
+    from aspdigest.inputs import resolve_event
 
     project = run(lambda: load_project(path))
     return Target(project, run(lambda: resolve_event(project, event)) if with_event else "")
@@ -138,8 +140,6 @@ def date_param(what: str) -> Callable[[str], dt.date]:
 @contextmanager
 def progress_bar(label: str) -> Iterator[Callable[[int, int, str], None]]:
     """A rich progress bar that appears only once work has taken more than a second."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     started = time.monotonic()
     bar: Progress | None = None
     task = None
@@ -147,6 +147,15 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int, str], None]]:
     def step(done: int, total: int, what: str) -> None:
         nonlocal bar, task
         if bar is None and time.monotonic() - started > 1.0 and sys.stderr.isatty():
+            # Imported only when the bar shows: rich costs a build that is quick ~50 ms.
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
             bar = Progress(
                 TextColumn(label),
                 BarColumn(),

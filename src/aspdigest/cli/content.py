@@ -118,39 +118,50 @@ def build(
     as_json: JsonOpt = False,
 ) -> None:
     """Validate, render every day and write out/<event>/ with manifests (all or nothing)."""
-    from aspdigest.build import build as run_build
+    from aspdigest.inputs import unchanged
 
+    started = time.monotonic()
     proj, event_id = resolve(project, event)
     only = day
-    started = time.monotonic()
-    with progress_bar("Building") as step:
-        result = run(lambda: run_build(proj, event_id, only=only, progress=step, force=force))
+    # Nothing changed since the last full build (and its output is intact): say so without
+    # loading content or importing a renderer. Otherwise the build decides, day by day.
+    same = unchanged(proj, event_id) if not force and only is None else None
+    if same is not None:
+        event_dir = same.event_dir
+        days, reused, artifacts, warnings = same.days, same.days, same.artifacts, same.warnings
+    else:
+        from aspdigest.build import build as run_build
+
+        with progress_bar("Building") as step:
+            result = run(lambda: run_build(proj, event_id, only=only, progress=step, force=force))
+        event_dir = result.written.event_dir
+        days = tuple(d.day.key for d in result.days)
+        reused, artifacts, warnings = result.reused, result.artifact_count, result.warnings
     elapsed = time.monotonic() - started
-    for warning in result.warnings:
+    for warning in warnings:
         sys.stderr.write(f"warning: {warning}\n")
-    out_dir = proj.relative(result.written.event_dir)
+    out_dir = proj.relative(event_dir)
     if as_json:
         print(
             json.dumps(
                 {
                     "event": event_id,
                     "output": out_dir,
-                    "days": [d.day.key for d in result.days],
-                    "reused": list(result.reused),
-                    "artifacts": result.artifact_count,
-                    "warnings": list(result.warnings),
+                    "days": list(days),
+                    "reused": list(reused),
+                    "artifacts": artifacts,
+                    "warnings": list(warnings),
                     "seconds": round(elapsed, 3),
                 },
                 indent=2,
             )
         )
         return
-    fresh = len(result.days) - len(result.reused)
     print(
-        f"{event_id}: built {fresh} day(s), {len(result.reused)} unchanged, "
-        f"{result.artifact_count} artifacts in {elapsed:.2f}s -> {out_dir}/"
+        f"{event_id}: built {len(days) - len(reused)} day(s), {len(reused)} unchanged, "
+        f"{artifacts} artifacts in {elapsed:.2f}s -> {out_dir}/"
     )
-    review = result.written.event_dir / "index.html"
+    review = event_dir / "index.html"
     if review.exists():
         print(f"review page: {proj.relative(review)}")
 

@@ -26,8 +26,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from aspdigest.config import Brand, Project
 from aspdigest.errors import Problem, RenderError
+from aspdigest.inputs import template_dirs
 from aspdigest.render.fonts import font_path
-from aspdigest.render.templates import template_dirs
 
 SPEC_NAME = "cards/cards.toml"
 MIN_CONTRAST = 4.5

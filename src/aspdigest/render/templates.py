@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -22,8 +21,8 @@ from babel.numbers import format_decimal
 from aspdigest.cachedir import cache_dir
 from aspdigest.config import Project
 from aspdigest.errors import Problem, RenderError
+from aspdigest.inputs import template_dirs
 
-DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 _ESCAPED = (".html.j2", ".mjml.j2", ".xml.j2", ".svg.j2")
 
 
@@ -57,14 +56,6 @@ def _datetime(ctx: Any, value: dt.datetime, format: str = "medium") -> str:
 @jinja2.pass_context
 def _number(ctx: Any, value: float) -> str:
     return format_decimal(value, locale=_locale(ctx))
-
-
-def template_dirs(project: Project | None) -> list[Path]:
-    dirs = []
-    if project is not None and project.templates_dir.is_dir():
-        dirs.append(project.templates_dir)
-    dirs.append(DEFAULT_TEMPLATES)
-    return dirs
 
 
 class _BytecodeCache(jinja2.FileSystemBytecodeCache):
@@ -115,17 +106,6 @@ def make_environment(project: Project | None) -> jinja2.Environment:
         format_date=_date, format_time=_time, format_datetime=_datetime, format_number=_number
     )
     return env
-
-
-def templates_digest(project: Project | None) -> dict[str, str]:
-    """sha256 of every template that would be used (after overrides), for the manifest."""
-    seen: dict[str, str] = {}
-    for folder in template_dirs(project):
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                name = path.relative_to(folder).as_posix()
-                seen.setdefault(name, hashlib.sha256(path.read_bytes()).hexdigest())
-    return dict(sorted(seen.items()))
 
 
 def render_template(env: jinja2.Environment, name: str, values: dict[str, Any]) -> str:

@@ -22,7 +22,8 @@ from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 
 from aspdigest.config import Project, load_project
-from aspdigest.content import load_content, resolve_event
+from aspdigest.content import load_content
+from aspdigest.inputs import resolve_event
 from aspdigest.store import open_project_store
 
 EVENT_VARIABLE = "ASPDIGEST_EVENT"
