@@ -10,6 +10,7 @@ logo. Output is deterministic: the same job gives the same bytes.
 
 from __future__ import annotations
 
+import atexit
 import io
 import multiprocessing
 import os
@@ -40,14 +41,15 @@ from aspdigest.render.cardspec import (
     canvas_box,
     phone_px,
 )
-from aspdigest.render.fonts import load
+from aspdigest.render.fonts import FONTS_DIR, load
 from aspdigest.render.quotemarks import Marks
 from aspdigest.text.excerpt import Excerpt, excerpt
 
 # Up to this many cards a day, starting worker processes costs more than it saves. Measured
 # on 2 cores: 12 cards take as long either way (fork server start included), 24 take 0.43 s
-# in the pool against 0.63 s serially, 96 take 1.2 s against 1.9 s.
-PARALLEL_ABOVE = 8
+# in the pool against 0.63 s serially, 96 take 1.2 s against 1.9 s. The pool, once started,
+# serves every later day of the build (see card_pool).
+PARALLEL_ABOVE = 12
 # zlib level 1: flat colours compress well even at the fastest level, and level 6 or 9
 # takes several times longer for a few per cent.
 PNG_COMPRESS_LEVEL = 1
@@ -98,23 +100,51 @@ def draw_all(jobs: Sequence[CardJob]) -> list[CardResult]:
     Worker processes start by "forkserver" (or "spawn"), which re-imports the main module:
     a script that builds must keep its top-level code under `if __name__ == "__main__":`.
     """
-    workers = min(_cores(), len(jobs))
-    if len(jobs) <= PARALLEL_ABOVE or workers < 2:
+    if len(jobs) <= PARALLEL_ABOVE or _cores() < 2:
         return [draw_card(job) for job in jobs]
-    methods = multiprocessing.get_all_start_methods()
-    # Never "fork": the parent may hold threads (progress bars, schedulers) a fork would copy.
-    context: BaseContext
-    if "forkserver" in methods:
-        forkserver = multiprocessing.get_context("forkserver")
-        # The fork server imports Pillow and this module once; each worker forks from it
-        # ready to draw instead of importing everything again.
-        forkserver.set_forkserver_preload([__name__])
-        context = forkserver
-    else:
-        context = multiprocessing.get_context("spawn")
-    chunk = max(1, len(jobs) // (workers * 4))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        return list(pool.map(draw_card, jobs, chunksize=chunk))
+    chunk = max(1, len(jobs) // (_cores() * 4))
+    return list(card_pool().map(draw_card, jobs, chunksize=chunk))
+
+
+_POOL: ProcessPoolExecutor | None = None
+
+
+def _warm_worker() -> None:
+    """A worker's initializer: read the bundled fonts once, before the first card waits."""
+    for font in sorted(FONTS_DIR.glob("*.ttf")):
+        load(str(font), 48)
+
+
+def card_pool() -> ProcessPoolExecutor:
+    """The one process pool of this process, started on first use and kept for later days
+    (starting workers costs more than drawing a dozen cards); shut down at exit."""
+    global _POOL
+    if _POOL is None:
+        methods = multiprocessing.get_all_start_methods()
+        # Never "fork": the parent may hold threads (progress bars, schedulers) a fork would
+        # copy.
+        context: BaseContext
+        if "forkserver" in methods:
+            forkserver = multiprocessing.get_context("forkserver")
+            # The fork server imports Pillow and this module once; each worker forks from it
+            # ready to draw instead of importing everything again.
+            forkserver.set_forkserver_preload([__name__])
+            context = forkserver
+        else:
+            context = multiprocessing.get_context("spawn")
+        _POOL = ProcessPoolExecutor(
+            max_workers=_cores(), mp_context=context, initializer=_warm_worker
+        )
+        atexit.register(shutdown_card_pool)
+    return _POOL
+
+
+def shutdown_card_pool() -> None:
+    """Stop the pool's workers (at exit, or when a caller is done drawing)."""
+    global _POOL
+    if _POOL is not None:
+        pool, _POOL = _POOL, None
+        pool.shutdown()
 
 
 def _cores() -> int:
