@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import shutil
 
-from common import median_seconds, row, scratch_project
+from common import median_seconds, rounds, row, scratch_project
 
-RUNS = 5
+RUNS = rounds(5, 1)
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Posting ASP23's 3 December thread through the API publishers, to the local test servers.
 
-Run: .venv/bin/python benchmarks/bench_publish.py  (or `make bench`; needs `make test`'s
-node_modules for the PDS)
+Run: .venv/bin/python benchmarks/bench_publish.py [--quick]  (or `make bench`; needs
+`make test`'s node_modules for the PDS)
 
 Times `publish()` of the Bluesky thread (16 posts) to the reference PDS on 127.0.0.1 and of
 the Mastodon thread (12 posts) to the local Mastodon API server of the tests, each a fresh
@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import REPO, row, run_cli, scratch_project
+from common import REPO, rounds, row, run_cli, scratch_project
 
 sys.path.insert(0, str(REPO / "tests"))
 
@@ -33,7 +33,7 @@ from aspdigest.store import open_store
 from support.mastodon_server import running_mastodon
 from support.pds_server import running_pds
 
-RUNS = 5
+RUNS = rounds(5, 1)
 DAY = dt.date(2024, 12, 3)
 
 
@@ -76,13 +76,22 @@ def main() -> None:
             "ASPDIGEST_BLUESKY_PASSWORD": pds.app_password(account),
         }
         post, ledger, n = per_post(root, env, "bluesky")
+        bluesky = post
         row(f"Bluesky thread to the local PDS, per post ({n} posts)", post * 1000, "ms", RUNS)
         row("  of which the store's per-post ledger (SQLite)", ledger * 1000, "ms", RUNS)
         row("test PDS start-up", pds.started_in, "s", 1)
     with running_mastodon() as masto:
         env = {"ASPDIGEST_MASTODON_INSTANCE": masto.url, "ASPDIGEST_MASTODON_TOKEN": masto.token}
         post, ledger, n = per_post(root, env, "mastodon")
-        row(f"Mastodon thread to the local server, per post ({n} posts)", post * 1000, "ms", RUNS)
+        row(
+            f"Mastodon thread to the local test server, per post ({n} posts)",
+            post * 1000,
+            "ms",
+            RUNS,
+            "within 2× of a Bluesky post",
+            post <= 2 * bluesky,
+            f"{post / bluesky:.1f}× Bluesky's",
+        )
 
 
 if __name__ == "__main__":

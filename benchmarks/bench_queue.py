@@ -11,7 +11,6 @@ approved deliveries.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
 import signal
 import statistics
@@ -20,12 +19,13 @@ import sys
 import time
 from pathlib import Path
 
-from common import BIN, REPO, row, run_cli, scratch_project
+import common
+from common import BIN, REPO, rounds, row, run_cli, scratch_project
 
 SPEED = 3600.0
-REHEARSALS = 3
-DELIVERIES = 10_000
-RESTARTS = 3
+REHEARSALS = rounds(3, 1)
+DELIVERIES = rounds(10_000, 1_000)
+RESTARTS = rounds(3, 1)
 CHANNELS = [("digest", "")] + [
     (c, p)
     for c in ("thread", "quotes")
@@ -34,9 +34,7 @@ CHANNELS = [("digest", "")] + [
 
 
 def environment(root: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ASPDIGEST_")}
-    env.update({"TZ": "UTC", "ASPDIGEST_PROJECT": str(root)})
-    return env
+    return common.environment(TZ="UTC", ASPDIGEST_PROJECT=str(root))
 
 
 def lateness(root: Path) -> list[float]:

@@ -15,7 +15,7 @@ import statistics
 import time
 from pathlib import Path
 
-from common import row
+from common import rounds, row
 
 from aspdigest.config import load_project
 from aspdigest.content import load_content
@@ -24,7 +24,7 @@ from aspdigest.render import RenderContext, cardlayout, fonts, social
 from aspdigest.render.templates import make_environment
 
 REPO = Path(__file__).resolve().parents[1]
-RUNS = 5
+RUNS = rounds(5, 1)
 
 
 def main() -> None:
