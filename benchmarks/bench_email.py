@@ -35,10 +35,11 @@ def main() -> None:
         row(f"Email digests, all {len(days)} ASP23 days rendered", seconds * 1000, "ms", RUNS)
         for day, output in zip(days, outputs, strict=True):
             html = next(a for a in output.artifacts if a.path == "digest.html")
-            print(
-                f"| digest.html {day.key} | {len(html.data) / 1024:.1f} KB | "
-                f"{len(day.records)} items |",
-                flush=True,
+            row(
+                f"  digest.html {day.key} ({len(day.records)} items)",
+                len(html.data) / 1024,
+                "KB",
+                "size",
             )
     finally:
         shutil.rmtree(root, ignore_errors=True)

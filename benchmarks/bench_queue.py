@@ -135,10 +135,11 @@ def main() -> None:
             "ms",
             len(late),
         )
-        print(
-            f"| queue: rehearsal lateness of fired jobs, worst | {max(late) * 1000:.1f} ms | "
-            f"worst of {len(late)} |",
-            flush=True,
+        row(
+            "queue: rehearsal lateness of fired jobs, worst",
+            max(late) * 1000,
+            "ms",
+            f"worst of {len(late)}",
         )
         fill_store(root)
         times = restart_seconds(root)

@@ -23,8 +23,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-# The benchmarks measure the source tree they sit in, whatever the venv has installed.
-SRC = str(REPO / "src")
+# The benchmarks measure the source tree they sit in, whatever the venv has installed, or
+# BENCH_SRC's (another checkout's src/, for a before/after comparison on one machine).
+SRC = os.environ.get("BENCH_SRC") or str(REPO / "src")
 if SRC not in sys.path:
     sys.path.insert(0, SRC)
 QUICK = "--quick" in sys.argv[1:] or os.environ.get("BENCH_QUICK") == "1"
