@@ -10,7 +10,7 @@ import pytest
 import regex
 
 from aspdigest.text import regexcache
-from aspdigest.text.extract import _url_patterns, extract_urls
+from aspdigest.text.extract import _url_patterns, _urls, extract_urls
 
 SOURCES = {"word": r"\w+", "digits": r"[0-9]+"}
 
@@ -54,8 +54,10 @@ def test_an_unwritable_cache_folder_only_costs_the_compile(cache: Path) -> None:
 def test_url_patterns_from_the_cache_find_the_same_urls(cache: Path) -> None:
     text = "see example.com/a and https://t.co/abc, not foo.comm or x.zzz"
     _url_patterns.cache_clear()
+    _urls.cache_clear()
     compiled = extract_urls(text)  # compiles and writes the cache
     _url_patterns.cache_clear()
+    _urls.cache_clear()
     loaded = extract_urls(text)  # loads it
     assert compiled == loaded
     assert [e.text for e in loaded] == ["example.com/a", "https://t.co/abc"]

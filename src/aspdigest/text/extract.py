@@ -261,14 +261,24 @@ def _scan_urls(text: str, pattern: regex.Pattern[str], *, protocol_required: boo
     return found
 
 
+# Packing a thread measures the same texts again and again (every platform's length, the
+# hashtags, the protected spans, the final check, the review site): the URLs of a text are
+# found once. Entities are frozen, so the cached tuples are safe to share.
+@functools.lru_cache(maxsize=8192)
+def _urls(text: str, mastodon: bool) -> tuple[Entity, ...]:
+    if mastodon:
+        return tuple(_scan_urls(text, _url_patterns().mastodon, protocol_required=True))
+    return tuple(_scan_urls(text, _url_patterns().x, protocol_required=False))
+
+
 def extract_urls(text: str) -> list[Entity]:
     """URLs as X counts them (twitter-text v3), with or without scheme, in text order."""
-    return _scan_urls(text, _url_patterns().x, protocol_required=False)
+    return list(_urls(text, False))
 
 
 def extract_mastodon_urls(text: str) -> list[Entity]:
     """URLs as a Mastodon server counts them: a scheme is required."""
-    return _scan_urls(text, _url_patterns().mastodon, protocol_required=True)
+    return list(_urls(text, True))
 
 
 # --------------------------------------------------------------------------- mentions

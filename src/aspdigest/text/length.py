@@ -16,6 +16,7 @@ the counter of each platform, and :data:`RULES` joins the two:
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -89,6 +90,8 @@ def _emoji_spans(text: str) -> dict[int, int]:
     return spans
 
 
+# Pure, and asked again for the same texts while a thread is packed and reviewed.
+@functools.lru_cache(maxsize=8192)
 def x_weighted_length(text: str, *, emoji_parsing: bool = True) -> int:
     """twitter-text v3 weighted length of ``text`` (the number X compares with 280).
 
