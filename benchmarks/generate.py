@@ -86,6 +86,8 @@ def generate(
         f"start = {dates[0]}",
         f"end = {dates[-1]}",
         'hashtags = ["SAGJ"]',
+        # Events longer than a month must say so (a guard against a typo in start or end).
+        *([f"max_days = {days}"] if days > 31 else []),
         "",
     ]
     for n, date in enumerate(dates, 1):
