@@ -27,6 +27,7 @@ from aspdigest.cli import (
 )
 
 if TYPE_CHECKING:
+    from aspdigest.build import BuildResult
     from aspdigest.config import Project
     from aspdigest.content import Content
     from aspdigest.errors import Problem
@@ -114,6 +115,12 @@ def build(
     force: Annotated[
         bool, typer.Option("--force", help="Re-render days whose inputs are unchanged.")
     ] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="Exit 1 when any artifact is blocked (the rest is still written)."
+        ),
+    ] = False,
     project: ProjectOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -129,6 +136,9 @@ def build(
     for warning in result.warnings:
         sys.stderr.write(f"warning: {warning}\n")
     out_dir = proj.relative(result.written.event_dir)
+    for b in result.blocked:
+        sys.stderr.write(f"{'error' if strict else 'warning'}: {out_dir}/{b.date}/{b.path}: ")
+        sys.stderr.write(f"blocked: {b.reason}\n")
     if as_json:
         print(
             json.dumps(
@@ -139,12 +149,21 @@ def build(
                     "reused": list(result.reused),
                     "artifacts": result.artifact_count,
                     "warnings": list(result.warnings),
+                    "blocked": [b.__dict__ for b in result.blocked],
                     "seconds": round(elapsed, 3),
                 },
                 indent=2,
             )
         )
-        return
+    else:
+        _built_summary(proj, event_id, result, elapsed, out_dir)
+    if strict and result.blocked:
+        raise typer.Exit(1)
+
+
+def _built_summary(
+    proj: Project, event_id: str, result: BuildResult, elapsed: float, out_dir: str
+) -> None:
     fresh = len(result.days) - len(result.reused)
     print(
         f"{event_id}: built {fresh} day(s), {len(result.reused)} unchanged, "

@@ -90,6 +90,7 @@ class ThreadView:
     posts: tuple[PostView, ...]
     quote_posts: tuple[QuotePostView, ...]
     text: str  # thread.<platform>.txt, for people
+    blocked: str | None = None  # why the build could not make this platform's thread today
 
     @property
     def over_count(self) -> int:
@@ -336,6 +337,7 @@ def thread_view(
         posts=tuple(_post(platform, p, len(posts), rule, cards, titles) for p in posts),
         quote_posts=tuple(quote_posts),
         text=txt.data.decode("utf-8") if txt is not None else "",
+        blocked=str(data["blocked"]) if data.get("blocked") else None,
     )
 
 
