@@ -158,6 +158,14 @@ def test_a_delivery_planned_before_the_block_is_refused_skipped_then_planned_aga
         out.splitlines()
     )
     assert statuses(root)[("thread", "linkedin")] == ("skipped", f"blocked: {WHY}")
+    # Planning again says it again (still blocked) and changes nothing.
+    code, out, again = run(root, "schedule", "plan", "asp23")
+    assert code == 0 and "removed" not in out
+    assert [line for line in again.splitlines() if line.startswith("refused:")] == [
+        f"refused: linkedin {DAY} {channel}: not planned: blocked: {WHY}"
+        for channel in ("thread", "quotes")
+    ]
+    assert statuses(root)[("thread", "linkedin")] == ("skipped", f"blocked: {WHY}")
     code, out, err = run(root, "approve", "asp23", DAY, "--platform", "linkedin")
     assert code == 1
     assert err.splitlines() == [

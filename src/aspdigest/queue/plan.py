@@ -105,8 +105,8 @@ def plan(
             refusal = Refusal(want.date, want.channel, want.platform, why)
             seen.add(want.key)
             d = existing.get(want.key)
-            if d is None or d.status in OPEN:
-                refused.append(refusal)
+            if d is None or d.status in OPEN or _was_blocked(d):
+                refused.append(refusal)  # still blocked: said at every plan until fixed
             if d is not None and d.status in OPEN:
                 note = f"{BLOCKED}{why}"
                 if store.move(
