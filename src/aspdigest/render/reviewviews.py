@@ -67,6 +67,7 @@ class PostView:
     media: tuple[MediaView, ...]
     quote_parts: tuple[str, ...]  # 'quote 1 from “<record title>”, part 2 of 5'
     byte_count: int | None  # Bluesky's second limit
+    link_card: Mapping[str, Any] | None = None  # Bluesky's `embed`: the card sent with it
 
     @property
     def over(self) -> bool:
@@ -303,6 +304,7 @@ def _post(
         media=_media(data.get("media"), cards),
         quote_parts=_quote_parts(data.get("quotes"), titles),
         byte_count=_int(data.get("bytes")),
+        link_card=data["embed"] if isinstance(data.get("embed"), dict) else None,
     )
 
 
