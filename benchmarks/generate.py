@@ -5,6 +5,9 @@ Writes a valid aspdigest project (the sample's aspdigest.toml and subscribers.cs
 seed, so `aspdigest check` / `build` can run on a conference far larger than ASP23.
 Records and quotes mix English, French, Ukrainian and Arabic; quotes carry their own
 `lang` when it differs from the event's. About one quote in four gets `card: true`.
+`language` sets the event's own language; `rich=True` adds what the composition rules of the
+social threads act on (tests/test_composition.py): handles on every platform for speakers and
+organisers, organisers, links shared between records, a hook per day and some `highlight`s.
 
 Run: .venv/bin/python benchmarks/generate.py OUT [--days N] [--records M] [--quotes K]
 """
@@ -62,8 +65,34 @@ def _q(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)  # a JSON string is a valid YAML scalar
 
 
+ORGANISERS = ["Women's Initiatives for Gender Justice", "Coalition for the ICC", "Amnesty"]
+
+
+def _handles(names: list[str]) -> list[str]:
+    """event.toml tables giving each name an account on every platform."""
+    lines = []
+    for n, name in enumerate(names, 1):
+        lines += [
+            f"[handles.{_q(name)}]",
+            f'x = "person{n}"',
+            f'bluesky = "person{n}.bsky.social"',
+            f'mastodon = "@person{n}@example.social"',
+            f'threads = "person{n}"',
+            f'linkedin = "Person {n}"',
+            "",
+        ]
+    return lines
+
+
 def generate(
-    out: Path, days: int = 5, records: int = 1000, quotes: int = 400, seed: int = 1
+    out: Path,
+    days: int = 5,
+    records: int = 1000,
+    quotes: int = 400,
+    seed: int = 1,
+    *,
+    language: str = "en",
+    rich: bool = False,
 ) -> Path:
     """Write the project under `out` (replacing it) and return its root."""
     rng = random.Random(seed)
@@ -82,7 +111,7 @@ def generate(
         'publisher = "Benchmark Coalition"',
         'venue = "Palais des Nations, Geneva"',
         'timezone = "Europe/Zurich"',
-        'language = "en"',
+        f"language = {_q(language)}",
         f"start = {dates[0]}",
         f"end = {dates[-1]}",
         'hashtags = ["SAGJ"]',
@@ -91,7 +120,12 @@ def generate(
         "",
     ]
     for n, date in enumerate(dates, 1):
-        lines += [f'[days."{date}"]', f'title = "Day {n} of the Synthetic Assembly"', ""]
+        lines += [f'[days."{date}"]', f'title = "Day {n} of the Synthetic Assembly"']
+        if rich:
+            lines.append(f"hook = {_q(SENTENCES[language][n % 4])}")
+        lines.append("")
+    if rich:
+        lines += _handles([*ORGANISERS, *(name for names in NAMES.values() for name in names)])
     (folder / "event.toml").write_text("\n".join(lines), encoding="utf-8")
     languages = list(SENTENCES)
     quote_slots = set(rng.sample(range(records), min(quotes, records)))
@@ -109,6 +143,15 @@ def generate(
             f"  - name: {_q(speaker)}",
             f"    role: {_q('Panellist')}",
         ]
+        if rich:
+            meta += [
+                f"organisers: [{_q(ORGANISERS[i % len(ORGANISERS)])}]",
+                "links:",
+                f"  - title: {_q('Read more')}",
+                f"    url: https://example.org/{lang}/{i % 7}",
+            ]
+            if i % 5 == 0:
+                meta.append("highlight: true")
         if i in quote_slots:
             said = " ".join(rng.sample(sentences, 2))
             meta += [
@@ -117,7 +160,7 @@ def generate(
                 f"    by: {_q(speaker)}",
                 f"    card: {'true' if rng.random() < 0.25 else 'false'}",
             ]
-            if lang != "en":
+            if lang != language:
                 meta.append(f"    lang: {lang}")
         meta.append(f"tags: [{_q(lang)}, synthetic]")
         body = " ".join(rng.choice(sentences) for _ in range(4))

@@ -10,7 +10,9 @@ the whole module (it takes a few seconds). test_bluesky_kill.py kills a publishi
 
 from __future__ import annotations
 
+import html
 import random
+import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from aspdigest.artifacts import BuiltDay
 from aspdigest.config import load_project
 from aspdigest.deliver import Ledger, Media, Post, Publication, publication_for
 from aspdigest.deliver.bluesky import BlueskyApi, BlueskyPublisher
@@ -98,6 +101,66 @@ def test_thread_lands_in_order_with_replies_facets_and_images(
     # Publishing a finished delivery again posts nothing.
     again = poster.publish(pub, ledger)
     assert again["resumed_after"] == 10 and len(pds.records(who.did)) == 10
+
+
+def test_a_post_with_a_link_and_no_image_carries_the_link_card_the_build_decided(
+    pds: Pds, root: Path, tmp_path: Path
+) -> None:
+    who, password = pds.new_account("cards")
+    poster = Poster(root, tmp_path, pds.url, who, password)
+    pub, ledger = poster.day(DAY2)
+    posts = pub.groups[0]
+    closing, item = posts[-1], posts[1]
+    digest = "https://example.org/digest/asp23/2024-12-02/"
+    archive = (pub.folder / "archive.html").read_text(encoding="utf-8")
+
+    def og(name: str) -> str:
+        found = re.search(rf'<meta property="og:{name}" content="([^"]*)"', archive)
+        assert found is not None
+        return html.unescape(found.group(1))
+
+    # The digest link: the archive page's own og:title and og:description, and the day's
+    # preview card (the image og:image names) as the thumbnail.
+    assert closing.embed == {
+        "type": "external",
+        "uri": digest,
+        "title": og("title"),
+        "description": og("description"),
+        "thumb": "cards/opening-1.preview.png",
+    }
+    assert og("image") == digest + "cards/opening-1.preview.png"
+    # A record's own link: the record's title and summary, no image (nothing is fetched).
+    assert item.embed == {
+        "type": "external",
+        "uri": "https://www.icc-cpi.int/",
+        "title": "Opening of the 23rd Assembly of States Parties",
+        "description": (
+            "ICC President Judge Tomoko Akane opened ASP23 vowing the Court will carry on its "
+            "work despite existential threats, including US economic sanctions."
+        ),
+        "thumb": None,
+    }
+    assert all(p.embed is None for p in posts if p.media)
+    # What a reviewer approves carries it: the thumbnail is one of the delivery's files.
+    hashes = BuiltDay(poster.project, "asp23", DAY2).hashes()
+    carried = BuiltDay(poster.project, "asp23", DAY2).carries(hashes, "thread", "bluesky")
+    assert carried is not None and "cards/opening-1.preview.png" in carried
+
+    poster.publish(pub, ledger)
+
+    records = pds.records(who.did)
+    check_thread(pds, who, posts, records, pub.folder)  # every embed, blob by blob
+    card = records[-1]["value"]["embed"]
+    assert card["$type"] == "app.bsky.embed.external"
+    assert card["external"]["uri"] == digest and card["external"]["title"] == og("title")
+    thumb = (pub.folder / "cards/opening-1.preview.png").read_bytes()
+    assert pds.blob(who.did, card["external"]["thumb"]["ref"]["$link"]) == thumb
+    assert "thumb" not in records[1]["value"]["embed"]["external"]
+    # Blobs are addressed by content: an upload repeated (a retry after a crash) is the same
+    # blob, so only the record, created once under its key, can make a second copy.
+    api = poster.publisher.api()
+    again, _, _ = api._upload(pub.folder / "cards/opening-1.preview.png", "thumb")
+    assert str(again.ref.link) == card["external"]["thumb"]["ref"]["$link"]
 
 
 def test_each_quote_post_is_its_own_thread(pds: Pds, root: Path, tmp_path: Path) -> None:

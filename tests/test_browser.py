@@ -440,3 +440,45 @@ def test_preview_approves_reloads_and_shows_errors(
         context.close()
         code = server.stop()
     assert code == 0, server.seen
+
+
+def test_a_blocked_thread_shows_its_reason_visibly_and_accessibly(
+    page: Page, tmp_path: Path, artifacts_dir: Path
+) -> None:
+    root = _copy_sample(tmp_path / "blocked")
+    event = root / "content/asp23/event.toml"
+    hook = ("Words and more words. " * 140).strip()
+    event.write_text(
+        event.read_text().replace(
+            '[days."2024-12-06"]\n', f'[days."2024-12-06"]\nhook = "{hook}"\n'
+        )
+    )
+    build(load_project(root, environ={}), "asp23")
+    why = (
+        'content/asp23/event.toml: days."2024-12-06".hook: the day\'s LinkedIn post is over '
+        "3000 characters even with only its hook and 3 highlight titles; shorten the hook or "
+        "the titles"
+    )
+    page.goto(_url(root / "out/asp23/2024-12-06/index.html"))
+    glance = page.get_by_role("list", name="At a glance")
+    expect(glance.get_by_role("listitem").filter(has_text="LinkedIn: blocked")).to_be_visible()
+    tab = page.get_by_role("tab", name="LinkedIn blocked")
+    tab.click()
+    panel = page.locator("#thread-linkedin")
+    expect(panel).to_be_visible()
+    expect(panel.get_by_role("heading", name="LinkedIn: blocked")).to_be_visible()
+    note = panel.get_by_role("note")
+    expect(note).to_be_visible()
+    expect(note.locator(".blocked-reason")).to_have_text(why)
+    expect(panel.locator("li.post")).to_have_count(0)
+    # The other platforms are there as usual.
+    page.get_by_role("tab", name="X").click()
+    expect(page.locator("#thread-x li.post").first).to_be_visible()
+    page.get_by_role("tab", name="LinkedIn blocked").click()
+    for width in (1280, 375):
+        page.set_viewport_size({"width": width, "height": 900})
+        assert _axe(page, artifacts_dir, f"blocked-{width}") == []
+        assert _overflow(page) == 0
+    _shot(page, artifacts_dir, "blocked", 375)
+    page.goto(_url(root / "out/asp23/index.html"))
+    expect(page.locator(".day-list > li").last).to_contain_text("LinkedIn blocked")

@@ -632,3 +632,16 @@ def _status(project: Project) -> list[Any]:
 
     with open_project_store(project) as store:
         return status(store, "asp23")
+
+
+def test_a_bluesky_post_shows_the_link_card_it_is_sent_with(built: Path) -> None:
+    # What a reviewer approves is what is sent: the card's title, description and image.
+    page = (built / "2024-12-02" / "index.html").read_text(encoding="utf-8")
+    data = json.loads((built / "2024-12-02" / "thread.bluesky.json").read_text(encoding="utf-8"))
+    card = data["posts"][-1]["embed"]
+    assert card["thumb"] == "cards/opening-1.preview.png"
+    assert (
+        f'<p class="link-card">Link card: <strong>{esc(card["title"])}</strong> — '
+        f'{esc(card["description"])} (<a href="cards/opening-1.preview.png">image</a>)</p>'
+    ) in page
+    assert page.count('<p class="link-card">') == sum(1 for p in data["posts"] if "embed" in p)

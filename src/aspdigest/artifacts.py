@@ -295,6 +295,19 @@ class BuiltDay:
             )
         return data
 
+    def blocked(self) -> dict[str, str]:
+        """Platform → why the build could not make its thread today (the manifest's
+        `meta.blocked` of thread.<platform>.json); empty when nothing is blocked or not built."""
+        manifest = self.manifest_or_none() or {}
+        out: dict[str, str] = {}
+        for entry in manifest.get("artifacts") or []:
+            meta = entry.get("meta") if isinstance(entry, dict) else None
+            if not (isinstance(meta, dict) and meta.get("blocked") and meta.get("platform")):
+                continue
+            if entry.get("path") == self.thread_name(str(meta["platform"])):
+                out[str(meta["platform"])] = str(meta["blocked"])
+        return out
+
     def hashes(self) -> dict[str, str]:
         """Artifact path → sha256 from the manifest (a UserError when not built)."""
         return manifest_hashes(self.manifest())
@@ -312,7 +325,8 @@ class BuiltDay:
     ) -> dict[str, str] | None:
         """Day-relative path → sha256 (from the manifest) of what a delivery sends, or None
         when the build made nothing for it (no digest, no thread, or a day without quote
-        posts). Threads and quote posts carry the cards their posts attach."""
+        posts). Threads and quote posts carry the cards their posts attach (images, and the
+        thumbnail of a Bluesky link card)."""
         if channel == "digest":
             if DIGEST_EML not in hashes:
                 return None
@@ -331,7 +345,10 @@ class BuiltDay:
             if not posts:
                 return None
             files = [name]
-        files += sorted({m["path"] for p in posts for m in p.get("media") or [] if "path" in m})
+        files += sorted(
+            {m["path"] for p in posts for m in p.get("media") or [] if "path" in m}
+            | {str(e["thumb"]) for p in posts if (e := p.get("embed")) and e.get("thumb")}
+        )
         return {f: hashes[f] for f in files if f in hashes}
 
     def changed(self, expected: Mapping[str, str]) -> list[str]:

@@ -5,7 +5,9 @@ anything, renders each day (reusing a day from the previous build when none of i
 changed), runs the event-wide renderers over all days (reusing their files too when no day's
 inputs changed: they depend on nothing else, not even the state store), and hands the lot to
 `artifacts.write_output`. Progress is reported through a callback so the CLI can draw a
-bar and tests can stay quiet. Returns a frozen `BuildResult`.
+bar and tests can stay quiet. Returns a frozen `BuildResult`, which lists the artifacts a
+renderer marked blocked (one platform's thread on one day that cannot be made): the build
+still writes everything, and the CLI fails only under `--strict`.
 """
 
 from __future__ import annotations
@@ -47,6 +49,16 @@ Progress = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True)
+class Blocked:
+    """One artifact the build could not make (one platform, one day) and why; the rest of
+    the build is written all the same."""
+
+    date: str
+    path: str  # day-relative: thread.<platform>.json
+    reason: str
+
+
+@dataclass(frozen=True)
 class BuildResult:
     event_id: str
     written: Written
@@ -54,6 +66,7 @@ class BuildResult:
     reused: tuple[str, ...]  # dates whose artifacts came unchanged from the previous build
     warnings: tuple[str, ...]
     event_reused: bool = False  # the feed and review site came unchanged from the previous build
+    blocked: tuple[Blocked, ...] = ()  # `build --strict` fails on any
 
     @property
     def artifact_count(self) -> int:
@@ -167,9 +180,23 @@ def build(
         "settings_sha256": hashlib.sha256(settings.encode()).hexdigest(),
         "templates": templates,
     }
+    blocked = tuple(
+        Blocked(out.day.key, a.path, str(a.meta["blocked"]))
+        for out in built
+        for a in out.rendered.artifacts
+        if a.meta.get("blocked") and a.path.endswith(".json")
+    )
+    # A blocked artifact is reported once, as `blocked` (the renderer's own warning, kept in
+    # the manifest, would say it a second time).
+    said = {(b.date, f"social: {b.path.split('.')[1]}: blocked: {b.reason}") for b in blocked}
     warnings = (
         tuple(str(w) for w in content.warnings)
-        + tuple(f"{out.day.key}: {w}" for out in built for w in out.rendered.warnings)
+        + tuple(
+            f"{out.day.key}: {w}"
+            for out in built
+            for w in out.rendered.warnings
+            if (out.day.key, w) not in said
+        )
         + event_rendered.warnings
     )
     if quick is not None:
@@ -179,8 +206,9 @@ def build(
             [out.day.key for out in built],
             sum(len(out.rendered.artifacts) for out in built),
             list(warnings),
+            [b.__dict__ for b in blocked],
         )
     written = write_output(
         project.output_dir, event.id, outputs, event_rendered, facts, now or build_time()
     )
-    return BuildResult(event.id, written, built, tuple(reused), warnings, event_reused)
+    return BuildResult(event.id, written, built, tuple(reused), warnings, event_reused, blocked)

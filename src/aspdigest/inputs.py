@@ -141,11 +141,20 @@ class Unchanged:
     days: tuple[str, ...]
     artifacts: int
     warnings: tuple[str, ...]
+    blocked: tuple[dict[str, str], ...]  # {"date", "path", "reason"}, as the build said them
 
 
-def quick_facts(key: str, days: list[str], artifacts: int, warnings: list[str]) -> dict[str, Any]:
+def quick_facts(
+    key: str, days: list[str], artifacts: int, warnings: list[str], blocked: list[dict[str, str]]
+) -> dict[str, Any]:
     """The event manifest's ``quick`` entry a full build writes."""
-    return {"inputs": key, "days": days, "artifacts": artifacts, "warnings": warnings}
+    return {
+        "inputs": key,
+        "days": days,
+        "artifacts": artifacts,
+        "warnings": warnings,
+        "blocked": blocked,
+    }
 
 
 def _sha256_file(path: Path) -> str:
@@ -186,6 +195,7 @@ def unchanged(project: Project, event_id: str) -> Unchanged | None:
             tuple(str(d) for d in facts["days"]),
             int(facts["artifacts"]),
             tuple(str(w) for w in facts["warnings"]),
+            tuple({k: str(b[k]) for k in ("date", "path", "reason")} for b in facts["blocked"]),
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None

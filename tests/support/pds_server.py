@@ -423,6 +423,7 @@ def check_thread(
     """Assert that `records` (from `Pds.records`) are `posts` as aspdigest built them: in
     order, each replying to the one before (root and parent, uri and cid), with the build's
     facets at the same UTF-8 bytes, images uploaded with their alt text and aspect ratio,
+    the link card of a post with a link and no image (its thumbnail blob retrievable),
     `langs`, and `createdAt` (any UTC time when `created` is None)."""
     # What the API took: Bluesky's `api_text` (long links shortened for display), else `text`.
     assert [r["value"]["text"] for r in records] == [p.api_text or p.text for p in posts]
@@ -457,6 +458,25 @@ def check_thread(
                 assert feature == {"$type": "app.bsky.richtext.facet#link", "uri": built["uri"]}
                 bare = built["uri"].removeprefix("https://").removeprefix("http://")
                 assert bare.startswith(shown.rstrip("…")) and shown
+        embed = value.get("embed")
+        if post.embed is not None:  # the link card the build decided, sent as it is
+            assert not post.media and embed is not None
+            assert embed["$type"] == "app.bsky.embed.external"
+            external = embed["external"]
+            assert (external["uri"], external["title"], external["description"]) == (
+                post.embed["uri"],
+                post.embed["title"],
+                post.embed["description"],
+            )
+            if post.embed["thumb"]:
+                data = (folder / post.embed["thumb"]).read_bytes()
+                thumb = external["thumb"]
+                assert (thumb["mimeType"], thumb["size"]) == ("image/png", len(data))
+                assert pds.blob(who.did, thumb["ref"]["$link"]) == data
+            else:
+                assert "thumb" not in external
+            continue
+        assert embed is None or embed["$type"] == "app.bsky.embed.images"
         images = value.get("embed", {}).get("images", [])
         assert len(images) == len(post.media)
         for image, media in zip(images, post.media, strict=True):

@@ -114,6 +114,12 @@ def build(
     force: Annotated[
         bool, typer.Option("--force", help="Re-render days whose inputs are unchanged.")
     ] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="Exit 1 when any artifact is blocked (the rest is still written)."
+        ),
+    ] = False,
     project: ProjectOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -129,6 +135,7 @@ def build(
     if same is not None:
         event_dir = same.event_dir
         days, reused, artifacts, warnings = same.days, same.days, same.artifacts, same.warnings
+        blocked = list(same.blocked)
     else:
         from aspdigest.build import build as run_build
 
@@ -137,10 +144,14 @@ def build(
         event_dir = result.written.event_dir
         days = tuple(d.day.key for d in result.days)
         reused, artifacts, warnings = result.reused, result.artifact_count, result.warnings
+        blocked = [b.__dict__ for b in result.blocked]
     elapsed = time.monotonic() - started
     for warning in warnings:
         sys.stderr.write(f"warning: {warning}\n")
     out_dir = proj.relative(event_dir)
+    for b in blocked:
+        sys.stderr.write(f"{'error' if strict else 'warning'}: {out_dir}/{b['date']}/{b['path']}: ")
+        sys.stderr.write(f"blocked: {b['reason']}\n")
     if as_json:
         print(
             json.dumps(
@@ -151,19 +162,22 @@ def build(
                     "reused": list(reused),
                     "artifacts": artifacts,
                     "warnings": list(warnings),
+                    "blocked": blocked,
                     "seconds": round(elapsed, 3),
                 },
                 indent=2,
             )
         )
-        return
-    print(
-        f"{event_id}: built {len(days) - len(reused)} day(s), {len(reused)} unchanged, "
-        f"{artifacts} artifacts in {elapsed:.2f}s -> {out_dir}/"
-    )
-    review = event_dir / "index.html"
-    if review.exists():
-        print(f"review page: {proj.relative(review)}")
+    else:
+        print(
+            f"{event_id}: built {len(days) - len(reused)} day(s), {len(reused)} unchanged, "
+            f"{artifacts} artifacts in {elapsed:.2f}s -> {out_dir}/"
+        )
+        review = event_dir / "index.html"
+        if review.exists():
+            print(f"review page: {proj.relative(review)}")
+    if strict and blocked:
+        raise typer.Exit(1)
 
 
 class SchemaKind(StrEnum):

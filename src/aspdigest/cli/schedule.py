@@ -109,6 +109,8 @@ def schedule_plan(
         rows = listing(store, event_id)
     for note in result.notes:
         sys.stderr.write(f"note: {note}\n")
+    for refusal in result.refused:  # blocked by the build; the others are planned
+        sys.stderr.write(f"refused: {refusal}\n")
     if as_json:
         print(
             json.dumps(
@@ -116,6 +118,7 @@ def schedule_plan(
                     "event": event_id,
                     "changes": [{**c.__dict__, "date": c.date.isoformat()} for c in result.changes],
                     "notes": list(result.notes),
+                    "refused": [{**r.__dict__, "date": r.date.isoformat()} for r in result.refused],
                     "queue": [_row(r) for r in rows],
                 },
                 indent=2,

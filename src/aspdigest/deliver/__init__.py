@@ -81,6 +81,9 @@ class Post:
     # Bluesky: the text as its API takes it (long links shown shortened, the facets' offsets
     # are into it); `text` keeps every URL whole for people and handoff files.
     api_text: str = ""
+    # Bluesky: the link card to attach (app.bsky.embed.external) as the build decided it:
+    # {"type": "external", "uri", "title", "description", "thumb": day-relative PNG or None}.
+    embed: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,7 @@ def _posts(raw: Any) -> tuple[Post, ...]:
             tuple(Media(str(m["path"]), str(m.get("alt", ""))) for m in p.get("media") or []),
             tuple(dict(f) for f in p.get("facets") or []),
             str(p["api_text"]) if "facets" in p and "api_text" in p else "",
+            dict(p["embed"]) if isinstance(p.get("embed"), dict) else None,
         )
         for p in raw or []
     )

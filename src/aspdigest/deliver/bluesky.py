@@ -12,7 +12,14 @@ A repository holds one record per key, so a post resent after a lost answer or a
 process can never appear twice: `find` reads the key back (getRecord) and a second create
 under a taken key fails. A record carries the build's facets (UTF-8 byte offsets; mentions
 resolved to DIDs), reply refs to the thread's root and parent, its images as uploaded blobs
-with alt text and aspect ratio, and `langs`. Server answers become `posting`'s errors.
+with alt text and aspect ratio — or, for a post with a link and no image, the link card the
+build put in its `embed` (app.bsky.embed.external: uri, title, description, the thumbnail
+uploaded as a blob) — and `langs`. Server answers become `posting`'s errors.
+
+Blobs need no ledger of their own: a blob is addressed by its content (its CID is the hash of
+its bytes), so an upload repeated after a crash is the same blob, and only the record that
+references it — created under its stored key, once — is visible. Each publish uploads the
+images of the post in hand afresh, as the PDS drops blobs no record references.
 """
 
 from __future__ import annotations
@@ -200,8 +207,11 @@ class BlueskyApi:
                 if len(post.media) > MAX_IMAGES:
                     problems.append(f"{label} has {len(post.media)} images (at most {MAX_IMAGES})")
                 problems.extend(f"{label}: {p}" for p in _facet_problems(post, size))
-                for media in post.media:
-                    problem = _image_problem(pub.folder / media.path, media.path, limit)
+                images = [m.path for m in post.media]
+                if not post.media and post.embed and post.embed.get("thumb"):
+                    images.append(str(post.embed["thumb"]))
+                for path in images:
+                    problem = _image_problem(pub.folder / path, path, limit)
                     if problem:
                         problems.append(f"{label}: {problem}")
         return problems
@@ -258,7 +268,7 @@ class BlueskyApi:
                     if parent is not None
                     else None
                 ),
-                embed=self._images(post.media, publication.folder) if post.media else None,
+                embed=self._embed(post, publication.folder),
             )
             data = models.ComAtprotoRepoCreateRecord.Data(
                 repo=session.did, collection=COLLECTION, record=record, rkey=key
@@ -361,30 +371,56 @@ class BlueskyApi:
             self.warnings.append(warning)
         return did
 
+    def _embed(
+        self, post: Post, folder: Path
+    ) -> models.AppBskyEmbedImages.Main | models.AppBskyEmbedExternal.Main | None:
+        if post.media:
+            return self._images(post.media, folder)
+        if post.embed and post.embed.get("type") == "external":
+            return self._external(post.embed, folder)
+        return None
+
+    def _external(self, embed: Mapping[str, Any], folder: Path) -> models.AppBskyEmbedExternal.Main:
+        """The link card the build decided: its thumbnail (when it has one) uploaded."""
+        thumb = embed.get("thumb")
+        blob = self._upload(folder / str(thumb), str(thumb))[0] if thumb else None
+        return models.AppBskyEmbedExternal.Main(
+            external=models.AppBskyEmbedExternal.External(
+                uri=str(embed["uri"]),
+                title=str(embed.get("title") or ""),
+                description=str(embed.get("description") or ""),
+                thumb=blob,
+            )
+        )
+
+    def _upload(self, path: Path, shown: str) -> tuple[models.BlobRef, int, int]:
+        """Upload one image; its blob ref, width and height."""
+        try:
+            data = path.read_bytes()
+            with Image.open(path) as picture:
+                width, height = picture.size
+                mime = picture.get_format_mimetype() or "application/octet-stream"
+        except (OSError, UnidentifiedImageError) as exc:
+            raise Rejected(f"cannot read the image {shown} ({exc})") from None
+        try:
+            with warnings.catch_warnings():
+                # The SDK hands the bytes to httpx as `data=`, which httpx deprecates.
+                warnings.filterwarnings("ignore", "Use 'content=", DeprecationWarning)
+                uploaded = self.client.com.atproto.repo.upload_blob(
+                    data, headers={"Content-Type": mime}
+                )
+        except _FAILED as exc:
+            raise self._error(exc) from None
+        return uploaded.blob, width, height
+
     def _images(self, media: tuple[Media, ...], folder: Path) -> models.AppBskyEmbedImages.Main:
         images: list[models.AppBskyEmbedImages.Image] = []
         for item in media:
-            path = folder / item.path
-            try:
-                data = path.read_bytes()
-                with Image.open(path) as picture:
-                    width, height = picture.size
-                    mime = picture.get_format_mimetype() or "application/octet-stream"
-            except (OSError, UnidentifiedImageError) as exc:
-                raise Rejected(f"cannot read the image {item.path} ({exc})") from None
-            try:
-                with warnings.catch_warnings():
-                    # The SDK hands the bytes to httpx as `data=`, which httpx deprecates.
-                    warnings.filterwarnings("ignore", "Use 'content=", DeprecationWarning)
-                    uploaded = self.client.com.atproto.repo.upload_blob(
-                        data, headers={"Content-Type": mime}
-                    )
-            except _FAILED as exc:
-                raise self._error(exc) from None
+            blob, width, height = self._upload(folder / item.path, item.path)
             images.append(
                 models.AppBskyEmbedImages.Image(
                     alt=item.alt,
-                    image=uploaded.blob,
+                    image=blob,
                     aspect_ratio=models.AppBskyEmbedDefs.AspectRatio(width=width, height=height),
                 )
             )

@@ -6,6 +6,7 @@ checks the files on disk still match it, and records on each matching delivery i
 store the sha256 of every artifact it carries (`BuiltDay.carries`), who approved and
 when; it returns one frozen `Approved` per delivery. At send time `changed_since_approval`
 compares the files with those hashes again: a delivery whose files changed is not sent.
+A delivery whose thread the build marked `blocked` is refused with the manifest's reason.
 `status(store, event)` returns every delivery as a frozen `DeliveryStatus` for the live
 status `aspdigest preview` shows (`livestatus.py`; built pages never read the store) and
 `aspdigest status`. Both raise `UserError` with one line per problem.
@@ -28,6 +29,7 @@ from aspdigest.store import Delivery, Store
 from aspdigest.store.lifecycle import APPROVABLE, Status
 
 APPROVER_VARIABLE = "ASPDIGEST_APPROVER"
+BLOCKED = "blocked: "  # how a delivery skipped for a blocked artifact says why (last_error)
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,8 @@ def _not_approvable(d: Delivery, tz: ZoneInfo | None) -> str:
             f"{label(d)}: its send was interrupted; resolve it first with "
             f"`aspdigest schedule resolve {d.id} --sent` or `--not-sent`"
         )
+    if (d.last_error or "").startswith(BLOCKED):
+        return f"{label(d)}: {d.last_error}; fix it, then build and `schedule plan` again"
     return (
         f"{label(d)}: was skipped; bring it back with `aspdigest schedule reschedule {d.id} HH:MM`"
     )
@@ -156,9 +160,13 @@ def approve(
         raise UserError("\n".join(_not_approvable(d, tz) for d in chosen))
     problems: list[str] = []
     plans: list[tuple[Delivery, dict[str, str]]] = []
+    blocked = built_day.blocked()
     for d in todo:
         if d.channel == "digest":  # a digest without a postal address must not go out
             problems.extend(str(p) for p in digest_ready(project.settings))
+        elif d.platform in blocked:
+            problems.append(f"{label(d)}: {BLOCKED}{blocked[d.platform]}")
+            continue
         hashes = built_day.carries(built, d.channel, d.platform)
         if not hashes:
             problems.append(

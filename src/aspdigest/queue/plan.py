@@ -8,6 +8,10 @@ store's unique key) and never moves one already sent, claimed, in doubt or skipp
 send time or a changed artifact drops an approval (the reason goes in the delivery's log and
 `last_error`); a time moved by hand (`schedule reschedule`) stands until the schedule's own
 time for it changes. Channels with `approval = false` are approved here, by hash, like any.
+A thread or quote posts whose artifact the build marked `blocked` (one platform that could not
+be made that day) is refused, one `Refusal` each with the manifest's reason, and the others
+are planned; a delivery planned before it was blocked is skipped with the reason
+(`last_error` "blocked: …"), and planned again by the first plan after the build unblocks it.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from aspdigest.artifacts import BuiltDay
 from aspdigest.config import Project
 from aspdigest.content import load_content
 from aspdigest.errors import UserError
-from aspdigest.queue.approval import record_approval
+from aspdigest.queue.approval import BLOCKED, record_approval
 from aspdigest.queue.schedule import load_schedule, local_text
 from aspdigest.store import Delivery, Store
 from aspdigest.store.lifecycle import OPEN, Status
@@ -37,10 +41,24 @@ class PlanChange:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """A delivery plan would not create (or keep open): its artifact is blocked."""
+
+    date: dt.date
+    channel: str
+    platform: str
+    reason: str  # the manifest's `meta.blocked`
+
+    def __str__(self) -> str:
+        return f"{self.platform} {self.date} {self.channel}: not planned: {BLOCKED}{self.reason}"
+
+
+@dataclass(frozen=True)
 class PlanResult:
     event: str
     changes: tuple[PlanChange, ...]
     notes: tuple[str, ...]  # days or channels with nothing built to plan
+    refused: tuple[Refusal, ...] = ()  # blocked artifacts, one per delivery not planned
 
     def count(self, action: str) -> int:
         return sum(1 for c in self.changes if c.action == action)
@@ -55,10 +73,12 @@ def plan(
     dates = [only] if only else event.dates()
     wanted = schedule.planned(dates)
     built: dict[dt.date, dict[str, str]] = {}
+    blocked: dict[dt.date, dict[str, str]] = {}
     notes: list[str] = []
     for date in dates:
         try:
             built[date] = BuiltDay(project, event_id, date).hashes()
+            blocked[date] = BuiltDay(project, event_id, date).blocked()
         except UserError:
             notes.append(
                 f"{date}: not built; nothing planned for it (run `aspdigest build {event_id}`)"
@@ -74,10 +94,25 @@ def plan(
         if only is None or d.date == only
     }
     changes: list[PlanChange] = []
+    refused: list[Refusal] = []
     seen: set[tuple[dt.date, str, str]] = set()
     missing: dict[dt.date, list[str]] = {}
     for want in wanted:
         if want.date not in built:
+            continue
+        why = blocked[want.date].get(want.platform) if want.channel != "digest" else None
+        if why is not None:
+            refusal = Refusal(want.date, want.channel, want.platform, why)
+            seen.add(want.key)
+            d = existing.get(want.key)
+            if d is None or d.status in OPEN or _was_blocked(d):
+                refused.append(refusal)  # still blocked: said at every plan until fixed
+            if d is not None and d.status in OPEN:
+                note = f"{BLOCKED}{why}"
+                if store.move(
+                    d.id, Status.SKIPPED, actor=by, note=note, expect=d.status, last_error=note
+                ):
+                    changes.append(PlanChange(d.id, d.date, d.channel, d.platform, "removed", note))
             continue
         files = BuiltDay(project, event_id, want.date).carries(
             built[want.date], want.channel, want.platform
@@ -93,6 +128,11 @@ def plan(
             "missed": want.missed,
         }
         d = existing.get(want.key)
+        if d is not None and d.status == Status.SKIPPED and _was_blocked(d):
+            # Skipped by an earlier plan because the build blocked it: no longer blocked.
+            note = "planned again: the build no longer blocks it"
+            store.move(d.id, Status.PLANNED, actor=by, note=note, expect=d.status, last_error=None)
+            d = store.delivery(d.id) or d
         if d is None:
             d = store.ensure_delivery(
                 event_id,
@@ -121,7 +161,11 @@ def plan(
         note = f"no longer wanted by {schedule.path} or not in the build"
         if d.status in OPEN and _move(store, d, Status.SKIPPED, by, note):
             changes.append(PlanChange(d.id, d.date, d.channel, d.platform, "removed", note))
-    return PlanResult(event_id, tuple(changes), tuple(notes))
+    return PlanResult(event_id, tuple(changes), tuple(notes), tuple(refused))
+
+
+def _was_blocked(d: Delivery) -> bool:
+    return (d.last_error or "").startswith(BLOCKED)
 
 
 def _update(

@@ -330,15 +330,7 @@ def digest(day: Day, ctx: RenderContext) -> Digest:
     labels = _labels(ctx.env, language)
     colors = palette.light(settings.brand)
     items = [_item(day, r, labels, colors) for r in day.records]
-    info = event.day_info(day.date)
-    template_values = {
-        "event": event,
-        "day": day,
-        "day_preheader": info.preheader,
-        "teaser": teaser(day, labels),
-    }
-    subject = _setting_template(ctx.env, "subject", email.subject, template_values)
-    preheader = _setting_template(ctx.env, "preheader", email.preheader, template_values)
+    subject, preheader = subject_and_preheader(day, ctx, labels)
     unsubscribe_url = email.unsubscribe_url.replace("{token}", TOKEN_PLACEHOLDER)
     preferences_url = (
         email.preferences_url.replace("{token}", TOKEN_PLACEHOLDER)
@@ -397,16 +389,41 @@ def digest(day: Day, ctx: RenderContext) -> Digest:
     return Digest(subject, preheader, mjml_source, html, text, archive_html, eml, letter)
 
 
-def og_image(day: Day, archive_url: str) -> str | None:
-    """The archive page's share image: the preview-size card (1200×630, the size link
-    previews use) of the day's first carded quote, a highlighted record's first, as an
-    absolute URL; the archive folder holds the day's cards/ beside archive.html."""
+def subject_and_preheader(
+    day: Day, ctx: RenderContext, labels: dict[str, Any] | None = None
+) -> tuple[str, str]:
+    """The digest's subject and preheader: also the archive page's og:title and
+    og:description, and so the title and description of a link card to it."""
+    email = ctx.project.settings.email
+    labels = labels if labels is not None else _labels(ctx.env, day.event.language)
+    values = {
+        "event": day.event,
+        "day": day,
+        "day_preheader": day.event.day_info(day.date).preheader,
+        "teaser": teaser(day, labels),
+    }
+    subject = _setting_template(ctx.env, "subject", email.subject, values)
+    return subject, _setting_template(ctx.env, "preheader", email.preheader, values)
+
+
+def og_card(day: Day) -> tuple[str, int] | None:
+    """The record id and quote index whose preview-size card is the day's share image."""
     ranked = sorted(day.records, key=lambda r: not r.highlight)
     for record in ranked:
         for index, quote in enumerate(record.quotes):
             if quote.makes_card:
-                return urljoin(archive_url, f"cards/{record.id}-{index + 1}.preview.png")
+                return record.id, index
     return None
+
+
+def og_image(day: Day, archive_url: str) -> str | None:
+    """The archive page's share image: the preview-size card (1200×630, the size link
+    previews use) of the day's first carded quote, a highlighted record's first, as an
+    absolute URL; the archive folder holds the day's cards/ beside archive.html."""
+    card = og_card(day)
+    if card is None:
+        return None
+    return urljoin(archive_url, f"cards/{card[0]}-{card[1] + 1}.preview.png")
 
 
 def subject_warning(day: Day, subject: str) -> Problem | None:

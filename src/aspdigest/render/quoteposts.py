@@ -12,7 +12,9 @@ fullest alt text within the platform's alt-text limit (both from `aspdigest.plat
    their own), when that fits the platform;
 2. otherwise a verbatim excerpt (`quotes[].excerpt`, else the leading whole sentences that
    fit, "…" where the quote continues), with the card attached and the whole quote in its
-   alt text;
+   alt text; when not even the first sentence fits beside the attribution, session and link,
+   the hashtags go first (as a social editor would), and only then is the excerpt cut at a
+   word boundary;
 3. with no card to attach (skipped, or its alt text cannot hold the quote), the quote in the
    text, split into a short numbered thread if it must be; on LinkedIn (one post, no thread)
    such a quote gets no quote post, and the caller warns.
@@ -123,7 +125,8 @@ class QuotePost:
     posts: tuple[Post, ...]
 
 
-Render = Callable[[Record, int, str | None], str]  # record, quote index, marked quote or None
+# record, quote index, marked quote or None, with the hashtags → the post's text
+Render = Callable[[Record, int, str | None, bool], str]
 
 
 def quote_post(
@@ -140,23 +143,28 @@ def quote_post(
     quote = record.quotes[index]
     whole = QuoteSpan(record.id, index, 0, len(quote.text), 1, 1)
     attached = (media,) if media else ()
-    with_quote = text(record, index, unit.marks.wrap(quote.text))
+    with_quote = text(record, index, unit.marks.wrap(quote.text), True)
     if platform.fits(with_quote):
         return QuotePost(
             record.id, index, True, (Post(with_quote, (record.id,), (whole,), attached),)
         )
     if media is not None:
         # The card's alt text holds the quote whole; the post, a quotable verbatim excerpt.
-        cut = excerpt(
-            quote.text,
-            lambda shown: platform.fits(text(record, index, unit.marks.wrap(shown))),
-            quote.excerpt,
-        )
+        cut, tags = None, True
+        # Whole sentences with the hashtags, then without them, then (without) whole words.
+        for tags, words in ((True, False), (False, False), (False, True)):
+
+            def fits(shown: str, tags: bool = tags) -> bool:
+                return platform.fits(text(record, index, unit.marks.wrap(shown), tags))
+
+            cut = excerpt(quote.text, fits, quote.excerpt, words=words)
+            if cut is not None:
+                break
         if cut is not None:
             span = QuoteSpan(record.id, index, cut.start, cut.end, 1, 1)
-            body = text(record, index, unit.marks.wrap(cut.shown))
+            body = text(record, index, unit.marks.wrap(cut.shown), tags)
             return QuotePost(
-                record.id, index, False, (Post(body, (record.id,), (span,), attached),)
+                record.id, index, cut.whole, (Post(body, (record.id,), (span,), attached),)
             )
     if not platform.rule.thread:
         return None  # one post only (LinkedIn), no card, and the quote is longer than a post

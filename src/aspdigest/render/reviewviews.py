@@ -67,6 +67,7 @@ class PostView:
     media: tuple[MediaView, ...]
     quote_parts: tuple[str, ...]  # 'quote 1 from “<record title>”, part 2 of 5'
     byte_count: int | None  # Bluesky's second limit
+    link_card: Mapping[str, Any] | None = None  # Bluesky's `embed`: the card sent with it
 
     @property
     def over(self) -> bool:
@@ -90,6 +91,7 @@ class ThreadView:
     posts: tuple[PostView, ...]
     quote_posts: tuple[QuotePostView, ...]
     text: str  # thread.<platform>.txt, for people
+    blocked: str | None = None  # why the build could not make this platform's thread today
 
     @property
     def over_count(self) -> int:
@@ -302,6 +304,7 @@ def _post(
         media=_media(data.get("media"), cards),
         quote_parts=_quote_parts(data.get("quotes"), titles),
         byte_count=_int(data.get("bytes")),
+        link_card=data["embed"] if isinstance(data.get("embed"), dict) else None,
     )
 
 
@@ -336,6 +339,7 @@ def thread_view(
         posts=tuple(_post(platform, p, len(posts), rule, cards, titles) for p in posts),
         quote_posts=tuple(quote_posts),
         text=txt.data.decode("utf-8") if txt is not None else "",
+        blocked=str(data["blocked"]) if data.get("blocked") else None,
     )
 
 

@@ -47,7 +47,7 @@ from aspdigest.render.mentions import Mentions, handle, hashtag_line
 from aspdigest.render.quotemarks import marks
 from aspdigest.render.quoteposts import CardIndex, QuotePost, attach, card_index, quote_post
 from aspdigest.render.templates import render_template
-from aspdigest.render.threadfile import _blocked, dumps, thread_data
+from aspdigest.render.threadfile import LinkCard, _blocked, dumps, link_cards, thread_data
 from aspdigest.render.threads import (
     CardQuote,
     Media,
@@ -412,9 +412,18 @@ def social_day(
             qvalues = _quote_values(record, index, values)
 
             def text(
-                record: Record, index: int, marked: str | None, qvalues: dict[str, Any] = qvalues
+                record: Record,
+                index: int,
+                marked: str | None,
+                tags: bool,
+                qvalues: dict[str, Any] = qvalues,
             ) -> str:
-                return _render(ctx.env, "quote_post", {**qvalues, "quote": marked}).strip()
+                shown = {
+                    **qvalues,
+                    "quote": marked,
+                    "hashtags": qvalues["hashtags"] if tags else "",
+                }
+                return _render(ctx.env, "quote_post", shown).strip()
 
             hashtags = TextUnit(values["hashtags"], day.event.path) if values["hashtags"] else None
             made = quote_post(
@@ -448,6 +457,7 @@ def render(day: Day, ctx: RenderContext) -> Rendered:
     artifacts: list[Artifact] = []
     warnings: list[str] = []
     unattached: dict[tuple[str, int, str], list[str]] = {}
+    previews: dict[str, LinkCard] | None = None
     for name in ctx.project.settings.social.platforms:
         try:
             result = social_day(day, ctx, name, cards)
@@ -455,7 +465,9 @@ def render(day: Day, ctx: RenderContext) -> Rendered:
             artifacts.extend(_blocked(day, name, str(exc)))
             warnings.append(f"social: {name}: blocked: {exc}")
             continue
-        data = thread_data(day, result)
+        if name == "bluesky" and previews is None:
+            previews = link_cards(day, ctx, cards, _archive_url(ctx, day))
+        data = thread_data(day, result, previews if name == "bluesky" else None)
         sources = tuple(r.id for r in day.records)
         lengths = [p["length"] for p in data["posts"]]
         meta = {

@@ -5,17 +5,26 @@ posts and quote posts of one platform) into the JSON-ready dict reviewers, expor
 publishers read (each post's text with every URL whole, Bluesky's `api_text` and facets, the
 length by the platform's rule, media and alt text); `_blocked` writes the files of a platform
 whose thread could not be made, with the reason; `dumps` is the one JSON encoding.
+
+On Bluesky a post with a link and no image gets `embed`: the link card the publisher attaches
+(app.bsky.embed.external), decided here so that what a reviewer approves is what is sent. Only
+links whose page is ours have one (`LinkCard`s from the caller: the digest's archive page with
+its title, description and preview card; a record's link with the record's title and summary);
+nothing is fetched.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from aspdigest.days import Day
 from aspdigest.platforms import PLATFORMS
-from aspdigest.render import Artifact
+from aspdigest.render import Artifact, RenderContext
+from aspdigest.render.email import og_card, subject_and_preheader
+from aspdigest.render.quoteposts import CardIndex
 from aspdigest.render.threads import (
     Platform,
     Post,
@@ -27,12 +36,38 @@ from aspdigest.text import (
     extract_urls,
     linkedin_escape,
 )
+from aspdigest.text.links import linkable
 
 if TYPE_CHECKING:
     from aspdigest.render.social import SocialDay
 
 
-def post_data(post: Post, platform: Platform, position: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class LinkCard:
+    """What a link card shows of a page we publish: its title, description and image."""
+
+    uri: str
+    title: str
+    description: str
+    thumb: str | None = None  # a day-relative PNG (the day's preview card), or none
+
+
+def _embed(links: list[str], cards: Mapping[str, LinkCard]) -> dict[str, Any] | None:
+    card = next((cards[link] for link in links if link in cards), None)
+    if card is None:
+        return None
+    return {
+        "type": "external",
+        "uri": card.uri,
+        "title": card.title,
+        "description": card.description,
+        "thumb": card.thumb,
+    }
+
+
+def post_data(
+    post: Post, platform: Platform, position: int, cards: Mapping[str, LinkCard] | None = None
+) -> dict[str, Any]:
     """A post as thread.<platform>.json holds it: `text` with every URL whole (what a person
     copies); on Bluesky `api_text` is what its API takes (long links shortened for display,
     the facets' byte offsets into it and each link facet the whole URL)."""
@@ -65,12 +100,16 @@ def post_data(post: Post, platform: Platform, position: int) -> dict[str, Any]:
         data["api_text"] = shown
         data["bytes"] = bluesky_bytes(shown)
         data["facets"] = facets
+        if not post.media and cards and (embed := _embed(links, cards)) is not None:
+            data["embed"] = embed
     if platform.name == "linkedin":
         data["api_text"] = linkedin_escape(shown, keep_hashtags=True)
     return data
 
 
-def thread_data(day: Day, result: SocialDay) -> dict[str, Any]:
+def thread_data(
+    day: Day, result: SocialDay, cards: Mapping[str, LinkCard] | None = None
+) -> dict[str, Any]:
     platform = result.platform
     return {
         "event": day.event.id,
@@ -81,17 +120,40 @@ def thread_data(day: Day, result: SocialDay) -> dict[str, Any]:
         "limit": platform.rule.limit,
         "unit": platform.rule.unit,
         "numbered": platform.numbered,
-        "posts": [post_data(p, platform, n) for n, p in enumerate(result.posts, start=1)],
+        "posts": [post_data(p, platform, n, cards) for n, p in enumerate(result.posts, start=1)],
         "quote_posts": [
             {
                 "record": qp.record,
                 "index": qp.index,
                 "quote_in_text": qp.quote_in_text,
-                "posts": [post_data(p, platform, n) for n, p in enumerate(qp.posts, start=1)],
+                "posts": [
+                    post_data(p, platform, n, cards) for n, p in enumerate(qp.posts, start=1)
+                ],
             }
             for qp in result.quote_posts
         ],
     }
+
+
+def link_cards(
+    day: Day, ctx: RenderContext, cards: CardIndex | None, archive: str
+) -> dict[str, LinkCard]:
+    """Link URL (as its facet carries it) → the card a Bluesky post shows for it: the digest's
+    archive page with the title and description its og tags give and the day's preview card;
+    a record's own link with the record's title and summary and no image."""
+    out: dict[str, LinkCard] = {}
+    title, description = subject_and_preheader(day, ctx)
+    thumb = None
+    shared = og_card(day)
+    if shared is not None and cards is not None:
+        job = cards.jobs.get(shared, {}).get("preview")
+        thumb = job.path if job is not None and cards.drawable(job) else None
+    out[archive] = LinkCard(archive, title, description, thumb)
+    for record in day.records:
+        for link in record.links:
+            card = LinkCard(linkable(link.url, "bluesky"), record.title, record.summary)
+            out.setdefault(card.uri, card)
+    return out
 
 
 def _blocked(day: Day, name: str, why: str) -> list[Artifact]:

@@ -80,10 +80,13 @@ def find_span(text: str, span: str) -> int | None:
     return None if found is None else found.start()
 
 
-def excerpt(text: str, fits: Callable[[str], bool], chosen: str | None = None) -> Excerpt | None:
+def excerpt(
+    text: str, fits: Callable[[str], bool], chosen: str | None = None, *, words: bool = True
+) -> Excerpt | None:
     """The whole quote, the chosen excerpt, or the leading sentences (then words) that fit.
 
-    None only when not even the first word fits (or the quote is blank).
+    None only when not even the first word fits (or the quote is blank); with `words=False`,
+    None already when not even the first sentence does (the caller makes room first).
     """
     if not text.strip():
         return None
@@ -98,7 +101,11 @@ def excerpt(text: str, fits: Callable[[str], bool], chosen: str | None = None) -
             if fits(candidate.shown):
                 return candidate
             # The chosen span is itself too long: its leading sentences, then words.
-            return _longest(text, start, sentence_ends(text, start, end), fits) or _longest(
-                text, start, word_ends(text, start, end), fits
-            )
-    return _longest(text, 0, sentence_ends(text), fits) or _longest(text, 0, word_ends(text), fits)
+            found = _longest(text, start, sentence_ends(text, start, end), fits)
+            if found is not None or not words:
+                return found
+            return _longest(text, start, word_ends(text, start, end), fits)
+    found = _longest(text, 0, sentence_ends(text), fits)
+    if found is not None or not words:
+        return found
+    return _longest(text, 0, word_ends(text), fits)
