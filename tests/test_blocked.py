@@ -192,3 +192,20 @@ def test_the_review_page_shows_the_blocked_thread_with_its_reason(root: Path) ->
     assert '<li class="chip chip-over">LinkedIn: blocked</li>' in page
     index = (root / "out/asp23/index.html").read_text(encoding="utf-8")
     assert 'LinkedIn <strong class="problem-inline">blocked</strong>' in index
+
+
+def test_a_no_change_build_says_the_blocked_artifact_again_and_strict_still_fails(
+    root: Path,
+) -> None:
+    block_linkedin(root)
+    line = f"out/asp23/{DAY}/thread.linkedin.json: blocked: {WHY}"
+    assert run(root, "build", "asp23")[0] == 0
+    # Nothing changed: the answer comes from the event manifest's quick entry.
+    code, out, err = run(root, "build", "asp23", "--strict", "--json")
+    assert code == 1
+    report = json.loads(out)
+    assert report["days"] and report["reused"] == report["days"]
+    assert f"error: {line}" in err.splitlines()
+    assert json.loads(out)["blocked"] == [
+        {"date": DAY, "path": "thread.linkedin.json", "reason": WHY}
+    ]
