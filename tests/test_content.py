@@ -10,14 +10,17 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from aspdigest.cli import app
 from aspdigest.config import load_project
 from aspdigest.content import load_content
 from aspdigest.errors import ContentError
+from aspdigest.records import Record, RecordMeta, describe
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 INVALID = FIXTURES / "invalid"
@@ -504,3 +507,105 @@ def test_an_override_inside_a_quote_is_refused_naming_the_field(tmp_path: Path) 
         "never closed; close it with U+202C (POP DIRECTIONAL FORMATTING) or remove it"
     ]
     assert not (root / "out").exists()
+
+
+# -- the content model on its own (records.py) ----------------------------------------------------
+# The tests above load whole projects; these call the models directly, so that each rule is
+# pinned where a mutation run (`make mutate`, issue 22) sees it: the words of each message, the
+# edges of each value.
+
+
+def _errors(model: type[Any], data: dict[str, Any]) -> list[str]:
+    with pytest.raises(ValidationError) as caught:
+        model.model_validate(data)
+    return [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in caught.value.errors()]
+
+
+def _record(**fields: Any) -> dict[str, Any]:
+    return {"title": "T", "kind": "session", "summary": "S", **fields}
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        (None, "nothing (null)"),
+        (True, "the boolean true"),
+        (False, "the boolean false"),
+        (795, "the number 795"),
+        (2.5, "the number 2.5"),
+        ("13:15", 'the text "13:15"'),
+        ([1, 2], "a list"),
+        ({"a": 1}, "a table of keys"),
+        (dt.datetime(2024, 12, 2, 9, 30), "the date-time 2024-12-02T09:30:00"),
+        (dt.date(2024, 12, 2), "the date 2024-12-02"),
+        (b"x", "a bytes"),
+    ],
+)
+def test_describe_says_what_yaml_made_of_a_value(value: Any, words: str) -> None:
+    assert describe(value) == words
+
+
+@pytest.mark.parametrize(
+    ("text", "time"),
+    [
+        ("00:00", dt.time(0, 0)),
+        ("09:05", dt.time(9, 5)),
+        ("23:59", dt.time(23, 59)),
+        ("12:00", dt.time(12, 0)),
+    ],
+)
+def test_times_at_the_edges_of_the_clock_are_accepted(text: str, time: dt.time) -> None:
+    assert RecordMeta.model_validate(_record(time=text)).time == time
+
+
+def test_a_time_already_parsed_is_kept() -> None:
+    assert RecordMeta.model_validate(_record(time=dt.time(9, 5))).time == dt.time(9, 5)
+    assert RecordMeta.model_validate(_record()).time is None
+
+
+@pytest.mark.parametrize("text", ["24:00", "12:60", "23:60", "7:30", "13:15 ", "1315", "aa:bb"])
+def test_times_off_the_clock_are_refused_with_the_format(text: str) -> None:
+    assert _errors(RecordMeta, _record(time=text)) == [
+        f'time: expected "HH:MM" (24-hour clock), got "{text}"'
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "got"), [(795, "the number 795"), (True, "the boolean true"), (None, None)]
+)
+def test_an_unquoted_time_says_what_yaml_read(value: Any, got: str | None) -> None:
+    if got is None:  # null is "no time"
+        assert RecordMeta.model_validate(_record(time=value)).time is None
+        return
+    assert _errors(RecordMeta, _record(time=value)) == [
+        f'time: expected "HH:MM" in quotes, got {got}'
+    ]
+
+
+def test_each_handle_field_takes_the_registrys_pattern_and_help() -> None:
+    from aspdigest.platforms import PLATFORMS
+    from aspdigest.records import _handle
+
+    for platform, spec in PLATFORMS.items():
+        field = _handle(platform)  # called at import to build `Handles`: checked here
+        assert field.default is None
+        assert field.description == spec.handle_help
+        patterns = [m.pattern for m in field.metadata if hasattr(m, "pattern")]
+        assert patterns == ([spec.handle_pattern] if spec.handle_pattern else [])
+
+
+def test_a_record_finds_its_speakers_and_sources_by_name() -> None:
+    record = Record.model_validate(
+        _record(
+            id="r",
+            date=dt.date(2024, 12, 2),
+            path="content/x/r.md",
+            sha256="0" * 64,
+            speakers=[{"name": "Ana"}, {"name": "Bo"}],
+            sources=[{"title": "Report A"}, {"title": "Report B"}],
+        )
+    )
+    assert record.speaker("Bo") is record.speakers[1]
+    assert record.speaker("Cy") is None and record.speaker(None) is None
+    assert record.source("Report B") is record.sources[1]
+    assert record.source("Report C") is None and record.source(None) is None

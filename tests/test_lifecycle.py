@@ -21,6 +21,8 @@ from aspdigest.store.lifecycle import (
     Status,
     ordered,
 )
+from aspdigest.store.lifecycle import check as check_move
+from aspdigest.store.lifecycle import status as lifecycle_status
 from support.store_helpers import force_status
 
 T0 = dt.datetime(2024, 12, 2, 17, 0, tzinfo=dt.UTC)
@@ -141,3 +143,35 @@ def test_a_new_delivery_logs_its_creation_with_the_insert(store: Store) -> None:
     assert [(e.status, e.previous, e.actor, e.note) for e in store.history(d.id)] == [
         ("planned", None, "plan", "for 18:00")
     ]
+
+
+def test_the_whole_table_and_groups_as_written() -> None:
+    # Known answer: every move, so that a change to the table (not mutated by mutmut, which
+    # only changes code inside functions) is a visible, deliberate change here too.
+    assert {frm.value: sorted(tos) for frm, tos in TRANSITIONS.items()} == {
+        "planned": ["approved", "planned", "skipped"],
+        "approved": ["approved", "claimed", "held", "planned", "skipped"],
+        "held": ["approved", "planned", "skipped"],
+        "failed": ["approved", "planned", "skipped"],
+        "skipped": ["approved", "planned"],
+        "claimed": ["failed", "sent", "unknown"],
+        "unknown": ["failed", "sent"],
+        "sent": [],
+    }
+    assert [s.value for s in Status] == [
+        "planned", "approved", "held", "failed", "skipped", "claimed", "sent", "unknown"
+    ]  # fmt: skip
+    assert ordered(["unknown", "planned", "sent", "planned"]) == ("planned", "sent", "unknown")
+    assert ordered([]) == ()
+
+
+def test_check_names_the_first_status_that_may_not_move() -> None:
+    assert check_move(["planned", "held"], "approved") is S.APPROVED
+    assert check_move([], "sent") is S.SENT
+    with pytest.raises(IllegalTransition, match=r"^a delivery cannot go from sent to approved$"):
+        check_move(["planned", "sent", "claimed"], "approved")
+    with pytest.raises(IllegalTransition, match=r"^unknown delivery status 'gone'$"):
+        check_move(["gone"], "approved")
+    with pytest.raises(IllegalTransition, match=r"^unknown delivery status 'Sent'$"):
+        check_move(["claimed"], "Sent")
+    assert lifecycle_status("held") is S.HELD

@@ -199,6 +199,14 @@ ENTITY = st.sampled_from(
         "@icc.bsky.social",
         "$ICC",
         "example.com/path",
+        # entities holding break characters, so that "no entity is cut" can fail: an em dash
+        # (a clause break between words), CJK stops and commas (breaks with no space after),
+        # and a tag only Bluesky sees whole
+        "https://example.org/a—b—c",
+        "https://example.org/正义。真相、赔偿",
+        "https://example.org/a.B,c;d:e—f",
+        "#foo—bar",
+        "#正義。真相",
     ]
 )
 WORD = st.one_of(LATIN, LATIN, CJK, ARABIC, COMBINING, EMOJI, URL, ENTITY)
@@ -238,6 +246,8 @@ def test_packing_properties(text: str, limit: int, platform: str) -> None:
         assert not fits(*piece)
         for level in ("sentence", "clause", "word"):
             assert pieces(text, piece, level, protected) == [piece]  # truly no break point
+        # and by an independent account: no breaking space outside an entity
+        assert _breaks_outside_entities(text, piece, protected) == []
         return
     # every part within the limit by the platform's own count
     assert all(fits(s, e) for s, e in spans)
@@ -333,3 +343,121 @@ def test_splitting_is_linear_in_the_length_of_the_text() -> None:
     small, large = _seconds_to_pack(300), _seconds_to_pack(3000)
     assert large < 2.0, f"3,000 sentences took {large:.2f}s"
     assert large < 40 * max(small, 0.005), f"300: {small:.3f}s, 3,000: {large:.3f}s"
+
+
+# -- what happens beside what must not (issue 22: mutation testing) -------------------------------
+# Each test above that checks a break does NOT happen ("3.5", "e.g.", an entity) is paired here
+# with the break that must still happen next to it, so that losing every later break fails.
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("It rose 3.5 per cent. Then it fell.", ["It rose 3.5 per cent.", "Then it fell."]),
+        ("See e.g. the report. It is long.", ["See e.g. the report.", "It is long."]),
+        ("Dr. Smith spoke. Then Ana did.", ["Dr. Smith spoke.", "Then Ana did."]),
+        ("J. Smith spoke. Then Ana did.", ["J. Smith spoke.", "Then Ana did."]),
+        ("It was late… and dark. Then dawn.", ["It was late… and dark.", "Then dawn."]),
+        ("Visit example.org today. Or not.", ["Visit example.org today.", "Or not."]),
+        ("One. Two. Three.", ["One.", "Two.", "Three."]),
+        ("Ends with Dr.\nNext line. Here.", ["Ends with Dr.\nNext line.", "Here."]),
+        ("正义。真相！", ["正义。", "真相！"]),
+    ],
+)
+def test_sentence_breaks_after_a_non_break_are_still_found(text: str, expected: list[str]) -> None:
+    assert sentences(text) == expected
+
+
+def test_sentence_gaps_within_a_span_and_at_its_end() -> None:
+    text = "Aa. Bb. Cc."
+    assert sentence_gaps(text, 0, len(text)) == [(3, 4), (7, 8)]
+    assert sentence_gaps(text, 4, len(text)) == [(7, 8)]
+    # a stop at the very end of the span, or followed only by space, is no gap
+    assert sentence_gaps(text, 0, 8) == [(3, 4)]
+    assert sentence_gaps("Aa.   ", 0, 6) == []
+    # the word before the period is looked for inside the span only: "Dr" outside it
+    assert sentence_gaps("Dr. Aa. Bb", 3, 10) == [(7, 8)]
+
+
+def test_clause_breaks_after_a_refused_one_are_still_found() -> None:
+    # the em dash inside the URL is refused, the one after "now" is not
+    text = "Read https://example.org/a—b now—then, later"
+    assert clauses(text) == ["Read https://example.org/a—b now—", "then,", "later"]
+    assert clause_gaps("a, b", 0, 4) == [(2, 3)]
+    assert clause_gaps("a, b", 2, 4) == []  # the comma is outside the span
+    assert clause_gaps("a,", 0, 2) == []  # nothing after it
+
+
+def test_a_break_right_before_and_right_after_an_entity_is_allowed() -> None:
+    text = "Read https://example.org/x now #Justice today @ana_1 and $ICC too"
+    assert words(text) == [
+        "Read",
+        "https://example.org/x",
+        "now",
+        "#Justice",
+        "today",
+        "@ana_1",
+        "and",
+        "$ICC",
+        "too",
+    ]
+    assert clauses("See https://example.org/a—b, then") == ["See https://example.org/a—b,", "then"]
+    assert clauses("Note—#Justice—now") == ["Note—", "#Justice—", "now"]
+
+
+def test_bluesky_only_entities_are_protected() -> None:
+    # Bluesky's tag runs on to the next space; twitter-text's hashtag stops at the em dash.
+    text = "Say #foo—bar now"
+    assert [text[s:e] for s, e in protected_spans(text)] == ["#foo—bar"]
+    assert clauses(text) == [text]
+    # a Bluesky link's facet starts at a line start where no other extractor sees a URL
+    text = "Go\nexample.org/a—b—c now"
+    assert [text[s:e] for s, e in protected_spans(text)] == ["example.org/a—b—c"]
+    assert clauses(text) == [text]
+    # byte offsets after multi-byte text map back to code points
+    text = "Ça va 😀 #正義—真相 now"
+    assert [text[s:e] for s, e in protected_spans(text)] == ["#正義—真相"]
+
+
+def test_default_packing_goes_through_the_clause_level() -> None:
+    # by clause: "A," then "bb cc dd." cut into words; by words alone "A, bb cc" would come first
+    text = "A, bb cc dd."
+    parts = [text[s:e] for s, e in pack(text, lambda s, e: e - s <= 8)]
+    assert parts == ["A,", "bb cc", "dd."]
+    with pytest.raises(Unsplittable) as caught:
+        pack("Aaaaaa, bbbbbb", lambda s, e: e - s <= 5, ("sentence", "clause"))
+    assert (caught.value.start, caught.value.end) == (0, 7)
+
+
+def test_pack_runs_of_fitting_pieces_and_pieces_cut_further() -> None:
+    text = "Aa bb. Cc dd ee ff gg. Hh. Ii."
+    parts = [text[s:e] for s, e in pack(text, lambda s, e: e - s <= 9)]
+    assert parts == ["Aa bb.", "Cc dd ee", "ff gg.", "Hh. Ii."]
+    # an explicit span and protected spans are used as given
+    assert pack(text, lambda s, e: e - s <= 9, span=(7, 22)) == [(7, 15), (16, 22)]
+    assert pack("aa bb cc", lambda s, e: e - s <= 5, protected=[(0, 5)]) == [(0, 5), (6, 8)]
+    assert pack("  ", lambda s, e: True) == [(0, 0)]
+
+
+def test_unsplittable_message_and_span() -> None:
+    error = Unsplittable(3, 9)
+    assert (error.start, error.end, str(error)) == (3, 9, "no break point in [3, 9)")
+    with pytest.raises(Unsplittable) as caught:
+        pack("Averyverylongword", lambda s, e: e - s <= 5)
+    assert (caught.value.start, caught.value.end) == (0, 17)
+
+
+def _breaks_outside_entities(text: str, span: tuple[int, int], protected: list) -> list:
+    """Breaking white space inside ``span`` that no protected span covers: an independent
+    account of where a word break is allowed, to check `Unsplittable` against."""
+    import regex
+
+    from aspdigest.text.split import _SPACE
+
+    start, end = span
+    return [
+        m.span()
+        for m in regex.finditer(f"[{_SPACE}]+", text[:end])
+        if start < m.start()
+        and not any(p_start < m.end() and p_end > m.start() for p_start, p_end in protected)
+    ]

@@ -19,7 +19,16 @@ from aspdigest.subscribers import (
     subscribers_path,
     unsubscribe,
 )
-from aspdigest.tokens import TOKEN_LENGTH, Keys, keys, make_token, verify_token
+from aspdigest.tokens import (
+    TOKEN_LENGTH,
+    Keys,
+    check_key,
+    key_bits,
+    keys,
+    make_token,
+    new_id,
+    verify_token,
+)
 
 KEY = b"known-answer-key-0123456789abcdef"
 ID = "00112233445566778899aabbccddeeff"
@@ -257,3 +266,112 @@ def test_import_command_refuses_an_encoded_line_break_and_imports_nothing(
     )
     result = CliRunner().invoke(app, ["subscribers", "list"])
     assert result.output == ""
+
+
+# -- the edges a mutation run found unwatched (issue 22) -------------------------------------------
+
+
+def test_rows_after_blank_lines_are_read_with_their_own_line_numbers(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "email,name,language\na@example.org,A,en\n\n , ,\nb@example.org,B\nc@example.org\n",
+    )
+    assert [(r.address, r.name, r.language, r.line) for r in read_csv(path)] == [
+        ("a@example.org", "A", "en", 2),
+        ("b@example.org", "B", None, 5),
+        ("c@example.org", None, None, 6),
+    ]
+
+
+def test_a_short_row_is_read_with_what_it_has_or_named(tmp_path: Path) -> None:
+    # fewer cells than columns: the missing ones are empty, and a missing address is said so
+    assert problems(write(tmp_path, "name,email\nAna\nBo,b@example.org\n")) == [
+        "people.csv: line 2: email: expected an address like name@example.org, got nothing"
+    ]
+    rows = read_csv(write(tmp_path, "email,name,language\nb@example.org\n", "short.csv"))
+    assert [(r.address, r.name, r.language) for r in rows] == [("b@example.org", None, None)]
+
+
+def test_an_unknown_column_without_a_close_name_lists_the_columns(tmp_path: Path) -> None:
+    assert problems(write(tmp_path, "email,postcode\nx@example.org,1\n")) == [
+        'people.csv: line 1: unknown column "postcode"; columns: email, name, language'
+    ]
+    assert problems(write(tmp_path, " , \nx@example.org\n")) == [
+        "people.csv: line 1: expected a header row naming the columns: email, name, language"
+    ]
+
+
+def test_every_problem_of_a_row_is_reported_and_the_rest_still_read(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "email,name,language\nbad,=?utf-8?q?A=0AB?=,xx-notreal-tag\nb@example.org,B,fr-CA\n",
+    )
+    assert problems(path) == [
+        'people.csv: line 2: email: expected an address like name@example.org, got "bad"',
+        'people.csv: line 2: name: contains the encoded word "=?utf-8?q?A=0AB?=", which decodes '
+        "to U+000A (LINE FEED); write the text itself",
+        'people.csv: line 2: language: expected a language tag such as "en" or "fr", got '
+        '"xx-notreal-tag"',
+    ]
+
+
+def test_import_keeps_subscribers_missing_from_the_file_unless_told_to_replace(
+    sample_project: Project, tmp_path: Path
+) -> None:
+    one = write(tmp_path, "email\nnew@example.org\n", "one.csv")
+    with open_project_store(sample_project) as store:
+        import_csv(store, subscribers_path(sample_project))
+        counts = import_csv(store, one, shown="one.csv")
+        assert (counts.added, counts.removed) == (1, 0)
+        assert len(store.subscribers()) == 6
+        counts = import_csv(store, one, replace=True)
+        assert (counts.added, counts.removed) == (0, 5)
+        assert [s.address for s in store.subscribers()] == ["new@example.org"]
+    with pytest.raises(UserError) as err:
+        import_csv(store, tmp_path / "nothing.csv", shown="shown.csv")
+    assert err.value.lines() == ["shown.csv: file not found"]
+
+
+def test_key_strength_estimates_and_edges() -> None:
+    assert key_bits("0123456789ABCDEF") == 64  # hex, either case: 4 bits a character
+    assert key_bits("Zm9vYmFy") == 48  # base64 and base64url: 6
+    assert key_bits("Zm9v-_+/=") == 54
+    assert key_bits("!@#$%^&*") == pytest.approx(8 * 6.569855608330948)  # printable: log2(95)
+    # eight different characters are enough when the key is long and not a repeated run
+    assert check_key("K", "abcdefghabcdefghhgfedcbaabcdefgh") == b"abcdefghabcdefghhgfedcbaabcdefgh"
+    with pytest.raises(UserError, match=r"^K: made of repeated characters"):
+        check_key("K", "abcdefgabcdefggfedcbaabcdefgabcdefg")  # seven
+    assert check_key("K", "0123456789ABCDEF0123456789abcdeF") == b"0123456789ABCDEF0123456789abcdeF"
+
+
+def test_new_ids_and_purposes() -> None:
+    first, second = new_id(), new_id()
+    assert len(first) == 32 and int(first, 16) >= 0 and first != second
+    with pytest.raises(ValueError, match=r"^unknown token purpose 'resign'$"):
+        make_token(ID, KEY, LIST, "resign")
+
+
+def test_a_windows_line_break_inside_a_quoted_name_is_read_as_written(tmp_path: Path) -> None:
+    # The CSV is read with newline="" as the csv module asks: "\r\n" inside quotes stays two
+    # characters, and the first is the one named.
+    path = tmp_path / "crlf.csv"
+    path.write_bytes(b'email,name\r\na@example.org,"A\r\nB"\r\nb@example.org,B\r\n')
+    assert problems(path) == [
+        "crlf.csv: line 3: name: contains the control character U+000D (CARRIAGE RETURN); remove it"
+    ]
+
+
+def test_unsubscribe_keeps_the_note_and_listing_shows_times_in_utc(
+    sample_project: Project,
+) -> None:
+    import datetime as dt
+
+    from aspdigest.subscribers import _iso
+
+    with open_project_store(sample_project) as store:
+        assert unsubscribe(store, "x@example.org", "complained", note="via the ESP")
+        assert [(s.address, s.reason, s.note) for s in store.suppressions()] == [
+            ("x@example.org", "complained", "via the ESP")
+        ]
+    assert _iso(None) is None
+    assert _iso(dt.datetime(2024, 12, 2, 9, 30, tzinfo=dt.UTC)) == "2024-12-02T09:30:00Z"

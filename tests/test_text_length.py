@@ -525,3 +525,146 @@ def test_emoji_spans_equal_the_emoji_packages_list(parts: list[str]) -> None:
     text = "".join(parts)
     want = [(m["match_start"], m["match_end"]) for m in emoji.emoji_list(text)]
     assert length_module.emoji_spans(text) == want
+
+
+# --------------------------------------------------------------------------- known answers
+# Issue 22 (mutation testing): each rule's count pinned on texts where a changed operator or
+# offset gives another number, and each limit at exactly its value and one past it.
+
+
+def test_threads_counts_several_emoji_in_one_post() -> None:
+    assert threads_length("a😀b😀c") == 1 + 4 + 1 + 4 + 1
+    assert threads_length("😀😀") == 8
+    assert threads_length("👨‍👩‍👧‍👦 hi 🇺🇦") == 25 + 4 + 8
+
+
+def test_mastodon_mentions_before_and_inside_urls() -> None:
+    # a mention before a URL counts as @user, the URL as 23
+    assert mastodon_length("@ana@mastodon.social https://example.org/long/path/here") == 4 + 1 + 23
+    # a mention inside a URL is part of the URL; one after it still counts as @user
+    assert mastodon_length("https://example.org/@bob@example.social and @ana@x.org") == 23 + 5 + 4
+    assert mastodon_length("@ana@x.org @bob https://example.org/@c@d.org") == 4 + 1 + 4 + 1 + 23
+
+
+def test_mastodon_mention_domains_up_to_253_characters() -> None:
+    domain = ".".join(["a" * 63] * 4)[: 253 - 4] + ".org"
+    assert len(domain) == 253
+    assert mastodon_length("@u@" + domain) == 2  # a mention: counts as "@u"
+    assert mastodon_length("@u@a" + domain) == len("@u@a" + domain)  # 254: not a mention
+    # a mention that runs on into an at sign or "://" is no mention
+    assert mastodon_length("@u@x.org@") == len("@u@x.org@")
+    assert mastodon_length("@u@x.org://") == len("@u@x.org://")
+
+
+def test_mastodon_rule_with_a_servers_own_url_length() -> None:
+    rule = mastodon_rule(100, url_length=10)
+    assert (rule.name, rule.limit, rule.unit, rule.thread) == ("mastodon", 100, "characters", True)
+    assert rule.count("see https://example.org/a/long/path") == 4 + 10
+    assert check(rule, "x" * 90 + " https://example.org/a/long/path") == ["101/100 characters"]
+    assert check(mastodon_rule(url_length=50), "https://example.org") == []
+    assert mastodon_rule(url_length=50).count("https://example.org") == 50
+    assert mastodon_rule().limit == 500
+
+
+def test_threads_link_limit_is_exactly_five() -> None:
+    five = " ".join(f"https://e{i}.org" for i in range(5))
+    assert check("threads", five) == []
+    assert check("threads", five + " https://e5.org") == ["6 links, at most 5"]
+    assert threads_link_count(five + " " + five) == 5  # the same link twice is one link
+
+
+def test_bluesky_byte_limit_is_exactly_3000() -> None:
+    family = "👨‍👩‍👧‍👦"  # 25 bytes, one grapheme
+    assert check("bluesky", family * 120) == []
+    assert check("bluesky", family * 120 + "a") == ["3001/3000 bytes"]
+    assert check("bluesky", "a" * 300) == []
+    assert check("bluesky", "a" * 301) == ["301/300 graphemes"]
+
+
+def test_x_known_answers() -> None:
+    family = "👨‍👩‍👧‍👦"
+    assert x_weighted_length(family) == 2
+    assert x_weighted_length(family, emoji_parsing=False) == 4 * 2 + 3  # ZWJ weighs 1
+    assert x_weighted_length("日本 https://example.org ok") == 2 + 2 + 1 + 23 + 3
+    assert x_weighted_length("a\u2010b\u2032c\u2038") == 5 + 2  # U+2038 is outside the ranges
+    assert check("x", "a\ufeffb\ufffe") == ["contains characters X refuses: U+FEFF, U+FFFE"]
+    assert check("x", "a" * 280) == []
+    assert check("x", "日" * 141) == ["282/280 weighted characters"]
+
+
+def test_empty_posts_and_unknown_platforms() -> None:
+    assert check("x", " \n") == ["empty post"]
+    with pytest.raises(ValueError, match=r"^unknown platform 'myspace' \(known: bluesky, "):
+        check("myspace", "hi")
+
+
+# --------------------------------------------------------------------------- built at import
+# These functions run once, when their module is imported, to build the module's rules and
+# patterns; each is called again here so that what it builds is checked where it is built.
+
+
+def test_every_platform_rule_built_from_its_spec() -> None:
+    from aspdigest.platforms import PLATFORMS
+    from aspdigest.text.length import platform_rule
+
+    built = {spec.id: platform_rule(spec) for spec in PLATFORMS.values()}
+    assert {p: (r.name, r.limit, r.unit, r.thread) for p, r in built.items()} == {
+        "x": ("x", 280, "weighted characters", True),
+        "bluesky": ("bluesky", 300, "graphemes", True),
+        "mastodon": ("mastodon", 500, "characters", True),
+        "threads": ("threads", 500, "characters", True),
+        "linkedin": ("linkedin", 3000, "characters", False),
+    }
+    family = "👨‍👩‍👧‍👦"
+    assert built["x"].problems("a\ufeff" + "日" * 140) == [
+        "283/280 weighted characters",  # U+FEFF weighs 2
+        "contains characters X refuses: U+FEFF",
+    ]
+    assert built["bluesky"].problems(family * 120) == []
+    assert built["bluesky"].problems(family * 120 + "a") == ["3001/3000 bytes"]
+    assert built["threads"].problems("é" * 250) == []
+    assert built["threads"].problems("é" * 251) == ["502/500 bytes"]
+    five = " ".join(f"https://e{i}.org" for i in range(5))
+    assert built["threads"].problems(five) == []
+    assert built["threads"].problems(five + " https://e5.org") == ["6 links, at most 5"]
+    assert built["mastodon"].count("https://example.org/long/path") == 23
+    assert built["linkedin"].problems("😀" * 1501) == ["3002/3000 characters"]
+    # a server's own limit
+    assert platform_rule(PLATFORMS["mastodon"], 1000).limit == 1000
+    assert platform_rule(PLATFORMS["bluesky"], 10).problems("a" * 11) == ["11/10 graphemes"]
+    assert platform_rule(PLATFORMS["x"]).checks[0]("ok") is None
+
+
+def test_the_top_level_domain_alternation() -> None:
+    from aspdigest.text.extract import _alternation
+
+    assert _alternation(["com", "co", "org", "c"]) == "(?:c(?:o(?:m)?)?|org)"
+    assert _alternation(["a.b", "a"]) == r"a(?:\.b)?"
+    assert _alternation(["a"]) == "a"
+    assert _alternation([]) == ""
+
+
+def test_the_url_pattern_builder() -> None:
+    from aspdigest.text.extract import _url_pattern
+
+    pattern = _url_pattern("(?i:https?://)", "[a-z/]", "[a-z/]", "[a-z=&]", "[a-z]")
+    names = ("before", "url", "protocol", "domain", "port", "path", "query")
+    found = pattern.search(" HTTPS://example.org:8080/a/b?x=y")
+    assert found is not None
+    assert [found[n] for n in names] == [
+        " ",
+        "HTTPS://example.org:8080/a/b?x=y",
+        "HTTPS://",
+        "example.org",
+        "8080",
+        "/a/b",
+        "?x=y",
+    ]
+    found = pattern.search("see example.org/a(b)/c and")
+    assert found is not None and (found["url"], found["path"]) == ("example.org/a(b)/c", "/a(b)/c")
+    found = pattern.search("go example.org/a/@b/ x")
+    assert found is not None and found["url"] == "example.org/a/@b/"
+    found = pattern.search("example.org")
+    assert found is not None and (found["before"], found["url"]) == ("", "example.org")
+    for text in ("u@example.org/x", "$example.org", "#example.org"):
+        assert pattern.search(text) is None, text
