@@ -5,7 +5,15 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aspdigest.text.excerpt import ELLIPSIS, Excerpt, excerpt, mark
+from aspdigest.text.excerpt import (
+    ELLIPSIS,
+    Excerpt,
+    excerpt,
+    find_span,
+    mark,
+    sentence_ends,
+    word_ends,
+)
 
 KIT = (
     "Justice at the national level is insufficient to ensure satisfaction for victims. "
@@ -87,3 +95,54 @@ def test_property_excerpt_is_verbatim_and_whole_words(
         return
     _check(text, result)
     assert len(result.shown) <= room
+
+
+# -- known answers and the longest candidate (issue 22: mutation testing) -------------------------
+
+
+def test_sentence_and_word_ends_inside_a_span() -> None:
+    text = "One two. Three four! Five six? Seven… Eight nine. Ten"
+    assert sentence_ends(text) == [8, 20, 30, 37, 49]
+    assert sentence_ends(text, 9, 30) == [20]  # an end at the span's end is not "inside"
+    assert sentence_ends("A. B", 0, 2) == []
+    assert word_ends(text, 0, 12) == [3, 8]
+    assert word_ends("ab cd", 0, 2) == []
+    assert word_ends("ab cd") == [2]
+
+
+def test_a_chosen_span_must_be_whole_words() -> None:
+    assert find_span("a bc d", "bc") == 2
+    assert find_span("abc bc", "bc") == 4  # not inside "abc"
+    assert find_span("a bc d", "b") is None
+    assert find_span("a bc d", " bc") is None and find_span("a bc d", "bc ") is None
+    assert find_span("a bc d", "") is None and find_span("a bc d", "  ") is None
+    assert find_span("a bc d", "x") is None
+
+
+def test_a_chosen_span_too_long_gives_its_own_leading_sentences_then_words() -> None:
+    text = "Aa bb. Cc dd. Ee ff gg hh."
+    chosen = "Cc dd. Ee ff gg hh."
+    assert excerpt(text, lambda s: len(s) <= 12, chosen) == Excerpt("… Cc dd. …", 7, 13, False)
+    assert excerpt(text, lambda s: len(s) <= 9, chosen) == Excerpt("… Cc …", 7, 9, False)
+    # a chosen span that is not in the quote: the quote's own leading sentences
+    assert excerpt(text, lambda s: len(s) <= 9, "Cc dx") == Excerpt("Aa bb. …", 0, 6, False)
+    assert excerpt(text, lambda s: len(s) <= 40, chosen) == Excerpt(text, 0, len(text), True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(quotes, st.integers(min_value=1, max_value=120))
+def test_property_the_excerpt_is_the_longest_that_fits(text: str, room: int) -> None:
+    def fits(shown: str) -> bool:
+        return len(shown) <= room
+
+    result = excerpt(text, fits)
+    if fits(mark(text, 0, len(text)).shown):
+        assert result == mark(text, 0, len(text))
+        return
+    # the longest leading whole sentences that fit, else the longest leading whole words
+    for ends in (sentence_ends(text), word_ends(text)):
+        fitting = [e for e in ends if fits(mark(text, 0, e).shown)]
+        if fitting:
+            assert result == mark(text, 0, max(fitting))
+            return
+    assert result is None

@@ -296,6 +296,10 @@ def test_an_unknown_column_without_a_close_name_lists_the_columns(tmp_path: Path
     assert problems(write(tmp_path, "email,postcode\nx@example.org,1\n")) == [
         'people.csv: line 1: unknown column "postcode"; columns: email, name, language'
     ]
+    # a trailing comma in the header is a column without a name, not one named ""
+    assert problems(write(tmp_path, "email,name,\nx@example.org,X,\n")) == [
+        "people.csv: line 1: column 3 has no name; name it or remove it"
+    ]
     assert problems(write(tmp_path, " , \nx@example.org\n")) == [
         "people.csv: line 1: expected a header row naming the columns: email, name, language"
     ]

@@ -75,8 +75,13 @@ def read_csv(path: Path, shown: str | None = None) -> list[SubscriberRow]:
             ]
         )
     columns = [cell.strip().lower() for cell in header]
-    for column in columns:
-        if column not in COLUMNS:
+    for number, column in enumerate(columns, 1):
+        if not column:
+            # A spreadsheet's trailing comma or an emptied heading, not a column called "".
+            problems.append(
+                Problem(where, "line 1", f"column {number} has no name; name it or remove it")
+            )
+        elif column not in COLUMNS:
             close = difflib.get_close_matches(column, COLUMNS, n=1, cutoff=0.6)
             hint = f'; did you mean "{close[0]}"?' if close else f"; columns: {', '.join(COLUMNS)}"
             problems.append(Problem(where, "line 1", f'unknown column "{column}"{hint}'))
