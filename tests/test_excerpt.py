@@ -108,6 +108,7 @@ def test_sentence_and_word_ends_inside_a_span() -> None:
     assert word_ends(text, 0, 12) == [3, 8]
     assert word_ends("ab cd", 0, 2) == []
     assert word_ends("ab cd") == [2]
+    assert word_ends("a bc") == [1] and sentence_ends(". A") == [1]  # from the very start
 
 
 def test_a_chosen_span_must_be_whole_words() -> None:
