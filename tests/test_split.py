@@ -461,3 +461,18 @@ def _breaks_outside_entities(text: str, span: tuple[int, int], protected: list) 
         if start < m.start()
         and not any(p_start < m.end() and p_end > m.start() for p_start, p_end in protected)
     ]
+
+
+def test_merging_and_allowing_spans_known_answers() -> None:
+    from aspdigest.text.split import _allowed, _merge
+
+    # nested spans merge into the outer one, touching spans stay apart, overlapping ones join
+    assert _merge([(5, 9), (0, 10), (12, 14), (14, 16), (15, 20)]) == [(0, 10), (12, 14), (14, 20)]
+    # a gap right after or right before a protected span is allowed; one inside it is not
+    assert _allowed((3, 4), [(0, 3)]) and _allowed((3, 4), [(4, 6)]) and _allowed((3, 4), [])
+    assert not _allowed((3, 4), [(3, 4)]) and not _allowed((3, 4), [(2, 5)])
+    assert _allowed((3, 4), [(0, 1), (4, 6)]) and not _allowed((5, 6), [(0, 1), (4, 7)])
+    # word gaps: white space inside the span, not at its start
+    assert word_gaps(" a b ", 0, 5) == [(2, 3), (4, 5)]
+    assert word_gaps("a  b", 0, 4) == [(1, 3)]
+    assert word_gaps("a b c", 2, 5) == [(3, 4)]
