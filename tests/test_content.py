@@ -609,3 +609,92 @@ def test_a_record_finds_its_speakers_and_sources_by_name() -> None:
     assert record.speaker("Cy") is None and record.speaker(None) is None
     assert record.source("Report B") is record.sources[1]
     assert record.source("Report C") is None and record.source(None) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("https://example.org:80/a?b=c#d", None),
+        ("https://example.org:1/", None),
+        ("https://example.org:65535/", None),
+        ("https://example.xn--p1ai/", None),
+        ("https://example.org/" + "a" * 4076, None),  # 4096 characters
+        (
+            "https://example.org/" + "a" * 4077,
+            "URL is 4097 characters long; at most 4096 are linked",
+        ),
+        (
+            'https://example.org/a"b',
+            "URL contains U+0022 (QUOTATION MARK) at character 22; encode it as %22",
+        ),
+        (
+            "https://example.org/#a#b",
+            "URL contains U+0023 (NUMBER SIGN) at character 23; encode it as %23",
+        ),
+        (
+            "https://example.org/%zz",
+            'URL has a "%" not followed by two hex digits at character 21; write %25 for a '
+            "percent sign",
+        ),
+        ("https://u@example.org/", "URL has a user name before its host (…@); remove it"),
+        (
+            "https://example.org:0/",
+            'URL has the port "0"; expected a number from 1 to 65535 (or none)',
+        ),
+        (
+            "https://example.org:65536/",
+            'URL has the port "65536"; expected a number from 1 to 65535 (or none)',
+        ),
+        (
+            "https://exämple.org/",
+            'URL host "exämple.org" is not ASCII; write it as "xn--exmple-cua.org"',
+        ),
+        ("https://localhost/", 'URL host "localhost" is not a domain name such as example.org'),
+        ("https://-bad.org/", 'URL host "-bad.org" is not a domain name such as example.org'),
+        (
+            "https://example.notatld/",
+            'URL host "example.notatld" does not end in a known top-level domain',
+        ),
+    ],
+)
+def test_url_problems_known_answers(url: str, problem: str | None) -> None:
+    from aspdigest.records import url_problem
+
+    assert url_problem(url) == problem
+
+
+def test_words_fragments_and_cards_of_a_quote() -> None:
+    from aspdigest.records import Quote, known_language, word_count
+
+    assert [word_count(t) for t in ("one two three", "正义必须实现", "正义abc", "正", "")] == [
+        3,
+        3,
+        2,
+        1,
+        0,
+    ]
+
+    def quote(**fields: Any) -> Quote:
+        return Quote.model_validate({"text": "t", **fields})
+
+    eight = "One two three four five six seven eight"
+    assert [quote(text=t).fragment for t in (eight + ".", eight[:-6] + ".", eight)] == [
+        False,
+        True,
+        True,
+    ]
+    assert not quote(text=eight + " 🙏").fragment and not quote(text=eight + " ❤️").fragment
+    assert [quote(text="Short.").makes_card, quote(text="Short.", card=True).makes_card] == [
+        False,
+        True,
+    ]
+    assert not quote(text=eight + ".", card=False).makes_card
+    assert quote(text=eight + ".").makes_card and quote(text="a b c").words == 3
+    assert quote(by="Ana").attribution == "Ana" and quote(**{"from": "Doc"}).attribution == "Doc"
+    assert quote().attribution == ""
+    assert [known_language(t) for t in ("en", "fr-CA", "xx-notreal", "zz")] == [
+        True,
+        True,
+        False,
+        False,
+    ]
