@@ -379,3 +379,14 @@ def test_unsubscribe_keeps_the_note_and_listing_shows_times_in_utc(
         ]
     assert _iso(None) is None
     assert _iso(dt.datetime(2024, 12, 2, 9, 30, tzinfo=dt.UTC)) == "2024-12-02T09:30:00Z"
+
+
+def test_old_mac_line_endings_are_read(tmp_path: Path) -> None:
+    # Lines ended by a lone CR (as some spreadsheets still save): the file is opened with
+    # newline="" so the csv module sees every line ending itself.
+    path = tmp_path / "cr.csv"
+    path.write_bytes(b"email,name\ra@example.org,A\rb@example.org,B\r")
+    assert [(r.address, r.name, r.line) for r in read_csv(path)] == [
+        ("a@example.org", "A", 2),
+        ("b@example.org", "B", 3),
+    ]

@@ -436,3 +436,11 @@ def test_a_stray_byte_order_mark_and_a_line_separator_in_event_fields(tmp_path: 
         "content/demo/event.toml: hashtags[0]: expected a hashtag without the #, got the text "
         '"a\\u2028b"',
     ]
+
+
+def test_a_character_of_several_bytes_is_encoded_byte_by_byte() -> None:
+    # twitter-text stops at a closing quotation mark; Bluesky and Mastodon take it
+    url = "https://example.org/a’"
+    assert linkable(url, "x") == "https://example.org/a%E2%80%99"
+    assert linkable(url, "threads") == "https://example.org/a%E2%80%99"
+    assert linkable(url, "bluesky") == url and linkable(url, "mastodon") == url
