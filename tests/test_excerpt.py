@@ -117,6 +117,7 @@ def test_a_chosen_span_must_be_whole_words() -> None:
     assert find_span("a bc d", "b") is None
     assert find_span("a bc d", " bc") is None and find_span("a bc d", "bc ") is None
     assert find_span("a bc d", "") is None and find_span("a bc d", "  ") is None
+    assert find_span("a  b", "") is None  # not the empty "word" between two spaces
     assert find_span("a bc d", "x") is None
 
 
