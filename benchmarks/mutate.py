@@ -9,7 +9,7 @@ would kill is otherwise never run again), then reads its results and prints, per
 
     | module | mutants | equivalent | killed | survived | score |
 
-The score is killed / (mutants - equivalent). Equivalent mutants (a change no test can see,
+The score is killed / (killed + survived): equivalents are left out. Equivalent mutants (a change no test can see,
 such as `total = 1` where every weight is a multiple of 100) are listed, each with why, in
 mutation-equivalents.toml; each entry names the mutant and a piece of its changed line, and
 an entry whose line no longer matches (the code moved) is reported stale and not excluded.
@@ -17,6 +17,7 @@ an entry whose line no longer matches (the code moved) is reported stale and not
     python benchmarks/mutate.py              # run mutmut afresh, then the table
     python benchmarks/mutate.py --report     # the table of the last run only
     python benchmarks/mutate.py --again      # re-run only the last run's survivors
+    python benchmarks/mutate.py --only text/split.py records.py   # some modules only
     python benchmarks/mutate.py --diffs      # also print each survivor's diff
 
 Exit status 1 when a module scores under --min (95 by default).
@@ -77,7 +78,9 @@ class Row:
 
     @property
     def score(self) -> float:
-        counted = self.mutants - self.equivalent
+        """Killed of the mutants run, equivalents left out (a module with mutants not run yet
+        fails the --min check all the same: its table is not complete)."""
+        counted = self.killed + self.survived
         return 100.0 * self.killed / counted if counted else 100.0
 
 
@@ -99,32 +102,41 @@ def changed_lines(diff: str) -> str:
     )
 
 
-def reset_survivors() -> int:
-    """Mark the last run's survivors (not its equivalents) as not yet run, so that mutmut runs
-    them again with the tests as they are now and keeps every other verdict. Adding tests can
-    only kill more mutants; a function whose code changed has its mutants re-run by mutmut."""
+def reset_survivors(modules: tuple[str, ...]) -> list[str]:
+    """Mark the last run's survivors (not its equivalents) in ``modules`` as not yet run and
+    return them with the mutants not run yet: mutmut runs just these again, with the tests as
+    they are now, and keeps every other verdict (adding tests can only kill more mutants).
+    After a change to a module's code, run it afresh instead."""
     listed = {e.mutant for e in load_equivalents()}
-    count = 0
-    for module in MODULES:
+    names: list[str] = []
+    for module in modules:
         meta = ROOT / "mutants" / f"{module}.meta"
         if not meta.exists():
             raise SystemExit(f"{meta.relative_to(ROOT)}: no results to run again")
         data = json.loads(meta.read_text())
         codes = data["exit_code_by_key"]
         for mutant, code in codes.items():
-            if (code in SURVIVED or code in NOT_COVERED) and mutant not in listed:
+            if code is None or code in SURVIVED or code in NOT_COVERED:
+                if mutant in listed and code is not None:
+                    continue
                 codes[mutant] = None
-                count += 1
+                names.append(mutant)
         meta.write_text(json.dumps(data, indent=4))
-    return count
+    return names
 
 
-def run_mutmut(max_children: int | None, *, again: bool = False) -> float:
+def run_mutmut(max_children: int | None, modules: tuple[str, ...], *, again: bool) -> float:
+    command = [sys.executable, "-m", "mutmut", "run"]
     if again:
-        print(f"running {reset_survivors()} survivors again")
+        names = reset_survivors(modules)
+        print(f"running {len(names)} survivors and mutants not run yet again")
+        if not names:
+            return 0.0
+        command += names
     else:
         shutil.rmtree(ROOT / "mutants", ignore_errors=True)
-    command = [sys.executable, "-m", "mutmut", "run"]
+        if modules != MODULES:
+            command += [_mutant_glob(m) for m in modules]
     if max_children:
         command += ["--max-children", str(max_children)]
     started = time.monotonic()
@@ -137,14 +149,19 @@ def run_mutmut(max_children: int | None, *, again: bool = False) -> float:
     return seconds
 
 
-def results() -> tuple[list[Row], list[tuple[str, str]], list[str]]:
+def _mutant_glob(module: str) -> str:
+    """mutmut's names of a module's mutants: src/aspdigest/text/split.py -> aspdigest.text.split.*"""
+    return module.removeprefix("src/").removesuffix(".py").replace("/", ".") + ".*"
+
+
+def results(modules: tuple[str, ...]) -> tuple[list[Row], list[tuple[str, str]], list[str]]:
     """Rows of the table, the survivors (mutant, module), and stale equivalents."""
     equivalents = {e.mutant: e for e in load_equivalents()}
     used: set[str] = set()
     stale: list[str] = []
     rows: list[Row] = []
     survivors: list[tuple[str, str]] = []
-    for module in MODULES:
+    for module in modules:
         meta = ROOT / "mutants" / f"{module}.meta"
         if not meta.exists():
             raise SystemExit(f"{meta.relative_to(ROOT)}: no results; run without --report first")
@@ -168,7 +185,8 @@ def results() -> tuple[list[Row], list[tuple[str, str]], list[str]]:
                 row.other += 1
         rows.append(row)
     # An equivalent that a test now kills, or that no longer exists, is worth removing.
-    for mutant in sorted(set(equivalents) - used):
+    prefixes = tuple(_mutant_glob(m).removesuffix("*") for m in modules)
+    for mutant in sorted(m for m in set(equivalents) - used if m.startswith(prefixes)):
         stale.append(f"{mutant}: listed as equivalent but not a survivor of this run")
     return rows, survivors, stale
 
@@ -206,13 +224,25 @@ def main() -> int:
     parser.add_argument("--diffs", action="store_true", help="print each survivor's diff")
     parser.add_argument("--min", type=float, default=95.0, help="lowest score that passes")
     parser.add_argument("--max-children", type=int, help="parallel mutants (default: CPUs)")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="MODULE",
+        help="run only these modules (as in the table, e.g. text/split.py records.py)",
+    )
     args = parser.parse_args()
 
     import os
 
     os.chdir(ROOT)  # mutmut reads pyproject.toml and mutants/ from the working directory
-    seconds = None if args.report else run_mutmut(args.max_children, again=args.again)
-    rows, survivors, stale = results()
+    modules = MODULES
+    if args.only:
+        modules = tuple(f"src/aspdigest/{m}" for m in args.only)
+        unknown = [m for m in modules if m not in MODULES]
+        if unknown:
+            parser.error(f"not a module of the table: {', '.join(unknown)}")
+    seconds = None if args.report else run_mutmut(args.max_children, modules, again=args.again)
+    rows, survivors, stale = results(modules)
     print(table(rows))
     excluded = sum(r.equivalent for r in rows)
     print(f"\n{excluded} equivalent mutants excluded (listed in {EQUIVALENTS.name}).")
@@ -229,7 +259,7 @@ def main() -> int:
             print(f"  {mutant}")
             if args.diffs:
                 print("    " + diff_of(mutant, module).replace("\n", "\n    "))
-    failing = [r.module for r in rows if r.score < args.min]
+    failing = [r.module for r in rows if r.score < args.min or r.other]
     if failing:
         print(f"\nunder {args.min:g}%: {', '.join(failing)}")
         return 1
