@@ -444,3 +444,28 @@ def test_a_character_of_several_bytes_is_encoded_byte_by_byte() -> None:
     assert linkable(url, "x") == "https://example.org/a%E2%80%99"
     assert linkable(url, "threads") == "https://example.org/a%E2%80%99"
     assert linkable(url, "bluesky") == url and linkable(url, "mastodon") == url
+
+
+def test_linkable_known_answers_at_the_host_query_and_scheme() -> None:
+    # the host is never encoded, even where a detector stops before its end
+    assert linkable("https://example.org.", "x") == "https://example.org."
+    # the query starts the part that may be encoded, as a path would
+    assert linkable("https://example.org?q=a.", "x") == "https://example.org?q=a%2E"
+    # the authority is the one after the first "://", not one inside the query
+    assert linkable("https://example.org/a’b?u=https://b.org/", "x") == (
+        "https://example.org/a%E2%80%99b?u=https://b.org/"
+    )
+
+
+def test_linked_span_is_each_platforms_own_detection() -> None:
+    from aspdigest.text.links import linked_span
+
+    assert linked_span("https://example.org/key=", "x") == "https://example.org/key="
+    assert linked_span("https://example.org/key=", "mastodon") == "https://example.org/key"
+    assert linked_span("https://example.org/a~", "bluesky") == "https://example.org/a~"
+    assert linked_span("https://example.org/a~", "x") == "https://example.org/a"
+    # the link where the URL stands, not another one before it
+    before = "See example.org and "
+    assert linked_span("https://example.org/x", "bluesky", before) == "https://example.org/x"
+    for platform in ("bluesky", "x", "mastodon"):
+        assert linked_span("not a url", platform) == ""
