@@ -666,6 +666,7 @@ def test_url_problems_known_answers(url: str, problem: str | None) -> None:
 def test_words_fragments_and_cards_of_a_quote() -> None:
     from aspdigest.records import Quote, known_language, word_count
 
+    assert word_count("正义必") == 1  # two characters a word, rounded down
     assert [word_count(t) for t in ("one two three", "正义必须实现", "正义abc", "正", "")] == [
         3,
         3,

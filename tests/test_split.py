@@ -476,3 +476,4 @@ def test_merging_and_allowing_spans_known_answers() -> None:
     assert word_gaps(" a b ", 0, 5) == [(2, 3), (4, 5)]
     assert word_gaps("a  b", 0, 4) == [(1, 3)]
     assert word_gaps("a b c", 2, 5) == [(3, 4)]
+    assert word_gaps("a  b", 0, 2) == [(1, 2)]  # cut at the span's end

@@ -469,3 +469,12 @@ def test_linked_span_is_each_platforms_own_detection() -> None:
     assert linked_span("https://example.org/x", "bluesky", before) == "https://example.org/x"
     for platform in ("bluesky", "x", "mastodon"):
         assert linked_span("not a url", platform) == ""
+
+
+def test_linkable_at_a_delimiter_and_at_a_stray_percent_sign() -> None:
+    # the detector stops at the host's end: nothing after it is changed
+    assert linkable("https://example.org?", "x") == "https://example.org?"
+    # a final "?" is dropped and what then still stops the detector is encoded
+    assert linkable("https://example.org/end.?", "x") == "https://example.org/end%2E"
+    # a "%" the detector refuses is left alone: encoding it would change the URL
+    assert linkable("https://example.org/e%", "x") == "https://example.org/e%"
