@@ -71,6 +71,7 @@ def test_nothing_fits() -> None:
 def test_mark_at_the_start_and_end() -> None:
     assert mark("a b c", 2, 5).shown == "… b c"
     assert mark("a b c", 0, 1).shown == "a …"
+    assert mark("xa b", 1, 2) == Excerpt("… a …", 1, 2, False)
 
 
 words = st.text(alphabet="abcйكم🇺🇦.,!?'»", min_size=1, max_size=8)
@@ -126,6 +127,8 @@ def test_a_chosen_span_too_long_gives_its_own_leading_sentences_then_words() -> 
     chosen = "Cc dd. Ee ff gg hh."
     assert excerpt(text, lambda s: len(s) <= 12, chosen) == Excerpt("… Cc dd. …", 7, 13, False)
     assert excerpt(text, lambda s: len(s) <= 9, chosen) == Excerpt("… Cc …", 7, 9, False)
+    # whole sentences first, although a word more would fit
+    assert excerpt(text, lambda s: len(s) <= 13, chosen) == Excerpt("… Cc dd. …", 7, 13, False)
     # a chosen span that is not in the quote: the quote's own leading sentences
     assert excerpt(text, lambda s: len(s) <= 9, "Cc dx") == Excerpt("Aa bb. …", 0, 6, False)
     assert excerpt(text, lambda s: len(s) <= 40, chosen) == Excerpt(text, 0, len(text), True)

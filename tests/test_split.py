@@ -477,3 +477,18 @@ def test_merging_and_allowing_spans_known_answers() -> None:
     assert word_gaps("a  b", 0, 4) == [(1, 3)]
     assert word_gaps("a b c", 2, 5) == [(3, 4)]
     assert word_gaps("a  b", 0, 2) == [(1, 2)]  # cut at the span's end
+
+
+def test_a_sentence_too_long_falls_to_its_clauses_before_its_words() -> None:
+    text = "Aa. B, cc dd ee."
+    parts = [text[s:e] for s, e in pack(text, lambda s, e: e - s <= 9)]
+    assert parts == ["Aa.", "B,", "cc dd ee."]  # by words alone: "B, cc dd", "ee."
+
+
+def test_an_abbreviation_at_a_line_end_and_spans_at_the_texts_end() -> None:
+    # "Dr" then a line break then the period: still the abbreviation, as "$" allowed
+    assert sentences("Ask Dr\n. Smith. Next.") == ["Ask Dr\n. Smith.", "Next."]
+    # a Bluesky facet that ends where the text ends
+    assert protected_spans("Read #tag") == [(5, 9)]
+    # a clause mark before the span does not give a gap inside it
+    assert clause_gaps("a,” b", 2, 5) == [] and clause_gaps("a,” b", 0, 5) == [(3, 4)]
