@@ -645,9 +645,12 @@ def test_the_top_level_domain_alternation() -> None:
 
 
 def test_the_url_pattern_builder() -> None:
-    from aspdigest.text.extract import _url_pattern
+    import regex
 
-    pattern = _url_pattern("(?i:https?://)", "[a-z/]", "[a-z/]", "[a-z=&]", "[a-z]")
+    from aspdigest.text.extract import _url_source
+
+    source = _url_source(r"[a-z]+\.org", "(?i:https?://)", "[a-z/]", "[a-z/]", "[a-z=&]", "[a-z]")
+    pattern = regex.compile(source)
     names = ("before", "url", "protocol", "domain", "port", "path", "query")
     found = pattern.search(" HTTPS://example.org:8080/a/b?x=y")
     assert found is not None
