@@ -87,6 +87,14 @@ def resolve_event(project: Project, event_id: str | None) -> str:
     return event_id
 
 
+def event_name(project: Project, event_id: str) -> str:
+    """The event's name as people read it (calendars, export titles): `name` from its
+    event.toml, or the id when that file does not read (`check` reports why)."""
+    problems: list[Problem] = []
+    event = _load_event(project, event_id, problems)
+    return event.name if event is not None and not problems else event_id
+
+
 # -- reading files ----------------------------------------------------------------------------
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
 from aspdigest.config import Project
@@ -381,33 +381,58 @@ def resume(
 
 
 def listing(
-    store: Store, event_id: str, *, day: dt.date | None = None, status: str | None = None
+    store: Store,
+    event_id: str,
+    *,
+    day: dt.date | None = None,
+    status: str | None = None,
+    project: Project | None = None,
 ) -> list[DeliveryStatus]:
+    """The event's deliveries by send time. Given the project, each approved delivery's
+    built files are compared with what was approved (`DeliveryStatus.changed`)."""
     tz = _tz(store, event_id)
     posted = store.posted_counts(event_id)
-    rows = [
-        delivery_status(d, tz, posted.get(d.id, 0))
-        for d in store.deliveries(event_id, status)
-        if day is None or d.date == day
-    ]
+    rows = []
+    for d in store.deliveries(event_id, status):
+        if day is not None and d.date != day:
+            continue
+        row = delivery_status(d, tz, posted.get(d.id, 0))
+        if (
+            project is not None
+            and d.status == Status.APPROVED
+            and changed_since_approval(project, d)
+        ):
+            row = replace(row, changed=True)
+        rows.append(row)
     far = dt.datetime.max.replace(tzinfo=dt.UTC)
     return sorted(rows, key=lambda r: (r.send_at_utc or far, r.channel, r.platform, r.id))
 
 
-def ics(store: Store, event_id: str) -> bytes:
-    """The queue as an iCalendar file: one event per delivery, with a UID that stays the
-    same across plans and stores (event, day, channel, platform), so calendars update."""
+def ics(
+    store: Store, event_id: str | Sequence[str], names: Mapping[str, str] | None = None
+) -> bytes:
+    """The queue of one or several events as an iCalendar file: one event per delivery,
+    titled with the event's name (`names`, id → name; the id where missing), with a UID that
+    stays the same across plans and stores (event, day, channel, platform), so calendars
+    update."""
     from icalendar import Calendar
     from icalendar import Event as VEvent
 
-    tz = _tz(store, event_id)
+    ids = [event_id] if isinstance(event_id, str) else list(event_id)
+    names = names or {}
     cal = Calendar()
     cal.add("prodid", "-//aspdigest//delivery queue//EN")
     cal.add("version", "2.0")
-    cal.add("x-wr-calname", f"{event_id} delivery queue")
-    for d in sorted(store.deliveries(event_id), key=lambda d: (d.date, d.channel, d.platform)):
+    title = ", ".join(names.get(e, e) for e in ids)
+    cal.add("x-wr-calname", f"{title} delivery queue")
+    deliveries = [(e, d) for e in ids for d in store.deliveries(e)]
+    for event, d in sorted(
+        deliveries, key=lambda p: (p[1].date, p[0], p[1].channel, p[1].platform)
+    ):
         if d.send_at is None:
             continue
+        tz = _tz(store, event)
+        event_title = names.get(event, event)
         what = f"{d.channel} {d.platform}".strip()
         item = VEvent()
         item.add(
@@ -417,7 +442,7 @@ def ics(store: Store, event_id: str) -> bytes:
         item.add("dtstamp", d.updated_at)
         item.add("dtstart", d.send_at)
         item.add("duration", dt.timedelta(minutes=15))
-        item.add("summary", f"{event_id} {what} for {d.date} [{d.status}]")
+        item.add("summary", f"{event_title}: {what} for {d.date} [{d.status}]")
         lines = [f"delivery {d.id}: {d.status}", f"local time: {local_text(d.send_at, tz)}"]
         if d.approved_by:
             lines.append(f"approved by {d.approved_by}")
@@ -444,24 +469,41 @@ class StatusReport:
     runner: RunnerHeartbeat | None
     running: bool
     counts: dict[str, int]
-    upcoming: tuple[DeliveryStatus, ...]  # the next approved deliveries
-    attention: tuple[DeliveryStatus, ...]  # unknown, held, failed, or due and not approved
+    upcoming: tuple[DeliveryStatus, ...]  # the next approved deliveries still ahead
+    attention: tuple[DeliveryStatus, ...]  # unknown, held, failed, changed, or due soon unapproved
+    missed: tuple[DeliveryStatus, ...] = ()  # their time passed; neither sent nor decided
+    subscribers: int = 0  # who the digest would go to now
+    now: dt.datetime | None = None  # the clock reading the report was made at
+    warnings: tuple[str, ...] = ()  # e.g. a digest still to go out with no subscribers
 
 
-def report(store: Store, event_id: str, *, running: bool) -> StatusReport:
+def report(
+    store: Store, event_id: str, *, running: bool, project: Project | None = None
+) -> StatusReport:
+    """The queue at a glance. Given the project, approved deliveries whose built files
+    changed since approval are among those needing a person."""
+    from aspdigest.queue.telling import is_missed, subscriber_warning
+
     queue = queue_of(store, event_id)
     tz = ZoneInfo(queue.timezone)
     now = store.clock()
-    rows = listing(store, event_id)
+    rows = listing(store, event_id, project=project)
     soon = now + dt.timedelta(hours=24)
+    missed = [r for r in rows if is_missed(r, now)]
     attention = [
         r
         for r in rows
-        if r.status in ("unknown", "held", "failed")
-        or (r.status == "planned" and r.send_at_utc is not None and r.send_at_utc <= soon)
+        if r.status in (Status.UNKNOWN, Status.HELD, Status.FAILED)
+        or (r.changed and not is_missed(r, now))
+        or (
+            r.status == Status.PLANNED and r.send_at_utc is not None and now < r.send_at_utc <= soon
+        )
     ]
-    upcoming = [r for r in rows if r.status == "approved"][:5]
+    upcoming = [r for r in rows if r.status == Status.APPROVED and not is_missed(r, now)][:5]
     counts = Counter(r.status for r in rows)
+    audience = len(store.active_subscribers())
+    digest_ahead = any(r.channel == "digest" and r.status in OPEN for r in rows)
+    warning = subscriber_warning(audience, digest_ahead)
     return StatusReport(
         event_id,
         str(tz.key),
@@ -472,4 +514,8 @@ def report(store: Store, event_id: str, *, running: bool) -> StatusReport:
         dict(sorted(counts.items())),
         tuple(upcoming),
         tuple(attention),
+        tuple(missed),
+        audience,
+        now,
+        (warning,) if warning else (),
     )
