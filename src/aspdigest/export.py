@@ -224,10 +224,10 @@ def export(
     platforms: Sequence[str] | None = None,
     *,
     queue: Queue | None = None,
-    name: str | None = None,
+    title: str | None = None,
 ) -> Export:
     """The built drafts of `event_id` (optionally one day, some platforms) in `fmt`. `queue`
-    says what the state store's queue does with each (day, channel, platform); `name` is the
+    says what the state store's queue does with each (day, channel, platform); `title` is the
     event's name for titles (the id when not given)."""
     if fmt not in FORMATS:
         raise UserError(f'--format: expected one of {", ".join(FORMATS)}, got "{fmt}"')
@@ -260,7 +260,7 @@ def export(
             if name in threads:
                 drafts += _drafts(project, folder, threads[name], times or {}, queue or {})
     writer = {"csv": to_csv, "json": to_json, "md": to_markdown}[fmt]
-    data = writer(drafts, event_id, name or event_id)
+    data = writer(drafts, event_id, title or event_id)
     return Export(fmt, data, tuple(drafts), tuple(days), chosen)
 
 
@@ -349,7 +349,7 @@ def to_markdown(drafts: Sequence[Draft], event_id: str, name: str = "") -> bytes
             lines += [
                 f"### {display_name(d.platform)}: {what}",
                 "",
-                f"{when[:1].upper()}{when[1:]}.",
+                f"{when}.",
                 "",
             ]
         title = (

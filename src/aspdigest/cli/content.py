@@ -235,7 +235,7 @@ def export(
             day.isoformat() if day else None,
             platform,
             queue=queue_words(proj, event_id),
-            name=event_name(proj, event_id),
+            title=event_name(proj, event_id),
         )
     )
     if output is None:
