@@ -17,6 +17,7 @@ import datetime as dt
 from aspdigest.config import Project
 from aspdigest.queue.approval import DeliveryStatus
 from aspdigest.queue.schedule import local_text
+from aspdigest.store.base import Clock, utcnow
 from aspdigest.store.lifecycle import Status
 
 CHANGED = "changed since approval — approve again"
@@ -71,7 +72,9 @@ def subscriber_warning(count: int, has_digest: bool = True) -> str | None:
     return NO_SUBSCRIBERS if has_digest and count == 0 else None
 
 
-def queue_words(project: Project, event_id: str) -> dict[tuple[str, str, str], str]:
+def queue_words(
+    project: Project, event_id: str, *, clock: Clock = utcnow
+) -> dict[tuple[str, str, str], str]:
     """What the state store's queue will do with each (day, channel, platform) of the event,
     in `status_text`'s words, for `export`; empty when there is no store yet (reading never
     creates one) or nothing is planned."""
@@ -81,7 +84,7 @@ def queue_words(project: Project, event_id: str) -> dict[tuple[str, str, str], s
 
     if not store_exists(project):
         return {}
-    with open_project_store(project) as store:
+    with open_project_store(project, clock=clock) as store:
         if store.queue(event_id) is None:
             return {}
         now = store.clock()
