@@ -102,6 +102,14 @@ def run_command(
         float,
         typer.Option("--speed", metavar="N", help="With --rehearse: run the clock N times faster."),
     ] = 60.0,
+    as_approved: Annotated[
+        bool,
+        typer.Option(
+            "--as-approved",
+            help="With --rehearse: rehearse every delivery of the day as if approved "
+            "(default: as the real queue stands).",
+        ),
+    ] = False,
     poll: Annotated[
         float | None,
         typer.Option(
@@ -126,27 +134,35 @@ def run_command(
         with log_to(sys.stderr):  # one JSON object per line, for people and log collectors
             run(lambda: serve(proj, event_id, environ=os.environ, poll=poll))
         return
+    from aspdigest.cli.table import print_table
     from aspdigest.queue.rehearsal import rehearse as run_rehearsal
     from aspdigest.queue.schedule import local_text
 
     day = rehearse
     with log_to(sys.stderr):
-        result = run(lambda: run_rehearsal(proj, event_id, day, speed, environ=os.environ))
+        result = run(
+            lambda: run_rehearsal(
+                proj, event_id, day, speed, environ=os.environ, as_approved=as_approved
+            )
+        )
+    rows = []
     for r in result.deliveries:
         late = f"{r.late_seconds * 1000:.0f} ms late" if r.late_seconds is not None else "-"
         zone = r.planned_local.tzinfo or dt.UTC
-        print(
-            "\t".join(
-                [
-                    local_text(r.planned_local, zone),
-                    r.channel,
-                    r.platform or "email",
-                    r.status,
-                    late,
-                    r.detail,
-                ]
-            )
+        rows.append(
+            [
+                local_text(r.planned_local, zone),
+                r.channel,
+                r.platform or "email",
+                r.status,
+                late,
+                r.outcome,
+                r.detail,
+            ]
         )
+    print_table(
+        ("local time", "channel", "platform", "status", "late", "the real run", "detail"), rows
+    )
     print(
         f"rehearsal of {event_id} {day} at {speed:g}x: {result.messages} message(s) in "
         f"{proj.relative(result.folder / 'mail')}, posts in "
