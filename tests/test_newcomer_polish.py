@@ -48,3 +48,35 @@ def test_preview_neither_rebuilds_for_nor_logs_editor_temp_files(sample_root: Pa
         assert not any(name in line for line in lines for name in TEMP_NAMES)
     finally:
         preview.stop()
+
+
+def test_alt_text_context_is_in_the_thread_language_not_the_quote_language(
+    tmp_path: Path,
+) -> None:
+    import json
+    import shutil
+
+    from aspdigest.build import build
+    from aspdigest.config import load_project
+
+    root = tmp_path / "project"
+    shutil.copytree(Path(__file__).parent / "fixtures/project", root)
+    record = root / "content/demo/2025-03-10/keynote.md"
+    text = record.read_text(encoding="utf-8").replace(
+        '  - text: "If the Court collapses, the rule of law collapses."\n',
+        '  - text: "Si la Cour s\'effondre, l\'État de droit s\'effondre."\n    lang: fr\n',
+    )
+    assert "lang: fr" in text
+    record.write_text(text, encoding="utf-8")
+    build(load_project(root, environ={}), "demo")
+    thread = json.loads((root / "out/demo/2025-03-10/thread.bluesky.json").read_text())
+    assert thread["language"] == "en"
+    alts = [
+        m["alt"]
+        for p in [*thread["posts"], *(p for q in thread["quote_posts"] for p in q["posts"])]
+        for m in p["media"]
+    ]
+    assert alts, "the French quote has a card"
+    assert all("Si la Cour s’effondre" in a or "Si la Cour s'effondre" in a for a in alts), alts
+    assert any(a.endswith("DemoConf, March 10, 2025.") for a in alts), alts
+    assert not any("mars" in a for a in alts), alts
