@@ -64,7 +64,7 @@ def test_alt_text_context_is_in_the_thread_language_not_the_quote_language(
     record = root / "content/demo/2025-03-10/keynote.md"
     text = record.read_text(encoding="utf-8").replace(
         '  - text: "If the Court collapses, the rule of law collapses."\n',
-        '  - text: "Si la Cour s\'effondre, l\'État de droit s\'effondre."\n    lang: fr\n',
+        "  - text: \"Si la Cour s'effondre, l'État de droit s'effondre.\"\n    lang: fr\n",
     )
     assert "lang: fr" in text
     record.write_text(text, encoding="utf-8")
