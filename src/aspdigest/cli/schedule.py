@@ -146,7 +146,8 @@ def schedule_plan(
     if past:
         sys.stderr.write(
             f"note: {len(past)} deliveries are already past their time and not sent "
-            f"(ids {', '.join(str(r.id) for r in past)}); `aspdigest schedule plan "
+            f"(ids {', '.join(str(r.id) for r in past[:10])}{', …' if len(past) > 10 else ''})"
+            f"; `aspdigest schedule plan "
             f"{event_id} --skip-past` marks them skipped\n"
         )
     _warn(subscriber_warning(audience, any(r.channel == "digest" for r in rows)))

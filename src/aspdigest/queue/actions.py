@@ -4,21 +4,22 @@ Schedule/outbox stage, after `plan` (… → build → schedule/outbox → deliv
 function is a guarded status change on one delivery (or on one event's queue) in the state
 store that returns the new frozen `Delivery` (or `Queue`) or raises a one-line `UserError`:
 `reschedule`, `send_now`, `skip`, `retry`, `resolve` (`resolve_recipients` for single
-recipients), `pause`, `resume`; and the read-only views `show` (one delivery), `listing`, `ics` (an iCalendar file with stable UIDs) and `report` (for `aspdigest
-status`). Every change is written to the delivery's log with who made it.
+recipients), `pause`, `resume`; and the read-only views `show` (one delivery), `listing` and
+`report` (for `aspdigest status`); the calendar view is `queue.ics`. Every change is written to the delivery's log with who made it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
 from aspdigest.config import Project
 from aspdigest.errors import UserError
 from aspdigest.queue.approval import DeliveryStatus, changed_since_approval, delivery_status, label
+from aspdigest.queue.ics import ics as ics  # re-exported: the calendar lived here at first
 from aspdigest.queue.plan import PlanChange as PlanChange  # re-exported: plan lived here at first
 from aspdigest.queue.plan import PlanResult as PlanResult
 from aspdigest.queue.plan import plan as plan
@@ -406,58 +407,6 @@ def listing(
         rows.append(row)
     far = dt.datetime.max.replace(tzinfo=dt.UTC)
     return sorted(rows, key=lambda r: (r.send_at_utc or far, r.channel, r.platform, r.id))
-
-
-def ics(
-    store: Store, event_id: str | Sequence[str], names: Mapping[str, str] | None = None
-) -> bytes:
-    """The queue of one or several events as an iCalendar file: one event per delivery,
-    titled with the event's name (`names`, id → name; the id where missing), with a UID that
-    stays the same across plans and stores (event, day, channel, platform), so calendars
-    update."""
-    from icalendar import Calendar
-    from icalendar import Event as VEvent
-
-    ids = [event_id] if isinstance(event_id, str) else list(event_id)
-    names = names or {}
-    cal = Calendar()
-    cal.add("prodid", "-//aspdigest//delivery queue//EN")
-    cal.add("version", "2.0")
-    title = ", ".join(names.get(e, e) for e in ids)
-    cal.add("x-wr-calname", f"{title} delivery queue")
-    deliveries = [(e, d) for e in ids for d in store.deliveries(e)]
-    for event, d in sorted(
-        deliveries, key=lambda p: (p[1].date, p[0], p[1].channel, p[1].platform)
-    ):
-        if d.send_at is None:
-            continue
-        tz = _tz(store, event)
-        event_title = names.get(event, event)
-        what = f"{d.channel} {d.platform}".strip()
-        item = VEvent()
-        item.add(
-            "uid",
-            f"{d.event}-{d.date}-{d.channel}{'-' + d.platform if d.platform else ''}@aspdigest",
-        )
-        item.add("dtstamp", d.updated_at)
-        item.add("dtstart", d.send_at)
-        item.add("duration", dt.timedelta(minutes=15))
-        item.add("summary", f"{event_title}: {what} for {d.date} [{d.status}]")
-        lines = [f"delivery {d.id}: {d.status}", f"local time: {local_text(d.send_at, tz)}"]
-        if d.approved_by:
-            lines.append(f"approved by {d.approved_by}")
-        if d.last_error:
-            lines.append(d.last_error)
-        item.add("description", "\n".join(lines))
-        item.add(
-            "status",
-            {"skipped": "CANCELLED", "planned": "TENTATIVE", "held": "TENTATIVE"}.get(
-                d.status, "CONFIRMED"
-            ),
-        )
-        cal.add_component(item)
-    data: bytes = cal.to_ical()
-    return data
 
 
 @dataclass(frozen=True)
