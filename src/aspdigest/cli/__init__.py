@@ -5,7 +5,7 @@ prints the result. This module holds the Typer app and what every command shares
 commands live beside it by topic: `content.py` (check, build, schema, export, preview),
 `mail.py` (send, subscribers), `schedule.py` (schedule …),
 `delivery.py` (approve, run, status) and
-`accounts.py` (accounts check). Library errors (`UserError`) become one line per problem on stderr and
+`accounts.py` (accounts check); `table.py` draws their listings. Library errors (`UserError`) become one line per problem on stderr and
 exit status 1; nothing else is caught, so a bug still shows its traceback. Heavy modules
 are imported inside the commands that need them, keeping `aspdigest --help` fast.
 """
