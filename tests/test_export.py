@@ -132,8 +132,14 @@ def test_dates_and_times_come_from_the_schedule(project: Project) -> None:
         ("quote", "2024-12-06", "2024-12-07", "16:00"),
     }
     text = export(project, "asp23", "md", day="2024-12-06").data.decode()
-    assert "### X: thread, 6 posts\n\nsent 2024-12-07 at 12:00 (Europe/Amsterdam).\n" in text
-    assert "### X: quote posts\n\nsent 2024-12-07 at 16:00 (Europe/Amsterdam).\n" in text
+    assert (
+        "### X: thread, 6 posts\n\nto go out 2024-12-07 at 12:00 (Europe/Amsterdam); "
+        "not planned yet.\n" in text
+    )
+    assert (
+        "### X: quote posts\n\nto go out 2024-12-07 at 16:00 (Europe/Amsterdam); "
+        "not planned yet.\n" in text
+    )
 
 
 def test_markdown_fences_outlast_backticks_in_posts() -> None:
@@ -256,7 +262,9 @@ def test_cli_writes_the_format_its_output_names(project: Project) -> None:
 
 def test_cli_prints_markdown_by_default_and_json_on_request(project: Project) -> None:
     result = runner.invoke(app, ["export", "--day", "2024-12-05", "--project", str(project.root)])
-    assert result.exit_code == 0 and result.stdout.startswith("# asp23: post drafts for review")
+    assert result.exit_code == 0 and result.stdout.startswith(
+        "# 23rd Session of the Assembly of States Parties to the Rome Statute: post drafts"
+    )
     result = runner.invoke(
         app, ["export", "--format", "json", "--platform", "threads", "--project", str(project.root)]
     )

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from aspdigest.build import build
 from aspdigest.cli import app
+from aspdigest.cli.schedule import ROW_HEADERS
 from aspdigest.config import Project
 from aspdigest.deliver import publication_for
 from aspdigest.deliver.handoff import HandoffPublisher
@@ -455,13 +456,15 @@ def test_pause_and_resume_ask_about_overdue_deliveries(proj: Project, store: Sto
 
 def test_ics_has_stable_uids(proj: Project, store: Store, tmp_path: Path) -> None:
     planned(proj, store)
-    data = queue.ics(store, "asp23")
+    data = queue.ics(store, "asp23", {"asp23": "Assembly 23"})
     cal = Calendar.from_ical(data)
     events = [c for c in cal.walk() if c.name == "VEVENT"]
     assert len(events) == 50
     first = next(e for e in events if str(e["uid"]) == "asp23-2024-12-02-digest@aspdigest")
     assert first.decoded("dtstart") == dt.datetime(2024, 12, 3, 6, 30, tzinfo=dt.UTC)
-    assert str(first["summary"]) == "asp23 digest for 2024-12-02 [planned]"
+    # the event's name, not its id, as calendars show it
+    assert str(first["summary"]) == "Assembly 23: digest for 2024-12-02 [planned]"
+    assert str(cal["x-wr-calname"]) == "Assembly 23 delivery queue"
     with open_store(f"sqlite:///{tmp_path / 'other.sqlite'}") as other:
         plan.plan(proj, "asp23", other)
         uids = {
@@ -588,11 +591,15 @@ def test_cli_plan_approve_list_status(root: Path) -> None:
     args = ["--project", str(root)]
     result = cli.invoke(app, ["schedule", "plan", "asp23", *args])
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines()[0] == "asp23: 50 deliveries (50 created)"
+    assert result.stdout.splitlines()[:2] == [
+        "asp23: 50 deliveries (50 created)",
+        "id\tday\tlocal time\tutc\tchannel\tplatform\tstatus\twhat happens",
+    ]
+    # the real clock is long past December 2024: every delivery is shown as missed
     assert (
         "1\t2024-12-02\tTue 2024-12-03 07:30 CET\t2024-12-03 06:30Z\tdigest\temail\tplanned"
-        in result.stdout.splitlines()
-    )
+        "\tmissed: due Tue 2024-12-03 07:30 CET, never approved"
+    ) in result.stdout.splitlines()
     result = cli.invoke(
         app,
         ["approve", "asp23", "2024-12-02", "--channel", "digest", *args],
@@ -618,6 +625,7 @@ def test_cli_plan_approve_list_status(root: Path) -> None:
         "approved_by": "Ana Example",
         "last_error": None,
         "posted": 0,
+        "changed_since_approval": False,
     }
     result = cli.invoke(app, ["schedule", "resolve", "1", *args])
     assert result.exit_code == 1 and result.stderr == "resolve: say --sent or --not-sent\n"
@@ -627,7 +635,8 @@ def test_cli_plan_approve_list_status(root: Path) -> None:
         "(skipped)\n"
     )
     result = cli.invoke(app, ["schedule", "list", "--day", "2024-12-09", *args])
-    assert result.exit_code == 0 and result.stdout == ""
+    assert result.exit_code == 0 and result.stdout == "\t".join(ROW_HEADERS) + "\n"
+    assert result.stderr == "no deliveries\n"
     result = cli.invoke(app, ["status", "--json", *args])
     data = json.loads(result.stdout)
     assert data["running"] is False and data["counts"] == {"planned": 49, "skipped": 1}

@@ -345,6 +345,7 @@ def test_rehearsal_replays_a_day_against_a_local_sink(root: Path) -> None:
             "2024-12-02",
             "--speed",
             "7200",
+            "--as-approved",
             "--project",
             str(root),
         ],
@@ -354,13 +355,17 @@ def test_rehearsal_replays_a_day_against_a_local_sink(root: Path) -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    rows = [line.split("\t") for line in result.stdout.splitlines()[:-1]]
+    lines = result.stdout.splitlines()
+    assert lines[0] == "local time\tchannel\tplatform\tstatus\tlate\tthe real run\tdetail"
+    rows = [line.split("\t") for line in lines[1:-1]]
     assert [(r[0], r[1], r[2], r[3]) for r in rows][:2] == [
         ("Tue 2024-12-03 07:30 CET", "digest", "email", "sent"),
         ("Tue 2024-12-03 12:00 CET", "thread", "bluesky", "sent"),
     ]
     assert len(rows) == 11 and {r[3] for r in rows} == {"sent"}
     assert all(re.fullmatch(r"\d+ ms late", r[4]) for r in rows)
+    assert rows[0][5] == "would send to 5 subscribers"
+    assert rows[1][5] == "would post 8 posts to Bluesky"
     assert result.stdout.splitlines()[-1] == (
         "rehearsal of asp23 2024-12-02 at 7200x: 5 message(s) in "
         "outbox/asp23/rehearsal/2024-12-02/mail, posts in outbox/asp23/rehearsal/2024-12-02/outbox"

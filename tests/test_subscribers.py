@@ -228,7 +228,10 @@ def test_subscribers_commands(sample_root: Path, monkeypatch: pytest.MonkeyPatch
     )
     assert result.output == "New@example.org: suppressed (bounced)\n"
     result = runner.invoke(app, ["subscribers", "list"])
-    assert result.output == ("ana.example@example.org\nnew@example.org\t\t\tsuppressed: bounced\n")
+    assert result.output == (
+        "address\tname\tlanguage\tstatus\n"
+        "ana.example@example.org\nnew@example.org\t\t\tsuppressed: bounced\n"
+    )
     result = runner.invoke(app, ["subscribers", "list", "--json"])
     listed = json.loads(result.output)
     assert listed[1] == {
@@ -265,7 +268,7 @@ def test_import_command_refuses_an_encoded_line_break_and_imports_nothing(
         '_name?=", which decodes to U+000D (CARRIAGE RETURN); write the text itself\n',
     )
     result = CliRunner().invoke(app, ["subscribers", "list"])
-    assert result.output == ""
+    assert result.stdout == "address\tname\tlanguage\tstatus\n"
 
 
 # -- the edges a mutation run found unwatched (issue 22) -------------------------------------------

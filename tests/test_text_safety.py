@@ -417,7 +417,10 @@ def test_subscribers_list_escapes_what_the_store_holds(sample_root: Path) -> Non
         store.import_subscribers([("ana@example.org", "Ana\x1b[2J\r\n\u202eevil", "en")])
     result = runner.invoke(app, ["subscribers", "list", "--project", str(sample_root)])
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines() == ["ana@example.org\tAna\\x1b[2J\\x0d\\n\\u202eevil\ten"]
+    assert result.stdout.splitlines() == [
+        "address\tname\tlanguage\tstatus",
+        "ana@example.org\tAna\\x1b[2J\\x0d\\n\\u202eevil\ten",
+    ]
 
 
 def test_a_stray_byte_order_mark_and_a_line_separator_in_event_fields(tmp_path: Path) -> None:

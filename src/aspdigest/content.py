@@ -62,6 +62,14 @@ class Content:
     warnings: tuple[Problem, ...] = ()
 
 
+def event_name(project: Project, event_id: str) -> str:
+    """The event's name as people read it (calendars, export titles): `name` from its
+    event.toml, or the id when that file does not read (`check` reports why)."""
+    problems: list[Problem] = []
+    event = _load_event(project, event_id, problems)
+    return event.name if event is not None and not problems else event_id
+
+
 # -- reading files ----------------------------------------------------------------------------
 
 

@@ -21,7 +21,7 @@ import csv
 import io
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -58,9 +58,12 @@ CSV_COLUMNS = (
     "alt_text",
     "records",
     "quote",
+    "status",
 )
 CHANNELS = {"thread": "thread", "quote": "quotes"}  # draft kind → schedule channel
 Times = dict[tuple[str, str, str], tuple[str, str]]  # (day, channel, platform) → (date, HH:MM)
+# (day, channel, platform) → what the queue will really do with it, in `queue.telling`'s words
+Queue = Mapping[tuple[str, str, str], str]
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,9 @@ class Draft:
     images: tuple[Image, ...]
     records: tuple[str, ...]
     quote: str  # "record quote n" for a quote post, else ""
+    # What the queue does with it: "scheduled for … (approved by …)", "sent at …", "skipped"…;
+    # "not planned yet" / "not scheduled" when there is no queue for it.
+    status: str = ""
 
 
 @dataclass(frozen=True)
@@ -153,10 +159,14 @@ def _load_day(
     return threads
 
 
-def _drafts(project: Project, folder: Path, thread: dict[str, Any], times: Times) -> list[Draft]:
+def _drafts(
+    project: Project, folder: Path, thread: dict[str, Any], times: Times, queue: Queue
+) -> list[Draft]:
     def draft(post: dict[str, Any], kind: str, total: int, quote: str) -> Draft:
         day, platform = thread["date"], thread["platform"]
-        date, time = times.get((day, CHANNELS[kind], platform), (day, ""))
+        key = (day, CHANNELS[kind], platform)
+        date, time = times.get(key, (day, ""))
+        status = queue.get(key) or ("not planned yet" if time else "not scheduled")
         return Draft(
             date=date,
             local_time=time,
@@ -176,6 +186,7 @@ def _drafts(project: Project, folder: Path, thread: dict[str, Any], times: Times
             ),
             records=tuple(post["records"]),
             quote=quote,
+            status=status,
         )
 
     posts = thread["posts"]
@@ -211,8 +222,13 @@ def export(
     fmt: str = "md",
     day: str | None = None,
     platforms: Sequence[str] | None = None,
+    *,
+    queue: Queue | None = None,
+    title: str | None = None,
 ) -> Export:
-    """The built drafts of `event_id` (optionally one day, some platforms) in `fmt`."""
+    """The built drafts of `event_id` (optionally one day, some platforms) in `fmt`. `queue`
+    says what the state store's queue does with each (day, channel, platform); `title` is the
+    event's name for titles (the id when not given)."""
     if fmt not in FORMATS:
         raise UserError(f'--format: expected one of {", ".join(FORMATS)}, got "{fmt}"')
     chosen = tuple(platforms) if platforms else project.settings.social.platforms
@@ -242,12 +258,13 @@ def export(
             times = scheduled_times(project, event_id) if times is None else times
         for name in chosen:
             if name in threads:
-                drafts += _drafts(project, folder, threads[name], times or {})
+                drafts += _drafts(project, folder, threads[name], times or {}, queue or {})
     writer = {"csv": to_csv, "json": to_json, "md": to_markdown}[fmt]
-    return Export(fmt, writer(drafts, event_id), tuple(drafts), tuple(days), chosen)
+    data = writer(drafts, event_id, title or event_id)
+    return Export(fmt, data, tuple(drafts), tuple(days), chosen)
 
 
-def to_csv(drafts: Sequence[Draft], event_id: str) -> bytes:
+def to_csv(drafts: Sequence[Draft], event_id: str, name: str = "") -> bytes:
     """One row per post; UTF-8 with a byte-order mark so spreadsheets read it as UTF-8."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
@@ -271,6 +288,7 @@ def to_csv(drafts: Sequence[Draft], event_id: str) -> bytes:
             "\n".join(i.alt for i in d.images),
             " ".join(d.records),
             d.quote,
+            d.status,
         ]
         writer.writerow(_inert(cell) for cell in row)
     return buffer.getvalue().encode("utf-8-sig")
@@ -287,8 +305,8 @@ def _inert(value: str | int) -> str | int:
     return value
 
 
-def to_json(drafts: Sequence[Draft], event_id: str) -> bytes:
-    data = {"event": event_id, "posts": [asdict(d) for d in drafts]}
+def to_json(drafts: Sequence[Draft], event_id: str, name: str = "") -> bytes:
+    data = {"event": event_id, "name": name or event_id, "posts": [asdict(d) for d in drafts]}
     return (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
@@ -306,13 +324,13 @@ def _longest_backticks(text: str) -> int:
     return best
 
 
-def to_markdown(drafts: Sequence[Draft], event_id: str) -> bytes:
+def to_markdown(drafts: Sequence[Draft], event_id: str, name: str = "") -> bytes:
     """A review document: by day, then platform; each post with its length against its limit.
 
     Every text from the content (post, alt text) is in a fence of its own, so Markdown in a
     title or an alt text is shown as written and cannot start a link, an image or HTML.
     """
-    lines = [f"# {event_id}: post drafts for review", ""]
+    lines = [f"# {name or event_id}: post drafts for review", ""]
     day = platform = kind = None
     for d in drafts:
         if d.day != day:
@@ -325,12 +343,15 @@ def to_markdown(drafts: Sequence[Draft], event_id: str) -> bytes:
                 if d.kind == "thread"
                 else "quote posts"
             )
-            when = (
-                f"sent {d.date} at {d.local_time} ({d.timezone})"
-                if d.local_time
-                else "not scheduled"
-            )
-            lines += [f"### {display_name(d.platform)}: {what}", "", f"{when}.", ""]
+            when = d.status or "not scheduled"
+            if d.local_time and d.status == "not planned yet":
+                when = f"to go out {d.date} at {d.local_time} ({d.timezone}); not planned yet"
+            lines += [
+                f"### {display_name(d.platform)}: {what}",
+                "",
+                f"{when}.",
+                "",
+            ]
         title = (
             f"{d.position}/{d.total}"
             if d.kind == "thread"

@@ -234,13 +234,39 @@ class Preview:
             thread.join(timeout=5)
 
 
+def editor_temp(path: str | Path) -> bool:
+    """A file an editor writes beside the one being edited, never content: Emacs locks and
+    autosaves (`.#x`, `#x#`), backups (`x~`), Vim swap files (`.x.swp`) and its write test
+    `4913`, `x.tmp`, and any other hidden file (`.x`). Saving a record must rebuild once, and
+    the log must name the record, not these."""
+    name = Path(path).name
+    return (
+        name.startswith(".")
+        or name.endswith(("~", ".tmp", ".swp", ".swx"))
+        or (name.startswith("#") and name.endswith("#"))
+        or name.isdigit()  # Vim's 4913 (and its 4914, 4915… when taken)
+    )
+
+
+def worth_rebuilding(_change: object, path: str) -> bool:
+    """The watcher's filter: changes to editor temp files (`editor_temp`) start no rebuild."""
+    return not editor_temp(path)
+
+
 def _watch(site: Site, paths: list[Path], stop: threading.Event) -> None:
     import watchfiles
 
     for changes in watchfiles.watch(
-        *paths, stop_event=stop, debounce=300, step=50, raise_interrupt=False
+        *paths,
+        watch_filter=worth_rebuilding,
+        stop_event=stop,
+        debounce=300,
+        step=50,
+        raise_interrupt=False,
     ):
-        names = sorted({Path(p).name for _, p in changes})
+        names = sorted({Path(p).name for _, p in changes if not editor_temp(p)})
+        if not names:
+            continue
         site.rebuild(f"changed {', '.join(names[:3])}{' …' if len(names) > 3 else ''}")
 
 

@@ -5,7 +5,7 @@ prints the result. This module holds the Typer app and what every command shares
 commands live beside it by topic: `content.py` (check, build, schema, export, preview),
 `mail.py` (send, subscribers), `schedule.py` (schedule …),
 `delivery.py` (approve, run, status) and
-`accounts.py` (accounts check). Library errors (`UserError`) become one line per problem on stderr and
+`accounts.py` (accounts check); `table.py` draws their listings. Library errors (`UserError`) become one line per problem on stderr and
 exit status 1; nothing else is caught, so a bug still shows its traceback. Heavy modules
 are imported inside the commands that need them, keeping `aspdigest --help` fast.
 """
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, NamedTuple, TypeVar
 
 import typer
 
+from aspdigest.cli.table import cell as cell
 from aspdigest.errors import UserError
 from aspdigest.safetext import terminal_safe
 
@@ -66,11 +67,6 @@ def fail(lines: list[str]) -> None:
     raise typer.Exit(1)
 
 
-def cell(text: str) -> str:
-    """One field of a tab-separated listing, printable: controls, tabs and newlines escaped."""
-    return terminal_safe(text).replace("\t", "\\t").replace("\n", "\\n")
-
-
 def approver(name: str | None) -> str:
     """Who does it: `--by`, else $ASPDIGEST_APPROVER, else the OS user; refused (exit 1)
     unless it is one printable line, since it goes into the store, the log and listings."""
@@ -91,6 +87,18 @@ def run(action: Callable[[], T]) -> T:
     except UserError as exc:
         fail(exc.lines())
         raise AssertionError("unreachable") from None
+
+
+def resolve_all(path: Path | None, event: str | None) -> tuple[Project, list[str]]:
+    """For the commands that can cover the whole project (`status`, `schedule list`,
+    `schedule ics`): the event named, else every event of the project."""
+    from aspdigest.config import load_project
+    from aspdigest.inputs import list_events, resolve_event
+
+    project = run(lambda: load_project(path))
+    if event is None and len(events := list_events(project)) > 1:
+        return project, events
+    return project, [run(lambda: resolve_event(project, event))]
 
 
 class Target(NamedTuple):
@@ -129,6 +137,28 @@ def parse_date(value: str, what: str) -> dt.date:
     except ValueError:
         fail([f'{what}: expected a date like 2024-12-02, got "{value}"'])
         raise AssertionError("unreachable") from None
+
+
+def event_and_day(values: list[str]) -> tuple[str | None, dt.date]:
+    """`[EVENT] DATE`: one value is the date (the event then being the project's only one),
+    two are the event and the date. Typer fills positional arguments left to right, so the
+    command takes them as one list and this sorts them out."""
+    if len(values) == 1:
+        return None, parse_date(values[0], "DATE")
+    if len(values) == 2:
+        return values[0], parse_date(values[1], "DATE")
+    fail([f"expected [EVENT] DATE, got {len(values)} arguments: {' '.join(values)}"])
+    raise AssertionError("unreachable")
+
+
+EventDayArg = Annotated[
+    list[str],
+    typer.Argument(
+        metavar="[EVENT] DATE",
+        help="Event id (optional when the project has one), then the conference day (YYYY-MM-DD).",
+        show_default=False,
+    ),
+]
 
 
 def date_param(what: str) -> Callable[[str], dt.date]:

@@ -244,7 +244,9 @@ def export(
     project: ProjectOpt = None,
 ) -> None:
     """Export the built post drafts for review or bulk import (needs `aspdigest build`)."""
+    from aspdigest.content import event_name
     from aspdigest.export import export as run_export
+    from aspdigest.queue.telling import queue_words
 
     proj, event_id = resolve(project, event)
     chosen = fmt.value if fmt else None
@@ -252,7 +254,13 @@ def export(
         chosen = {".csv": "csv", ".json": "json", ".md": "md"}.get(output.suffix.lower())
     result = run(
         lambda: run_export(
-            proj, event_id, chosen or "md", day.isoformat() if day else None, platform
+            proj,
+            event_id,
+            chosen or "md",
+            day.isoformat() if day else None,
+            platform,
+            queue=queue_words(proj, event_id),
+            title=event_name(proj, event_id),
         )
     )
     if output is None:

@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
+from functools import partial
 from typing import Annotated
 
 import typer
 
 from aspdigest.cli import (
     EventArg,
+    EventDayArg,
     JsonOpt,
     ProjectOpt,
     app,
     cell,
     date_param,
-    opened,
+    event_and_day,
     resolve,
+    resolve_all,
     run,
 )
 from aspdigest.cli.schedule import ByOpt, _by, _row
@@ -30,13 +34,7 @@ from aspdigest.cli.schedule import ByOpt, _by, _row
 
 @app.command()
 def approve(
-    event: Annotated[str, typer.Argument(metavar="EVENT", help="Event id.")],
-    day: Annotated[
-        dt.date,
-        typer.Argument(
-            metavar="DATE", parser=date_param("DATE"), help="Conference day (YYYY-MM-DD)."
-        ),
-    ],
+    event_day: EventDayArg,
     channel: Annotated[
         str | None, typer.Option("--channel", help="Only digest, thread or quotes.")
     ] = None,
@@ -55,8 +53,10 @@ def approve(
     """Approve a day's built artifacts (recorded by sha256; checked again at send time)."""
     from aspdigest.queue.approval import Approved, check_request
     from aspdigest.queue.approval import approve as run_approve
+    from aspdigest.queue.telling import subscriber_warning
     from aspdigest.store import open_project_store
 
+    event, day = event_and_day(event_day)
     proj, event_id = resolve(project, event)
 
     def go() -> list[Approved]:
@@ -64,11 +64,17 @@ def approve(
         # Bad input is refused before the store is opened (which would create it).
         check_request(proj, event_id, day, channel=channel, platform=platform, by=who)
         with open_project_store(proj) as store:
-            return run_approve(
+            approved = run_approve(
                 proj, store, event_id, day, channel=channel, platform=platform, by=who
             )
+            audience.append(len(store.active_subscribers()))
+            return approved
 
+    audience: list[int] = []
     done = run(go)
+    warning = subscriber_warning(audience[0], any(a.channel == "digest" for a in done))
+    if warning:
+        sys.stderr.write(f"warning: {warning}\n")
     if as_json:
         print(json.dumps([a.__dict__ for a in done], indent=2))
         return
@@ -96,6 +102,14 @@ def run_command(
         float,
         typer.Option("--speed", metavar="N", help="With --rehearse: run the clock N times faster."),
     ] = 60.0,
+    as_approved: Annotated[
+        bool,
+        typer.Option(
+            "--as-approved",
+            help="With --rehearse: rehearse every delivery of the day as if approved "
+            "(default: as the real queue stands).",
+        ),
+    ] = False,
     poll: Annotated[
         float | None,
         typer.Option(
@@ -120,27 +134,35 @@ def run_command(
         with log_to(sys.stderr):  # one JSON object per line, for people and log collectors
             run(lambda: serve(proj, event_id, environ=os.environ, poll=poll))
         return
+    from aspdigest.cli.table import print_table
     from aspdigest.queue.rehearsal import rehearse as run_rehearsal
     from aspdigest.queue.schedule import local_text
 
     day = rehearse
     with log_to(sys.stderr):
-        result = run(lambda: run_rehearsal(proj, event_id, day, speed, environ=os.environ))
+        result = run(
+            lambda: run_rehearsal(
+                proj, event_id, day, speed, environ=os.environ, as_approved=as_approved
+            )
+        )
+    rows = []
     for r in result.deliveries:
         late = f"{r.late_seconds * 1000:.0f} ms late" if r.late_seconds is not None else "-"
         zone = r.planned_local.tzinfo or dt.UTC
-        print(
-            "\t".join(
-                [
-                    local_text(r.planned_local, zone),
-                    r.channel,
-                    r.platform or "email",
-                    r.status,
-                    late,
-                    r.detail,
-                ]
-            )
+        rows.append(
+            [
+                local_text(r.planned_local, zone),
+                r.channel,
+                r.platform or "email",
+                r.status,
+                late,
+                r.outcome,
+                r.detail,
+            ]
         )
+    print_table(
+        ("local time", "channel", "platform", "status", "late", "the real run", "detail"), rows
+    )
     print(
         f"rehearsal of {event_id} {day} at {speed:g}x: {result.messages} message(s) in "
         f"{proj.relative(result.folder / 'mail')}, posts in "
@@ -150,34 +172,61 @@ def run_command(
 
 @app.command()
 def status(event: EventArg = None, project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
-    """The queue at a glance: runner, pause, counts, what is next, what needs a person."""
-    from aspdigest.queue.actions import report
-    from aspdigest.queue.schedule import local_text
+    """The queue at a glance: runner, pause, counts, what is next, what was missed, what needs
+    a person (every planned event of the project when it has several and none is named)."""
+    from aspdigest.queue.actions import StatusReport, report
     from aspdigest.queue.serve import store_name
+    from aspdigest.store import open_project_store
     from aspdigest.store.lock import RunnerLock
 
-    with opened(project, event) as (proj, event_id, store):
+    proj, event_ids = resolve_all(project, event)
+    reports: list[StatusReport] = []
+    unplanned: list[str] = []
+    with run(lambda: open_project_store(proj)) as store:
         holder = RunnerLock(store, store_name(proj, store)).held_elsewhere()
-        rep = run(lambda: report(store, event_id, running=holder is not None))
+        for e in event_ids:
+            if len(event_ids) > 1 and store.queue(e) is None:
+                unplanned.append(e)
+                continue
+            reports.append(run(partial(report, store, e, running=holder is not None, project=proj)))
     if as_json:
-        print(
-            json.dumps(
-                {
-                    "event": rep.event,
-                    "timezone": rep.timezone,
-                    "running": rep.running,
-                    "runner": rep.runner.__dict__ if rep.runner else None,
-                    "paused_at": rep.paused_at,
-                    "paused_by": rep.paused_by,
-                    "counts": rep.counts,
-                    "upcoming": [_row(r) for r in rep.upcoming],
-                    "attention": [_row(r) for r in rep.attention],
-                },
-                indent=2,
-                default=str,
-            )
-        )
+        data = [_report_json(rep) for rep in reports]
+        print(json.dumps(data[0] if len(event_ids) == 1 else data, indent=2, default=str))
         return
+    for rep in reports:
+        _print_report(rep)
+    for e in unplanned:
+        print(f"{e}: nothing planned; `aspdigest schedule plan {e}`")
+
+
+def _report_json(rep: object) -> dict[str, object]:
+    from aspdigest.queue.actions import StatusReport
+
+    assert isinstance(rep, StatusReport)
+    return {
+        "event": rep.event,
+        "timezone": rep.timezone,
+        "running": rep.running,
+        "runner": rep.runner.__dict__ if rep.runner else None,
+        "paused_at": rep.paused_at,
+        "paused_by": rep.paused_by,
+        "counts": rep.counts,
+        "subscribers": rep.subscribers,
+        "upcoming": [_row(r) for r in rep.upcoming],
+        "missed": [_row(r) for r in rep.missed],
+        "attention": [_row(r) for r in rep.attention],
+    }
+
+
+def _print_report(rep: object) -> None:
+    import sys
+
+    from aspdigest.cli.table import print_table
+    from aspdigest.queue.actions import StatusReport
+    from aspdigest.queue.telling import status_text
+
+    assert isinstance(rep, StatusReport) and rep.now is not None
+    now = rep.now
     runner_text = "not running"
     if rep.running and rep.runner:
         runner_text = (
@@ -187,25 +236,40 @@ def status(event: EventArg = None, project: ProjectOpt = None, as_json: JsonOpt 
     elif rep.running:
         runner_text = "running"
     print(
-        f"{event_id}: runner {runner_text}"
+        f"{rep.event}: runner {runner_text}"
         + (f"; PAUSED by {cell(rep.paused_by or '')}" if rep.paused_at else "")
     )
     print("  " + ", ".join(f"{n} {s}" for s, n in rep.counts.items()))
+    for warning in rep.warnings:
+        sys.stderr.write(f"warning: {warning}\n")
+    table: list[list[str]] = []
     for r in rep.upcoming[:3]:
-        print(
-            f"  next: {r.id} {r.channel} {r.platform or 'email'} "
-            f"{local_text(r.send_at_utc, r.send_at_local.tzinfo or dt.UTC) if r.send_at_local else '-'}"
-        )
-    now = dt.datetime.now(dt.UTC)
+        table.append(["next", *_brief(r), status_text(r, now)])
+    for r in rep.missed[:12]:
+        table.append(["missed", *_brief(r), status_text(r, now)])
+    if len(rep.missed) > 12:
+        table.append(["missed", "", "", "", "", f"… and {len(rep.missed) - 12} more"])
     for r in rep.attention[:12]:
-        why = r.last_error or (
-            "its time passed without approval"
-            if r.send_at_utc and r.send_at_utc <= now
-            else "not approved; due within 24 h"
-        )
-        print(
-            f"  needs a person: {r.id} {r.date} {r.channel} {r.platform or 'email'} "
-            f"{r.status}: {cell(why)}"  # a server's error text, escaped
-        )
+        why = status_text(r, now)
+        if r.status == "planned":
+            why += "; due within 24 h"
+        elif r.last_error and r.status not in ("held", "failed"):
+            why += f"; {r.last_error}"
+        table.append(["needs a person", *_brief(r), why])
     if len(rep.attention) > 12:
-        print(f"  … and {len(rep.attention) - 12} more: `aspdigest schedule list`")
+        table.append(
+            [
+                "needs a person",
+                "",
+                "",
+                "",
+                "",
+                f"… and {len(rep.attention) - 12} more: `aspdigest schedule list`",
+            ]
+        )
+    if table:
+        print_table(("", "id", "day", "channel", "platform", "what happens"), table)
+
+
+def _brief(r: object) -> list[str]:
+    return [str(r.id), r.date.isoformat(), r.channel, r.platform or "email"]  # type: ignore[attr-defined]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from enum import StrEnum
 from pathlib import Path
@@ -11,11 +10,11 @@ from typing import Annotated
 import typer
 
 from aspdigest.cli import (
+    EventDayArg,
     JsonOpt,
     ProjectOpt,
     app,
-    cell,
-    date_param,
+    event_and_day,
     fail,
     opened,
     resolve,
@@ -76,20 +75,23 @@ def subscribers_list(project: ProjectOpt = None, as_json: JsonOpt = False) -> No
     if as_json:
         print(json.dumps([r.__dict__ for r in rows], ensure_ascii=False, indent=2))
         return
-    for r in rows:
-        print(
-            "\t".join(
-                cell(field)
-                for field in [
-                    r.address,
-                    r.name or "",
-                    r.language or "",
-                    f"suppressed: {r.suppressed}"
-                    if r.suppressed
-                    else ("pending confirmation" if r.status == "pending" else ""),
-                ]
-            ).rstrip()
-        )
+    from aspdigest.cli.table import print_table
+
+    print_table(
+        ("address", "name", "language", "status"),
+        [
+            [
+                r.address,
+                r.name or "",
+                r.language or "",
+                f"suppressed: {r.suppressed}"
+                if r.suppressed
+                else ("pending confirmation" if r.status == "pending" else ""),
+            ]
+            for r in rows
+        ],
+        empty="no subscribers yet; import them with `aspdigest subscribers import`",
+    )
 
 
 @subscribers_app.command("unsubscribe")
@@ -110,13 +112,7 @@ def subscribers_unsubscribe(
 
 @app.command()
 def send(
-    event: Annotated[str, typer.Argument(metavar="EVENT", help="Event id.")],
-    day: Annotated[
-        dt.date,
-        typer.Argument(
-            metavar="DATE", parser=date_param("DATE"), help="The day's digest to send (YYYY-MM-DD)."
-        ),
-    ],
+    event_day: EventDayArg,
     test: Annotated[
         str | None, typer.Option("--test", metavar="ADDRESS", help="Send one test copy to ADDRESS.")
     ] = None,
@@ -125,6 +121,7 @@ def send(
     """Send one test copy of a built digest (SMTP from ASPDIGEST_SMTP_URL)."""
     from aspdigest.deliver.email import send_test
 
+    event, day = event_and_day(event_day)
     proj, event_id = resolve(project, event)
     if test is None:
         fail(["send: give --test ADDRESS; the digest goes to subscribers through the schedule"])

@@ -18,10 +18,10 @@ from aspdigest.cli import (
     ProjectOpt,
     app,
     approver,
-    cell,
     date_param,
     fail,
     opened,
+    resolve_all,
     run,
 )
 from aspdigest.errors import UserError
@@ -61,33 +61,50 @@ def _row(r: Any) -> dict[str, Any]:
         "approved_by": r.approved_by,
         "last_error": r.last_error,
         "posted": r.posted,
+        "changed_since_approval": r.changed,
     }
 
 
-def _print_rows(rows: list[Any]) -> None:
-    from aspdigest.queue.schedule import local_text, utc_text
+ROW_HEADERS = ("id", "day", "local time", "utc", "channel", "platform", "status", "what happens")
 
-    for r in rows:
-        tz = r.send_at_local.tzinfo if r.send_at_local else dt.UTC
-        print(
-            "\t".join(
-                cell(field)
-                for field in [
-                    str(r.id),
-                    r.date.isoformat(),
-                    local_text(r.send_at_utc, tz),
-                    utc_text(r.send_at_utc),
-                    r.channel,
-                    r.platform or "email",
-                    r.status,
-                    f"approved by {r.approved_by}"
-                    if r.approved_by and r.status not in ("planned",)
-                    else "",
-                    r.last_error or "",
-                    f"{r.posted} post(s) up" if r.posted and r.status != "sent" else "",
-                ]
-            ).rstrip()
-        )
+
+def _cells(r: Any, now: dt.datetime) -> list[str]:
+    from aspdigest.queue.schedule import local_text, utc_text
+    from aspdigest.queue.telling import status_text
+
+    tz = r.send_at_local.tzinfo if r.send_at_local else dt.UTC
+    happens = status_text(r, now, tz)
+    if r.last_error and r.status not in ("held", "failed"):
+        happens += f"; {r.last_error}"
+    if r.posted and r.status != "sent":
+        happens += f"; {r.posted} post(s) up"
+    return [
+        str(r.id),
+        r.date.isoformat(),
+        local_text(r.send_at_utc, tz),
+        utc_text(r.send_at_utc),
+        r.channel,
+        r.platform or "email",
+        r.status,
+        happens,
+    ]
+
+
+def _print_rows(rows: list[Any], now: dt.datetime, events: list[str] | None = None) -> None:
+    """The queue as a table; with `events` (one per row) an event column first."""
+    from aspdigest.cli.table import print_table
+
+    table = [_cells(r, now) for r in rows]
+    headers: tuple[str, ...] = ROW_HEADERS
+    if events is not None:
+        headers = ("event", *ROW_HEADERS)
+        table = [[e, *t] for e, t in zip(events, table, strict=True)]
+    print_table(headers, table, empty="no deliveries")
+
+
+def _warn(line: str | None) -> None:
+    if line:
+        sys.stderr.write(f"warning: {line}\n")
 
 
 def _changed(store: Any, d: Any, what: str) -> None:
@@ -98,19 +115,44 @@ def _changed(store: Any, d: Any, what: str) -> None:
 
 @schedule_app.command("plan")
 def schedule_plan(
-    event: EventArg = None, project: ProjectOpt = None, as_json: JsonOpt = False
+    event: EventArg = None,
+    skip_past: Annotated[
+        bool,
+        typer.Option(
+            "--skip-past",
+            help="Mark the deliveries whose time has already passed (and not sent) as skipped.",
+        ),
+    ] = False,
+    by: ByOpt = None,
+    project: ProjectOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Create or update deliveries from the schedule and the build (safe to re-run)."""
     from aspdigest.queue.actions import listing
-    from aspdigest.queue.plan import plan
+    from aspdigest.queue.plan import plan, skip_past_deliveries
+    from aspdigest.queue.telling import is_missed, subscriber_warning
 
     with opened(project, event) as (proj, event_id, store):
         result = run(lambda: plan(proj, event_id, store))
-        rows = listing(store, event_id)
+        skipped = (
+            run(lambda: skip_past_deliveries(store, event_id, by=_by(by))) if skip_past else []
+        )
+        rows = listing(store, event_id, project=proj)
+        now = store.clock()
+        audience = len(store.active_subscribers())
+    past = [r for r in rows if is_missed(r, now)]
     for note in result.notes:
         sys.stderr.write(f"note: {note}\n")
     for refusal in result.refused:  # blocked by the build; the others are planned
         sys.stderr.write(f"refused: {refusal}\n")
+    if past:
+        sys.stderr.write(
+            f"note: {len(past)} deliveries are already past their time and not sent "
+            f"(ids {', '.join(str(r.id) for r in past[:10])}{', …' if len(past) > 10 else ''})"
+            f"; `aspdigest schedule plan "
+            f"{event_id} --skip-past` marks them skipped\n"
+        )
+    _warn(subscriber_warning(audience, any(r.channel == "digest" for r in rows)))
     if as_json:
         print(
             json.dumps(
@@ -119,6 +161,8 @@ def schedule_plan(
                     "changes": [{**c.__dict__, "date": c.date.isoformat()} for c in result.changes],
                     "notes": list(result.notes),
                     "refused": [{**r.__dict__, "date": r.date.isoformat()} for r in result.refused],
+                    "past": [r.id for r in past],
+                    "skipped_past": [d.id for d in skipped],
                     "queue": [_row(r) for r in rows],
                 },
                 indent=2,
@@ -137,7 +181,9 @@ def schedule_plan(
                 f"  delivery {c.delivery_id} ({c.date} {c.channel} {c.platform}): "
                 f"{c.action}: {c.note}".replace("  )", ")")
             )
-    _print_rows(rows)
+    if skipped:
+        print(f"  {len(skipped)} past deliveries skipped: {', '.join(str(d.id) for d in skipped)}")
+    _print_rows(rows, now)
 
 
 @schedule_app.command("list")
@@ -161,15 +207,34 @@ def schedule_list(
     project: ProjectOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List deliveries: id, day, local time and UTC, channel, platform, status."""
+    """List deliveries: id, day, local time and UTC, channel, platform, status, and what will
+    really happen (every event of the project when it has several and none is named)."""
     from aspdigest.queue.actions import listing
+    from aspdigest.store import open_project_store
 
-    with opened(project, event) as (_, event_id, store):
-        rows = listing(store, event_id, day=day, status=status)
+    proj, event_ids = resolve_all(project, event)
+    with run(lambda: open_project_store(proj)) as store:
+        per_event = [
+            (e, listing(store, e, day=day, status=status, project=proj)) for e in event_ids
+        ]
+        now = store.clock()
+    rows = [r for _, rs in per_event for r in rs]
     if as_json:
-        print(json.dumps([_row(r) for r in rows], ensure_ascii=False, indent=2))
+        several = len(event_ids) > 1
+        print(
+            json.dumps(
+                [
+                    {**({"event": e} if several else {}), **_row(r)}
+                    for e, rs in per_event
+                    for r in rs
+                ],
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
     else:
-        _print_rows(rows)
+        events = [e for e, rs in per_event for _ in rs] if len(event_ids) > 1 else None
+        _print_rows(rows, now, events)
 
 
 @schedule_app.command("pause")
@@ -458,18 +523,24 @@ def schedule_ics(
     ] = None,
     project: ProjectOpt = None,
 ) -> None:
-    """The queue as an iCalendar file (stable UIDs: calendars update, not duplicate)."""
+    """The queue as an iCalendar file (stable UIDs: calendars update, not duplicate; every
+    event of the project when it has several and none is named)."""
+    from aspdigest.content import event_name
     from aspdigest.queue.actions import ics, queue_of
+    from aspdigest.store import open_project_store
 
-    with opened(project, event) as (_proj, event_id, store):
-        run(lambda: queue_of(store, event_id))
-        data = ics(store, event_id)
+    proj, event_ids = resolve_all(project, event)
+    names = {e: event_name(proj, e) for e in event_ids}
+    with run(lambda: open_project_store(proj)) as store:
+        if len(event_ids) == 1:
+            run(lambda: queue_of(store, event_ids[0]))
+        data = ics(store, event_ids, names)
     if output is None:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
     else:
         output.write_bytes(data)
-        print(f"{event_id}: queue calendar -> {output}")
+        print(f"{', '.join(event_ids)}: queue calendar -> {output}")
 
 
 # approve, run and status register after the schedule group, as before the split.

@@ -433,8 +433,7 @@ class _Send:
 def _prepare(store: Store, delivery: Delivery) -> None:
     # The audience is fixed the first time: a resumed run finishes the same list.
     if not sum(store.recipient_counts(delivery.id).values()):
-        # Only confirmed subscribers: a sign-up awaiting its confirmation gets nothing.
-        people = [p for p in store.subscribers() if p.status == "active"]
+        people = store.active_subscribers()
         if not people:
             raise UserError(
                 "no subscribers in the state store; import them with `aspdigest subscribers import`"

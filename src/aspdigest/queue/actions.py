@@ -4,8 +4,8 @@ Schedule/outbox stage, after `plan` (… → build → schedule/outbox → deliv
 function is a guarded status change on one delivery (or on one event's queue) in the state
 store that returns the new frozen `Delivery` (or `Queue`) or raises a one-line `UserError`:
 `reschedule`, `send_now`, `skip`, `retry`, `resolve` (`resolve_recipients` for single
-recipients), `pause`, `resume`; and the read-only views `show` (one delivery), `listing`, `ics` (an iCalendar file with stable UIDs) and `report` (for `aspdigest
-status`). Every change is written to the delivery's log with who made it.
+recipients), `pause`, `resume`; and the read-only views `show` (one delivery), `listing` and
+`report` (for `aspdigest status`); the calendar view is `queue.ics`. Every change is written to the delivery's log with who made it.
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
 from aspdigest.config import Project
 from aspdigest.errors import UserError
 from aspdigest.queue.approval import DeliveryStatus, changed_since_approval, delivery_status, label
+from aspdigest.queue.ics import ics as ics  # re-exported: the calendar lived here at first
 from aspdigest.queue.plan import PlanChange as PlanChange  # re-exported: plan lived here at first
 from aspdigest.queue.plan import PlanResult as PlanResult
 from aspdigest.queue.plan import plan as plan
@@ -381,58 +382,31 @@ def resume(
 
 
 def listing(
-    store: Store, event_id: str, *, day: dt.date | None = None, status: str | None = None
+    store: Store,
+    event_id: str,
+    *,
+    day: dt.date | None = None,
+    status: str | None = None,
+    project: Project | None = None,
 ) -> list[DeliveryStatus]:
+    """The event's deliveries by send time. Given the project, each approved delivery's
+    built files are compared with what was approved (`DeliveryStatus.changed`)."""
     tz = _tz(store, event_id)
     posted = store.posted_counts(event_id)
-    rows = [
-        delivery_status(d, tz, posted.get(d.id, 0))
-        for d in store.deliveries(event_id, status)
-        if day is None or d.date == day
-    ]
+    rows = []
+    for d in store.deliveries(event_id, status):
+        if day is not None and d.date != day:
+            continue
+        row = delivery_status(d, tz, posted.get(d.id, 0))
+        if (
+            project is not None
+            and d.status == Status.APPROVED
+            and changed_since_approval(project, d)
+        ):
+            row = replace(row, changed=True)
+        rows.append(row)
     far = dt.datetime.max.replace(tzinfo=dt.UTC)
     return sorted(rows, key=lambda r: (r.send_at_utc or far, r.channel, r.platform, r.id))
-
-
-def ics(store: Store, event_id: str) -> bytes:
-    """The queue as an iCalendar file: one event per delivery, with a UID that stays the
-    same across plans and stores (event, day, channel, platform), so calendars update."""
-    from icalendar import Calendar
-    from icalendar import Event as VEvent
-
-    tz = _tz(store, event_id)
-    cal = Calendar()
-    cal.add("prodid", "-//aspdigest//delivery queue//EN")
-    cal.add("version", "2.0")
-    cal.add("x-wr-calname", f"{event_id} delivery queue")
-    for d in sorted(store.deliveries(event_id), key=lambda d: (d.date, d.channel, d.platform)):
-        if d.send_at is None:
-            continue
-        what = f"{d.channel} {d.platform}".strip()
-        item = VEvent()
-        item.add(
-            "uid",
-            f"{d.event}-{d.date}-{d.channel}{'-' + d.platform if d.platform else ''}@aspdigest",
-        )
-        item.add("dtstamp", d.updated_at)
-        item.add("dtstart", d.send_at)
-        item.add("duration", dt.timedelta(minutes=15))
-        item.add("summary", f"{event_id} {what} for {d.date} [{d.status}]")
-        lines = [f"delivery {d.id}: {d.status}", f"local time: {local_text(d.send_at, tz)}"]
-        if d.approved_by:
-            lines.append(f"approved by {d.approved_by}")
-        if d.last_error:
-            lines.append(d.last_error)
-        item.add("description", "\n".join(lines))
-        item.add(
-            "status",
-            {"skipped": "CANCELLED", "planned": "TENTATIVE", "held": "TENTATIVE"}.get(
-                d.status, "CONFIRMED"
-            ),
-        )
-        cal.add_component(item)
-    data: bytes = cal.to_ical()
-    return data
 
 
 @dataclass(frozen=True)
@@ -444,24 +418,41 @@ class StatusReport:
     runner: RunnerHeartbeat | None
     running: bool
     counts: dict[str, int]
-    upcoming: tuple[DeliveryStatus, ...]  # the next approved deliveries
-    attention: tuple[DeliveryStatus, ...]  # unknown, held, failed, or due and not approved
+    upcoming: tuple[DeliveryStatus, ...]  # the next approved deliveries still ahead
+    attention: tuple[DeliveryStatus, ...]  # unknown, held, failed, changed, or due soon unapproved
+    missed: tuple[DeliveryStatus, ...] = ()  # their time passed; neither sent nor decided
+    subscribers: int = 0  # who the digest would go to now
+    now: dt.datetime | None = None  # the clock reading the report was made at
+    warnings: tuple[str, ...] = ()  # e.g. a digest still to go out with no subscribers
 
 
-def report(store: Store, event_id: str, *, running: bool) -> StatusReport:
+def report(
+    store: Store, event_id: str, *, running: bool, project: Project | None = None
+) -> StatusReport:
+    """The queue at a glance. Given the project, approved deliveries whose built files
+    changed since approval are among those needing a person."""
+    from aspdigest.queue.telling import is_missed, subscriber_warning
+
     queue = queue_of(store, event_id)
     tz = ZoneInfo(queue.timezone)
     now = store.clock()
-    rows = listing(store, event_id)
+    rows = listing(store, event_id, project=project)
     soon = now + dt.timedelta(hours=24)
+    missed = [r for r in rows if is_missed(r, now)]
     attention = [
         r
         for r in rows
-        if r.status in ("unknown", "held", "failed")
-        or (r.status == "planned" and r.send_at_utc is not None and r.send_at_utc <= soon)
+        if r.status in (Status.UNKNOWN, Status.HELD, Status.FAILED)
+        or (r.changed and not is_missed(r, now))
+        or (
+            r.status == Status.PLANNED and r.send_at_utc is not None and now < r.send_at_utc <= soon
+        )
     ]
-    upcoming = [r for r in rows if r.status == "approved"][:5]
+    upcoming = [r for r in rows if r.status == Status.APPROVED and not is_missed(r, now)][:5]
     counts = Counter(r.status for r in rows)
+    audience = len(store.active_subscribers())
+    digest_ahead = any(r.channel == "digest" and r.status in OPEN for r in rows)
+    warning = subscriber_warning(audience, digest_ahead)
     return StatusReport(
         event_id,
         str(tz.key),
@@ -472,4 +463,8 @@ def report(store: Store, event_id: str, *, running: bool) -> StatusReport:
         dict(sorted(counts.items())),
         tuple(upcoming),
         tuple(attention),
+        tuple(missed),
+        audience,
+        now,
+        (warning,) if warning else (),
     )

@@ -54,6 +54,10 @@ class DeliveryStatus:
     approved: Mapping[str, str] | None
     last_error: str | None
     posted: int = 0  # posts already up on Bluesky or Mastodon (an API publisher's progress)
+    sent_at: dt.datetime | None = None
+    # Approved, but its built files no longer match what was approved (set by a listing that
+    # was given the project to read the build; False otherwise).
+    changed: bool = False
 
 
 def default_approver(environ: Mapping[str, str] | None = None) -> str:
@@ -228,6 +232,7 @@ def delivery_status(d: Delivery, tz: ZoneInfo | None, posted: int = 0) -> Delive
         dict(d.approved) if d.approved is not None else None,
         d.last_error,
         posted,
+        d.sent_at,
     )
 
 

@@ -220,3 +220,24 @@ def _update(
 
 def _move(store: Store, d: Delivery, to: str, by: str, note: str | None = None) -> bool:
     return store.move(d.id, to, actor=by, note=note, expect=d.status)
+
+
+def skip_past_deliveries(store: Store, event_id: str, *, by: str) -> list[Delivery]:
+    """`schedule plan --skip-past`: every planned or approved delivery whose time has passed
+    (by the store's clock) becomes skipped, through the lifecycle's checked move, so that a
+    runner started late does not send a week-old digest. Returns the ones it skipped."""
+    now = store.clock()
+    skipped = []
+    for d in store.deliveries(event_id):
+        if d.status not in (Status.PLANNED, Status.APPROVED) or d.send_at is None:
+            continue
+        if d.send_at <= now and store.move(
+            d.id,
+            Status.SKIPPED,
+            actor=by,
+            note="its time had passed when planned (--skip-past)",
+            expect=(d.status,),
+            last_error=f"skipped by {by}: its time had passed",
+        ):
+            skipped.append(d)
+    return skipped

@@ -2,8 +2,15 @@
 
 Schedule/outbox → deliver, in a sandbox. `rehearse(project, event, date, speed)` plans the
 day from the schedule and the current build into a fresh store under
-`<delivery.outbox>/<event>/rehearsal/<date>/` (approved as "rehearsal"; the real store is only
-read, for its subscribers and suppressions), squeezes the day's send times onto a clock running
+`<delivery.outbox>/<event>/rehearsal/<date>/` and copies into it what the real store holds for
+that day: each delivery's approval (the approved hashes and who approved) or its status (a
+delivery not approved, skipped or already sent stays out of the rehearsal), and the real
+subscribers and suppressions. So the rehearsal does what the real run would, and each
+delivery's `outcome` says so: "would send to 2 subscribers", "would post 8 posts to Bluesky",
+"would not send: not approved", "would fail: no subscribers". With `as_approved=True`
+(`--as-approved`) every delivery of the day is approved as "rehearsal" and an empty real
+subscriber list is filled from subscribers.csv, to try a day nobody has signed off yet. The
+real store is only read. The rehearsal squeezes the day's send times onto a clock running
 `speed` times faster than real time, and runs the same `Runner` as `aspdigest run` against a
 local SMTP sink on 127.0.0.1 (every message lands in `mail/`, nothing leaves the machine) and
 the handoff publisher writing to `outbox/`. A platform set to an API publisher (Bluesky,
@@ -30,14 +37,17 @@ from aspdigest.config import PLATFORMS, Project
 from aspdigest.deliver import Publisher, channels_for, make_publisher, publisher_name
 from aspdigest.deliver.handoff import HandoffPublisher
 from aspdigest.errors import UserError
+from aspdigest.platforms import display_name
 from aspdigest.queue.approval import record_approval
 from aspdigest.queue.joblog import context, note
 from aspdigest.queue.plan import plan
 from aspdigest.queue.runner import Runner
-from aspdigest.store import Store, open_project_store, open_store
+from aspdigest.store import Delivery, Store, open_project_store, open_store
+from aspdigest.store.lifecycle import Status
 from aspdigest.store.lock import RunnerLock
 from aspdigest.subscribers import import_csv, subscribers_path
 
+Key = tuple[str, str]  # (channel, platform)
 LEAD_SECONDS = 2.0  # real time between the start and the day's first delivery
 REHEARSAL_KEY = "rehearsal-only-unsubscribe-key"  # signs links in mail that never leaves
 
@@ -51,6 +61,7 @@ class Rehearsed:
     status: str
     late_seconds: float | None  # real seconds after its compressed time; None if not fired
     detail: str
+    outcome: str = ""  # what the real run would do: "would send to 2 subscribers", …
 
 
 @dataclass(frozen=True)
@@ -90,13 +101,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _audience(project: Project, rehearsal: Store) -> None:
+def _audience(project: Project, rehearsal: Store, *, as_approved: bool) -> int:
+    """Copy the real subscribers and suppressions into the sandbox; returns how many would get
+    the digest. Only `as_approved` falls back to subscribers.csv when the store has none."""
     with open_project_store(project) as real:
         people = real.subscribers()
         suppressed = real.suppressions()
     if people:
         rehearsal.import_subscribers((p.address, p.name, p.language) for p in people)
-    else:
+    elif as_approved:
         path = subscribers_path(project)
         if not path.is_file():
             raise UserError(
@@ -106,6 +119,61 @@ def _audience(project: Project, rehearsal: Store) -> None:
         import_csv(rehearsal, path, shown=project.relative(path))
     for s in suppressed:
         rehearsal.suppress(s.address, s.reason, s.note)
+    return len(rehearsal.active_subscribers())
+
+
+def _real_day(project: Project, event_id: str, date: dt.date) -> dict[Key, Delivery]:
+    """The real queue's deliveries of the day, by (channel, platform); the real store is only
+    read, and never created."""
+    from aspdigest.livestatus import store_exists
+
+    again = (
+        f"`aspdigest schedule plan {event_id}` first, or rehearse everything as if approved "
+        "with --as-approved"
+    )
+    if not store_exists(project):
+        raise UserError(f"{event_id}: no state store yet; run {again}")
+    with open_project_store(project) as real:
+        if real.queue(event_id) is None:
+            raise UserError(f"{event_id}: nothing planned; run {again}")
+        return {(d.channel, d.platform): d for d in real.deliveries(event_id) if d.date == date}
+
+
+def _copy_state(store: Store, d: Delivery, real: Delivery | None) -> str | None:
+    """Give the sandbox delivery the real one's approval; returns why it would not be sent
+    (and skips it in the sandbox) when the real one is not approved."""
+    if real is not None and real.status == Status.APPROVED and real.approved is not None:
+        record_approval(store, d, dict(real.approved), real.approved_by or "rehearsal")
+        return None
+    if real is None:
+        why = "not in the real queue; run `aspdigest schedule plan`"
+    elif real.status == Status.PLANNED:
+        why = "not approved"
+    elif real.status == Status.SENT:
+        why = "already sent"
+    elif real.status == Status.CLAIMED:
+        why = "being sent right now"
+    else:
+        why = str(real.status) + (f" ({real.last_error})" if real.last_error else "")
+    store.move(d.id, Status.SKIPPED, actor="rehearsal", note=why, expect=d.status)
+    return f"would not send: {why}"
+
+
+def _outcome(project: Project, store: Store, d: Delivery, audience: int) -> str:
+    """What the real run would do, from how the sandbox's run went."""
+    if d.status == Status.SENT:
+        if d.channel == "digest":
+            sent = store.recipient_counts(d.id).get("sent", 0)
+            return f"would send to {sent} subscriber{'s' if sent != 1 else ''}"
+        from aspdigest.deliver import publication_for
+
+        posts = sum(len(g) for g in publication_for(project, d).groups)
+        return f"would post {posts} post{'s' if posts != 1 else ''} to {display_name(d.platform)}"
+    if d.channel == "digest" and audience == 0:
+        return "would fail: no subscribers"
+    if d.status == Status.FAILED:
+        return f"would fail: {d.last_error or 'see the log'}"
+    return f"would not send: {d.status}" + (f" ({d.last_error})" if d.last_error else "")
 
 
 def on_this_machine(url: str) -> bool:
@@ -143,6 +211,7 @@ def rehearse(
     *,
     environ: Mapping[str, str],
     lead: float = LEAD_SECONDS,
+    as_approved: bool = False,
 ) -> RehearsalResult:
     if not speed > 0:
         raise UserError(f"--speed: expected a positive number, got {speed:g}")
@@ -153,6 +222,7 @@ def rehearse(
             "--rehearse needs the aiosmtpd package for its local SMTP sink; "
             "install it with `pip install aiosmtpd`"
         ) from None
+    real = {} if as_approved else _real_day(project, event_id, date)
     folder = (
         project.path(project.settings.delivery.outbox) / event_id / "rehearsal" / date.isoformat()
     )
@@ -164,22 +234,27 @@ def rehearse(
         day = [d for d in store.deliveries(event_id) if d.status in ("planned", "approved")]
         if not day:
             raise UserError(f"{event_id} {date}: the schedule plans nothing for this day")
+        held_back: dict[int, str] = {}
         for d in day:
-            record_approval(store, d, dict(d.artifacts), "rehearsal")
-        _audience(project, store)
-        first = min(d.send_at for d in day if d.send_at is not None)
+            if as_approved:
+                record_approval(store, d, dict(d.artifacts), "rehearsal")
+            elif (why := _copy_state(store, d, real.get((d.channel, d.platform)))) is not None:
+                held_back[d.id] = why
+        audience = _audience(project, store, as_approved=as_approved)
+        going = store.deliveries(event_id, "approved")
+        if not going:
+            return _result(store, event_id, folder, speed, day, held_back, audience)
+        first = min(d.send_at for d in going if d.send_at is not None)
         start = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=lead)
-        planned: dict[int, dt.datetime] = {}
-        for d in store.deliveries(event_id, "approved"):
+        for d in going:
             assert d.send_at is not None
-            planned[d.id] = d.send_at
-            real = start + (d.send_at - first) / speed
+            at = start + (d.send_at - first) / speed
             grace = max(1, int((d.grace_seconds or 3600) / speed))
             store.update_delivery(
                 d.id,
                 expect="approved",
-                send_at=real,
-                schedule_at=real,
+                send_at=at,
+                schedule_at=at,
                 grace_seconds=grace,
             )
         queue = store.queue(event_id)
@@ -222,30 +297,59 @@ def rehearse(
         finally:
             controller.stop()
         late = {f.delivery_id: f.late_seconds for f in runner.fired}
-        out = []
-        for d in store.deliveries(event_id):
-            if d.id not in planned:
-                continue
-            receipt = dict(d.receipt or {})
-            detail = d.last_error or ""
-            if "recipients" in receipt:
-                detail = ", ".join(f"{n} {s}" for s, n in receipt["recipients"].items() if n)
-            elif "folder" in receipt:
-                detail = str(receipt["folder"])
-            elif "posts" in receipt:
-                detail = f"{len(receipt['posts'])} post(s) as {receipt.get('account')}"
-            out.append(
-                Rehearsed(
-                    d.id,
-                    d.channel,
-                    d.platform,
-                    planned[d.id].astimezone(ZoneInfo(zone)),
-                    d.status,
-                    late.get(d.id),
-                    detail,
-                )
-            )
-        out.sort(key=lambda r: (r.planned_local, r.channel, r.platform))
-        return RehearsalResult(folder, speed, tuple(out), sink.count)
+        return _result(
+            store, event_id, folder, speed, day, held_back, audience, late, sink.count, project
+        )
     finally:
         store.close()
+
+
+def _result(
+    store: Store,
+    event_id: str,
+    folder: Path,
+    speed: float,
+    day: list[Delivery],
+    held_back: Mapping[int, str],
+    audience: int,
+    late: Mapping[int, float] | None = None,
+    messages: int = 0,
+    project: Project | None = None,
+) -> RehearsalResult:
+    queue = store.queue(event_id)
+    zone = ZoneInfo(queue.timezone if queue else "UTC")
+    planned = {d.id: d.send_at for d in day}
+    late = late or {}
+    out = []
+    for d in store.deliveries(event_id):
+        at = planned.get(d.id)
+        if at is None:
+            continue
+        receipt = dict(d.receipt or {})
+        detail = d.last_error or ""
+        if "recipients" in receipt:
+            detail = ", ".join(f"{n} {s}" for s, n in receipt["recipients"].items() if n)
+        elif "folder" in receipt:
+            detail = str(receipt["folder"])
+        elif "posts" in receipt:
+            detail = f"{len(receipt['posts'])} post(s) as {receipt.get('account')}"
+        if d.id in held_back:
+            outcome = held_back[d.id]
+        elif project is not None:
+            outcome = _outcome(project, store, d, audience)
+        else:
+            outcome = f"would not send: {d.status}"
+        out.append(
+            Rehearsed(
+                d.id,
+                d.channel,
+                d.platform,
+                at.astimezone(zone),
+                d.status,
+                late.get(d.id),
+                detail,
+                outcome,
+            )
+        )
+    out.sort(key=lambda r: (r.planned_local, r.channel, r.platform))
+    return RehearsalResult(folder, speed, tuple(out), messages)

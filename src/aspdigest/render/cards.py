@@ -72,7 +72,10 @@ def plan(day: Day, ctx: RenderContext) -> CardPlan:
     for record, number, quote in quotes:
         lang = quote.lang or day.event.language
         values = _values(day, ctx, record, quote, lang)
-        alts[(record.id, number)] = alt_text(values)
+        # The alt text goes with posts and a digest in the event's language: its context (the
+        # date) is in that language, even when the quote and its card are in another.
+        context_date = format_date(day.date, format="long", locale=_locale(day.event.language))
+        alts[(record.id, number)] = alt_text({**values, "date": context_date})
         direction = quote_direction(quote.text, lang)
         for size_name, size in spec.spec.sizes.items():
             texts = tuple(

@@ -68,3 +68,40 @@ def dark(brand: Brand) -> dict[str, str]:
         "primary": readable_on(brand.primary, DARK_CARD),
         "accent": readable_on(brand.accent, DARK_CARD),
     }
+
+
+WHITE = "#ffffff"
+BLACK = "#000000"
+REVIEW_CARD = "#ffffff"  # the review site's cards and page are near-white (review.css)
+REVIEW_PAGE = "#f5f4f8"
+
+
+def text_on(background: str) -> str:
+    """White or black text, whichever reads on `background` (white when both do, as brand
+    bars usually carry it)."""
+    return WHITE if contrast(WHITE, background) >= MIN_CONTRAST else BLACK
+
+
+def darkest_needed(color: str, background: str, target: float = MIN_CONTRAST) -> str:
+    """`color` as it is when it reaches `target` contrast on `background`, else mixed toward
+    black in steps until it does (a pale brand yellow becomes a readable dark ochre)."""
+    for step in range(21):
+        candidate = _mix(color, BLACK, step / 20)
+        if contrast(candidate, background) >= target:
+            return candidate
+    return BLACK
+
+
+def review(brand: Brand) -> dict[str, str]:
+    """The review site's brand colours (CSS custom properties of review.css), each checked
+    for WCAG's 4.5:1: the header bar and buttons in the brand's primary with white or black
+    text on it, links and hover shades in the primary (or the accent) darkened where it would
+    not read on the site's near-white page."""
+    on_page = darkest_needed(brand.primary, REVIEW_PAGE)
+    return {
+        "brand": brand.primary,
+        "brand-text": text_on(brand.primary),
+        "brand-dark": darkest_needed(_mix(brand.primary, BLACK, 0.3), REVIEW_PAGE),
+        "link": on_page,
+        "accent": darkest_needed(brand.accent, REVIEW_PAGE),
+    }

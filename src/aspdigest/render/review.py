@@ -13,7 +13,8 @@ templates and settings only, never on the state store, so the same inputs give t
 whatever has been approved. Approval status is live instead: each day page carries the sha256
 of every artifact it shows, and when `aspdigest preview` serves it, review.js fetches the
 store's status from `/_status.json`, compares the approved hashes with these and adds the
-Approve buttons; from the file system the pages say where to see it.
+Approve buttons; from the file system the pages say where to see it. The site wears the
+brand's colours (`palette.review`: header, buttons, links), each checked for 4.5:1 contrast.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 import jinja2
 from babel.dates import format_interval
 
-from aspdigest.render import Artifact, DayOutput, RenderContext, Rendered
+from aspdigest.render import Artifact, DayOutput, RenderContext, Rendered, palette
 from aspdigest.render.reviewviews import DayView, day_view
 from aspdigest.render.templates import render_template
 
@@ -61,10 +62,12 @@ def render_event(days: Sequence[DayOutput], ctx: RenderContext) -> Rendered:
     event = ctx.content.event
     social = ctx.project.settings.social
     views = [day_view(out, social) for out in days]
+    brand = ctx.project.settings.brand.named(event.publisher)
     common: dict[str, Any] = {
         "event": event,
         "days": views,
-        "brand": ctx.project.settings.brand.named(event.publisher),
+        "brand": brand,
+        "colours": palette.review(brand),
         "locale": event.language,
         "lang": event.language,
         "dates": format_interval(

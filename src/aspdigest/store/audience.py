@@ -93,6 +93,11 @@ class AudienceMixin(StoreBase):
             rows = c.execute(sa.select(subscribers).order_by(subscribers.c.id))
             return [_subscriber(r) for r in rows]
 
+    def active_subscribers(self) -> list[Subscriber]:
+        """Who a digest goes to: confirmed subscribers (a sign-up awaiting its confirmation
+        gets nothing). The runner, the rehearsal and the no-subscribers warnings ask this."""
+        return [p for p in self.subscribers() if p.status == "active"]
+
     def subscriber(
         self, *, address: str | None = None, token_id: str | None = None
     ) -> Subscriber | None:
