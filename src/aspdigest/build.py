@@ -19,7 +19,7 @@ from pathlib import Path
 
 from aspdigest import __version__
 from aspdigest.artifacts import Written, dumps, read_day, read_event, write_output
-from aspdigest.config import Project
+from aspdigest.config import Project, settings_warnings
 from aspdigest.content import load_content
 from aspdigest.days import Day, plan_days
 from aspdigest.errors import UserError
@@ -173,7 +173,8 @@ def build(
         project.output_dir, event.id, outputs, event_rendered, facts, now or build_time()
     )
     warnings = (
-        tuple(str(w) for w in content.warnings)
+        tuple(str(w) for w in settings_warnings(project))
+        + tuple(str(w) for w in content.warnings)
         + tuple(f"{out.day.key}: {w}" for out in built for w in out.rendered.warnings)
         + event_rendered.warnings
     )

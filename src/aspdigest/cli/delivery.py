@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 from typing import Annotated
 
 import typer
@@ -53,22 +54,32 @@ def approve(
     as_json: JsonOpt = False,
 ) -> None:
     """Approve a day's built artifacts (recorded by sha256; checked again at send time)."""
-    from aspdigest.queue.approval import Approved, check_request
-    from aspdigest.queue.approval import approve as run_approve
+    from aspdigest.queue.approval import DayApproval, approve_day, check_request
     from aspdigest.store import open_project_store
 
     proj, event_id = resolve(project, event)
 
-    def go() -> list[Approved]:
+    def go() -> DayApproval:
         who = _by(by)
         # Bad input is refused before the store is opened (which would create it).
         check_request(proj, event_id, day, channel=channel, platform=platform, by=who)
         with open_project_store(proj) as store:
-            return run_approve(
-                proj, store, event_id, day, channel=channel, platform=platform, by=who
+            # A whole day: a digest the settings cannot send yet is held, the rest approved.
+            return approve_day(
+                proj,
+                store,
+                event_id,
+                day,
+                channel=channel,
+                platform=platform,
+                by=who,
+                hold_unready=channel is None and platform is None,
             )
 
-    done = run(go)
+    result = run(go)
+    done = result.approved
+    for line in result.held:
+        sys.stderr.write(f"{line}\n")
     if as_json:
         print(json.dumps([a.__dict__ for a in done], indent=2))
         return

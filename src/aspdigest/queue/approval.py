@@ -122,6 +122,15 @@ def check_request(
     return BuiltDay(project, event_id, date).hashes()
 
 
+@dataclass(frozen=True)
+class DayApproval:
+    """What approving a whole day did: the deliveries approved, and one line per digest left
+    unapproved because the settings cannot send it yet (naming each missing setting)."""
+
+    approved: list[Approved]
+    held: list[str]
+
+
 def approve(
     project: Project,
     store: Store,
@@ -133,6 +142,25 @@ def approve(
     by: str,
 ) -> list[Approved]:
     """Approve the built artifacts of the day's deliveries (all, or one channel/platform)."""
+    return approve_day(
+        project, store, event_id, date, channel=channel, platform=platform, by=by
+    ).approved
+
+
+def approve_day(
+    project: Project,
+    store: Store,
+    event_id: str,
+    date: dt.date,
+    *,
+    channel: str | None = None,
+    platform: str | None = None,
+    by: str,
+    hold_unready: bool = False,
+) -> DayApproval:
+    """`approve`; with `hold_unready`, a digest the settings cannot send yet (no email.from,
+    no unsubscribe URL, no postal address) is left unapproved and named in `held` while the
+    day's threads and quote posts are approved, unless the digest is all there is."""
     built = check_request(project, event_id, date, channel=channel, platform=platform, by=by)
     channel, platform = normalise_selection(channel, platform)
     built_day = BuiltDay(project, event_id, date)
@@ -155,10 +183,16 @@ def approve(
     if not todo:
         raise UserError("\n".join(_not_approvable(d, tz) for d in chosen))
     problems: list[str] = []
+    held: list[str] = []
     plans: list[tuple[Delivery, dict[str, str]]] = []
+    unready = [str(p) for p in digest_ready(project.settings)]
+    hold = hold_unready and any(d.channel != "digest" for d in todo)
     for d in todo:
-        if d.channel == "digest":  # a digest without a postal address must not go out
-            problems.extend(str(p) for p in digest_ready(project.settings))
+        if d.channel == "digest" and unready:  # a digest nobody can send or answer must not go
+            if hold:
+                held += [f"{label(d)}: not approved: {line}" for line in unready]
+                continue
+            problems.extend(unready)
         hashes = built_day.carries(built, d.channel, d.platform)
         if not hashes:
             problems.append(
@@ -175,7 +209,10 @@ def approve(
         plans.append((d, hashes))
     if problems:
         raise UserError("\n".join(dict.fromkeys(problems)))
-    return [a for d, hashes in plans if (a := record_approval(store, d, hashes, by)) is not None]
+    approved = [
+        a for d, hashes in plans if (a := record_approval(store, d, hashes, by)) is not None
+    ]
+    return DayApproval(approved, held)
 
 
 def record_approval(store: Store, d: Delivery, hashes: dict[str, str], by: str) -> Approved | None:
