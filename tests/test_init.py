@@ -12,7 +12,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from aspdigest.cli import app
-from aspdigest.config import load_project, sender_problems
+from aspdigest.config import load_project
+from aspdigest.readiness import sender_problems
 from aspdigest.scaffold import Answers, files
 
 FLAGS = [

@@ -19,10 +19,11 @@ from pathlib import Path
 
 from aspdigest import __version__
 from aspdigest.artifacts import Written, dumps, read_day, read_event, write_output
-from aspdigest.config import Project, settings_warnings
+from aspdigest.config import Project
 from aspdigest.content import load_content
 from aspdigest.days import Day, plan_days
 from aspdigest.errors import UserError
+from aspdigest.readiness import settings_warnings
 from aspdigest.render import (
     DAY_RENDERERS,
     EVENT_RENDERERS,

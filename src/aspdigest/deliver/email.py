@@ -40,10 +40,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from aspdigest.artifacts import BuiltDay
-from aspdigest.config import FROM_UNSET, UNSUBSCRIBE_UNSET, Project, sender_problems
+from aspdigest.config import FROM_UNSET, UNSUBSCRIBE_UNSET, Project
 from aspdigest.deliver.dkim import Signer, sign, signer
 from aspdigest.deliver.smtp import Reply, SmtpSession, SmtpTarget, SmtpUnavailable, smtp_target
 from aspdigest.errors import UserError
+from aspdigest.readiness import sender_problems
 from aspdigest.render.message import Letter
 from aspdigest.store import Delivery, Recipient, Store
 from aspdigest.subscribers import is_address

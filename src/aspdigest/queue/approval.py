@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from aspdigest.artifacts import BuiltDay
-from aspdigest.config import Project, digest_ready
+from aspdigest.config import Project
 from aspdigest.errors import UserError
 from aspdigest.queue.schedule import CHANNELS
+from aspdigest.readiness import digest_ready
 from aspdigest.store import Delivery, Store
 from aspdigest.store.lifecycle import APPROVABLE, Status
 
