@@ -6,8 +6,10 @@ Sits after the build in the flow (… → build → schedule/outbox → deliver)
 `Schedule.planned(dates)` turns it into one frozen `PlannedDelivery` per (day, channel,
 platform), with the local send time converted to UTC through zoneinfo. A local time that
 does not exist (clocks go forward) or occurs twice (clocks go back) on a clock-change day is
-an error naming the fix, never a guess. Which built files a delivery carries (what a
-reviewer approves and what is checked again at send time) is `artifacts.BuiltDay.carries`.
+an error naming the fix, never a guess. `check_event(project, event)` is what `aspdigest
+check` runs: the content and this file together, every problem of both at once. Which built
+files a delivery carries (what a reviewer approves and what is checked again at send time)
+is `artifacts.BuiltDay.carries`.
 
 Channels: `digest` (the email, platform ""), `thread` and `quotes` (one delivery per platform;
 the quote posts live in `thread.<platform>.json` under `quote_posts`).
