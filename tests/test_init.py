@@ -4,6 +4,7 @@ time and a digest cannot be approved or sent without its sender and unsubscribe 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -119,6 +120,10 @@ def test_a_fresh_folder_goes_from_init_to_approve(tmp_path: Path) -> None:
 def test_settings_filled_in_make_the_digest_approvable(tmp_path: Path) -> None:
     root = tmp_path / "forum"
     assert cli("init", str(root), *FLAGS).exit_code == 0
+    project = ["--project", str(root)]
+    # Built and planned before the settings are filled in: that build reaches nobody.
+    assert cli("build", *project).exit_code == 0
+    assert cli("schedule", "plan", "wps30", *project).exit_code == 0
     toml = root / "aspdigest.toml"
     text = toml.read_text()
     text = text.replace('from = ""', 'from = "digest@peace-coalition.org"')
@@ -129,7 +134,12 @@ def test_settings_filled_in_make_the_digest_approvable(tmp_path: Path) -> None:
     text = text.replace('postal_address = ""', 'postal_address = "Peace Coalition, 1 Main St"')
     toml.write_text(text)
     assert sender_problems(load_project(root, environ={}).settings) == []
-    project = ["--project", str(root)]
+    stale = cli("approve", "wps30", "2030-03-08", "--channel", "digest", "--by", "ana", *project)
+    assert stale.exit_code == 1
+    assert stale.stderr == (
+        "out/wps30/2030-03-08/digest.eml: built while email.from or email.unsubscribe_url was "
+        "unset; run `aspdigest build wps30` again\n"
+    )
     built = cli("build", *project)
     assert built.exit_code == 0, built.output
     assert [w for w in built.stderr.splitlines() if "aspdigest.toml" in w] == [
@@ -138,7 +148,6 @@ def test_settings_filled_in_make_the_digest_approvable(tmp_path: Path) -> None:
     eml = (root / "out/wps30/2030-03-08/digest.eml").read_text()
     assert 'From: "Peace Coalition" <digest@peace-coalition.org>' in eml
     assert "List-Id: Peace Coalition <digest.peace-coalition.org>" in eml
-    assert cli("schedule", "plan", "wps30", *project).exit_code == 0
     digest = cli("approve", "wps30", "2030-03-08", "--channel", "digest", "--by", "ana", *project)
     assert digest.exit_code == 0, digest.output
     assert digest.stdout == "delivery 1 (2030-03-08 digest email): approved by ana, 3 file(s)\n"
@@ -275,3 +284,28 @@ def test_the_example_record_shows_every_common_field() -> None:
         assert f"\n{field}" in record
     for field in ("# sources:", "# links:", "tags:"):
         assert field in record
+
+
+def test_the_queue_refuses_to_send_a_digest_once_its_sender_is_unset(tmp_path: Path) -> None:
+    root = tmp_path / "forum"
+    assert cli("init", str(root), *FLAGS).exit_code == 0
+    toml = root / "aspdigest.toml"
+    filled = (
+        toml.read_text()
+        .replace('from = ""', 'from = "digest@peace-coalition.org"')
+        .replace('unsubscribe_url = ""', 'unsubscribe_url = "https://peace.org/u?token={token}"')
+        .replace('postal_address = ""', 'postal_address = "Peace Coalition, 1 Main St"')
+    )
+    toml.write_text(filled)
+    project = ["--project", str(root)]
+    assert cli("build", *project).exit_code == 0
+    assert cli("schedule", "plan", "wps30", *project).exit_code == 0
+    approved = cli("approve", "wps30", "2030-03-08", "--channel", "digest", "--by", "ana", *project)
+    assert approved.exit_code == 0, approved.output
+    toml.write_text(filled.replace('from = "digest@peace-coalition.org"', 'from = ""'))
+    sent = cli("schedule", "send-now", "1", "--by", "ana", *project)  # no runner: sent here
+    assert sent.exit_code == 1
+    listed = cli("schedule", "list", "wps30", "--json", *project)
+    [digest] = [d for d in json.loads(listed.stdout) if d["channel"] == "digest"]
+    assert digest["status"] == "failed"
+    assert digest["last_error"] == FROM_MISSING

@@ -72,8 +72,9 @@ class Brand(_Section):
 # nothing built from them can reach anyone; `settings_warnings` says so at every build, and
 # `digest_ready`/`sender_problems` refuse to approve or send a digest until they are set.
 _BARE_ADDRESS = re.compile(r"^[^\s<>\"@,;]+@[^\s<>\"@,;]+$")
-FROM_UNSET = "from-not-set@aspdigest.invalid"
-UNSUBSCRIBE_UNSET = "https://aspdigest.invalid/unsubscribe-url-not-set?token={token}"
+MARKER_HOST = "aspdigest.invalid"
+FROM_UNSET = f"from-not-set@{MARKER_HOST}"
+UNSUBSCRIBE_UNSET = f"https://{MARKER_HOST}/unsubscribe-url-not-set?token={{token}}"
 
 
 class Email(_Section):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from aspdigest.config import CONFIG_FILE, FROM_UNSET, Project, Settings
+from aspdigest.config import CONFIG_FILE, FROM_UNSET, MARKER_HOST, Project, Settings
 from aspdigest.errors import Problem
 
 
@@ -156,3 +156,9 @@ def settings_warnings(project: Project) -> list[Problem]:
                 )
             )
     return out
+
+
+def built_without_sender(eml: bytes) -> bool:
+    """Whether a built digest carries the markers of an unset email.from or
+    email.unsubscribe_url: built before they were set, it reaches nobody (rebuild it)."""
+    return MARKER_HOST.encode() in eml

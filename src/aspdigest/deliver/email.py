@@ -40,11 +40,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from aspdigest.artifacts import BuiltDay
-from aspdigest.config import FROM_UNSET, UNSUBSCRIBE_UNSET, Project
+from aspdigest.config import Project
 from aspdigest.deliver.dkim import Signer, sign, signer
 from aspdigest.deliver.smtp import Reply, SmtpSession, SmtpTarget, SmtpUnavailable, smtp_target
 from aspdigest.errors import UserError
-from aspdigest.readiness import sender_problems
+from aspdigest.readiness import built_without_sender, sender_problems
 from aspdigest.render.message import Letter
 from aspdigest.store import Delivery, Recipient, Store
 from aspdigest.subscribers import is_address
@@ -105,9 +105,7 @@ def load_letter(
                 "approve the new build before sending"
             )
     letter = Letter.from_eml(data, project.relative(path))
-    if FROM_UNSET in letter.from_ or letter.unsubscribe_url.startswith(
-        UNSUBSCRIBE_UNSET.partition("?")[0]
-    ):
+    if built_without_sender(data):
         # Built while email.from or email.unsubscribe_url was unset: its marker addresses
         # reach nobody, whatever the settings say now.
         raise UserError(

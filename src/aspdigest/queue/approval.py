@@ -24,7 +24,7 @@ from aspdigest.artifacts import BuiltDay
 from aspdigest.config import Project
 from aspdigest.errors import UserError
 from aspdigest.queue.schedule import CHANNELS
-from aspdigest.readiness import digest_ready
+from aspdigest.readiness import built_without_sender, digest_ready
 from aspdigest.store import Delivery, Store
 from aspdigest.store.lifecycle import APPROVABLE, Status
 
@@ -194,6 +194,11 @@ def approve_day(
                 held += [f"{label(d)}: not approved: {line}" for line in unready]
                 continue
             problems.extend(unready)
+        elif d.channel == "digest" and _stale_sender(built_day):
+            problems.append(
+                f"{project.relative(built_day.eml)}: built while email.from or "
+                f"email.unsubscribe_url was unset; run `aspdigest build {event_id}` again"
+            )
         hashes = built_day.carries(built, d.channel, d.platform)
         if not hashes:
             problems.append(
@@ -214,6 +219,13 @@ def approve_day(
         a for d, hashes in plans if (a := record_approval(store, d, hashes, by)) is not None
     ]
     return DayApproval(approved, held)
+
+
+def _stale_sender(day: BuiltDay) -> bool:
+    try:
+        return built_without_sender(day.eml.read_bytes())
+    except OSError:
+        return False  # not built: `carries` finds nothing to approve and says so
 
 
 def record_approval(store: Store, d: Delivery, hashes: dict[str, str], by: str) -> Approved | None:
