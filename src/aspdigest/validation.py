@@ -92,7 +92,7 @@ def _hashtag_message(value: Any) -> str:
     """Why a hashtag is refused: the # typed in, a space (two words), or another character."""
     text = str(value)
     if not text.startswith("#"):
-        if any(c.isspace() for c in text):
+        if " " in text:  # an ordinary space: two words typed as one tag
             joined = "".join(w[:1].upper() + w[1:] for w in text.split())
             return f'"{text}" has a space; a hashtag is one word, e.g. "{joined}"'
         other = next((c for c in text if not (c.isalnum() or c == "_")), None)
