@@ -81,7 +81,7 @@ def test_bad_settings_are_one_line_each(sample_root: Path) -> None:
     result = runner.invoke(app, ["check", "--project", str(sample_root)])
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
-        "aspdigest.toml: brand.primary: String should match pattern '^#[0-9a-fA-F]{6}$'",
+        'aspdigest.toml: brand.primary: expected a colour like "#4b2c83", got "purple"',
         "aspdigest.toml: emial: unknown setting",
     ]
 

@@ -165,6 +165,9 @@ CASES: dict[str, tuple[str, list[str]]] = {
             '(write [DemoConf] or one "- item" line per item)',
             "content/demo/event.toml: website: unknown field; allowed: id, name, short_name, "
             "publisher, venue, timezone, language, start, end, max_days, hashtags, days, handles",
+            # Issue 20: the days are checked even when another field is wrong.
+            "content/demo/event.toml: days.2025-04-01: outside the event's dates "
+            "(2025-03-10 to 2025-03-12)",
         ],
     ),
     "event-day-outside.toml": (
@@ -186,6 +189,73 @@ CASES: dict[str, tuple[str, list[str]]] = {
             "content/demo/event.toml: days.2025-03-10.title: contains the encoded word "
             '"=?utf-8?q?=0D=0AList-Unsubscribe:_<https://evil.example/u>?=", which decodes to '
             "U+000D (CARRIAGE RETURN); write the text itself",
+        ],
+    ),
+    # Issue 20: every problem of event.toml at once; a hashtag's own problem named.
+    "event-hashtags.toml": (
+        "content/demo/event.toml",
+        [
+            'content/demo/event.toml: hashtags[0]: "Women Peace" has a space; a hashtag is one '
+            'word, e.g. "WomenPeace"',
+            "content/demo/event.toml: hashtags[1]: expected a hashtag without the #, got the "
+            'text "#DemoConf"',
+            'content/demo/event.toml: hashtags[2]: "ICC-ASP" has "-"; a hashtag is one word of '
+            'letters, digits and _, e.g. "ICCASP"',
+            "content/demo/event.toml: days.2025-04-01: outside the event's dates "
+            "(2025-03-10 to 2025-03-12)",
+        ],
+    ),
+    "short-time.md": (
+        DAY,
+        [
+            f'{DAY}/short-time.md: time: expected "HH:MM" (24-hour clock), got "7:30"; '
+            'did you mean "07:30"?',
+        ],
+    ),
+    "quote-by-other.md": (
+        DAY,
+        [
+            f'{DAY}/quote-by-other.md: quotes[0].by: "Tomoko Akane" is a speaker of '
+            f"{DAY}/keynote.md, not of this one; add them to this record's speakers",
+        ],
+    ),
+    # Marks of any script around the whole quote; not two quoted phrases, not a word in marks.
+    "quote-wrapped.md": (
+        DAY,
+        [
+            f"{DAY}/quote-wrapped.md: quotes[{i}].text: wrapped in its own quotation marks "
+            f"({marks}); remove them: aspdigest adds the marks of the quote's language wherever "
+            "it is shown"
+            for i, marks in enumerate(["“…”", "«…»", "„…“", "「…」", '"…"', "‘…’"])
+        ],
+    ),
+    "schedule-fields.toml": (
+        "schedules/demo.toml",
+        [
+            'schedules/demo.toml: digest.time: expected "HH:MM" (24-hour clock), got "7:30"; '
+            'did you mean "07:30"?',
+            'schedules/demo.toml: digest.day_ofset: unknown field; did you mean "day_offset"?',
+            'schedules/demo.toml: thread.platforms: unknown platform "instagram"; known: x, '
+            "bluesky, mastodon, threads, linkedin",
+            "schedules/demo.toml: days.2025-04-01: outside demo's dates (2025-03-10 to 2025-03-12)",
+        ],
+    ),
+    "schedule-unquoted-time.toml": (
+        "schedules/demo.toml",
+        [
+            "schedules/demo.toml: line 4: time = 07:30 is not valid TOML; write times in quotes, "
+            'e.g. time = "07:30"',
+        ],
+    ),
+    "config-fields.toml": (
+        "aspdigest.toml",
+        [
+            'aspdigest.toml: brand.primary: expected a colour like "#4b2c83", got "purple"',
+            'aspdigest.toml: social.platforms: unknown platform "instagram"; known: x, bluesky, '
+            "mastodon, threads, linkedin",
+            "aspdigest.toml: brand.logo_height: required with brand.logo_url: the logo's height "
+            "in pixels when shown 180 px wide (brand.logo_width), so mail programs keep its "
+            "space while images are blocked",
         ],
     ),
     "event-invalid-toml.toml": (

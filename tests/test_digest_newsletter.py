@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from aspdigest.config import ConfigError, digest_ready, load_project
+from aspdigest.config import ConfigError, load_project
 from aspdigest.content import load_content
 from aspdigest.days import plan_days
 from aspdigest.errors import ContentError
+from aspdigest.readiness import digest_ready
 from aspdigest.render import RenderContext
 from aspdigest.render.email import Digest, digest, render, sentences
 from aspdigest.render.message import TOKEN_PLACEHOLDER, Letter, unstructured

@@ -61,9 +61,12 @@ def test_bad_publisher_settings_are_one_line_each(sample_root: Path) -> None:
     )
     with pytest.raises(ConfigError) as err:
         load_project(sample_root, environ={})
+    # Every problem at once (issue 20): the unknown platform is not hidden by the type error.
     assert err.value.lines() == [
         "aspdigest.toml: mastodon.visibility: Input should be 'public', 'unlisted', 'private' "
         "or 'direct'",
+        'aspdigest.toml: delivery.publishers.blusky: unknown platform "blusky"; known: x, '
+        "bluesky, mastodon, threads, linkedin",
     ]
     (sample_root / "aspdigest.toml").write_text('[delivery.publishers]\nblusky = "bluesky"\n')
     with pytest.raises(ConfigError) as err:

@@ -174,7 +174,13 @@ def test_regular_times_convert_without_guessing() -> None:
         ),
         (
             '[digest]\ntime = "7:30"\n',
-            'schedules/dst.toml: digest.time: expected "HH:MM" (24-hour clock), got "7:30"',
+            'schedules/dst.toml: digest.time: expected "HH:MM" (24-hour clock), got "7:30"; '
+            'did you mean "07:30"?',
+        ),
+        (
+            "[digest]\ntime = 7:30 # morning\n",
+            "schedules/dst.toml: line 2: time = 7:30 # morning is not valid TOML; write times "
+            'in quotes, e.g. time = "07:30"',
         ),
         (
             '[digest]\ntime = "07:30"\ngrace_minute = 5\n',

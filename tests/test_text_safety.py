@@ -436,8 +436,8 @@ def test_a_stray_byte_order_mark_and_a_line_separator_in_event_fields(tmp_path: 
     assert lines == [
         "content/demo/event.toml: short_name: contains the stray byte order mark U+FEFF "
         "(ZERO WIDTH NO-BREAK SPACE); remove it",
-        "content/demo/event.toml: hashtags[0]: expected a hashtag without the #, got the text "
-        '"a\\u2028b"',
+        'content/demo/event.toml: hashtags[0]: "a\\u2028b" has "\\u2028"; a hashtag is one word '
+        'of letters, digits and _, e.g. "ab"',
     ]
 
 

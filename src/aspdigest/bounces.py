@@ -186,7 +186,7 @@ def ingest(store: Store, project: Project, paths: list[Path], keys: Keys) -> Rep
                 by_token.get(tid or "")
                 for purpose in ("bounce", "unsubscribe")
                 for t in tokens
-                if (tid := verify_token(t, keys, settings.list_id, purpose))
+                if (tid := verify_token(t, keys, settings.list_name, purpose))
             ]
             named = [a for a in exact if a]
             if named and findings:

@@ -33,6 +33,7 @@ from aspdigest.inputs import (
     settings_json,
     templates_digest,
 )
+from aspdigest.readiness import settings_warnings
 from aspdigest.render import (
     DAY_RENDERERS,
     EVENT_RENDERERS,
@@ -190,7 +191,8 @@ def build(
     # the manifest, would say it a second time).
     said = {(b.date, f"social: {b.path.split('.')[1]}: blocked: {b.reason}") for b in blocked}
     warnings = (
-        tuple(str(w) for w in content.warnings)
+        tuple(str(w) for w in settings_warnings(project))
+        + tuple(str(w) for w in content.warnings)
         + tuple(
             f"{out.day.key}: {w}"
             for out in built

@@ -8,7 +8,9 @@ they are needed, so they cannot end up in a manifest, a log line or an error mes
 
 from __future__ import annotations
 
+import email.utils
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,7 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aspdigest import platforms as registry
-from aspdigest.errors import ConfigError, Problem, toml_message
+from aspdigest.errors import ConfigError, Problem, toml_problem
 
 CONFIG_FILE = "aspdigest.toml"
 # The platform ids of the registry, in order (`aspdigest.platforms` has what each allows).
@@ -66,13 +68,23 @@ class Brand(_Section):
         return self if self.name else self.model_copy(update={"name": publisher})
 
 
+# What a build puts where a needed setting is unset: addresses under .invalid (RFC 2606), so
+# nothing built from them can reach anyone; `settings_warnings` says so at every build, and
+# `digest_ready`/`sender_problems` refuse to approve or send a digest until they are set.
+_BARE_ADDRESS = re.compile(r"^[^\s<>\"@,;]+@[^\s<>\"@,;]+$")
+MARKER_HOST = "aspdigest.invalid"
+FROM_UNSET = f"from-not-set@{MARKER_HOST}"
+UNSUBSCRIBE_UNSET = f"https://{MARKER_HOST}/unsubscribe-url-not-set?token={{token}}"
+
+
 class Email(_Section):
-    from_: str = Field("digest@example.org", alias="from")
+    # No placeholder defaults: unset is None, and what needs a value warns (settings_warnings).
+    from_: str | None = Field(None, alias="from")
     reply_to: str | None = None
-    list_id: str = "digest.example.org"
-    unsubscribe_url: str = "https://example.org/unsubscribe?token={token}"
+    list_id: str | None = None  # default: digest.<the domain of email.from>
+    unsubscribe_url: str | None = None
     unsubscribe_mailto: str | None = None
-    archive_url: str = "https://example.org/archive/{event}/{date}/"
+    archive_url: str | None = None  # unset: no links to the web archive, no feed
     signup_url: str | None = None  # the subscriber service's sign-up page
     preferences_url: str | None = None  # manage-preferences page; {token} as in unsubscribe_url
     subscribers: str = "subscribers.csv"
@@ -89,6 +101,32 @@ class Email(_Section):
     dkim_domain: str | None = None
     dkim_selector: str | None = None
     soft_bounce_limit: int = Field(3, ge=1)  # soft bounces within 30 days that suppress
+
+    def sender(self, name: str) -> str:
+        """The From header: email.from, its display name defaulting to `name` (the brand's,
+        which defaults to the event's publisher); a marker under .invalid while unset."""
+        address = (self.from_ or "").strip()
+        if not address:
+            address = FROM_UNSET
+        elif not _BARE_ADDRESS.match(address):
+            return address  # as written (a malformed value is refused where it is used)
+        escaped = name.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}" <{address}>'
+
+    @property
+    def list_name(self) -> str:
+        """The List-Id (also in Message-IDs and signed tokens): email.list_id, else
+        digest.<the domain of email.from>."""
+        if self.list_id:
+            return self.list_id
+        _, address = email.utils.parseaddr(self.from_ or "")
+        domain = address.rpartition("@")[2] if "@" in address else ""
+        return f"digest.{domain or FROM_UNSET.rpartition('@')[2]}"
+
+    @property
+    def unsubscribe(self) -> str:
+        """email.unsubscribe_url, else a marker under .invalid (refused at approval)."""
+        return self.unsubscribe_url or UNSUBSCRIBE_UNSET
 
 
 class Social(_Section):
@@ -242,9 +280,14 @@ def load_settings(root: Path, environ: Mapping[str, str] | None = None) -> Setti
     data: dict[str, Any] = {}
     if path.exists():
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError([Problem(CONFIG_FILE, "", toml_message(exc))]) from None
+            text = path.read_text(encoding="utf-8-sig")
+            data = tomllib.loads(text)
+        except UnicodeDecodeError:
+            raise ConfigError(
+                [Problem(CONFIG_FILE, "encoding", "not valid UTF-8; save the file as UTF-8")]
+            ) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([toml_problem(CONFIG_FILE, exc, text)]) from None
     for section, values in _env_overrides(environ, problems).items():
         target = data.setdefault(section, {})
         for key, value in values.items():
@@ -259,51 +302,58 @@ def load_settings(root: Path, environ: Mapping[str, str] | None = None) -> Setti
                 if "dict" in annotation
                 else value
             )
+    settings: Settings | None = None
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         for err in exc.errors():
             loc = ".".join(str(p) for p in err["loc"])
             problems.append(Problem(CONFIG_FILE, loc, _config_message(err)))
-    if problems:
+    # Checked on the values as written, so they are reported with the type errors above.
+    problems += _cross_problems(data)
+    if problems or settings is None:
         raise ConfigError(problems)
-    # A platform named where none is known: in the platform list or as a publishers key.
-    named = [("social.platforms", name) for name in settings.social.platforms]
-    named += [(f"delivery.publishers.{name}", name) for name in settings.delivery.publishers]
+    return settings
+
+
+def _table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = data.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
+def _cross_problems(data: Mapping[str, Any]) -> list[Problem]:
+    """What no single setting's type says: platforms named that are not known, a logo URL
+    without its height."""
+    problems = []
+    listed = _table(data, "social").get("platforms")
+    named = [
+        ("social.platforms", name)
+        for name in (listed if isinstance(listed, list | tuple) else [])
+        if isinstance(name, str)
+    ]
+    publishers = _table(data, "delivery").get("publishers")
+    named += [
+        (f"delivery.publishers.{name}", name)
+        for name in (publishers if isinstance(publishers, Mapping) else {})
+    ]
     problems += [
         Problem(CONFIG_FILE, where, f'unknown platform "{name}"; known: {", ".join(PLATFORMS)}')
         for where, name in named
         if name not in PLATFORMS
     ]
-    if settings.brand.logo_url and settings.brand.logo_height is None:
+    brand = _table(data, "brand")
+    if brand.get("logo_url") and brand.get("logo_height") is None:
+        width = brand.get("logo_width")
         problems.append(
             Problem(
                 CONFIG_FILE,
                 "brand.logo_height",
                 "required with brand.logo_url: the logo's height in pixels when shown "
-                f"{settings.brand.logo_width} px wide (brand.logo_width), so mail programs "
-                "keep its space while images are blocked",
+                f"{width if isinstance(width, int) else Brand().logo_width} px wide "
+                "(brand.logo_width), so mail programs keep its space while images are blocked",
             )
         )
-    if problems:
-        raise ConfigError(problems)
-    return settings
-
-
-def digest_ready(settings: Settings) -> list[Problem]:
-    """What the settings lack for a digest to be approved and sent (an empty list: nothing)."""
-    if settings.brand.postal_address and settings.brand.postal_address.strip():
-        return []
-    return [
-        Problem(
-            CONFIG_FILE,
-            "brand.postal_address",
-            "required to approve a digest: the publisher's postal address, printed in every "
-            "digest's footer (anti-spam laws such as CAN-SPAM require one); set it under "
-            '[brand], e.g. postal_address = "Publisher name, street and number, postcode '
-            'city, country"',
-        )
-    ]
+    return problems
 
 
 def _config_message(err: Any) -> str:
@@ -311,6 +361,8 @@ def _config_message(err: Any) -> str:
         return "unknown setting"
     if err["type"] == "missing":
         return "required setting missing"
+    if err["type"] == "string_pattern_mismatch" and "#[0-9a-fA-F]{6}" in str(err["ctx"]):
+        return f'expected a colour like "#4b2c83", got "{err["input"]}"'
     return str(err["msg"])
 
 

@@ -11,13 +11,11 @@ frozen `Content`. Every problem in every file is collected first; then one
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import hashlib
 import math
 import os
 import stat
 import tomllib
-import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +24,7 @@ import yaml
 from pydantic import ValidationError
 
 from aspdigest.config import Project
-from aspdigest.errors import ContentError, Problem, toml_message
+from aspdigest.errors import ContentError, Problem, toml_problem
 from aspdigest.inputs import EVENT_FILE
 from aspdigest.quotelint import quote_mark_warnings
 from aspdigest.records import (
@@ -37,9 +35,15 @@ from aspdigest.records import (
     RecordMeta,
     describe,
     known_language,
+    zone_problem,
 )
 from aspdigest.safetext import text_problem
-from aspdigest.validation import attribution_problems, excerpt_problem, problems_from
+from aspdigest.validation import (
+    every_attribution_problem,
+    excerpt_problem,
+    problems_from,
+    wrapped_problem,
+)
 
 BOM = b"\xef\xbb\xbf"
 MAX_FILE_BYTES = 256 * 1024  # far above any real record (the sample's largest is ~5 KB)
@@ -163,7 +167,7 @@ def _load_event(project: Project, event_id: str, problems: list[Problem]) -> Eve
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        problems.append(Problem(path, "", toml_message(exc)))
+        problems.append(toml_problem(path, exc, text))
         return None
     try:
         meta = EventMeta.model_validate(data)
@@ -175,71 +179,79 @@ def _load_event(project: Project, event_id: str, problems: list[Problem]) -> Eve
             Problem(path, "id", f'"{data["id"]}" does not match the folder name "{event_id}"')
         )
     tz = data.get("timezone")
-    if isinstance(tz, str) and not _valid_zone(tz):
-        close = difflib.get_close_matches(tz, sorted(zoneinfo.available_timezones()), n=1)
-        fix = (
-            f'; did you mean "{close[0]}"?'
-            if close
-            else ' (an IANA name such as "Europe/Amsterdam")'
-        )
-        problems.append(Problem(path, "timezone", f'unknown time zone "{tz}"{fix}'))
-    # A valid-but-wrong event (bad id or zone) still dates the records, so their problems show too.
-    if meta is None:
+    zone = zone_problem(tz) if isinstance(tz, str) else None
+    if zone is not None:
+        problems.append(Problem(path, "timezone", zone))
+    # The dates are checked as written even when another field is wrong, so every problem
+    # of the file shows at once; a valid-but-wrong event (bad id or zone) still dates the
+    # records, so their problems show too.
+    if not _dates_problems(path, data, problems) or meta is None:
         return None
-    if meta.end < meta.start:
-        problems.append(Problem(path, "end", f"{meta.end} is before start {meta.start}"))
-        return None
-    length = _too_long(meta)
-    if length is not None:
-        # Every day becomes pages, threads and deliveries: a typo such as end = 2034-12-06
-        # would build for hours. Refused before anything else is looked at.
-        problems.append(Problem(path, "end", length))
-        return None
-    for key in meta.days:
+    return Event(**dict(meta), path=path, sha256=hashlib.sha256(raw).hexdigest())
+
+
+def _date(value: object) -> dt.date | None:
+    """A TOML date as written (not a date-time: pydantic reports that one)."""
+    return value if isinstance(value, dt.date) and not isinstance(value, dt.datetime) else None
+
+
+def read_event(project: Project, event_id: str) -> Event | None:
+    """The event's event.toml alone, or None when it has a problem (load_content says which)."""
+    return _load_event(project, event_id, [])
+
+
+def _dates_problems(path: str, data: dict[str, object], problems: list[Problem]) -> bool:
+    """Check the event's dates and its [days] keys as written; False when the dates cannot
+    date the records (end before start, or an event too long to be meant)."""
+    start, end = _date(data.get("start")), _date(data.get("end"))
+    max_days = data.get("max_days", 31)
+    # An invalid max_days is reported as such; the length is then not judged against it.
+    limit = (
+        max_days
+        if isinstance(max_days, int) and not isinstance(max_days, bool) and max_days >= 1
+        else None
+    )
+    if start is not None and end is not None:
+        if end < start:
+            problems.append(Problem(path, "end", f"{end} is before start {start}"))
+            return False
+        length = _too_long(start, end, limit) if limit is not None else None
+        if length is not None:
+            # Every day becomes pages, threads and deliveries: a typo such as end = 2034-12-06
+            # would build for hours. Refused before the records are looked at.
+            problems.append(Problem(path, "end", length))
+            return False
+    days = data.get("days")
+    for key in days if isinstance(days, dict) else {}:
         try:
             day = dt.date.fromisoformat(key)
         except ValueError:
             problems.append(Problem(path, f"days.{key}", 'not a date; write [days."YYYY-MM-DD"]'))
             continue
-        if not meta.start <= day <= meta.end:
+        if start is not None and end is not None and not start <= day <= end:
             problems.append(
-                Problem(
-                    path, f"days.{key}", (f"outside the event's dates ({meta.start} to {meta.end})")
-                )
+                Problem(path, f"days.{key}", f"outside the event's dates ({start} to {end})")
             )
-    return Event(**dict(meta), path=path, sha256=hashlib.sha256(raw).hexdigest())
+    return True
 
 
-def _too_long(meta: EventMeta) -> str | None:
+def _too_long(start: dt.date, end: dt.date, max_days: int) -> str | None:
     """Why the event's dates are refused as too far apart, naming the likely typo; or None."""
-    days = (meta.end - meta.start).days + 1
-    if days <= meta.max_days:
+    days = (end - start).days + 1
+    if days <= max_days:
         return None
-    message = (
-        f"the event runs {days:,} days ({meta.start} to {meta.end}), more than max_days "
-        f"({meta.max_days})"
-    )
-    for year in (meta.start.year, meta.start.year + 1):  # +1: an event over New Year
+    message = f"the event runs {days:,} days ({start} to {end}), more than max_days ({max_days})"
+    for year in (start.year, start.year + 1):  # +1: an event over New Year
         try:
-            guess = meta.end.replace(year=year)
+            guess = end.replace(year=year)
         except ValueError:  # 29 February
             continue
-        if guess != meta.end and meta.start <= guess <= meta.start + dt.timedelta(
-            days=meta.max_days - 1
-        ):
+        if guess != end and start <= guess <= start + dt.timedelta(days=max_days - 1):
             message += f"; is the year of end a typo for {guess}?"
             break
     else:
         message += "; is start or end a typo?"
     return f"{message} If the event really is this long, set max_days = {days} in {EVENT_FILE}"
-
-
-def _valid_zone(name: str) -> bool:
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
 
 
 def _record_files(project: Project, folder: Path, problems: list[Problem]) -> list[Path]:
@@ -282,6 +294,7 @@ def _read_record(
     folder_of_event: Path,
     event: Event | None,
     problems: list[Problem],
+    attributions: list[tuple[str, RecordMeta]],
 ) -> Record | None:
     path = _shown(project, file)
     raw = read_source(project, file)
@@ -376,8 +389,13 @@ def _read_record(
         problems.extend([*problems_from(path, exc, RecordMeta), *body])
         return None
     problems.extend(body)
-    problems.extend(attribution_problems(path, meta))
+    # Quote attributions are checked once every record is read: a name that is a speaker of
+    # another record gets its own fix (load_content).
+    attributions.append((path, meta))
     for i, quote in enumerate(meta.quotes):
+        wrapped = wrapped_problem(quote.text)
+        if wrapped:
+            problems.append(Problem(path, f"quotes[{i}].text", wrapped))
         if quote.excerpt is not None:
             problem = excerpt_problem(quote.text, quote.excerpt, f"quotes[{i}].text")
             if problem:
@@ -401,8 +419,9 @@ def load_content(project: Project, event_id: str) -> Content:
     event = _load_event(project, event_id, problems)
     records: list[Record] = []
     seen: dict[str, str] = {}
+    attributions: list[tuple[str, RecordMeta]] = []
     for file in _record_files(project, folder, problems):
-        record = _read_record(project, file, folder, event, problems)
+        record = _read_record(project, file, folder, event, problems, attributions)
         key = file.stem.lower()
         if key in seen:
             problems.append(
@@ -418,6 +437,9 @@ def load_content(project: Project, event_id: str) -> Content:
         seen[key] = _shown(project, file)
         if record is not None:
             records.append(record)
+    found = every_attribution_problem(attributions)
+    problems.extend(found)
+    records = [r for r in records if r.path not in {p.path for p in found}]
     for record in records:
         for i, quote in enumerate(record.quotes):
             if quote.lang is not None and not known_language(quote.lang):

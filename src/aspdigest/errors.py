@@ -57,6 +57,32 @@ class RenderError(UserError):
     """A renderer met content it cannot publish faithfully (e.g. an unsplittable clause)."""
 
 
+def toml_problem(path: str, exc: Exception, text: str) -> Problem:
+    """A TOML file's parse error as one problem: a time written without quotes (TOML has no
+    HH:MM value, so `time = 07:30` fails mid-line) says to quote it; anything else is
+    `toml_message`."""
+    import re
+
+    m = re.search(r"\(at line (\d+), column \d+\)$", str(exc))
+    if m:
+        number = int(m.group(1))
+        lines = text.splitlines()
+        line = lines[number - 1] if 0 < number <= len(lines) else ""
+        unquoted = re.match(
+            r"^\s*([A-Za-z0-9_.-]+)\s*=\s*(?:\d{4}-\d{2}-\d{2}[T ])?(\d{1,2}):(\d{2})(?::\d{2})?\s*(?:#.*)?$",
+            line,
+        )
+        if unquoted:
+            key, hours, minutes = unquoted.groups()
+            return Problem(
+                path,
+                f"line {number}",
+                f"{line.strip()} is not valid TOML; write times in quotes, e.g. "
+                f'{key} = "{int(hours):02d}:{minutes}"',
+            )
+    return Problem(path, "", toml_message(exc))
+
+
 def toml_message(exc: Exception) -> str:
     """tomllib's error, reworded: where first, then what (and the likely cause of the usual one)."""
     import re

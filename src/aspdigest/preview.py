@@ -159,7 +159,7 @@ class Site:
             )
 
     def approve(self, fields: Mapping[str, str]) -> dict[str, Any]:
-        from aspdigest.queue.approval import approve
+        from aspdigest.queue.approval import approve_day
         from aspdigest.store import open_project_store
 
         with self.lock:
@@ -175,21 +175,28 @@ class Site:
                 raise UserError(
                     f'date: expected a date like 2024-12-02, got "{fields.get("date", "")}"'
                 ) from None
+            channel = fields.get("channel") or None
+            platform = fields.get("platform") or None
             with open_project_store(self.project) as store:
-                approved = approve(
+                # The whole day, as `aspdigest approve DATE`: a digest the settings cannot
+                # send yet is held and named, the rest approved.
+                result = approve_day(
                     self.project,
                     store,
                     self.event_id,
                     date,
-                    channel=fields.get("channel") or None,
-                    platform=fields.get("platform") or None,
+                    channel=channel,
+                    platform=platform,
                     by=self.config.by,
+                    hold_unready=channel is None and platform is None,
                 )
+            approved = result.approved
             self.log(f"approved {len(approved)} delivery(ies) of {date} as {self.config.by}")
+            held = "".join(f" {line}." for line in result.held)
             return {
                 "approved": [a.delivery_id for a in approved],
                 "message": f"Approved {len(approved)} deliver"
-                f"{'y' if len(approved) == 1 else 'ies'}.",
+                f"{'y' if len(approved) == 1 else 'ies'}.{held}",
             }
 
     def error_page(self) -> bytes:

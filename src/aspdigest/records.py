@@ -12,8 +12,10 @@ typos, not values to coerce.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
 import unicodedata
+import zoneinfo
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -38,6 +40,7 @@ Kind = Literal[
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _HHMM_RE = re.compile(r"^(\d{2}):(\d{2})$")
+_H_MM_RE = re.compile(r"^\s*(\d{1,2})[:.h](\d{2})\s*$")
 _LANG_RE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
 
 
@@ -71,6 +74,14 @@ def _parse_time(value: Any) -> Any:
             "time_format", 'expected "HH:MM" in quotes, got {got}', {"got": describe(value)}
         )
     m = _HHMM_RE.match(value)
+    short = _H_MM_RE.match(value)
+    if short and not m and int(short.group(1)) <= 23 and int(short.group(2)) <= 59:
+        # 7:30 is a clock time as people write it; the files want the two-digit hour.
+        raise PydanticCustomError(
+            "time_format",
+            'expected "HH:MM" (24-hour clock), got "{value}"; did you mean "{fixed}"?',
+            {"value": value, "fixed": f"{int(short.group(1)):02d}:{short.group(2)}"},
+        )
     if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
         raise PydanticCustomError(
             "time_format", 'expected "HH:MM" (24-hour clock), got "{value}"', {"value": value}
@@ -424,6 +435,18 @@ class Event(EventMeta):
 
     def day_info(self, date: dt.date) -> DayInfo:
         return self.days.get(date.isoformat(), DayInfo())
+
+
+def zone_problem(name: str) -> str | None:
+    """Why `name` is not an IANA time zone this machine knows, with the nearest name; or None."""
+    try:
+        ZoneInfo(name)
+        return None
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        pass
+    close = difflib.get_close_matches(name, sorted(zoneinfo.available_timezones()), n=1)
+    fix = f'; did you mean "{close[0]}"?' if close else ' (an IANA name such as "Europe/Amsterdam")'
+    return f'unknown time zone "{name}"{fix}'
 
 
 def known_language(tag: str) -> bool:

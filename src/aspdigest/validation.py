@@ -11,7 +11,8 @@ its own record, and that an excerpt is a verbatim span of its quote.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -67,8 +68,10 @@ def _message(err: Any, model: type[BaseModel]) -> str:
         return f"unknown field; allowed: {', '.join(allowed)}"
     if kind == "literal_error" and loc and loc[-1] == "kind":
         return f"expected one of {', '.join(KINDS)}; got {describe(err['input'])}"
+    if kind == "string_pattern_mismatch" and loc and loc[-1] == "hashtags":
+        return _hashtag_message(err["input"])
     if kind == "string_pattern_mismatch" and loc:
-        hint = _PATTERN_HINTS.get(str(loc[-1]) if loc[-1] != "hashtags" else "hashtags")
+        hint = _PATTERN_HINTS.get(str(loc[-1]))
         if hint:
             return f"{hint}, got {describe(err['input'])}"
     if kind == "greater_than_equal":
@@ -83,6 +86,23 @@ def _message(err: Any, model: type[BaseModel]) -> str:
     if kind.startswith("date_") and isinstance(err["input"], str):
         return f"expected a date like 2024-12-02 (unquoted), got {describe(err['input'])}"
     return str(err["msg"])
+
+
+def _hashtag_message(value: Any) -> str:
+    """Why a hashtag is refused: the # typed in, a space (two words), or another character."""
+    text = str(value)
+    if not text.startswith("#"):
+        if " " in text:  # an ordinary space: two words typed as one tag
+            joined = "".join(w[:1].upper() + w[1:] for w in text.split())
+            return f'"{text}" has a space; a hashtag is one word, e.g. "{joined}"'
+        other = next((c for c in text if not (c.isalnum() or c == "_")), None)
+        if other is not None:
+            joined = "".join(c for c in text if c.isalnum() or c == "_")
+            return (
+                f'"{text}" has "{other}"; a hashtag is one word of letters, digits and _, '
+                f'e.g. "{joined}"'
+            )
+    return f"{_PATTERN_HINTS['hashtags']}, got {describe(value)}"
 
 
 def _allowed_keys(model: type[BaseModel], parent: Sequence[int | str]) -> list[str]:
@@ -130,8 +150,13 @@ def _did_you_mean(name: str, known: list[str], what: str, fix: str) -> str:
     return fix
 
 
-def attribution_problems(path: str, meta: RecordMeta) -> list[Problem]:
-    """Each quote names exactly one speaker (`by`) or one source (`from`) of its record."""
+def attribution_problems(
+    path: str, meta: RecordMeta, elsewhere: Mapping[str, str] | None = None
+) -> list[Problem]:
+    """Each quote names exactly one speaker (`by`) or one source (`from`) of its record.
+    `elsewhere`: speaker name → another record (its path) where that name is a speaker, so a
+    quote attributed to them says to add them here rather than guess another name."""
+    elsewhere = elsewhere or {}
     problems = []
     names = [s.name for s in meta.speakers]
     titles = [s.title for s in meta.sources]
@@ -153,6 +178,15 @@ def attribution_problems(path: str, meta: RecordMeta) -> list[Problem]:
                     "needs by (a speaker of this record) or from (a source of this record)",
                 )
             )
+        elif quote.by is not None and quote.by not in names and quote.by in elsewhere:
+            problems.append(
+                Problem(
+                    path,
+                    f"{where}.by",
+                    f'"{quote.by}" is a speaker of {elsewhere[quote.by]}, not of this one; '
+                    "add them to this record's speakers",
+                )
+            )
         elif quote.by is not None and quote.by not in names:
             fix = _did_you_mean(quote.by, names, "speakers", "; add them to speakers")
             problems.append(
@@ -167,6 +201,24 @@ def attribution_problems(path: str, meta: RecordMeta) -> list[Problem]:
                     path, f"{where}.from", f'"{quote.from_}" is not a source of this record{fix}'
                 )
             )
+    return problems
+
+
+def every_attribution_problem(records: Sequence[tuple[str, RecordMeta]]) -> list[Problem]:
+    """`attribution_problems` of each record (path, front matter) of an event, knowing who
+    speaks in the others."""
+    speaking: dict[str, list[str]] = {}
+    for path, meta in records:
+        for speaker in meta.speakers:
+            speaking.setdefault(speaker.name, []).append(path)
+    problems = []
+    for path, meta in records:
+        elsewhere = {
+            name: others[0]
+            for name, paths in speaking.items()
+            if (others := [p for p in paths if p != path])
+        }
+        problems.extend(attribution_problems(path, meta, elsewhere))
     return problems
 
 
@@ -186,3 +238,33 @@ def excerpt_problem(text: str, excerpt: str, field: str) -> str | None:
     nearest = difflib.get_close_matches(excerpt, sorted(spans), n=1, cutoff=0.0)
     hint = f'; nearest in the quote: "{nearest[0]}"' if nearest else ""
     return f"not a contiguous span of {field} in whole words, copied exactly{hint}"
+
+
+# Quotation marks that can wrap a quote, in any script: the initial and final quote
+# punctuation of Unicode (“ ” ‘ ’ « » ‹ ›, which also close or open in some languages), the
+# quote marks filed as open/close punctuation („ ‚ 「 」 『 』 〝 〞 〟 ﹁ ﹂ ﹃ ﹄), the
+# full-width ones and ASCII " and '.
+_QUOTE_PUNCTUATION = frozenset("„‚「」『』〝〞〟﹁﹂﹃﹄＂＇\"'")
+
+
+def _quote_mark(char: str) -> bool:
+    return char in _QUOTE_PUNCTUATION or unicodedata.category(char) in ("Pi", "Pf")
+
+
+def wrapped_problem(text: str) -> str | None:
+    """Why a quote's text is refused as typed inside its own quotation marks (“…”, «…»,
+    「…」, "…"), or None: aspdigest adds the marks of the quote's language everywhere, so
+    they would show twice. A text that only starts and ends with marks belonging to two
+    quoted phrases ("Yes," she said, "no.") is not wrapped: the interior repeats a mark."""
+    body = text.strip()
+    end = body.rstrip(".,;:!?…")
+    if len(end) < 3 or not (_quote_mark(body[0]) and _quote_mark(end[-1])):
+        return None
+    opening, closing = body[0], end[-1]
+    inner = end[1:-1]
+    if opening in inner or closing in inner:
+        return None
+    return (
+        f"wrapped in its own quotation marks ({opening}…{closing}); remove them: aspdigest "
+        "adds the marks of the quote's language wherever it is shown"
+    )

@@ -2,7 +2,8 @@
 
 The edge of the flow. Each command parses its options, calls one library function, and
 prints the result. This module holds the Typer app and what every command shares; the
-commands live beside it by topic: `content.py` (check, build, schema, export, preview),
+commands live beside it by topic: `init.py` (init), `content.py` (check, build, schema,
+export, preview),
 `mail.py` (send, subscribers), `schedule.py` (schedule …),
 `delivery.py` (approve, run, status) and
 `accounts.py` (accounts check); `table.py` draws their listings. Library errors (`UserError`) become one line per problem on stderr and
@@ -211,12 +212,13 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int, str], None]]:
 from aspdigest.cli import (  # noqa: E402
     accounts,
     content,
+    init,
     mail,
     schedule,
     subscribers_service,
 )
 
-__all__ = ["accounts", "app", "content", "mail", "main", "schedule", "subscribers_service"]
+__all__ = ["accounts", "app", "content", "init", "mail", "main", "schedule", "subscribers_service"]
 
 
 def main() -> None:

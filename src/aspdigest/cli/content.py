@@ -34,13 +34,14 @@ if TYPE_CHECKING:
 
 @app.command()
 def check(event: EventArg = None, project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
-    """Validate event.toml and every record; print each problem as `path: field: message`."""
-    from aspdigest.content import load_content
+    """Validate event.toml, every record and the event's schedule; print each problem as
+    `path: field: message`."""
     from aspdigest.errors import ContentError
+    from aspdigest.queue.schedule import check_event
 
     proj, event_id = resolve(project, event)
     try:
-        content = load_content(proj, event_id)
+        content = check_event(proj, event_id)
     except ContentError as exc:
         if as_json:
             print(

@@ -51,27 +51,37 @@ def approve(
     as_json: JsonOpt = False,
 ) -> None:
     """Approve a day's built artifacts (recorded by sha256; checked again at send time)."""
-    from aspdigest.queue.approval import Approved, check_request
-    from aspdigest.queue.approval import approve as run_approve
+    from aspdigest.queue.approval import DayApproval, approve_day, check_request
     from aspdigest.queue.telling import subscriber_warning
     from aspdigest.store import open_project_store
 
     event, day = event_and_day(event_day)
     proj, event_id = resolve(project, event)
 
-    def go() -> list[Approved]:
+    def go() -> DayApproval:
         who = _by(by)
         # Bad input is refused before the store is opened (which would create it).
         check_request(proj, event_id, day, channel=channel, platform=platform, by=who)
         with open_project_store(proj) as store:
-            approved = run_approve(
-                proj, store, event_id, day, channel=channel, platform=platform, by=who
+            # A whole day: a digest the settings cannot send yet is held, the rest approved.
+            approved = approve_day(
+                proj,
+                store,
+                event_id,
+                day,
+                channel=channel,
+                platform=platform,
+                by=who,
+                hold_unready=channel is None and platform is None,
             )
             audience.append(len(store.active_subscribers()))
             return approved
 
     audience: list[int] = []
-    done = run(go)
+    result = run(go)
+    done = result.approved
+    for line in result.held:
+        sys.stderr.write(f"{line}\n")
     warning = subscriber_warning(audience[0], any(a.channel == "digest" for a in done))
     if warning:
         sys.stderr.write(f"warning: {warning}\n")

@@ -44,6 +44,7 @@ from aspdigest.config import Project
 from aspdigest.deliver.dkim import Signer, sign, signer
 from aspdigest.deliver.smtp import Reply, SmtpSession, SmtpTarget, SmtpUnavailable, smtp_target
 from aspdigest.errors import UserError
+from aspdigest.readiness import built_without_sender, sender_problems
 from aspdigest.render.message import Letter
 from aspdigest.store import Delivery, Recipient, Store
 from aspdigest.subscribers import is_address
@@ -103,14 +104,27 @@ def load_letter(
                 f"{project.relative(path)}: changed since it was approved; "
                 "approve the new build before sending"
             )
-    return Letter.from_eml(data, project.relative(path))
+    letter = Letter.from_eml(data, project.relative(path))
+    if built_without_sender(data):
+        # Built while email.from or email.unsubscribe_url was unset: its marker addresses
+        # reach nobody, whatever the settings say now.
+        raise UserError(
+            f"{project.relative(path)}: built without email.from or email.unsubscribe_url; "
+            f"set them in aspdigest.toml, then run `aspdigest build {event}` and approve again"
+        )
+    return letter
 
 
 def _sender(project: Project) -> str:
     """The envelope sender: email.return_path (where bounces go), else the From address."""
     settings = project.settings.email
+    missing = sender_problems(project.settings)
+    if missing:
+        raise UserError(missing)
     name, value = (
-        ("return_path", settings.return_path) if settings.return_path else ("from", settings.from_)
+        ("return_path", settings.return_path)
+        if settings.return_path
+        else ("from", settings.from_ or "")
     )
     _, address = email.utils.parseaddr(value)
     if not is_address(address):
@@ -143,6 +157,8 @@ def send_test(
     Nothing is recorded and the suppression list is not consulted: it goes to the team."""
     if not is_address(address):
         raise UserError(f'--test: expected an address like name@example.org, got "{address}"')
+    if missing := sender_problems(project.settings):
+        raise UserError(missing)
     letter = load_letter(project, event, date)
     key = keys(environ).current
     dkim_signer = signer(project, environ)
@@ -151,10 +167,10 @@ def send_test(
     # The team's copy carries a working-looking link that unsubscribes nobody.
     data = letter.message(
         date=dt.datetime.now(dt.UTC),
-        message_id=f"<test.{uuid.uuid4().hex}@{settings.list_id}>",
+        message_id=f"<test.{uuid.uuid4().hex}@{settings.list_name}>",
         to=address,
         address=address,
-        token=make_token(new_id(), key, settings.list_id, "unsubscribe"),
+        token=make_token(new_id(), key, settings.list_name, "unsubscribe"),
         subject_prefix=TEST_PREFIX,
     )
     data = sign(data, dkim_signer)
@@ -197,6 +213,8 @@ def send_digest(
             "send_digest sends a claimed email delivery"
         )
     try:
+        if missing := sender_problems(project.settings):
+            raise UserError(missing)
         letter = load_letter(project, delivery.event, delivery.date, delivery.approved)
         key = keys(environ).current
         dkim_signer = signer(project, environ)
@@ -288,7 +306,7 @@ class _Send:
         # VERP (email.return_path = "bounces+{token}@…"): each bounce names its recipient.
         if "{token}" not in self.sender:
             return self.sender
-        token = make_token(token_id, self.key, self.settings.list_id, "bounce")
+        token = make_token(token_id, self.key, self.settings.list_name, "bounce")
         return self.sender.replace("{token}", token)
 
     def stopped(self) -> bool:
@@ -386,10 +404,10 @@ class _Send:
                 to=recipient.address,
                 name=recipient.name,
                 message_id=_message_id(
-                    delivery.event, delivery.date, recipient.address, settings.list_id
+                    delivery.event, delivery.date, recipient.address, settings.list_name
                 ),
                 address=recipient.address,
-                token=make_token(token_id, self.key, settings.list_id, "unsubscribe"),
+                token=make_token(token_id, self.key, settings.list_name, "unsubscribe"),
             )
             data = sign(data, self.dkim_signer)
             self.pacer.wait()

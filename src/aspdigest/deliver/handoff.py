@@ -64,6 +64,11 @@ class HandoffPublisher:
         halt: Callable[[], bool] | None = None,
     ) -> Mapping[str, Any]:
         target = self.folder(publication)
+        if self.project.settings.delivery.handoff_to and not self.project.settings.email.from_:
+            raise UserError(
+                "aspdigest.toml: email.from: not set; the handoff emails to "
+                "delivery.handoff_to need the address they come from"
+            )
         files = write_folder(target, publication)
         receipt: dict[str, Any] = {
             "publisher": self.name,
@@ -77,14 +82,14 @@ class HandoffPublisher:
 
     def _email(self, pub: Publication, folder: Path, team: tuple[str, ...]) -> list[str]:
         settings = self.project.settings.email
-        sender = email.utils.parseaddr(settings.return_path or settings.from_)[1]
+        sender = email.utils.parseaddr(settings.return_path or settings.from_ or "")[1]
         session = SmtpSession(
             smtp_target(self.environ), timeout=settings.timeout, backoff=settings.retry_backoff
         )
         done: list[str] = []
         with session:
             for address in team:
-                data = message(pub, folder, address, settings.from_, settings.list_id)
+                data = message(pub, folder, address, settings.from_ or "", settings.list_name)
                 reply = session.send(sender, address, data)
                 if reply.status == "unknown":
                     raise PublishUncertain(

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from aspdigest.artifacts import BuiltDay
-from aspdigest.config import Project, digest_ready
+from aspdigest.config import Project
 from aspdigest.errors import UserError
 from aspdigest.queue.schedule import CHANNELS
+from aspdigest.readiness import built_without_sender, digest_ready
 from aspdigest.store import Delivery, Store
 from aspdigest.store.lifecycle import APPROVABLE, Status
 
@@ -130,6 +131,15 @@ def check_request(
     return BuiltDay(project, event_id, date).hashes()
 
 
+@dataclass(frozen=True)
+class DayApproval:
+    """What approving a whole day did: the deliveries approved, and one line per digest left
+    unapproved because the settings cannot send it yet (naming each missing setting)."""
+
+    approved: list[Approved]
+    held: list[str]
+
+
 def approve(
     project: Project,
     store: Store,
@@ -141,6 +151,25 @@ def approve(
     by: str,
 ) -> list[Approved]:
     """Approve the built artifacts of the day's deliveries (all, or one channel/platform)."""
+    return approve_day(
+        project, store, event_id, date, channel=channel, platform=platform, by=by
+    ).approved
+
+
+def approve_day(
+    project: Project,
+    store: Store,
+    event_id: str,
+    date: dt.date,
+    *,
+    channel: str | None = None,
+    platform: str | None = None,
+    by: str,
+    hold_unready: bool = False,
+) -> DayApproval:
+    """`approve`; with `hold_unready`, a digest the settings cannot send yet (no email.from,
+    no unsubscribe URL, no postal address) is left unapproved and named in `held` while the
+    day's threads and quote posts are approved, unless the digest is all there is."""
     built = check_request(project, event_id, date, channel=channel, platform=platform, by=by)
     channel, platform = normalise_selection(channel, platform)
     built_day = BuiltDay(project, event_id, date)
@@ -163,14 +192,25 @@ def approve(
     if not todo:
         raise UserError("\n".join(_not_approvable(d, tz) for d in chosen))
     problems: list[str] = []
+    held: list[str] = []
     plans: list[tuple[Delivery, dict[str, str]]] = []
+    unready = [str(p) for p in digest_ready(project.settings)]
+    hold = hold_unready and any(d.channel != "digest" for d in todo)
     blocked = built_day.blocked()
     for d in todo:
-        if d.channel == "digest":  # a digest without a postal address must not go out
-            problems.extend(str(p) for p in digest_ready(project.settings))
-        elif d.platform in blocked:
+        if d.channel != "digest" and d.platform in blocked:
             problems.append(f"{label(d)}: {BLOCKED}{blocked[d.platform]}")
             continue
+        if d.channel == "digest" and unready:  # a digest nobody can send or answer must not go
+            if hold:
+                held += [f"{label(d)}: not approved: {line}" for line in unready]
+                continue
+            problems.extend(unready)
+        elif d.channel == "digest" and _stale_sender(built_day):
+            problems.append(
+                f"{project.relative(built_day.eml)}: built while email.from or "
+                f"email.unsubscribe_url was unset; run `aspdigest build {event_id}` again"
+            )
         hashes = built_day.carries(built, d.channel, d.platform)
         if not hashes:
             problems.append(
@@ -187,7 +227,17 @@ def approve(
         plans.append((d, hashes))
     if problems:
         raise UserError("\n".join(dict.fromkeys(problems)))
-    return [a for d, hashes in plans if (a := record_approval(store, d, hashes, by)) is not None]
+    approved = [
+        a for d, hashes in plans if (a := record_approval(store, d, hashes, by)) is not None
+    ]
+    return DayApproval(approved, held)
+
+
+def _stale_sender(day: BuiltDay) -> bool:
+    try:
+        return built_without_sender(day.eml.read_bytes())
+    except OSError:
+        return False  # not built: `carries` finds nothing to approve and says so
 
 
 def record_approval(store: Store, d: Delivery, hashes: dict[str, str], by: str) -> Approved | None:

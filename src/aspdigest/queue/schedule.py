@@ -6,8 +6,10 @@ Sits after the build in the flow (… → build → schedule/outbox → deliver)
 `Schedule.planned(dates)` turns it into one frozen `PlannedDelivery` per (day, channel,
 platform), with the local send time converted to UTC through zoneinfo. A local time that
 does not exist (clocks go forward) or occurs twice (clocks go back) on a clock-change day is
-an error naming the fix, never a guess. Which built files a delivery carries (what a
-reviewer approves and what is checked again at send time) is `artifacts.BuiltDay.carries`.
+an error naming the fix, never a guess. `check_event(project, event)` is what `aspdigest
+check` runs: the content and this file together, every problem of both at once. Which built
+files a delivery carries (what a reviewer approves and what is checked again at send time)
+is `artifacts.BuiltDay.carries`.
 
 Channels: `digest` (the email, platform ""), `thread` and `quotes` (one delivery per platform;
 the quote posts live in `thread.<platform>.json` under `quote_posts`).
@@ -26,7 +28,8 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aspdigest.config import PLATFORMS, Project
-from aspdigest.errors import Problem, UserError, toml_message
+from aspdigest.content import Content, load_content, read_event
+from aspdigest.errors import ContentError, Problem, UserError, toml_problem
 from aspdigest.records import Event, LocalTime
 from aspdigest.validation import problems_from
 
@@ -286,32 +289,84 @@ def load_schedule(project: Project, event: Event) -> Schedule:
             ]
         )
     try:
-        data = tomllib.loads(file.read_bytes().decode("utf-8-sig"))
+        text = file.read_bytes().decode("utf-8-sig")
+        data = tomllib.loads(text)
     except UnicodeDecodeError:
         raise UserError(
             [Problem(path, "encoding", "not valid UTF-8; save the file as UTF-8")]
         ) from None
     except tomllib.TOMLDecodeError as exc:
-        raise UserError([Problem(path, "", toml_message(exc))]) from None
+        raise UserError([toml_problem(path, exc, text)]) from None
+    problems: list[Problem] = []
+    parsed: ScheduleFile | None = None
     try:
         parsed = ScheduleFile.model_validate(data)
     except ValidationError as exc:
-        raise UserError(problems_from(path, exc, ScheduleFile)) from None
+        problems += problems_from(path, exc, ScheduleFile)
+    # Checked on the tables as written, so they are reported with the type errors above.
+    problems += _file_problems(path, data, event, tuple(project.settings.social.platforms))
+    if problems or parsed is None:
+        raise UserError(problems)
+    return Schedule(event, path, parsed, tuple(project.settings.social.platforms))
+
+
+def check_event(project: Project, event_id: str) -> Content:
+    """`load_content`, then the event's schedule file when there is one: every problem of
+    every file at once (one ContentError). The schedule is checked against the event, so
+    only once event.toml itself is valid."""
     problems: list[Problem] = []
-    if parsed.event is not None and parsed.event != event.id:
+    content: Content | None = None
+    try:
+        content = load_content(project, event_id)
+    except ContentError as exc:
+        problems += exc.problems
+    event = content.event if content is not None else read_event(project, event_id)
+    if event is not None and schedule_path(project, event_id).is_file():
+        try:
+            load_schedule(project, event)
+        except UserError as exc:
+            problems += exc.problems or [
+                Problem(schedule_path(project, event_id).name, "", exc.text)
+            ]
+    if problems or content is None:
+        raise ContentError(problems)
+    return content
+
+
+def _tables(data: dict[str, object], key: str) -> dict[str, object]:
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _names(value: object) -> list[str] | None:
+    """A platforms list as written, when it is a list of names (pydantic reports the rest)."""
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    return None
+
+
+def _file_problems(
+    path: str, data: dict[str, object], event: Event, built: tuple[str, ...]
+) -> list[Problem]:
+    """What the types of schedules/<event>.toml cannot say: the event named, the platforms
+    named, the days' dates and overrides."""
+    problems: list[Problem] = []
+    named = data.get("event")
+    if isinstance(named, str) and named != event.id:
         problems.append(
-            Problem(path, "event", f'"{parsed.event}" does not match the file name "{event.id}"')
+            Problem(path, "event", f'"{named}" does not match the file name "{event.id}"')
         )
-    if not any((parsed.digest, parsed.thread, parsed.quotes)):
+    present = [c for c in CHANNELS if data.get(c) is not None]
+    if not present:
         problems.append(
             Problem(path, "", "schedules nothing; add a [digest], [thread] or [quotes] table")
         )
-    built = tuple(project.settings.social.platforms)
-    for channel in CHANNELS:
-        spec: ChannelSpec | None = getattr(parsed, channel)
-        if spec is not None:
-            problems += _check_platforms(path, channel, spec.platforms, built)
-    for key, day in parsed.days.items():
+    for channel in present:
+        problems += _check_platforms(
+            path, channel, _names(_tables(data, channel).get("platforms")), built
+        )
+    for key, raw_day in _tables(data, "days").items():
+        day = raw_day if isinstance(raw_day, dict) else {}
         try:
             date = dt.date.fromisoformat(key)
         except ValueError:
@@ -326,10 +381,10 @@ def load_schedule(project: Project, event: Event) -> Schedule:
                 )
             )
         for channel in CHANNELS:
-            over: DayOverride | None = getattr(day, channel)
+            over = day.get(channel)
             if over is None:
                 continue
-            if getattr(parsed, channel) is None:
+            if channel not in present:
                 problems.append(
                     Problem(
                         path,
@@ -339,12 +394,9 @@ def load_schedule(project: Project, event: Event) -> Schedule:
                         "table",
                     )
                 )
-            problems += _check_platforms(
-                path, f"days.{key}.{channel}", over.platforms, built, channel
-            )
-    if problems:
-        raise UserError(problems)
-    return Schedule(event, path, parsed, built)
+            platforms = _names(over.get("platforms")) if isinstance(over, dict) else None
+            problems += _check_platforms(path, f"days.{key}.{channel}", platforms, built, channel)
+    return problems
 
 
 def _check_platforms(

@@ -49,8 +49,11 @@ def archive_index(archive_url: str, event_id: str) -> str:
     return archive_url.split("{date}", 1)[0].format(event=event_id)
 
 
-def feed_location(feed_url: str | None, archive_url: str, event_id: str) -> str:
-    """The feed's own URL: as configured, or beside the day pages of the web archive."""
+def feed_location(feed_url: str | None, archive_url: str | None, event_id: str) -> str | None:
+    """The feed's own URL: as configured, or beside the day pages of the web archive; None
+    without email.archive_url (no feed is built: its entries would link nowhere)."""
+    if not archive_url:
+        return None
     if feed_url:
         return feed_url.format(event=event_id)
     base = archive_url.split("{date}", 1)[0].format(event=event_id)
@@ -77,16 +80,17 @@ def render_event(days: Sequence[DayOutput], ctx: RenderContext) -> Rendered:
         digest = next((a for a in out.rendered.artifacts if a.path == "digest.html"), None)
         if digest is not None:
             entries.append((out.day, digest))
-    if not entries:
+    archive_url = settings.email.archive_url
+    feed_url = feed_location(settings.email.feed_url, archive_url, event.id)
+    if not entries or not archive_url or not feed_url:
         return Rendered()
-    feed_url = feed_location(settings.email.feed_url, settings.email.archive_url, event.id)
     fg = FeedGenerator()
     fg.id(feed_url)
     fg.title(f"{event.short_name}: {event.name}")
     fg.subtitle(f"Daily digest from {event.publisher}")
     fg.author({"name": event.publisher})
     fg.link(href=feed_url, rel="self", type="application/atom+xml")
-    fg.link(href=archive_index(settings.email.archive_url, event.id), rel="alternate")
+    fg.link(href=archive_index(archive_url, event.id), rel="alternate")
     if settings.brand.logo_url:
         fg.icon(settings.brand.logo_url)
         fg.logo(settings.brand.logo_url)
@@ -99,7 +103,7 @@ def render_event(days: Sequence[DayOutput], ctx: RenderContext) -> Rendered:
 
     fg.updated(max(entry_time(day) for day, _ in entries))
     for day, digest in entries:
-        url = settings.email.archive_url.format(event=event.id, date=day.key)
+        url = archive_url.format(event=event.id, date=day.key)
         entry = fg.add_entry(order="append")
         entry.id(url)
         entry.title(str(digest.meta.get("subject", day.title)))

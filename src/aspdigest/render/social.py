@@ -112,9 +112,13 @@ def _render(env: jinja2.Environment, key: str, values: dict[str, Any]) -> str:
     return render_template(env, TEMPLATES[key], values)
 
 
-def _archive_url(ctx: RenderContext, day: Day) -> str:
+def _archive_url(ctx: RenderContext, day: Day) -> str | None:
+    """The day's digest on the web; None without email.archive_url (posts then link none)."""
+    template = ctx.project.settings.email.archive_url
+    if not template:
+        return None
     try:
-        return ctx.project.settings.email.archive_url.format(event=day.event.id, date=day.key)
+        return template.format(event=day.event.id, date=day.key)
     except (KeyError, IndexError, ValueError) as exc:
         raise UserError(
             [

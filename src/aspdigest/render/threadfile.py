@@ -136,19 +136,21 @@ def thread_data(
 
 
 def link_cards(
-    day: Day, ctx: RenderContext, cards: CardIndex | None, archive: str
+    day: Day, ctx: RenderContext, cards: CardIndex | None, archive: str | None
 ) -> dict[str, LinkCard]:
     """Link URL (as its facet carries it) → the card a Bluesky post shows for it: the digest's
     archive page with the title and description its og tags give and the day's preview card;
-    a record's own link with the record's title and summary and no image."""
+    a record's own link with the record's title and summary and no image. No archive page
+    (``email.archive_url`` unset) means no digest link, so no card for it."""
     out: dict[str, LinkCard] = {}
-    title, description = subject_and_preheader(day, ctx)
-    thumb = None
-    shared = og_card(day)
-    if shared is not None and cards is not None:
-        job = cards.jobs.get(shared, {}).get("preview")
-        thumb = job.path if job is not None and cards.drawable(job) else None
-    out[archive] = LinkCard(archive, title, description, thumb)
+    if archive is not None:
+        title, description = subject_and_preheader(day, ctx)
+        thumb = None
+        shared = og_card(day)
+        if shared is not None and cards is not None:
+            job = cards.jobs.get(shared, {}).get("preview")
+            thumb = job.path if job is not None and cards.drawable(job) else None
+        out[archive] = LinkCard(archive, title, description, thumb)
     for record in day.records:
         for link in record.links:
             card = LinkCard(linkable(link.url, "bluesky"), record.title, record.summary)

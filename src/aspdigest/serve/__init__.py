@@ -36,7 +36,7 @@ def build_app(
 
     meta = load_content(project, resolve_event(project, event)).event
     # The list as readers know it: the From name their digest arrives under.
-    list_name = email.utils.parseaddr(project.settings.email.from_)[0] or meta.name
+    list_name = email.utils.parseaddr(project.settings.email.from_ or "")[0] or meta.name
     store = open_project_store(project)
     return create_app(project, store, list_name, meta.language, meta.publisher, environ=environ)
 

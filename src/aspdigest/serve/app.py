@@ -60,7 +60,12 @@ class Route_:
     origin: str  # scheme://host[:port] of the public URL, for the links the service mails
 
 
-def unsubscribe_route(url: str) -> Route_:
+def unsubscribe_route(url: str | None) -> Route_:
+    if not url:
+        raise UserError(
+            "aspdigest.toml: email.unsubscribe_url: not set; the service answers at that URL, "
+            'e.g. unsubscribe_url = "https://digest.your-domain.org/unsubscribe?token={token}"'
+        )
     parts = urlsplit(url)
     origin = f"{parts.scheme}://{parts.netloc}"
     if "{token}" in parts.path:
@@ -89,7 +94,7 @@ class Service:
 
     @property
     def list_id(self) -> str:
-        return self.project.settings.email.list_id
+        return self.project.settings.email.list_name
 
     def subscriber_for(self, token: str, purpose: str) -> tuple[bool, Subscriber | None]:
         token_id = verify_token(token, self.keys, self.list_id, purpose, now=self.clock())

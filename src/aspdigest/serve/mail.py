@@ -30,11 +30,11 @@ def confirmation(
     words = texts(language)
     settings = project.settings.email
     msg = EmailMessage(policy=SMTP_POLICY)
-    msg["From"] = settings.from_
+    msg["From"] = settings.sender(list_name)
     msg["To"] = address  # checked by is_address: no name, nothing a header could split on
     msg["Subject"] = words["mail_subject"].format(list=list_name)
     msg["Date"] = email.utils.format_datetime(dt.datetime.now(dt.UTC))
-    msg["Message-ID"] = f"<confirm.{uuid.uuid4().hex}@{settings.list_id}>"
+    msg["Message-ID"] = f"<confirm.{uuid.uuid4().hex}@{settings.list_name}>"
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(words["mail_body"].format(list=list_name, link=link))
     return msg.as_bytes()
