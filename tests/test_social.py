@@ -851,3 +851,29 @@ def test_thread_properties(records: list[tuple[str, list[str], str]]) -> None:
                     trail = "" if q.end == len(quote.text) else " …"
                     body = quote.text[q.start : q.end]
                     assert m.open + "\u2068" + lead + body + trail + "\u2069" in carrier.text
+
+
+def test_a_clause_of_only_links_joins_a_neighbour_instead_of_making_a_post_of_its_own() -> None:
+    # Found by test_thread_properties: a quote clause made of URLs alone became a post with
+    # no prose. The break before it is taken away and the words before it come along.
+    from aspdigest.render.threads import has_prose, pack_with_prose
+    from aspdigest.text.split import pack
+
+    text = (
+        "Alpha beta, gamma delta\u2014https://example.org/aaaa https://example.org/bbbb. "
+        "Omega words end."
+    )
+
+    def fits(start: int, end: int) -> bool:
+        return end - start <= 64
+
+    plain = [text[s:e] for s, e in pack(text, fits, ("sentence", "clause"))]
+    assert "https://example.org/aaaa https://example.org/bbbb." in plain  # the orphan
+    parts = [text[s:e] for s, e in pack_with_prose(text, fits, ("sentence", "clause"))]
+    assert parts == [
+        "Alpha beta,",
+        "gamma delta\u2014https://example.org/aaaa https://example.org/bbbb.",
+        "Omega words end.",
+    ]
+    assert all(has_prose(p) for p in parts)
+    assert not has_prose("https://example.org/a #tag @ana 3/7")

@@ -21,6 +21,7 @@ the record file and field.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -28,13 +29,16 @@ from aspdigest.errors import Problem, RenderError
 from aspdigest.platforms import display_name
 from aspdigest.render.quotemarks import Marks
 from aspdigest.text import PlatformRule, bluesky_shorten_links
-from aspdigest.text.split import Level, Unsplittable, pack, protected_spans
+from aspdigest.text.split import Level, Span, Unsplittable, pack, protected_spans
 
 ELLIPSIS = "\u2026"
 JOIN = "\n\n"  # between units sharing a post
 LABEL_JOIN = "\n"  # before the "3/7" label
 TEXT_LEVELS: tuple[Level, ...] = ("sentence", "clause", "word")
 QUOTE_LEVELS: tuple[Level, ...] = ("sentence", "clause")
+# What is not prose in a post: links, handles, hashtags and cashtags.
+_NOT_PROSE = re.compile(r"(?:https?://|www\.)\S+|[@#$][\w.@-]+")
+_LETTER = re.compile(r"[^\W\d_]")
 
 
 @dataclass(frozen=True)
@@ -270,7 +274,7 @@ def split(unit: Unit, platform: Platform, fits: Callable[[str], bool]) -> list[C
     if isinstance(unit, TextUnit):
         text = unit.text
         try:
-            spans = pack(text, lambda s, e: fits(text[s:e]), TEXT_LEVELS)
+            spans = pack_with_prose(text, lambda s, e: fits(text[s:e]), TEXT_LEVELS)
         except Unsplittable as exc:
             piece = text[exc.start : exc.end]
             raise RenderError([_problem(unit, piece, platform)]) from None
@@ -288,13 +292,7 @@ def split(unit: Unit, platform: Platform, fits: Callable[[str], bool]) -> list[C
         return fits(quote.decorate(start, end))
 
     try:
-        spans = pack(
-            quote.text,
-            quote_fits,
-            QUOTE_LEVELS,
-            span=(0, len(quote.text)),
-            protected=protected_spans(quote.text),
-        )
+        spans = pack_with_prose(quote.text, quote_fits, QUOTE_LEVELS, span=(0, len(quote.text)))
     except Unsplittable as exc:
         shown = quote.decorate(exc.start, exc.end)
         raise RenderError(
@@ -318,6 +316,46 @@ def split(unit: Unit, platform: Platform, fits: Callable[[str], bool]) -> list[C
         )
         for n, (s, e) in enumerate(spans, start=1)
     ]
+
+
+def has_prose(text: str) -> bool:
+    """Whether ``text`` has a letter outside its links, handles and hashtags."""
+    return _LETTER.search(_NOT_PROSE.sub(" ", text)) is not None
+
+
+def pack_with_prose(
+    text: str, fits: Callable[[int, int], bool], levels: Sequence[Level], span: Span | None = None
+) -> list[Span]:
+    """`split.pack` over the whole text, except that no part is only links, handles or
+    hashtags: the break before such a part (a clause of four URLs, say) is taken away and
+    the text packed again, so its words join a neighbour's post. Raises `Unsplittable` when
+    the text cannot be packed that way."""
+    protected = protected_spans(text)
+    if span is None:
+        stripped = text.strip()
+        offset = text.find(stripped) if stripped else 0
+        span = (offset, offset + len(stripped))
+    spans = [span]
+    for _ in range(len(text)):
+        spans = pack(text, fits, levels, span=span, protected=protected)
+        bare = [n for n, (s, e) in enumerate(spans) if not has_prose(text[s:e])]
+        if len(spans) < 2 or not bare:
+            return spans
+        n = bare[0]
+        # The gap between this part and the one before (or, for the first, after it).
+        cut, resume = (spans[n - 1][1], spans[n][0]) if n else (spans[0][1], spans[1][0])
+        protected = _merged([*protected, (max(cut - 1, 0), resume + 1)])
+    return spans
+
+
+def _merged(spans: Sequence[Span]) -> list[Span]:
+    out: list[Span] = []
+    for start, end in sorted(spans):
+        if out and start < out[-1][1]:
+            out[-1] = (out[-1][0], max(end, out[-1][1]))
+        else:
+            out.append((start, end))
+    return out
 
 
 def _excerpt(text: str, width: int = 60) -> str:
