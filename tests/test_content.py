@@ -633,10 +633,21 @@ def test_a_time_already_parsed_is_kept() -> None:
     assert RecordMeta.model_validate(_record()).time is None
 
 
-@pytest.mark.parametrize("text", ["24:00", "12:60", "23:60", "7:30", "13:15 ", "1315", "aa:bb"])
-def test_times_off_the_clock_are_refused_with_the_format(text: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("24:00", ""),
+        ("12:60", ""),
+        ("23:60", ""),
+        ("7:30", '; did you mean "07:30"?'),
+        ("13:15 ", '; did you mean "13:15"?'),
+        ("1315", ""),
+        ("aa:bb", ""),
+    ],
+)
+def test_times_off_the_clock_are_refused_with_the_format(text: str, hint: str) -> None:
     assert _errors(RecordMeta, _record(time=text)) == [
-        f'time: expected "HH:MM" (24-hour clock), got "{text}"'
+        f'time: expected "HH:MM" (24-hour clock), got "{text}"{hint}'
     ]
 
 
