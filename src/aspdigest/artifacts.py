@@ -25,11 +25,13 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aspdigest.config import Project
 from aspdigest.errors import UserError
-from aspdigest.render import Artifact, DayOutput, Rendered
+
+if TYPE_CHECKING:  # at run time imported where used: the no-change build loads no renderer
+    from aspdigest.render import Artifact, DayOutput, Rendered
 
 MANIFEST = "manifest.json"
 DIGEST_EML = "digest.eml"
@@ -81,6 +83,8 @@ class PreviousDay:
 
 def _read_back(folder: Path, key: str) -> PreviousDay | None:
     """The files a manifest in folder lists, with its `key` inputs hash, if all are intact."""
+    from aspdigest.render import Artifact, Rendered
+
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
         artifacts = []
@@ -111,6 +115,26 @@ def read_event(event_dir: Path) -> PreviousDay | None:
     """The event-wide files (feed, review site) as an earlier build left them, if intact;
     `inputs` is the hash of every day's inputs they were rendered from (`event_inputs`)."""
     return _read_back(event_dir, "event_inputs")
+
+
+def intact_event_manifest(event_dir: Path) -> dict[str, Any] | None:
+    """The last build's event manifest when it, its day manifests and every file they list
+    are as that build wrote them (the no-change build trusts nothing less); else None."""
+    try:
+        manifest: dict[str, Any] = json.loads((event_dir / MANIFEST).read_text(encoding="utf-8"))
+        entries = [(event_dir, a) for a in manifest["artifacts"]]
+        for day, digest in manifest["days"].items():
+            day_manifest = event_dir / _safe(day) / MANIFEST
+            if sha256(day_manifest.read_bytes()) != digest:
+                return None
+            listed = json.loads(day_manifest.read_text(encoding="utf-8"))["artifacts"]
+            entries += [(event_dir / day, a) for a in listed]
+        for folder, entry in entries:
+            if sha256((folder / _safe(entry["path"])).read_bytes()) != entry["sha256"]:
+                return None
+        return manifest
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def _safe(path: str) -> PurePosixPath:

@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 PACKAGE = Path(__file__).resolve().parent
 DEFAULT_TEMPLATES = PACKAGE / "templates"
 QUICK = "quick"  # the event manifest's key for the no-change facts
-MANIFEST = "manifest.json"  # as artifacts.MANIFEST (artifacts imports the renderers' types)
 EVENT_FILE = "event.toml"
 
 
@@ -157,38 +156,20 @@ def quick_facts(
     }
 
 
-def _sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _intact(event_dir: Path, manifest: dict[str, Any]) -> bool:
-    """Every file the event manifest lists, and every day manifest's, as the build wrote it."""
-    entries = [(event_dir, a) for a in manifest["artifacts"]]
-    for day, digest in manifest["days"].items():
-        day_manifest = event_dir / day / MANIFEST
-        if _sha256_file(day_manifest) != digest:
-            return False
-        listed = json.loads(day_manifest.read_text(encoding="utf-8"))["artifacts"]
-        entries += [(event_dir / day, a) for a in listed]
-    for folder, entry in entries:
-        path = folder / entry["path"]
-        if ".." in Path(entry["path"]).parts or _sha256_file(path) != entry["sha256"]:
-            return False
-    return True
-
-
 def unchanged(project: Project, event_id: str) -> Unchanged | None:
     """The previous build's report when none of its inputs changed and its output is intact."""
     key = quick_key(project, event_id)
     if key is None:
         return None
+    from aspdigest.artifacts import intact_event_manifest
+
     event_dir = project.output_dir / event_id
     try:
-        manifest = json.loads((event_dir / MANIFEST).read_text(encoding="utf-8"))
-        facts = manifest.get(QUICK)
-        if not isinstance(facts, dict) or facts.get("inputs") != key:
+        manifest = intact_event_manifest(event_dir)
+        facts = manifest.get(QUICK) if manifest is not None else None
+        if manifest is None or not isinstance(facts, dict) or facts.get("inputs") != key:
             return None
-        if set(manifest["days"]) != set(facts["days"]) or not _intact(event_dir, manifest):
+        if set(manifest["days"]) != set(facts["days"]):
             return None
         return Unchanged(
             event_dir,
