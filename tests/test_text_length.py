@@ -363,6 +363,14 @@ def test_mastodon_urls_and_graphemes() -> None:
     assert mastodon_length("body", spoiler_text="CW: spoiler") == 15
     assert mastodon_length("   ") == 0
     assert check("mastodon", "x" * 500) == []
+
+
+def test_a_mention_inside_a_url_counts_once_and_later_mentions_still_shrink() -> None:
+    # The mention @alice@example.social (16-37) lies inside the URL (0-39) and ends first: the
+    # URL counts as 23, the mention not at all, and the later remote mention as "@bob".
+    text = "https://x.com/a,@alice@example.social,b z @bob@example.org"
+    assert mastodon_length(text) == 23 + len(" z ") + len("@bob")
+
     assert check("mastodon", "x" * 501) == ["501/500 characters"]
     assert check(mastodon_rule(limit=1000), "x" * 501) == []
 
@@ -671,3 +679,61 @@ def test_the_url_pattern_builder() -> None:
     assert found is not None and (found["before"], found["url"]) == ("", "example.org")
     for text in ("u@example.org/x", "$example.org", "#example.org"):
         assert pattern.search(text) is None, text
+
+
+# ------------------------------------------------------------------ URL hosts and lengths (extract)
+def _found(text: str) -> list[str]:
+    return [e.text for e in extract_urls(text)]
+
+
+@pytest.mark.parametrize(
+    ("prefix", "longest"),
+    [
+        ("https://ex.fr/", 4096),  # the limit as written
+        ("ex.fr/", 4088),  # a URL without a scheme is counted with "https://"
+        ("https://a.b.c.d.ex.fr/", 4096),  # dots count once each
+        ("https://café.fr/", 4089),  # café is sent as xn--caf-dma: 7 characters more
+        ("café.fr/", 4081),
+        ("https://é.é.fr/", 4084),  # each é label is sent as xn--9ca: 6 more each
+    ],
+)
+def test_a_url_is_linked_up_to_4096_characters_as_sent(prefix: str, longest: int) -> None:
+    n = longest - len(prefix)
+    assert _found(f"see {prefix}{'a' * n} x") == [prefix + "a" * n]
+    assert _found(f"see {prefix}{'a' * (n + 1)} x") == []
+
+
+def test_each_host_label_is_at_most_63_characters_once_punycoded() -> None:
+    assert _found(f"see {'a' * 63}.com x") == [f"{'a' * 63}.com"]
+    assert _found(f"see {'a' * 64}.com x") == []
+    # "é" and 55 letters are sent as xn-- and 59 characters: 63
+    assert _found(f"see https://é{'a' * 55}.com x") == [f"https://é{'a' * 55}.com"]
+    assert _found(f"see https://é{'a' * 56}.com x") == []
+    # an A-label (xn--, in any case) cannot also hold raw Unicode
+    assert _found("see xn--bé.com, https://xn--bé.com or https://XN--bé.com x") == []
+
+
+def test_mention_entities_of_both_finders() -> None:
+    from aspdigest.text.extract import extract_mastodon_mentions, extract_mentions
+
+    assert [(e.kind, e.text) for e in extract_mentions("hi ＠alice")] == [("mention", "＠alice")]
+    long = "@u@" + "a" * 250 + ".org"  # a domain of 254: no mention; the next one still is
+    assert [(e.kind, e.text) for e in extract_mastodon_mentions(f"{long} @v@x.org")] == [
+        ("mention", "@v@x.org")
+    ]
+
+
+def test_display_urls_keep_query_and_fragment_and_cut_only_what_is_too_long() -> None:
+    assert shorten_display_url("http://ex.org/a?b=c#d", 40) == "ex.org/a?b=c#d"
+    assert shorten_display_url("HTTPS://ex.org/a#top", 40) == "ex.org/a#top"
+    assert shorten_display_url("https://ex.org/abcd", 5) == "ex.org/abcd"  # exactly 5: whole
+    assert shorten_display_url("https://ex.org/abcde", 5) == "ex.org/abc…"
+    assert shorten_display_url("https://ex.org/abcde", 0) == "ex.org…"
+    # other schemes, and http without a host, are shown as written
+    assert shorten_display_url("ftp://ex.org/a") == "ftp://ex.org/a"
+    assert shorten_display_url("https:ex.org/a") == "https:ex.org/a"
+
+
+def test_bluesky_links_are_shortened_to_the_path_length_asked_for() -> None:
+    shown, _ = bluesky_shorten_links("see https://example.org/abcdefghij x", max_path=5)
+    assert shown == "see example.org/abc… x"
