@@ -699,6 +699,14 @@ def test_a_record_finds_its_speakers_and_sources_by_name() -> None:
         ("https://example.org:1/", None),
         ("https://example.org:65535/", None),
         ("https://example.xn--p1ai/", None),
+        ("https://example.xn--abcd/", None),  # an IDN top-level domain newer than the list
+        ("https://example.org", None),  # no path at all
+        ("https://EXAMPLE.ORG/", None),  # upper case, the X of EXAMPLE included
+        ("https://example.org/?u=http://u@b.org/", None),  # the host is the first one
+        (
+            "https://ex%zz.org/",
+            'URL host "ex%zz.org" is not a domain name such as example.org',
+        ),  # a "%" in the host is the host's problem
         ("https://example.org/" + "a" * 4076, None),  # 4096 characters
         (
             "https://example.org/" + "a" * 4077,
@@ -836,6 +844,15 @@ def test_the_other_rules_have_their_kinds_and_words() -> None:
             "header_text",
             'contains the encoded word "=?utf-8?q?b=0Ac?=", which decodes to U+000A '
             "(LINE FEED); write the text itself",
+        )
+    ]
+    assert _kinds(RecordMeta, _record(title="  ")) == [("title", "empty", "must not be empty")]
+    assert _kinds(RecordMeta, _record(title="a\u202e")) == [
+        (
+            "title",
+            "unsafe_text",
+            "contains U+202E (RIGHT-TO-LEFT OVERRIDE) that is never closed; close it with "
+            "U+202C (POP DIRECTIONAL FORMATTING) or remove it",
         )
     ]
     assert _kinds(RecordMeta, _record(time="7:3")) == [
