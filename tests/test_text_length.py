@@ -737,3 +737,27 @@ def test_display_urls_keep_query_and_fragment_and_cut_only_what_is_too_long() ->
 def test_bluesky_links_are_shortened_to_the_path_length_asked_for() -> None:
     shown, _ = bluesky_shorten_links("see https://example.org/abcdefghij x", max_path=5)
     assert shown == "see example.org/abc… x"
+
+
+def test_a_url_at_the_very_start_and_a_hashtag_after_a_refused_one() -> None:
+    from aspdigest.text.extract import extract_hashtags
+
+    assert _found("a.io/x at the start") == ["a.io/x"]  # its dot at offset 1
+    assert [e.text for e in extract_hashtags("#tag# #ok")] == ["#ok"]
+
+
+def test_entities_that_only_touch_are_both_kept() -> None:
+    from aspdigest.text.extract import Entity, _drop_overlaps
+
+    first, touching = Entity("url", 0, 5, "x.com"), Entity("hashtag", 5, 9, "#tag")
+    inside = Entity("mention", 4, 8, "@bob")
+    assert _drop_overlaps([touching, inside, first]) == [first, touching]
+
+
+def test_bluesky_facets_in_text_order_after_refused_candidates() -> None:
+    facets = bluesky_facets("@alice.bsky.social see foo.zzzz and example.com/aX")
+    assert [(f.kind, f.value) for f in facets] == [
+        ("mention", "alice.bsky.social"),
+        ("link", "https://example.com/aX"),  # a final X is no punctuation to drop
+    ]
+    assert [f.value for f in bluesky_facets("# #" + "a" * 65 + " #ok")] == ["ok"]
