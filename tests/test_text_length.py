@@ -761,3 +761,16 @@ def test_bluesky_facets_in_text_order_after_refused_candidates() -> None:
         ("link", "https://example.com/aX"),  # a final X is no punctuation to drop
     ]
     assert [f.value for f in bluesky_facets("# #" + "a" * 65 + " #ok")] == ["ok"]
+
+
+def test_url_kinds_tco_slugs_and_one_point_emoji_of_text_weight() -> None:
+    assert [(e.kind, e.text) for e in extract_urls("see example.com/path x")] == [
+        ("url", "example.com/path")
+    ]
+    slug = "a" * 40  # the longest t.co slug X links
+    assert _found(f"https://t.co/{slug} x") == [f"https://t.co/{slug}"]
+    assert _found(f"https://t.co/{slug}a and example.com") == ["example.com"]
+    # "©" is an emoji of one code point that X weighs 1, as text, wherever it stands; an
+    # emoji sequence after it still counts 2
+    assert x_weighted_length("a©") == 2
+    assert x_weighted_length("©👍🏽") == 3
