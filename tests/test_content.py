@@ -881,3 +881,15 @@ def test_an_event_lists_its_dates_and_each_days_info() -> None:
     assert event.dates() == [dt.date(2024, 12, 2), dt.date(2024, 12, 3), dt.date(2024, 12, 4)]
     assert event.day_info(dt.date(2024, 12, 3)).title == "Day two"
     assert event.day_info(dt.date(2024, 12, 2)) == DayInfo()
+
+
+def test_an_unknown_time_zone_names_the_nearest_or_an_example() -> None:
+    from aspdigest.records import zone_problem
+
+    assert zone_problem("Europe/Amsterdam") is None
+    assert zone_problem("Europe/Amsterdm") == (
+        'unknown time zone "Europe/Amsterdm"; did you mean "Europe/Amsterdam"?'
+    )
+    assert zone_problem("Qqqqqq") == (
+        'unknown time zone "Qqqqqq" (an IANA name such as "Europe/Amsterdam")'
+    )
