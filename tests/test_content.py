@@ -893,3 +893,20 @@ def test_an_unknown_time_zone_names_the_nearest_or_an_example() -> None:
     assert zone_problem("Qqqqqq") == (
         'unknown time zone "Qqqqqq" (an IANA name such as "Europe/Amsterdam")'
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("23h59", '; did you mean "23:59"?'),
+        ("7h59", '; did you mean "07:59"?'),
+        ("24h00", ""),  # off the clock: no time to suggest
+        ("7h60", ""),
+    ],
+)
+def test_a_clock_time_written_otherwise_gets_its_did_you_mean_at_the_edges(
+    text: str, hint: str
+) -> None:
+    assert _kinds(RecordMeta, _record(time=text)) == [
+        ("time", "time_format", f'expected "HH:MM" (24-hour clock), got "{text}"{hint}')
+    ]
