@@ -20,7 +20,7 @@ from aspdigest.cli import app
 from aspdigest.config import load_project
 from aspdigest.content import load_content
 from aspdigest.errors import ContentError
-from aspdigest.records import Record, RecordMeta, describe
+from aspdigest.records import DayInfo, Event, Link, Quote, Record, RecordMeta, describe
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 INVALID = FIXTURES / "invalid"
@@ -699,6 +699,14 @@ def test_a_record_finds_its_speakers_and_sources_by_name() -> None:
         ("https://example.org:1/", None),
         ("https://example.org:65535/", None),
         ("https://example.xn--p1ai/", None),
+        ("https://example.xn--abcd/", None),  # an IDN top-level domain newer than the list
+        ("https://example.org", None),  # no path at all
+        ("https://EXAMPLE.ORG/", None),  # upper case, the X of EXAMPLE included
+        ("https://example.org/?u=http://u@b.org/", None),  # the host is the first one
+        (
+            "https://ex%zz.org/",
+            'URL host "ex%zz.org" is not a domain name such as example.org',
+        ),  # a "%" in the host is the host's problem
         ("https://example.org/" + "a" * 4076, None),  # 4096 characters
         (
             "https://example.org/" + "a" * 4077,
@@ -779,4 +787,126 @@ def test_words_fragments_and_cards_of_a_quote() -> None:
         True,
         False,
         False,
+    ]
+
+
+def _kinds(model: type[Any], data: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Each error as (field, pydantic kind, message): the kind is what a program reading
+    ValidationError.errors() (an editor plugin, the JSON output) tells the rules apart by."""
+    with pytest.raises(ValidationError) as caught:
+        model.model_validate(data)
+    return [(".".join(map(str, e["loc"])), e["type"], e["msg"]) for e in caught.value.errors()]
+
+
+@pytest.mark.parametrize(
+    ("url", "kind", "message"),
+    [
+        ("ftp://example.org/", "url_scheme", 'expected an http(s) URL, got "ftp://example.org/"'),
+        ("http://a.i", "url_scheme", 'expected an http(s) URL, got "http://a.i"'),  # 10 long
+        (
+            "https://example.org/a b",
+            "url_space",
+            'URL contains a space: "https://example.org/a b"; encode it as %20',
+        ),
+        (
+            "https://example.org/\u202e",
+            "unsafe_text",
+            "URL contains U+202E (RIGHT-TO-LEFT OVERRIDE) that is never closed; close it with "
+            "U+202C (POP DIRECTIONAL FORMATTING) or remove it",
+        ),
+        (
+            'https://example.org/a"b',
+            "url_syntax",
+            "URL contains U+0022 (QUOTATION MARK) at character 22; encode it as %22",
+        ),
+    ],
+)
+def test_each_url_rule_has_its_kind_and_words(url: str, kind: str, message: str) -> None:
+    assert _kinds(Link, {"title": "t", "url": url}) == [("url", kind, message)]
+
+
+@pytest.mark.parametrize("url", ["http://a.io", "HTTP://EXAMPLE.ORG/", "https://a.io"])
+def test_the_shortest_http_urls_and_upper_case_schemes_are_accepted(url: str) -> None:
+    assert Link.model_validate({"title": "t", "url": url}).url == url
+
+
+def test_the_other_rules_have_their_kinds_and_words() -> None:
+    assert _kinds(Quote, {"text": "t", "lang": "english"}) == [
+        (
+            "lang",
+            "lang_tag",
+            'expected a BCP 47 language tag such as "en" or "fr-CA", got "english"',
+        )
+    ]
+    assert _kinds(DayInfo, {"title": "a =?utf-8?q?b=0Ac?= d"}) == [
+        (
+            "title",
+            "header_text",
+            'contains the encoded word "=?utf-8?q?b=0Ac?=", which decodes to U+000A '
+            "(LINE FEED); write the text itself",
+        )
+    ]
+    assert _kinds(RecordMeta, _record(title="  ")) == [("title", "empty", "must not be empty")]
+    assert _kinds(RecordMeta, _record(title="a\u202e")) == [
+        (
+            "title",
+            "unsafe_text",
+            "contains U+202E (RIGHT-TO-LEFT OVERRIDE) that is never closed; close it with "
+            "U+202C (POP DIRECTIONAL FORMATTING) or remove it",
+        )
+    ]
+    assert _kinds(RecordMeta, _record(time="7:3")) == [
+        ("time", "time_format", 'expected "HH:MM" (24-hour clock), got "7:3"')
+    ]
+    assert _kinds(RecordMeta, _record(time=795)) == [
+        ("time", "time_format", 'expected "HH:MM" in quotes, got the number 795')
+    ]
+
+
+def test_an_event_lists_its_dates_and_each_days_info() -> None:
+    event = Event.model_validate(
+        {
+            "id": "e",
+            "name": "E",
+            "short_name": "E",
+            "publisher": "P",
+            "timezone": "UTC",
+            "start": dt.date(2024, 12, 2),
+            "end": dt.date(2024, 12, 4),
+            "days": {"2024-12-03": {"title": "Day two"}},
+            "path": "content/e/event.toml",
+            "sha256": "0" * 64,
+        }
+    )
+    assert event.dates() == [dt.date(2024, 12, 2), dt.date(2024, 12, 3), dt.date(2024, 12, 4)]
+    assert event.day_info(dt.date(2024, 12, 3)).title == "Day two"
+    assert event.day_info(dt.date(2024, 12, 2)) == DayInfo()
+
+
+def test_an_unknown_time_zone_names_the_nearest_or_an_example() -> None:
+    from aspdigest.records import zone_problem
+
+    assert zone_problem("Europe/Amsterdam") is None
+    assert zone_problem("Europe/Amsterdm") == (
+        'unknown time zone "Europe/Amsterdm"; did you mean "Europe/Amsterdam"?'
+    )
+    assert zone_problem("Qqqqqq") == (
+        'unknown time zone "Qqqqqq" (an IANA name such as "Europe/Amsterdam")'
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("23h59", '; did you mean "23:59"?'),
+        ("7h59", '; did you mean "07:59"?'),
+        ("24h00", ""),  # off the clock: no time to suggest
+        ("7h60", ""),
+    ],
+)
+def test_a_clock_time_written_otherwise_gets_its_did_you_mean_at_the_edges(
+    text: str, hint: str
+) -> None:
+    assert _kinds(RecordMeta, _record(time=text)) == [
+        ("time", "time_format", f'expected "HH:MM" (24-hour clock), got "{text}"{hint}')
     ]

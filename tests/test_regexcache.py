@@ -62,3 +62,73 @@ def test_url_patterns_from_the_cache_find_the_same_urls(cache: Path) -> None:
     assert compiled == loaded
     assert [e.text for e in loaded] == ["example.com/a", "https://t.co/abc"]
     assert list(cache.glob("extract-urls-*.pickle"))
+
+
+# -- each failure mode of the cache means "compile" (pinned for `make mutate`, issue 22) ---------
+
+
+def test_the_file_is_named_after_the_sources_and_not_their_order(cache: Path) -> None:
+    regexcache.compile_cached("t", SOURCES)
+    regexcache.compile_cached("t", dict(reversed(SOURCES.items())))
+    (path,) = cache.glob("t-*.pickle")
+    assert regex.fullmatch(r"t-[0-9a-f]{20}\.pickle", path.name)
+    regexcache.compile_cached("t", {"word": r"\w+"})
+    assert len(list(cache.glob("t-*.pickle"))) == 2  # other sources, another file
+
+
+@pytest.mark.parametrize("where", ["__version__", "version"])
+def test_another_regex_or_python_version_gets_its_own_file(
+    cache: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    regexcache.compile_cached("t", SOURCES)
+    monkeypatch.setattr(regex if where == "__version__" else regexcache.sys, where, "0.0")
+    regexcache.compile_cached("t", SOURCES)
+    assert len(list(cache.glob("t-*.pickle"))) == 2
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        [regex.compile(r"\w+"), regex.compile("[0-9]+")],  # not a dict
+        {"word": regex.compile(r"\w+")},  # a name missing
+        {**{k: regex.compile(v) for k, v in SOURCES.items()}, "more": regex.compile("m")},
+        dict(SOURCES),  # the sources as text, not compiled
+    ],
+)
+def test_a_pickle_of_another_shape_is_compiled_over(cache: Path, stored: object) -> None:
+    regexcache.compile_cached("t", SOURCES)
+    (path,) = cache.glob("t-*.pickle")
+    path.write_bytes(pickle.dumps(stored))
+    patterns = regexcache.compile_cached("t", SOURCES)
+    assert {k: p.pattern for k, p in patterns.items()} == SOURCES
+    assert all(isinstance(p, regex.Pattern) for p in patterns.values())
+    rewritten = pickle.loads(path.read_bytes())
+    assert {k: p.pattern for k, p in rewritten.items()} == SOURCES
+
+
+def test_a_cache_folder_several_levels_down_is_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ASPDIGEST_CACHE_DIR", str(tmp_path / "a" / "b" / "c"))
+    regexcache.compile_cached("t", SOURCES)
+    assert len(list((tmp_path / "a" / "b" / "c").glob("t-*.pickle"))) == 1
+
+
+def test_the_temporary_file_is_made_next_to_the_cache(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Renaming is atomic only within one file system: the temporary file must not go to /tmp.
+    monkeypatch.setattr(regexcache.tempfile, "tempdir", str(tmp_path / "no-such-folder"))
+    regexcache.compile_cached("t", SOURCES)
+    assert len(list(cache.glob("t-*.pickle"))) == 1
+
+
+def test_a_failed_write_leaves_no_temporary_file(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full_disk(source: str, target: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(regexcache.os, "replace", full_disk)
+    assert regexcache.compile_cached("t", SOURCES)["word"].findall("a b") == ["a", "b"]
+    assert list(cache.iterdir()) == []

@@ -492,3 +492,22 @@ def test_an_abbreviation_at_a_line_end_and_spans_at_the_texts_end() -> None:
     assert protected_spans("Read #tag") == [(5, 9)]
     # a clause mark before the span does not give a gap inside it
     assert clause_gaps("a,” b", 2, 5) == [] and clause_gaps("a,” b", 0, 5) == [(3, 4)]
+
+
+def test_an_abbreviation_at_a_line_end_after_a_text_opening_with_no_letter() -> None:
+    # The word before the period is found up to the line break, wherever the text starts
+    # ("- " first: no one-letter word at offset 0 to mistake for an initial), and whole.
+    assert sentences("- Ask Prof\n. Smith. Next.") == ["- Ask Prof\n. Smith.", "Next."]
+
+
+def test_an_initial_after_a_number_and_a_dot_is_not_a_sentence_end() -> None:
+    # The word before the last period is ".X" (letters and dots): its dots are stripped, so
+    # "X" is an initial, as in "3.X. Smith".
+    assert sentences("Item 3.X. Smith wrote it.") == ["Item 3.X. Smith wrote it."]
+
+
+def test_a_clause_mark_at_the_spans_end_gives_no_gap() -> None:
+    # A CJK comma needs no space after it, but at the very end nothing follows to resume at.
+    assert clause_gaps("好，", 0, 2) == []
+    assert clauses("好，") == ["好，"]
+    assert clause_gaps("好，他", 0, 3) == [(2, 2)]

@@ -363,6 +363,14 @@ def test_mastodon_urls_and_graphemes() -> None:
     assert mastodon_length("body", spoiler_text="CW: spoiler") == 15
     assert mastodon_length("   ") == 0
     assert check("mastodon", "x" * 500) == []
+
+
+def test_a_mention_inside_a_url_counts_once_and_later_mentions_still_shrink() -> None:
+    # The mention @alice@example.social (16-37) lies inside the URL (0-39) and ends first: the
+    # URL counts as 23, the mention not at all, and the later remote mention as "@bob".
+    text = "https://x.com/a,@alice@example.social,b z @bob@example.org"
+    assert mastodon_length(text) == 23 + len(" z ") + len("@bob")
+
     assert check("mastodon", "x" * 501) == ["501/500 characters"]
     assert check(mastodon_rule(limit=1000), "x" * 501) == []
 
@@ -671,3 +679,98 @@ def test_the_url_pattern_builder() -> None:
     assert found is not None and (found["before"], found["url"]) == ("", "example.org")
     for text in ("u@example.org/x", "$example.org", "#example.org"):
         assert pattern.search(text) is None, text
+
+
+# ------------------------------------------------------------------ URL hosts and lengths (extract)
+def _found(text: str) -> list[str]:
+    return [e.text for e in extract_urls(text)]
+
+
+@pytest.mark.parametrize(
+    ("prefix", "longest"),
+    [
+        ("https://ex.fr/", 4096),  # the limit as written
+        ("ex.fr/", 4088),  # a URL without a scheme is counted with "https://"
+        ("https://a.b.c.d.ex.fr/", 4096),  # dots count once each
+        ("https://café.fr/", 4089),  # café is sent as xn--caf-dma: 7 characters more
+        ("café.fr/", 4081),
+        ("https://é.é.fr/", 4084),  # each é label is sent as xn--9ca: 6 more each
+    ],
+)
+def test_a_url_is_linked_up_to_4096_characters_as_sent(prefix: str, longest: int) -> None:
+    n = longest - len(prefix)
+    assert _found(f"see {prefix}{'a' * n} x") == [prefix + "a" * n]
+    assert _found(f"see {prefix}{'a' * (n + 1)} x") == []
+
+
+def test_each_host_label_is_at_most_63_characters_once_punycoded() -> None:
+    assert _found(f"see {'a' * 63}.com x") == [f"{'a' * 63}.com"]
+    assert _found(f"see {'a' * 64}.com x") == []
+    # "é" and 55 letters are sent as xn-- and 59 characters: 63
+    assert _found(f"see https://é{'a' * 55}.com x") == [f"https://é{'a' * 55}.com"]
+    assert _found(f"see https://é{'a' * 56}.com x") == []
+    # an A-label (xn--, in any case) cannot also hold raw Unicode
+    assert _found("see xn--bé.com, https://xn--bé.com or https://XN--bé.com x") == []
+
+
+def test_mention_entities_of_both_finders() -> None:
+    from aspdigest.text.extract import extract_mastodon_mentions, extract_mentions
+
+    assert [(e.kind, e.text) for e in extract_mentions("hi ＠alice")] == [("mention", "＠alice")]
+    long = "@u@" + "a" * 250 + ".org"  # a domain of 254: no mention; the next one still is
+    assert [(e.kind, e.text) for e in extract_mastodon_mentions(f"{long} @v@x.org")] == [
+        ("mention", "@v@x.org")
+    ]
+
+
+def test_display_urls_keep_query_and_fragment_and_cut_only_what_is_too_long() -> None:
+    assert shorten_display_url("http://ex.org/a?b=c#d", 40) == "ex.org/a?b=c#d"
+    assert shorten_display_url("HTTPS://ex.org/a#top", 40) == "ex.org/a#top"
+    assert shorten_display_url("https://ex.org/abcd", 5) == "ex.org/abcd"  # exactly 5: whole
+    assert shorten_display_url("https://ex.org/abcde", 5) == "ex.org/abc…"
+    assert shorten_display_url("https://ex.org/abcde", 0) == "ex.org…"
+    # other schemes, and http without a host, are shown as written
+    assert shorten_display_url("ftp://ex.org/a") == "ftp://ex.org/a"
+    assert shorten_display_url("https:ex.org/a") == "https:ex.org/a"
+
+
+def test_bluesky_links_are_shortened_to_the_path_length_asked_for() -> None:
+    shown, _ = bluesky_shorten_links("see https://example.org/abcdefghij x", max_path=5)
+    assert shown == "see example.org/abc… x"
+
+
+def test_a_url_at_the_very_start_and_a_hashtag_after_a_refused_one() -> None:
+    from aspdigest.text.extract import extract_hashtags
+
+    assert _found("a.io/x at the start") == ["a.io/x"]  # its dot at offset 1
+    assert [e.text for e in extract_hashtags("#tag# #ok")] == ["#ok"]
+
+
+def test_entities_that_only_touch_are_both_kept() -> None:
+    from aspdigest.text.extract import Entity, _drop_overlaps
+
+    first, touching = Entity("url", 0, 5, "x.com"), Entity("hashtag", 5, 9, "#tag")
+    inside = Entity("mention", 4, 8, "@bob")
+    assert _drop_overlaps([touching, inside, first]) == [first, touching]
+
+
+def test_bluesky_facets_in_text_order_after_refused_candidates() -> None:
+    facets = bluesky_facets("@alice.bsky.social see foo.zzzz and example.com/aX")
+    assert [(f.kind, f.value) for f in facets] == [
+        ("mention", "alice.bsky.social"),
+        ("link", "https://example.com/aX"),  # a final X is no punctuation to drop
+    ]
+    assert [f.value for f in bluesky_facets("# #" + "a" * 65 + " #ok")] == ["ok"]
+
+
+def test_url_kinds_tco_slugs_and_one_point_emoji_of_text_weight() -> None:
+    assert [(e.kind, e.text) for e in extract_urls("see example.com/path x")] == [
+        ("url", "example.com/path")
+    ]
+    slug = "a" * 40  # the longest t.co slug X links
+    assert _found(f"https://t.co/{slug} x") == [f"https://t.co/{slug}"]
+    assert _found(f"https://t.co/{slug}a and example.com") == ["example.com"]
+    # "©" is an emoji of one code point that X weighs 1, as text, wherever it stands; an
+    # emoji sequence after it still counts 2
+    assert x_weighted_length("a©") == 2
+    assert x_weighted_length("©👍🏽") == 3

@@ -481,3 +481,7 @@ def test_linkable_at_a_delimiter_and_at_a_stray_percent_sign() -> None:
     assert linkable("https://example.org/end.?", "x") == "https://example.org/end%2E"
     # a "%" the detector refuses is left alone: encoding it would change the URL
     assert linkable("https://example.org/e%", "x") == "https://example.org/e%"
+    # X stops at the stray "%"; the URL ends in a letter, not in a "?" or "#" to drop: as written
+    assert linkable("https://example.org/a%(X", "x") == "https://example.org/a%(X"
+    # Bluesky stops at the final "?": it is dropped, then the "." Bluesky trims is encoded
+    assert linkable("https://example.org/a.?", "bluesky") == "https://example.org/a%2E"
