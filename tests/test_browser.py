@@ -300,7 +300,7 @@ class _Server:
     def stop(self) -> int:
         self.process.terminate()
         try:
-            return self.process.wait(timeout=20)
+            return self.process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             self.process.kill()
             raise

@@ -143,7 +143,7 @@ def test_50000_subscribers_over_parallel_connections_killed_and_resumed(
     proc = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(project.root), str(delivery_id)], env={**child_env, **env}
     )
-    deadline = time.monotonic() + 200
+    deadline = time.monotonic() + 400
     while handler.count < KILL_AT and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
     proc.kill()
@@ -155,7 +155,7 @@ def test_50000_subscribers_over_parallel_connections_killed_and_resumed(
     resume = subprocess.run(
         [sys.executable, "-c", CHILD, str(project.root), str(delivery_id)],
         env={**child_env, **env},
-        timeout=300,
+        timeout=900,
     )
     assert resume.returncode == 0
     resume_part = time.monotonic() - resumed_at
