@@ -464,10 +464,14 @@ def _breaks_outside_entities(text: str, span: tuple[int, int], protected: list) 
 
 
 def test_merging_and_allowing_spans_known_answers() -> None:
-    from aspdigest.text.split import _allowed, _merge
+    from aspdigest.text.split import _allowed, merge_spans
 
     # nested spans merge into the outer one, touching spans stay apart, overlapping ones join
-    assert _merge([(5, 9), (0, 10), (12, 14), (14, 16), (15, 20)]) == [(0, 10), (12, 14), (14, 20)]
+    assert merge_spans([(5, 9), (0, 10), (12, 14), (14, 16), (15, 20)]) == [
+        (0, 10),
+        (12, 14),
+        (14, 20),
+    ]
     # a gap right after or right before a protected span is allowed; one inside it is not
     assert _allowed((3, 4), [(0, 3)]) and _allowed((3, 4), [(4, 6)]) and _allowed((3, 4), [])
     assert not _allowed((3, 4), [(3, 4)]) and not _allowed((3, 4), [(2, 5)])

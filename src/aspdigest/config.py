@@ -11,7 +11,6 @@ from __future__ import annotations
 import email.utils
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aspdigest import platforms as registry
-from aspdigest.errors import ConfigError, Problem, toml_problem
+from aspdigest.errors import ConfigError, Problem, UserError, read_toml
 
 CONFIG_FILE = "aspdigest.toml"
 # The platform ids of the registry, in order (`aspdigest.platforms` has what each allows).
@@ -280,14 +279,9 @@ def load_settings(root: Path, environ: Mapping[str, str] | None = None) -> Setti
     data: dict[str, Any] = {}
     if path.exists():
         try:
-            text = path.read_text(encoding="utf-8-sig")
-            data = tomllib.loads(text)
-        except UnicodeDecodeError:
-            raise ConfigError(
-                [Problem(CONFIG_FILE, "encoding", "not valid UTF-8; save the file as UTF-8")]
-            ) from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError([toml_problem(CONFIG_FILE, exc, text)]) from None
+            data = read_toml(CONFIG_FILE, path.read_bytes())
+        except UserError as exc:
+            raise ConfigError(exc.problems) from None
     for section, values in _env_overrides(environ, problems).items():
         target = data.setdefault(section, {})
         for key, value in values.items():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, order=True)
@@ -55,6 +56,23 @@ class ConfigError(UserError):
 
 class RenderError(UserError):
     """A renderer met content it cannot publish faithfully (e.g. an unsplittable clause)."""
+
+
+def read_toml(path: str, raw: bytes) -> dict[str, Any]:
+    """A TOML file's bytes (UTF-8, a BOM allowed) as a table; one `Problem` (raised as a
+    UserError) when it is not UTF-8 or not TOML. Used for aspdigest.toml and schedules."""
+    import tomllib
+
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise UserError(
+            [Problem(path, "encoding", "not valid UTF-8; save the file as UTF-8")]
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError([toml_problem(path, exc, text)]) from None
 
 
 def toml_problem(path: str, exc: Exception, text: str) -> Problem:

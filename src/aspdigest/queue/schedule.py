@@ -18,7 +18,6 @@ the quote posts live in `thread.<platform>.json` under `quote_posts`).
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aspdigest.config import PLATFORMS, Project
 from aspdigest.content import Content, load_content, read_event
-from aspdigest.errors import ContentError, Problem, UserError, toml_problem
+from aspdigest.errors import ContentError, Problem, UserError, read_toml
 from aspdigest.records import Event, LocalTime
 from aspdigest.validation import problems_from
 
@@ -288,15 +287,7 @@ def load_schedule(project: Project, event: Event) -> Schedule:
                 )
             ]
         )
-    try:
-        text = file.read_bytes().decode("utf-8-sig")
-        data = tomllib.loads(text)
-    except UnicodeDecodeError:
-        raise UserError(
-            [Problem(path, "encoding", "not valid UTF-8; save the file as UTF-8")]
-        ) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError([toml_problem(path, exc, text)]) from None
+    data = read_toml(path, file.read_bytes())
     problems: list[Problem] = []
     parsed: ScheduleFile | None = None
     try:

@@ -29,7 +29,7 @@ from aspdigest.errors import Problem, RenderError
 from aspdigest.platforms import display_name
 from aspdigest.render.quotemarks import Marks
 from aspdigest.text import PlatformRule, bluesky_shorten_links
-from aspdigest.text.split import Level, Span, Unsplittable, pack, protected_spans
+from aspdigest.text.split import Level, Span, Unsplittable, merge_spans, pack, protected_spans
 
 ELLIPSIS = "\u2026"
 JOIN = "\n\n"  # between units sharing a post
@@ -344,18 +344,8 @@ def pack_with_prose(
         n = bare[0]
         # The gap between this part and the one before (or, for the first, after it).
         cut, resume = (spans[n - 1][1], spans[n][0]) if n else (spans[0][1], spans[1][0])
-        protected = _merged([*protected, (max(cut - 1, 0), resume + 1)])
+        protected = merge_spans([*protected, (max(cut - 1, 0), resume + 1)])
     return spans
-
-
-def _merged(spans: Sequence[Span]) -> list[Span]:
-    out: list[Span] = []
-    for start, end in sorted(spans):
-        if out and start < out[-1][1]:
-            out[-1] = (out[-1][0], max(end, out[-1][1]))
-        else:
-            out.append((start, end))
-    return out
 
 
 def _excerpt(text: str, width: int = 60) -> str:

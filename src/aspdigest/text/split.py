@@ -155,10 +155,11 @@ def protected_spans(text: str) -> list[Span]:
             offset += len(char.encode("utf-8"))
         code_point[offset] = len(text)
         spans += [(code_point[f.byte_start], code_point[f.byte_end]) for f in facets]
-    return _merge(spans)
+    return merge_spans(spans)
 
 
-def _merge(spans: Iterable[Span]) -> list[Span]:
+def merge_spans(spans: Iterable[Span]) -> list[Span]:
+    """Spans sorted, overlapping ones joined: the form `pack` takes as protected."""
     merged: list[Span] = []
     for start, end in sorted(spans):
         if merged and start < merged[-1][1]:
@@ -170,7 +171,7 @@ def _merge(spans: Iterable[Span]) -> list[Span]:
 
 def _allowed(gap: Gap, protected: Sequence[Span]) -> bool:
     cut, resume = gap
-    # protected is sorted and non-overlapping (see _merge), so the ends are sorted too: only the
+    # protected is sorted and non-overlapping (see merge_spans), so the ends are sorted too: only the
     # first span ending after the cut can reach back over the gap.
     index = bisect.bisect_right(protected, cut, key=lambda span: span[1])
     return index == len(protected) or protected[index][0] >= resume
@@ -314,6 +315,7 @@ __all__ = [
     "Span",
     "Unsplittable",
     "clause_gaps",
+    "merge_spans",
     "pack",
     "pieces",
     "protected_spans",
