@@ -4,7 +4,9 @@ Run: .venv/bin/python benchmarks/bench_smtp.py [--quick]  (or `make bench`)
 
 Each run: a fresh SQLite state store with BENCH_MESSAGES (default 3,000; 300 with --quick)
 synthetic subscribers, one claimed email delivery, and `send_digest` with no rate limit
-over 1 and over 4 SMTP connections. Every message is personalised (To, signed unsubscribe
+over 1 and over 4 SMTP connections (4 without a rate limit share the list with a helper
+process per extra core, deliver.emailprocs: their CPU is not in the CPU column, which
+counts this process and its own children only). Every message is personalised (To, signed unsubscribe
 token in the HTML, text and List-Unsubscribe, Message-ID) and every recipient's progress is
 written to the store as it goes, exactly as a real send.
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import binascii
 import dataclasses
 import datetime as dt
 import email.policy
 import html
 import re
+import string
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from email.message import EmailMessage
@@ -15,6 +17,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aspdigest.build import build
 from aspdigest.config import Project, load_project
@@ -25,7 +29,18 @@ from aspdigest.render import RenderContext
 from aspdigest.render.email import Digest, digest, render, size_check
 from aspdigest.render.feed import render_event
 from aspdigest.render.markdown import to_html, to_text
-from aspdigest.render.message import SMTP_POLICY, TOKEN_PLACEHOLDER, Letter, UnsafeHeader
+from aspdigest.render.message import (
+    _PLACEHOLDERS,
+    ADDRESS_PLACEHOLDER,
+    SMTP_POLICY,
+    TOKEN_PLACEHOLDER,
+    Letter,
+    UnsafeHeader,
+    _personal_qp,
+    _qp,
+    _qp_pieces,
+    recipient_header,
+)
 from aspdigest.render.mjml_lint import lint
 from aspdigest.render.quotemarks import marks
 from aspdigest.render.templates import make_environment
@@ -710,3 +725,51 @@ def test_a_value_with_a_line_break_is_never_written() -> None:
     assert (
         str(err.value) == "Subject: contains a line break, U+000A (LINE FEED); keep it on one line"
     )
+
+
+# -- personalising the built message (issue 18: encoded once, joined per recipient) -------------
+
+_TEXT_CHARS = st.sampled_from(["a", "Z", " ", "\t", "=", ".", "é", "€", "\n", "x" * 40, "  \n"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.lists(
+        st.one_of(_TEXT_CHARS, st.sampled_from([TOKEN_PLACEHOLDER, ADDRESS_PLACEHOLDER])),
+        max_size=40,
+    ).map("".join),
+    local=st.text(alphabet="abc=.+_-", min_size=1, max_size=70),
+)
+def test_a_personalised_part_decodes_to_its_text_with_lines_of_at_most_76(
+    text: str, local: str
+) -> None:
+    token = "tok_" + "A9-" * 20
+    address = f"{local}@example.org"
+    encoded = _personal_qp(_qp_pieces(text), token, address)
+    decoded = binascii.a2b_qp(encoded.replace(b"\r\n", b"\n")).decode("utf-8")
+    assert decoded == text.replace(TOKEN_PLACEHOLDER, token).replace(ADDRESS_PLACEHOLDER, address)
+    assert all(len(line) <= 76 for line in encoded.split(b"\r\n"))
+    if not _PLACEHOLDERS.search(text):  # nothing personal: exactly the whole text encoded
+        assert encoded == _qp(text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    name=st.text(alphabet=string.ascii_letters + string.digits + " .!#'=?-\"é", max_size=40),
+    local=st.text(alphabet=string.ascii_letters + string.digits + ".!#'=?+-", min_size=1),
+)
+def test_the_quick_to_header_is_what_the_policy_writes(name: str, local: str) -> None:
+    """Simple names skip parsing the header back; for every name they must say the same."""
+    address = f"{local}@example.org"
+    try:
+        quick: bytes | str = recipient_header(address, name)
+    except UnsafeHeader as exc:
+        quick = str(exc)
+    policy_only = re.compile(r"(?!)")  # matches nothing: every name takes the long way
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("aspdigest.render.message._SIMPLE_NAME", policy_only)
+        try:
+            slow: bytes | str = recipient_header(address, name)
+        except UnsafeHeader as exc:
+            slow = str(exc)
+    assert quick == slow

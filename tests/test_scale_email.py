@@ -29,6 +29,7 @@ from aspdigest.artifacts import BuiltDay
 from aspdigest.config import Project, load_project
 from aspdigest.content import load_content
 from aspdigest.days import plan_days
+from aspdigest.deliver import emailprocs
 from aspdigest.deliver.email import send_digest
 from aspdigest.render import RenderContext
 from aspdigest.render.email import digest
@@ -120,6 +121,7 @@ CHILD = """
 import sys
 from pathlib import Path
 from aspdigest.config import load_project
+from aspdigest.deliver import emailprocs
 from aspdigest.deliver.email import send_digest
 from aspdigest.store import open_project_store
 
@@ -150,6 +152,12 @@ def test_50000_subscribers_over_parallel_connections_killed_and_resumed(
     assert proc.wait(30) == -signal.SIGKILL
     first_part = time.monotonic() - started
     sent_before = handler.count
+    # Its helper process (deliver.emailprocs) stops with it: at most the messages it had
+    # in flight still arrive, then nothing.
+    time.sleep(1.0)
+    settled = handler.count
+    time.sleep(1.0)
+    assert handler.count == settled and settled - sent_before <= CONNECTIONS
     resumed_at = time.monotonic()
     # The resume runs in a process of its own too: the sink here should not share a GIL.
     resume = subprocess.run(
@@ -211,3 +219,32 @@ def test_parallel_connections_on_sqlite_send_each_recipient_once(
     assert seen == list(range(1, 301))
     assert sorted(handler.copies.values()) == [1] * 299
     assert "reader00007@example.org" not in handler.copies
+
+
+def test_a_long_list_over_several_connections_is_shared_with_a_helper_process(
+    sample_root: Path, sink: tuple[CountingSink, int], tmp_path: Path
+) -> None:
+    """Without a rate limit, four connections to 1,200 people on a 2-core machine: half the
+    list goes through a helper process (deliver.emailprocs), still each person once."""
+    handler, port = sink
+    env = _environ(port, f"sqlite:///{tmp_path / 'state.sqlite'}", 4)
+    assert len(emailprocs.shares(4, 0, 1_200)) == min(4, os.cpu_count() or 1)  # helpers or not
+    project = _built(sample_root, env)
+    with open_project_store(project) as store:
+        delivery_id = _claimed(project, store, 1_200)
+        store.suppress("reader00501@example.org", "unsubscribed")  # in the helper's share
+        seen: list[int] = []
+        report = send_digest(
+            store,
+            delivery_id,
+            project,
+            environ=env,
+            progress=lambda done, total, _a: seen.append(done),
+        )
+        odd = [r for r in store.recipients(delivery_id) if r.id % 2 == 1]
+    assert (report.status, report.connections) == ("sent", 4)
+    assert report.counts["sent"] == 1_199 and report.counts["suppressed"] == 1
+    assert seen[-1] == 1_200 and seen == sorted(seen)  # the helper's share counted too
+    assert sorted(handler.copies.values()) == [1] * 1_199
+    assert "reader00501@example.org" not in handler.copies
+    assert odd and all(r.status in ("sent", "suppressed") for r in odd)

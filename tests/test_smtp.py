@@ -40,7 +40,7 @@ from aspdigest.config import Project, load_project
 from aspdigest.content import load_content
 from aspdigest.days import plan_days
 from aspdigest.deliver.email import send_digest, send_test
-from aspdigest.deliver.smtp import parse_smtp_url
+from aspdigest.deliver.smtp import Reply, SmtpSession, parse_smtp_url
 from aspdigest.errors import UserError
 from aspdigest.render import RenderContext
 from aspdigest.render.email import digest
@@ -83,6 +83,7 @@ class Sink:
     data_replies: dict[str, list[str]] = field(default_factory=dict)  # address → final replies
     on_message: Callable[[int], None] | None = None
     connections: int = 0
+    pipelining: bool = False  # offer PIPELINING (RFC 2920), as Postfix does
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_EHLO(
@@ -91,6 +92,8 @@ class Sink:
         session.host_name = hostname
         with self.lock:
             self.connections += 1
+        if self.pipelining:  # aiosmtpd reads commands in order, so it copes as it is
+            return [*responses[:-1], "250-PIPELINING", responses[-1]]
         return responses
 
     async def handle_MAIL(
@@ -171,9 +174,11 @@ def serve(sink: Sink, **kwargs: Any) -> Controller:
     return controller
 
 
-@pytest.fixture
-def sink() -> Iterator[Sink]:
-    s = Sink()
+@pytest.fixture(params=["stepwise", "pipelined"])
+def sink(request: pytest.FixtureRequest) -> Iterator[Sink]:
+    """Each test twice: a server without PIPELINING (aiosmtpd's own), and one offering it,
+    where MAIL, RCPT and DATA go in one write and every refusal and drop must still land."""
+    s = Sink(pipelining=request.param == "pipelined")
     controller = serve(s)
     yield s
     controller.stop()
@@ -924,3 +929,83 @@ def test_recipients_in_doubt_are_shown_and_resolved_one_by_one(
         assert statuses(store, delivery_id) == dict.fromkeys(SAMPLE, "sent")
         d = store.delivery(delivery_id)
         assert d is not None and d.status == "sent"
+
+
+def _scripted_server(
+    steps: list[tuple[int, bytes]], reads: list[bytes]
+) -> tuple[socket.socket, int]:
+    """A one-connection SMTP server: for each step it reads that many lines (0: a message up
+    to its final dot) before it sends the step's reply, and keeps what it read in `reads`.
+    A client that waited for a reply between lines the server reads together would stall."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.sendall(b"220 scripted\r\n")
+            buffer = b""
+            for lines, reply in steps:
+                end = -1
+                while end < 0:
+                    if lines:
+                        end = -1 if buffer.count(b"\r\n") < lines else _nth_line_end(buffer, lines)
+                    else:
+                        end = buffer.find(b"\r\n.\r\n") + 5 if b"\r\n.\r\n" in buffer else -1
+                    if end < 0:
+                        chunk = conn.recv(65536)
+                        if not chunk:
+                            return
+                        buffer += chunk
+                reads.append(buffer[:end])
+                buffer = buffer[end:]
+                conn.sendall(reply)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener, int(listener.getsockname()[1])
+
+
+def _nth_line_end(data: bytes, n: int) -> int:
+    end = 0
+    for _ in range(n):
+        end = data.index(b"\r\n", end) + 2
+    return end
+
+
+def test_with_pipelining_mail_rcpt_and_data_leave_in_one_write() -> None:
+    reads: list[bytes] = []
+    listener, port = _scripted_server(
+        [
+            (1, b"250-scripted\r\n250 PIPELINING\r\n"),
+            (3, b"250 sender ok\r\n250 recipient ok\r\n354 go ahead\r\n"),
+            (0, b"250 queued\r\n"),
+            (1, b"221 bye\r\n"),
+        ],
+        reads,
+    )
+    target = parse_smtp_url(f"smtp://127.0.0.1:{port}")
+    with listener, SmtpSession(target, timeout=5, connect_attempts=1) as session:
+        assert session.begin("a@example.org", "b@example.org", b"Subject: x\r\n\r\n.hi\r\n") is None
+        assert session.end() == Reply("sent", 250, "queued")
+    assert reads[1] == b"mail FROM:<a@example.org>\r\nrcpt TO:<b@example.org>\r\ndata\r\n"
+    assert reads[2] == b"Subject: x\r\n\r\n..hi\r\n.\r\n"  # the leading dot doubled
+
+
+def test_with_pipelining_a_refused_recipient_is_reported_and_the_transaction_reset() -> None:
+    reads: list[bytes] = []
+    listener, port = _scripted_server(
+        [
+            (1, b"250-scripted\r\n250 PIPELINING\r\n"),
+            (3, b"250 sender ok\r\n550 5.1.1 no such user\r\n503 5.5.1 no valid recipients\r\n"),
+            (1, b"250 reset\r\n"),
+            (1, b"221 bye\r\n"),
+        ],
+        reads,
+    )
+    target = parse_smtp_url(f"smtp://127.0.0.1:{port}")
+    with listener, SmtpSession(target, timeout=5, connect_attempts=1) as session:
+        reply = session.begin("a@example.org", "nobody@example.org", b"Subject: x\r\n\r\nhi\r\n")
+        assert reply == Reply("permanent", 550, "5.1.1 no such user")
+        assert session.connections == 1
+    assert reads[2] == b"rset\r\n"  # the connection stays for the next recipient

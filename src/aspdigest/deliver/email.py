@@ -11,16 +11,18 @@ delivery the caller has claimed to every subscriber not suppressed, returning a 
 `SendReport`. Exactly once, also across crashes:
 
 - the recipient list is fixed in the store the first time (later runs resume it);
-- `email.connections` workers, each with its own SMTP connection, take recipients from
-  the store one at a time with an atomic claim (`pending` → `sending`), so no two
-  connections, and no two runners, ever hand over the same recipient;
-- the claim is made at the last moment, after the rate limit's wait and with the
-  connection up, right before MAIL FROM (a kill while waiting leaves the recipient
-  `pending`, not in doubt); the recipient becomes `sent` after the server's 250, in the
-  store, one transaction each;
-- a run that finds a recipient still `sending` (the previous run died between those two
-  steps) marks it `unknown` and does not resend it: the server may have taken that
-  message, and a second copy is worse than a person checking the server's log;
+- `email.connections` workers (`deliver.mailworkers`), each with its own SMTP connection,
+  read recipients from the store in batches and claim each one with an atomic update
+  (`pending` → `sending`), so no two connections, and no two runners, ever hand over the
+  same recipient; without a rate limit, a long list is shared with helper processes
+  (`deliver.emailprocs`), one per core, by recipient id;
+- the claim is made at the last moment: after the rate limit's wait, MAIL, RCPT, DATA and
+  the message itself, right before the final dot (a kill any earlier leaves the recipient
+  `pending`, not in doubt); the recipient becomes `sent` after the server's 250, written
+  with the next recipient's claim (one commit a message) or before any wait;
+- a run that finds a recipient still `sending` (the previous run died between the claim
+  and recording the reply) marks it `unknown` and does not resend it: the server may
+  have taken that message, and a second copy is worse than a person checking its log;
 - a connection lost before the final dot of DATA was written (nothing can have been
   accepted) reconnects and resends; lost after it, while waiting for the final reply,
   the recipient is `unknown`;
@@ -33,7 +35,6 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import hashlib
-import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -41,21 +42,20 @@ from dataclasses import dataclass
 
 from aspdigest.artifacts import BuiltDay
 from aspdigest.config import Project
-from aspdigest.deliver.dkim import Signer, sign, signer
-from aspdigest.deliver.smtp import Reply, SmtpSession, SmtpTarget, SmtpUnavailable, smtp_target
+from aspdigest.deliver import emailprocs
+from aspdigest.deliver.dkim import sign, signer
+from aspdigest.deliver.mailworkers import Progress, Workers, smtp_session
+from aspdigest.deliver.smtp import Reply, smtp_target
 from aspdigest.errors import UserError
 from aspdigest.readiness import built_without_sender, sender_problems
 from aspdigest.render.message import Letter
-from aspdigest.store import Delivery, Recipient, Store
+from aspdigest.store import Delivery, Store
 from aspdigest.subscribers import is_address
 from aspdigest.tokens import keys, make_token, new_id
 
 CHANNEL = "email"
 CHANNELS = (CHANNEL, "digest")  # "digest" is what schedules/<event>.toml and the queue call it
 TEST_PREFIX = "[TEST] "
-# done, total, address — called after each recipient; raising from it stops the send
-# (the store keeps where it got to).
-Progress = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True)
@@ -65,26 +65,6 @@ class SendReport:
     counts: Mapping[str, int]  # recipients per status
     connections: int
     error: str | None = None
-
-
-class Pacer:
-    """At most `rate` messages per second (0 or less: no limit); a pause is not made up
-    for with a burst afterwards."""
-
-    def __init__(self, rate: float) -> None:
-        self.interval = 1.0 / rate if rate > 0 else 0.0
-        self.next = 0.0
-        self.lock = threading.Lock()  # shared by the parallel connections
-
-    def wait(self) -> None:
-        if not self.interval:
-            return
-        with self.lock:
-            now = time.monotonic()
-            at = max(now, self.next)
-            self.next = at + self.interval
-        if at > now:
-            time.sleep(at - now)
 
 
 def load_letter(
@@ -135,17 +115,6 @@ def _sender(project: Project) -> str:
     return address
 
 
-def _message_id(event: str, date: dt.date, address: str, list_id: str) -> str:
-    # The same for the same recipient and digest, so a client can drop a duplicate.
-    digest = hashlib.sha256(f"{event}\0{date}\0{address}".encode()).hexdigest()[:24]
-    return f"<{event}.{date.isoformat()}.{digest}@{list_id}>"
-
-
-def _session(project: Project, target: SmtpTarget) -> SmtpSession:
-    settings = project.settings.email
-    return SmtpSession(target, timeout=settings.timeout, backoff=settings.retry_backoff)
-
-
 def send_test(
     project: Project,
     event: str,
@@ -174,7 +143,7 @@ def send_test(
         subject_prefix=TEST_PREFIX,
     )
     data = sign(data, dkim_signer)
-    with _session(project, target) as session:
+    with smtp_session(project, target) as session:
         reply = Reply("temporary")
         for attempt in range(settings.max_attempts):
             if attempt:
@@ -213,42 +182,23 @@ def send_digest(
             "send_digest sends a claimed email delivery"
         )
     try:
-        if missing := sender_problems(project.settings):
-            raise UserError(missing)
-        letter = load_letter(project, delivery.event, delivery.date, delivery.approved)
-        key = keys(environ).current
-        dkim_signer = signer(project, environ)
-        target = smtp_target(environ)
-        sender = _sender(project)
+        send = _materials(store, delivery, project, environ, progress, halt)
         _prepare(store, delivery)
     except UserError as exc:
         store.mark_failed(delivery_id, exc.text, actor=actor)
         raise
     counts = store.recipient_counts(delivery_id)
-    total = sum(counts.values())
-    send = _Send(
-        store,
-        delivery,
-        project,
-        letter,
-        key,
-        dkim_signer,
-        sender,
-        progress,
-        halt,
-        done=total - counts["pending"],
-        total=total,
-    )
-    workers = [
-        threading.Thread(
-            target=send.work, args=(_session(project, target),), name=f"smtp-{n}", daemon=True
-        )
-        for n in range(project.settings.email.connections)
-    ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
+    send.done, send.total = sum(counts.values()) - counts["pending"], sum(counts.values())
+    settings = project.settings.email
+    shares = emailprocs.shares(settings.connections, settings.rate_per_second, counts["pending"])
+    helpers = None
+    if len(shares) > 1:
+        send.shard = (0, len(shares))
+        url = store.engine.url.render_as_string(hide_password=False)
+        helpers = emailprocs.start(send, project, environ, url, delivery_id, shares[1:])
+    send.run(shares[0], smtp_target(environ))
+    if helpers is not None:
+        send.connections += helpers.join()
     if send.raised is not None:
         raise send.raised
     if send.unavailable is not None:
@@ -269,183 +219,56 @@ def send_digest(
     return _finish(store, delivery_id, send.connections, actor)
 
 
-class _Send:
-    """What the SMTP workers of one send_digest share: each claims its own recipients from
-    the store (never the same one twice), and the first error stops them all."""
+def run_shard(
+    store: Store,
+    delivery_id: int,
+    project: Project,
+    *,
+    environ: Mapping[str, str] | None,
+    shard: tuple[int, int],
+    connections: int,
+    progress: Progress | None,
+    halt: Callable[[], bool] | None,
+) -> tuple[int, str | None]:
+    """A helper process's part of `send_digest` (see `deliver.emailprocs`): the recipients
+    with id % n == k over `connections` connections; returns the connections made and why
+    the server could not be reached, if it could not. Errors raise."""
+    delivery = store.delivery(delivery_id)
+    if delivery is None:
+        raise UserError(f"delivery {delivery_id}: no such delivery")
+    send = _materials(store, delivery, project, environ, progress, halt)
+    send.shard = shard
+    send.run(connections, smtp_target(environ))
+    if send.raised is not None:
+        raise send.raised
+    return send.connections, send.unavailable
 
-    def __init__(
-        self,
-        store: Store,
-        delivery: Delivery,
-        project: Project,
-        letter: Letter,
-        key: bytes,
-        dkim_signer: Signer | None,
-        sender: str,
-        progress: Progress | None,
-        halt: Callable[[], bool] | None,
-        *,
-        done: int,
-        total: int,
-    ) -> None:
-        self.store, self.delivery, self.letter = store, delivery, letter
-        self.settings = project.settings.email
-        self.key, self.sender, self.progress, self.halt = key, sender, progress, halt
-        self.dkim_signer = dkim_signer
-        self.token_ids = store.token_ids()  # the subscriber ids the links are made from
-        self.done, self.total = done, total
-        self.pacer = Pacer(self.settings.rate_per_second)
-        self.deferred: dict[int, float] = {}  # recipient id → monotonic time of its 4xx retry
-        self.reserved: set[int] = set()  # recipient ids a worker is preparing, not yet claimed
-        self.lock = threading.Lock()
-        self.connections = 0
-        self.unavailable: str | None = None  # the server could not be reached at all
-        self.raised: BaseException | None = None  # from progress, or a bug: re-raised
 
-    def _return_path(self, token_id: str) -> str:
-        # VERP (email.return_path = "bounces+{token}@…"): each bounce names its recipient.
-        if "{token}" not in self.sender:
-            return self.sender
-        token = make_token(token_id, self.key, self.settings.list_name, "bounce")
-        return self.sender.replace("{token}", token)
-
-    def stopped(self) -> bool:
-        return (
-            self.unavailable is not None
-            or self.raised is not None
-            or (self.halt is not None and self.halt())
-        )
-
-    def work(self, session: SmtpSession) -> None:
-        try:
-            with session:
-                try:
-                    self._loop(session)
-                finally:
-                    with self.lock:
-                        self.connections += session.connections
-        except BaseException as exc:  # re-raised in the caller's thread after the join
-            with self.lock:
-                self.raised = self.raised or exc
-
-    def _next(self) -> Recipient | None:
-        """The next recipient for this worker, reserved in memory only: the store still says
-        `pending`, so a kill while the message is prepared, paced or connected for leaves
-        nothing in doubt. Suppressed addresses are settled here without a message."""
-        store, delivery_id = self.store, self.delivery.id
-        while not self.stopped():
-            now = time.monotonic()
-            with self.lock:
-                waiting = {rid for rid, at in self.deferred.items() if at > now}
-                recipient = store.peek_recipient(delivery_id, skip=waiting | self.reserved)
-                if recipient is not None and recipient.status == "pending":
-                    self.reserved.add(recipient.id)
-            if recipient is not None:
-                if recipient.status == "pending":
-                    return recipient
-                self._count(recipient)  # suppressed: settled by the peek
-                continue
-            with self.lock:
-                due = [at for rid, at in self.deferred.items() if rid in waiting]
-            if due:
-                time.sleep(max(0.0, min(min(due) - now, 0.5)))
-            elif store.recipient_counts(delivery_id)["pending"]:
-                time.sleep(0.01)  # the rest are with other workers right now
-            else:
-                return None
-        return None
-
-    def _release(self, recipient: Recipient) -> None:
-        with self.lock:
-            self.reserved.discard(recipient.id)
-            self.deferred.pop(recipient.id, None)
-
-    def _count(self, recipient: Recipient) -> None:
-        with self.lock:
-            self.done += 1
-            if self.progress is not None:
-                self.progress(self.done, self.total, recipient.address)
-
-    def _claim(self, session: SmtpSession, recipient: Recipient) -> Recipient | None:
-        """Mark the recipient `sending` at the last moment before MAIL FROM: after pacing
-        and with the connection up. None when there is nothing to send to it (another
-        runner took it, the address was suppressed meanwhile, or the server is gone)."""
-        try:
-            session.connection()
-        except SmtpUnavailable as exc:
-            self._release(recipient)
-            with self.lock:
-                self.unavailable = self.unavailable or exc.text
-            return None
-        claimed = self.store.claim_recipient(self.delivery.id, recipient_id=recipient.id)
-        self._release(recipient)
-        if claimed is not None and claimed.status == "suppressed":
-            self._count(claimed)
-            return None
-        return claimed
-
-    def _loop(self, session: SmtpSession) -> None:
-        store, settings = self.store, self.settings
-        delivery = self.delivery
-        while (recipient := self._next()) is not None:
-            token_id = self.token_ids.get(recipient.address) or store.token_ids().get(
-                recipient.address
-            )
-            if token_id is None:  # removed from the subscribers since the list was fixed
-                claimed = self._claim(session, recipient)
-                if claimed is not None:
-                    store.mark_recipient_failed(claimed.id, "no longer a subscriber")
-                    self._count(claimed)
-                elif self.unavailable is not None:
-                    return
-                continue
-            data = self.letter.message(
-                date=store.clock(),
-                to=recipient.address,
-                name=recipient.name,
-                message_id=_message_id(
-                    delivery.event, delivery.date, recipient.address, settings.list_name
-                ),
-                address=recipient.address,
-                token=make_token(token_id, self.key, settings.list_name, "unsubscribe"),
-            )
-            data = sign(data, self.dkim_signer)
-            self.pacer.wait()
-            if self.stopped():
-                self._release(recipient)
-                return
-            claimed = self._claim(session, recipient)
-            if claimed is None:
-                if self.unavailable is not None:
-                    return
-                continue
-            try:
-                reply = session.send(self._return_path(token_id), claimed.address, data)
-            except SmtpUnavailable as exc:  # the reconnect after a drop failed
-                store.release_recipient(claimed.id, exc.text)
-                with self.lock:
-                    self.unavailable = self.unavailable or exc.text
-                return
-            attempts = claimed.attempts  # the claim counted this attempt
-            if reply.status == "sent":
-                store.mark_recipient_sent(claimed.id)
-            elif reply.status == "permanent":
-                store.mark_recipient_failed(claimed.id, reply.describe())
-            elif reply.status == "unknown":
-                store.mark_recipient_unknown(claimed.id, reply.describe())
-            elif attempts >= settings.max_attempts:
-                store.mark_recipient_failed(
-                    claimed.id, f"{reply.describe()} (gave up after {attempts} attempts)"
-                )
-            else:
-                store.release_recipient(claimed.id, reply.describe())
-                if reply.status == "temporary":
-                    with self.lock:
-                        self.deferred[claimed.id] = time.monotonic() + settings.retry_backoff * (
-                            2 ** (attempts - 1)
-                        )
-                continue
-            self._count(claimed)
+def _materials(
+    store: Store,
+    delivery: Delivery,
+    project: Project,
+    environ: Mapping[str, str] | None,
+    progress: Progress | None,
+    halt: Callable[[], bool] | None,
+) -> Workers:
+    """Everything a send needs but its recipients, checked: UserError if anything is off."""
+    if missing := sender_problems(project.settings):
+        raise UserError(missing)
+    smtp_target(environ)  # a missing ASPDIGEST_SMTP_URL stops the send before it starts
+    return Workers(
+        store,
+        delivery,
+        project,
+        load_letter(project, delivery.event, delivery.date, delivery.approved),
+        keys(environ).current,
+        signer(project, environ),
+        _sender(project),
+        progress,
+        halt,
+        done=0,
+        total=0,
+    )
 
 
 def _prepare(store: Store, delivery: Delivery) -> None:

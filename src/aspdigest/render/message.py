@@ -238,6 +238,13 @@ def _mailboxes(name: str, value: str) -> bytes:
     return _named(name, email.utils.getaddresses([value]))
 
 
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+_SIMPLE_NAME = re.compile(rf"(?!.*=\?){_ATEXT}+(?: {_ATEXT}+)*\Z")
+_SIMPLE_ADDRESS = re.compile(
+    rf"(?!.*=\?){_ATEXT}+(?:\.{_ATEXT}+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\Z"
+)
+
+
 def recipient_header(address: str, name: str | None) -> bytes:
     """The To header for one recipient; an unsafe display name is left out, never the send.
 
@@ -251,6 +258,10 @@ def recipient_header(address: str, name: str | None) -> bytes:
             name = None
     if not name:
         return _fold("To", address)
+    if _SIMPLE_NAME.match(name) and _SIMPLE_ADDRESS.match(address) and len(name + address) < 990:
+        # What the policy writes for these anyway, without parsing the header back (the
+        # slowest step of a send; tests/test_email_render.py checks they agree).
+        return f"To: {name} <{address}>\r\n".encode("ascii")
     _check("To", address)
     if "=?" in name or "=?" in address or not name.isascii():
         return _named("To", [(name, address)])
@@ -271,6 +282,44 @@ def _part_head(subtype: str) -> bytes:
 def _qp(text: str) -> bytes:
     # The C encoder; the email package's own is pure Python and the slowest step of a send.
     return binascii.b2a_qp(text.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
+
+
+_PLACEHOLDERS = re.compile(f"({re.escape(TOKEN_PLACEHOLDER)}|{re.escape(ADDRESS_PLACEHOLDER)})")
+_SOFT_BREAK = b"=\r\n"
+# Encoded once: bytes as they are; (placeholder, what follows its value) per recipient.
+Pieces = tuple[bytes | tuple[str, bytes], ...]
+
+
+def _qp_pieces(text: str) -> Pieces:
+    """`text` quoted-printable encoded once, in the pieces between its placeholders, for
+    `_personal_qp` to join with each recipient's encoded address and token. A placeholder
+    stands between soft line breaks, so what surrounds it need not be encoded again per
+    recipient (the HTML is one 17,000-character line): the decoded text is the same as
+    encoding the whole, and no line is over 76 characters (tests/test_email_render.py)."""
+    pieces: list[bytes | tuple[str, bytes]] = []
+    run: list[str] = []  # lines without a placeholder, encoded together
+    lines = text.split("\n")  # not splitlines(): b2a_qp breaks lines at LF only
+    for line in [*(f"{line}\n" for line in lines[:-1]), *lines[-1:]]:
+        if not _PLACEHOLDERS.search(line):
+            run.append(line)
+            continue
+        if run:
+            pieces.append(_qp("".join(run)))
+            run = []
+        parts = [(n % 2 == 1, p) for n, p in enumerate(_PLACEHOLDERS.split(line)) if p]
+        for n, (placeholder, part) in enumerate(parts):
+            after = _SOFT_BREAK if n + 1 < len(parts) else b""
+            pieces.append((part, after) if placeholder else _qp(part) + after)
+    if run:
+        pieces.append(_qp("".join(run)))
+    return tuple(pieces)
+
+
+def _personal_qp(pieces: Pieces, token: str, address: str) -> bytes:
+    values = {TOKEN_PLACEHOLDER: _qp(token), ADDRESS_PLACEHOLDER: _qp(address)}
+    return b"".join(
+        piece if isinstance(piece, bytes) else values[piece[0]] + piece[1] for piece in pieces
+    )
 
 
 @dataclass(frozen=True)
@@ -310,6 +359,14 @@ class Letter:
             lines["Content-Language"] = _fold("Content-Language", self.language)
         return lines
 
+    @cached_property
+    def _text_pieces(self) -> Pieces:
+        return _qp_pieces(self.text)
+
+    @cached_property
+    def _html_pieces(self) -> Pieces:
+        return _qp_pieces(self.html)
+
     def message(
         self,
         *,
@@ -348,10 +405,8 @@ class Letter:
                 f'Content-Type: multipart/alternative; boundary="{BOUNDARY}"\r\n'.encode(),
             )
         )
-        text = self.text.replace(TOKEN_PLACEHOLDER, token).replace(ADDRESS_PLACEHOLDER, address)
-        body = self.html.replace(TOKEN_PLACEHOLDER, token).replace(
-            ADDRESS_PLACEHOLDER, html.escape(address)
-        )
+        text = _personal_qp(self._text_pieces, token, address)
+        body = _personal_qp(self._html_pieces, token, html.escape(address))
         delimiter = f"--{BOUNDARY}".encode()
         return b"".join(
             (
@@ -360,12 +415,12 @@ class Letter:
                 delimiter,
                 b"\r\n",
                 _part_head("plain"),
-                _qp(text),
+                text,
                 b"\r\n",
                 delimiter,
                 b"\r\n",
                 _part_head("html"),
-                _qp(body),
+                body,
                 b"\r\n",
                 delimiter,
                 b"--\r\n",

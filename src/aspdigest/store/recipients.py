@@ -1,18 +1,23 @@
 """The store's per-recipient progress of an email delivery.
 
-Deliver stage: `deliver.email` adds a delivery's recipients, claims them one by one (a
-suppressed address comes back `suppressed`, never sent) and marks each sent, failed or in
-doubt; `queue.actions.resolve` settles those in doubt. Rows come back as frozen `Recipient`s.
-Status: pending → sending → sent | failed | unknown; or suppressed.
+Deliver stage: `deliver.email` adds a delivery's recipients, reads them in batches
+(`reserve_recipients`: a suppressed address is settled there, never sent), claims each one
+right before the final dot of its message and records what the server said
+(`settle_and_claim`: one transaction for the previous message's outcome and the next claim);
+`queue.actions.resolve` settles those in doubt. Rows come back as frozen `Recipient`s.
+Status: pending → sending → sent | failed | unknown; or suppressed. The one-at-a-time
+methods (`claim_recipient`, `mark_recipient_*`) stay for tools and tests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+import datetime as dt
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from aspdigest.store.base import StoreBase, normalise_address
 from aspdigest.store.schema import (
@@ -27,6 +32,120 @@ from aspdigest.store.schema import (
 def _recipient(row: sa.Row[Any]) -> Recipient:
     m = row._mapping
     return Recipient(**{c.name: m[c.name] for c in recipients.columns})
+
+
+class Outcome(NamedTuple):
+    """What became of one message, for `settle_and_claim` to write: the recipient moves
+    to `status` (from `sending`, or from `pending` when the server refused it before the
+    final dot, which counts an attempt when `attempted`)."""
+
+    recipient_id: int
+    status: Literal["sent", "failed", "unknown", "pending"]
+    error: str | None = None
+    attempted: bool = True
+
+
+# Built once: a send runs these thousands of times, and building a statement costs more
+# than running it (SQLAlchemy then finds the compiled form in its cache).
+_HELD = sa.exists().where(suppressions.c.address == recipients.c.address)
+_SENT = (
+    recipients.update()
+    .where((recipients.c.id == sa.bindparam("rid")) & (recipients.c.status == "sending"))
+    .values(
+        status=sa.literal_column("'sent'"),
+        last_error=sa.null(),
+        sent_at=sa.bindparam("now"),
+        updated_at=sa.bindparam("now"),
+    )
+)
+_FROM = {
+    "unknown": ("sending",),
+    "failed": ("sending", "pending"),
+    "pending": ("sending", "pending"),
+}
+_SETTLE = {
+    status: recipients.update()
+    .where(
+        (recipients.c.id == sa.bindparam("rid"))
+        & sa.or_(*(recipients.c.status == s for s in _FROM[status]))
+    )
+    .values(
+        status=status,
+        last_error=sa.bindparam("error"),
+        updated_at=sa.bindparam("now"),
+        attempts=recipients.c.attempts
+        + sa.case(((recipients.c.status == "pending") & (sa.bindparam("count") == 1), 1), else_=0),
+    )
+    for status in _FROM
+}
+
+
+_CLAIM = (
+    recipients.update()
+    .where((recipients.c.id == sa.bindparam("rid")) & (recipients.c.status == "pending"))
+    .values(
+        status=sa.case((_HELD, "suppressed"), else_="sending"),
+        last_error=sa.case((_HELD, "on the suppression list"), else_=recipients.c.last_error),
+        attempts=recipients.c.attempts + sa.case((_HELD, 0), else_=1),
+        updated_at=sa.bindparam("now"),
+    )
+    .returning(*recipients.columns)
+)
+_RESERVE = (
+    sa.select(recipients, _HELD.label("held"))
+    .where(
+        (recipients.c.delivery_id == sa.bindparam("delivery_id"))
+        & (recipients.c.id > sa.bindparam("after"))
+        & (recipients.c.status == "pending")
+    )
+    .order_by(recipients.c.id)
+    .limit(sa.bindparam("limit"))
+)
+_SUPPRESS = (
+    recipients.update()
+    .where((recipients.c.id == sa.bindparam("rid")) & (recipients.c.status == "pending"))
+    .values(
+        status="suppressed", last_error="on the suppression list", updated_at=sa.bindparam("now")
+    )
+)
+
+
+def _settle_and_claim(
+    c: Connection, now: dt.datetime, outcomes: Sequence[Outcome], claim: int | None
+) -> Recipient | None:
+    for rid, status, error, attempted in outcomes:
+        if status == "sent":
+            c.execute(_SENT, {"rid": rid, "now": now})
+        else:
+            c.execute(
+                _SETTLE[status], {"rid": rid, "error": error, "now": now, "count": int(attempted)}
+            )
+    if claim is None:
+        return None
+    row = c.execute(_CLAIM, {"rid": claim, "now": now}).first()
+    return _recipient(row) if row is not None else None
+
+
+class Claims:
+    """One sending worker's own connection to the store, held for the whole send: the
+    claim before each final dot is its one commit a message, without a pool checkout."""
+
+    def __init__(self, engine: sa.Engine, clock: Callable[[], dt.datetime]) -> None:
+        self.connection = engine.connect()
+        self.clock = clock
+
+    def settle_and_claim(
+        self, outcomes: Sequence[Outcome], claim: int | None = None
+    ) -> Recipient | None:
+        """As `RecipientsMixin.settle_and_claim`, on this worker's connection."""
+        with self.connection.begin():
+            return _settle_and_claim(self.connection, self.clock(), outcomes, claim)
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+_COLUMNS = tuple(c.name for c in recipients.columns)
 
 
 class RecipientsMixin(StoreBase):
@@ -144,6 +263,63 @@ class RecipientsMixin(StoreBase):
                 .returning(*recipients.columns)
             ).first()
         return _recipient(row) if row is not None else None
+
+    def reserve_recipients(
+        self,
+        delivery_id: int,
+        *,
+        after: int = 0,
+        limit: int = 64,
+        skip: Collection[int] = (),
+        shard: tuple[int, int] | None = None,
+    ) -> list[Recipient]:
+        """Up to `limit` `pending` recipients with ids above `after`, in id order, leaving out
+        `skip`, to prepare messages for: nothing is taken (`settle_and_claim` claims each one
+        at the last moment). One whose address is on the suppression list is settled here
+        and comes back `suppressed`, not to be sent. Walking the ids from `after` keeps
+        each batch a short range scan of the primary key, however long the list. With
+        `shard` (k, n), only ids with id % n == k (one sending process's share)."""
+        now = self.clock()
+        query = _RESERVE
+        if shard is not None:
+            query = query.where(recipients.c.id % shard[1] == shard[0])
+        found: list[Recipient] = []
+        with self._tx() as c:
+            while len(found) < limit:
+                rows = c.execute(
+                    query, {"delivery_id": delivery_id, "after": after, "limit": limit}
+                ).all()
+                for row in rows:
+                    after = row.id
+                    if row.id in skip:
+                        continue
+                    recipient = Recipient(**{k: row._mapping[k] for k in _COLUMNS})
+                    if row.held:
+                        if not c.execute(_SUPPRESS, {"rid": row.id, "now": now}).rowcount:
+                            continue  # taken meanwhile by someone else: not ours to settle
+                        recipient = replace(
+                            recipient, status="suppressed", last_error="on the suppression list"
+                        )
+                    found.append(recipient)
+                if len(rows) < limit:
+                    break
+        return found
+
+    def settle_and_claim(
+        self, outcomes: Sequence[Outcome], claim: int | None = None
+    ) -> Recipient | None:
+        """Write `outcomes` and claim the recipient `claim` (`pending` → `sending`, one more
+        attempt), in one transaction: the sender calls it right before the final dot of
+        the next message, so the outcome of the one before costs no commit of its own.
+        Returns the claimed recipient, `suppressed` if its address was put on the
+        suppression list meanwhile (then not to be sent), or None when it is no longer
+        pending (another sender took it) or nothing was to be claimed."""
+        with self._tx() as c:
+            return _settle_and_claim(c, self.clock(), outcomes, claim)
+
+    def claims(self) -> Claims:
+        """A held connection for one sending worker's `settle_and_claim` calls (close it)."""
+        return Claims(self.engine, self.clock)
 
     def _recipient_to(
         self, recipient_id: int, to: str, allowed_from: Sequence[str], **values: Any
