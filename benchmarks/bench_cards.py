@@ -11,7 +11,8 @@ Reports
   caches (spec load, glyph checks, drawing, encoding), as `aspdigest build` runs it;
 - the process pool: all 24 ASP23 cards as one batch drawn serially and through the pool
   `render.cards` uses for days with more than PARALLEL_ABOVE cards: once with the pool's
-  start-up (fork server, workers, fonts) and then warm, as later days of a build find it.
+  start-up (workers forked from this process, which runs no other thread, or else a fork
+  server; fonts) and then warm, as later days of a build find it.
   Issue 18's goal: the warm pool at least 1.6 times as fast as serial on 2 cores. CPU time
   of the pool run counts the workers only once they exit, so it is shown for serial only.
 """
@@ -90,6 +91,7 @@ def main() -> int:
     serial_runs, pool_runs, serial_cpu = [], [], []
     pool_cpu_critical: list[float] = []
     carddraw.shutdown_card_pool()
+    method = carddraw.start_method()
     t0 = time.perf_counter()
     pooled = carddraw.draw_all(jobs) if len(jobs) > carddraw.PARALLEL_ABOVE else []
     pool_cold_s = time.perf_counter() - t0
@@ -123,6 +125,7 @@ def main() -> int:
         "batch_pool_s": round(pool_s, 3),
         "batch_pool_with_startup_s": round(pool_cold_s, 3),
         "batch_serial_cpu_s": round(statistics.median(serial_cpu), 3),
+        "start_method": method,
         "cores": len(os.sched_getaffinity(0))
         if hasattr(os, "sched_getaffinity")
         else os.cpu_count(),
@@ -146,7 +149,12 @@ def main() -> int:
         runs,
         cpu=f"{figures['batch_serial_cpu_s'] * 1000:,.0f} ms CPU",
     )
-    row(f"{count} cards in the process pool, start-up included", pool_cold_s * 1000, "ms", 1)
+    row(
+        f"{count} cards in the process pool, start-up included ({method})",
+        pool_cold_s * 1000,
+        "ms",
+        1,
+    )
     row(
         f"{count} cards in the warm process pool ({figures['cores']} cores)",
         pool_s * 1000,

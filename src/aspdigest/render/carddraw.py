@@ -14,6 +14,9 @@ import atexit
 import io
 import multiprocessing
 import os
+import struct
+import threading
+import zlib
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -45,10 +48,12 @@ from aspdigest.render.fonts import FONTS_DIR, load
 from aspdigest.render.quotemarks import Marks
 from aspdigest.text.excerpt import Excerpt, excerpt
 
-# Up to this many cards a day, starting worker processes costs more than it saves. Measured
-# on 2 cores: 12 cards take as long either way (fork server start included), 24 take 0.43 s
-# in the pool against 0.63 s serially, 96 take 1.2 s against 1.9 s. The pool, once started,
-# serves every later day of the build (see card_pool).
+# Up to this many cards a day, drawing them here beats starting worker processes. A card
+# takes ~11 ms once fonts are loaded (ASP23); forked workers start in milliseconds but
+# spend about a third more CPU in all than one process would (each loads the fonts at every
+# size and measures the words again), so the pool pays only with a core to spare: on a
+# busy 2-core machine 12 cards took 0.27 s CPU serially against 0.36 s across workers.
+# The pool, once started, serves every later day of the build (see card_pool).
 PARALLEL_ABOVE = 12
 # zlib level 1: flat colours compress well even at the fastest level, and level 6 or 9
 # takes several times longer for a few per cent.
@@ -97,12 +102,16 @@ class CardResult:
 def draw_all(jobs: Sequence[CardJob]) -> list[CardResult]:
     """Every job's result, in job order; across processes when there are many.
 
-    Worker processes start by "forkserver" (or "spawn"), which re-imports the main module:
-    a script that builds must keep its top-level code under `if __name__ == "__main__":`.
+    Worker processes are forked from this one when it runs no other thread (see card_pool);
+    else they start by "forkserver" (or "spawn"), which re-imports the main module: a
+    script that builds must keep its top-level code under `if __name__ == "__main__":`.
     """
     if len(jobs) <= PARALLEL_ABOVE or _cores() < 2:
         return [draw_card(job) for job in jobs]
-    chunk = max(1, len(jobs) // (_cores() * 4))
+    # A card at a time while that costs little (a round trip is ~0.5 ms against ~11 ms a
+    # card): the workers then finish within a card of each other. Chunks of 3 left one
+    # worker up to three cards behind the other on a day of 24.
+    chunk = max(1, len(jobs) // (_cores() * 16))
     return list(card_pool().map(draw_card, jobs, chunksize=chunk))
 
 
@@ -120,23 +129,30 @@ def card_pool() -> ProcessPoolExecutor:
     (starting workers costs more than drawing a dozen cards); shut down at exit."""
     global _POOL
     if _POOL is None:
-        methods = multiprocessing.get_all_start_methods()
-        # Never "fork": the parent may hold threads (progress bars, schedulers) a fork would
-        # copy.
-        context: BaseContext
-        if "forkserver" in methods:
-            forkserver = multiprocessing.get_context("forkserver")
+        method = start_method()
+        context: BaseContext = multiprocessing.get_context(method)
+        if method == "forkserver":
             # The fork server imports Pillow and this module once; each worker forks from it
             # ready to draw instead of importing everything again.
-            forkserver.set_forkserver_preload([__name__])
-            context = forkserver
-        else:
-            context = multiprocessing.get_context("spawn")
+            context.set_forkserver_preload([__name__])
         _POOL = ProcessPoolExecutor(
             max_workers=_cores(), mp_context=context, initializer=_warm_worker
         )
         atexit.register(shutdown_card_pool)
     return _POOL
+
+
+def start_method() -> str:
+    """How card_pool starts its workers, were it started now."""
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        # Forking is safe while this process runs no other thread (one could hold a lock, a
+        # progress bar's or the logging module's, that the copy would never see released),
+        # as in `aspdigest build`. Workers then start in milliseconds with what this process
+        # has loaded; the fork server took ~0.3 s of CPU (a new interpreter importing Pillow)
+        # before the first card.
+        return "fork"
+    return "forkserver" if "forkserver" in methods else "spawn"
 
 
 def shutdown_card_pool() -> None:
@@ -343,11 +359,10 @@ def _logo_image(path: Path, height: int) -> Image.Image:
 
 def encode_png(image: Image.Image) -> bytes:
     """PNG bytes with no metadata chunks (no time, no text), so equal images give equal bytes."""
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL, optimize=False)
-    data = buffer.getvalue()
-    if len(data) > MAX_PNG_BYTES:
-        # Photos in a logo can defeat the fast level; spend the time only then.
+    data = _png_unfiltered(image) if image.mode == "RGB" else b""
+    if not data or len(data) > MAX_PNG_BYTES:
+        # Photos in a logo can defeat unfiltered rows at the fastest level; Pillow's encoder
+        # (a filter chosen per row, the best zlib level) spends the time only then.
         buffer = io.BytesIO()
         image.save(buffer, format="PNG", compress_level=9)
         data = buffer.getvalue()
@@ -357,3 +372,39 @@ def encode_png(image: Image.Image) -> bytes:
             f"over the {MAX_PNG_BYTES}-byte limit; use a simpler logo image"
         )
     return data
+
+
+def _png_unfiltered(image: Image.Image) -> bytes:
+    """An 8-bit RGB PNG, every row with filter type 0 (none), deflated at PNG_COMPRESS_LEVEL.
+
+    Pillow's encoder picks one of five filters for every row by trying them all, which took
+    more than half of the encoding time of a card; flat colours and anti-aliased text
+    compress as well unfiltered (ASP23's cards came out a few per cent smaller), and zlib at
+    level 1 then takes about 5 ms for a 1080×1350 card against Pillow's 13. zlib's output
+    depends only on its input and settings, so the bytes are the same on every run.
+    """
+    width, height = image.size
+    raw = memoryview(image.tobytes())
+    stride = width * 3
+    deflate = zlib.compressobj(PNG_COMPRESS_LEVEL)
+    # Fed row by row (a filter-type byte, then the row) rather than joined into one more
+    # copy of the 4 MB image.
+    parts = []
+    for start in range(0, len(raw), stride):
+        parts.append(deflate.compress(b"\0"))
+        parts.append(deflate.compress(raw[start : start + stride]))
+    parts.append(deflate.flush())
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, not interlaced
+    return b"".join(
+        (
+            b"\x89PNG\r\n\x1a\n",
+            _png_chunk(b"IHDR", header),
+            _png_chunk(b"IDAT", b"".join(parts)),
+            _png_chunk(b"IEND", b""),
+        )
+    )
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    crc = zlib.crc32(data, zlib.crc32(kind))
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)

@@ -182,8 +182,19 @@ def fit(
     """The largest size in [min_size, max_size] at which every line fits the box, placed."""
     parts = words(text)
     low, high = int(el.min_size), int(el.max_size)  # whole pixels (cardspec.canvas_box)
-    best: tuple[int, list[str]] | None = None
-    # Larger type never needs fewer lines, so "fits" is monotone in size: binary search.
+    # Larger type never needs fewer lines, so "fits" is monotone in size: binary search,
+    # after trying both ends. The minimum first: a quote too long for its box (the excerpt
+    # search tries several) is then turned down in one try; the maximum next: short lines
+    # (a name, a date) fit at it, and other tries are saved.
+    lines = _attempt(parts, el, font_file, low, direction, language)
+    if lines is None:
+        return None
+    best: tuple[int, list[str]] = (low, lines)
+    if high > low:
+        lines = _attempt(parts, el, font_file, high, direction, language)
+        if lines is not None:
+            best = (high, lines)
+    low, high = (high + 1, high) if best[0] == high else (low + 1, high - 1)
     while low <= high:
         size = (low + high) // 2
         lines = _attempt(parts, el, font_file, size, direction, language)
@@ -192,8 +203,6 @@ def fit(
             low = size + 1
         else:
             high = size - 1
-    if best is None:
-        return None
     size, lines = best
     return place(name, lines, size, el, font_file, direction, card_width, rtl_card)
 
