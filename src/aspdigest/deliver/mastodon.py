@@ -13,7 +13,9 @@ is not trusted alone: a replay answers 500 on Mastodon 4.6 (upstream issue #4039
 before 4.6 a resend racing a slow original makes a second status, so this is a
 `posting.LooksUp` API: `copies` reads the account's own recent statuses (matched by reply
 target, then exact text from /api/v1/statuses/:id/source) and `delete` removes a duplicate.
-Uploads are recorded per post in the ledger as each finishes and reused by a retry in any
+The images of the next posts are uploaded in background threads while the posts before them
+go out (`deliver.mastodon_ahead`: waiting for each card's processing in turn was most of a
+thread's time). Uploads are recorded per post in the ledger and reused by a retry in any
 process (the server allows 30 uploads per 30 minutes). Server answers become `posting`'s
 errors: a refused token, a rejected post (or an image the server failed to process), a rate
 limit with its reset time, or no answer. Settings: `mastodon.instance` and
@@ -311,8 +313,9 @@ class MastodonApi:
 
     # -- uploads, recorded as each finishes ---------------------------------------------------
     def _attach(self, post: Post, where: tuple[int, int], folder: Path) -> list[str]:
-        """Media ids for the post's images: earlier uploads the server still holds unattached
-        (from any process), new uploads for the rest, each recorded when it finishes."""
+        """Media ids for the post's images: those uploaded ahead for it, earlier uploads the
+        server still holds unattached (from any process), new uploads for the rest, each
+        recorded when it finishes."""
         # Made in the background, just now, and processed: attached without a look.
         fresh = self.ahead.take(where) if self.ahead else {}
         known = self.ledger.media(*where) if self.ledger else self._media.get(where, [])
