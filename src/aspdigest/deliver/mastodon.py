@@ -13,7 +13,9 @@ is not trusted alone: a replay answers 500 on Mastodon 4.6 (upstream issue #4039
 before 4.6 a resend racing a slow original makes a second status, so this is a
 `posting.LooksUp` API: `copies` reads the account's own recent statuses (matched by reply
 target, then exact text from /api/v1/statuses/:id/source) and `delete` removes a duplicate.
-Uploads are recorded per post in the ledger as each finishes and reused by a retry in any
+The images of the next posts are uploaded in background threads while the posts before them
+go out (`deliver.mastodon_ahead`: waiting for each card's processing in turn was most of a
+thread's time). Uploads are recorded per post in the ledger and reused by a retry in any
 process (the server allows 30 uploads per 30 minutes). Server answers become `posting`'s
 errors: a refused token, a rejected post (or an image the server failed to process), a rate
 limit with its reset time, or no answer. Settings: `mastodon.instance` and
@@ -46,6 +48,7 @@ from mastodon import (
 
 from aspdigest.config import secret
 from aspdigest.deliver import Ledger, Post, Publication
+from aspdigest.deliver.mastodon_ahead import Uploader, UploadsAhead
 from aspdigest.deliver.posting import (
     ApiError,
     ApiPublisher,
@@ -58,6 +61,7 @@ from aspdigest.deliver.posting import (
 )
 from aspdigest.errors import UserError
 from aspdigest.platforms import PLATFORMS
+from aspdigest.store import SocialPost
 from aspdigest.text import mastodon_length
 
 TOKEN = "ASPDIGEST_MASTODON_TOKEN"
@@ -82,8 +86,15 @@ class MastodonPublisher(ApiPublisher["MastodonApi"]):
         ledger: Ledger | None = None,
         halt: Callable[[], bool] | None = None,
     ) -> Mapping[str, Any]:
-        self.api().ledger = ledger  # where finished uploads are recorded
-        return super().publish(publication, ledger, halt)
+        api = self.api()
+        api.ledger = ledger  # where finished uploads are recorded
+        api.ahead = None  # started by the first post sent
+        try:
+            return super().publish(publication, ledger, halt)
+        finally:
+            if api.ahead is not None:
+                api.ahead.finish()
+                api.ahead = None
 
     def make_api(self) -> MastodonApi:
         settings = self.project.settings
@@ -147,6 +158,9 @@ class MastodonApi:
         self._info: Instance | None = None
         self._me: str | None = None  # the account's id
         self.ledger: Ledger | None = None  # records uploads; without one they are kept here
+        self.ahead: UploadsAhead | None = None  # the later posts' uploads, in the background
+        self._token = token  # for the background uploads' own sessions
+        self._twins: list[Uploader] = []  # those sessions, between uploads
         self._media: dict[tuple[int, int], list[str]] = {}
         self._last: requests.Response | None = None
         session = requests.Session()
@@ -270,6 +284,16 @@ class MastodonApi:
             for i, p in enumerate(group)
             if p is post
         )
+        if self.ahead is None or self.ahead.publication is not publication:
+            done = self.ledger.posts() if self.ledger else {}
+            self.ahead = UploadsAhead(
+                publication,
+                partial(self._uploaded, done),
+                self._twin,
+                self._keep_upload,
+                self._twins,
+            )
+        self.ahead.start_after(where)
         media = self._attach(post, where, publication.folder)
         try:
             status = self._call(
@@ -289,21 +313,40 @@ class MastodonApi:
 
     # -- uploads, recorded as each finishes ---------------------------------------------------
     def _attach(self, post: Post, where: tuple[int, int], folder: Path) -> list[str]:
-        """Media ids for the post's images: earlier uploads the server still holds unattached
-        (from any process), new uploads for the rest, each recorded when it finishes."""
+        """Media ids for the post's images: those uploaded ahead for it, earlier uploads the
+        server still holds unattached (from any process), new uploads for the rest, each
+        recorded when it finishes."""
+        # Made in the background, just now, and processed: attached without a look.
+        fresh = self.ahead.take(where) if self.ahead else {}
         known = self.ledger.media(*where) if self.ledger else self._media.get(where, [])
         ids: list[str] = []
         for position, m in enumerate(post.media):
             path = folder / m.path
             media_id = known[position] if position < len(known) else None
-            if media_id is None or not self._usable(media_id, path.name):
+            if media_id is not None and fresh.get(position) == media_id:
+                pass
+            elif media_id is None or not self._usable(media_id, path.name):
                 media_id = self._upload(path, m.alt)
-                if self.ledger:
-                    self.ledger.media_uploaded(*where, position, media_id)
-                else:
-                    self._media.setdefault(where, [])[position:] = [media_id]
+                self._keep_upload(where, position, media_id)
             ids.append(media_id)
         return ids
+
+    def _keep_upload(self, where: tuple[int, int], position: int, media_id: str) -> None:
+        if self.ledger:
+            self.ledger.media_uploaded(*where, position, media_id)
+        else:
+            self._media.setdefault(where, [])[position:] = [media_id]
+
+    def _uploaded(self, done: Mapping[tuple[int, int], SocialPost], where: tuple[int, int]) -> bool:
+        """Whether the post needs no uploads ahead: posted, or uploads recorded earlier."""
+        if self.ledger is None:
+            return where in self._media
+        record = done.get(where)
+        return (record is not None and record.status == "posted") or bool(self.ledger.media(*where))
+
+    def _twin(self) -> MastodonApi:
+        """An API with its own HTTP session, for background uploads."""
+        return MastodonApi(self.instance, self._token, timeout=self.timeout)
 
     def _forget(self, where: tuple[int, int]) -> None:
         if self.ledger:
@@ -317,7 +360,7 @@ class MastodonApi:
             media = self._call(partial(self.client.media, media_id))
         except _NotFound:
             return False
-        self._processed(media, name)
+        self.processed(media, name)
         return True
 
     # -- the server ---------------------------------------------------------------------------
@@ -346,13 +389,18 @@ class MastodonApi:
         return self._info
 
     def _upload(self, path: Path, alt: str) -> str:
-        media = self._call(
-            lambda: self.client.media_post(str(path), description=alt or None, file_name=path.name)
-        )
-        self._processed(media, path.name)
+        media = self.send_file(path, alt)
+        self.processed(media, path.name)
         return str(media["id"])
 
-    def _processed(self, media: Mapping[str, Any], name: str) -> None:
+    def send_file(self, path: Path, alt: str) -> Mapping[str, Any]:
+        """POST /api/v2/media: the upload, its url null until the server has processed it."""
+        media: Mapping[str, Any] = self._call(
+            lambda: self.client.media_post(str(path), description=alt or None, file_name=path.name)
+        )
+        return media
+
+    def processed(self, media: Mapping[str, Any], name: str) -> None:
         # POST /api/v2/media answers before the image is processed (url null); a status
         # may only attach it once GET /api/v1/media/:id answers with a url. It answers 422
         # with the reason when processing failed (app/controllers/api/v1/media_controller.rb).
