@@ -50,6 +50,7 @@ def lateness(root: Path) -> list[float]:
             dt.date(2024, 12, 2),
             SPEED,
             environ={"TZ": "UTC"},
+            as_approved=True,  # every delivery of the day, as if approved: the scratch copy has no queue
         )
         late += result.lateness
     return late

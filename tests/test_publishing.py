@@ -275,7 +275,9 @@ def _runner_kill_trial(
                         "posts to appear",
                     )
                     assert proc.poll() is None, "the runner exited by itself"
-                    time.sleep(rng.uniform(0, 0.3))  # sometimes mid-request
+                    # Sometimes mid-request (each status post takes 0.05–0.25 s here); not
+                    # so long that the images uploaded ahead let the thread finish first.
+                    time.sleep(rng.uniform(0, 0.12))
                     proc.kill()
                     proc.wait(timeout=30)
                     kills += 1
