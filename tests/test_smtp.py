@@ -15,6 +15,7 @@ import html
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import ssl
@@ -32,6 +33,8 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from aspdigest.artifacts import BuiltDay
@@ -40,7 +43,7 @@ from aspdigest.config import Project, load_project
 from aspdigest.content import load_content
 from aspdigest.days import plan_days
 from aspdigest.deliver.email import send_digest, send_test
-from aspdigest.deliver.smtp import Reply, SmtpSession, parse_smtp_url
+from aspdigest.deliver.smtp import Reply, SmtpSession, _wire_body, parse_smtp_url
 from aspdigest.errors import UserError
 from aspdigest.render import RenderContext
 from aspdigest.render.email import digest
@@ -1009,3 +1012,18 @@ def test_with_pipelining_a_refused_recipient_is_reported_and_the_transaction_res
         assert reply == Reply("permanent", 550, "5.1.1 no such user")
         assert session.connections == 1
     assert reads[2] == b"rset\r\n"  # the connection stays for the next recipient
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from([b"a", b".", b"\r", b"\n", b"\r\n", b"..", b"x y"]), max_size=14))
+def test_the_message_on_the_wire_has_crlf_lines_and_its_leading_dots_doubled(
+    parts: list[bytes],
+) -> None:
+    data = b"".join(parts)
+    lines = re.sub(rb"\r\n|\r|\n", b"\n", data).split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    expected = b"".join(
+        (b"." + line if line.startswith(b".") else line) + b"\r\n" for line in lines
+    )
+    assert _wire_body(data) == (expected or b"\r\n")
