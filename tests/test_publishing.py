@@ -261,8 +261,22 @@ def _runner_kill_trial(
         thread = _built_texts(root, "mastodon")[0]
         before = len(masto.posts())
         while True:
+            resumes = _resumes(log)
             proc = start_runner(root, env, log)
             try:
+                if interrupted:
+                    # Pick the kill point once this runner has taken the thread up: a post
+                    # the killed one had in flight can land late, and counting it could
+                    # kill this runner before it resumed at all.
+                    wait_for(
+                        lambda n=resumes, p=proc: (
+                            _resumes(log) > n  # type: ignore[misc]
+                            or p.poll() is not None
+                            or _status(store, d.id) == "sent"
+                        ),
+                        60,
+                        "the runner to resume",
+                    )
                 left = len(thread) - (len(masto.posts()) - before)
                 if left > 1 and kills < 3:  # kill after 1 to left-1 more posts from this process
                     target = len(masto.posts()) + rng.randint(1, left - 1)
@@ -292,7 +306,7 @@ def _runner_kill_trial(
                     proc.kill()
                     proc.wait()
     posts = masto.posts()[before:]
-    resumed = sum(1 for line in log_lines(log) if line["msg"] == "resuming")
+    resumed = _resumes(log)
     texts = [s.text for s in posts]
     return {
         "trial": trial,
@@ -305,6 +319,10 @@ def _runner_kill_trial(
         "gaps": len(set(thread) - set(texts)),
         "_posts": posts,
     }
+
+
+def _resumes(log: Path) -> int:
+    return sum(1 for line in log_lines(log) if line["msg"] == "resuming")
 
 
 def _status(store: Store, delivery_id: int) -> str:
