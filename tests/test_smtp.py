@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import signal
+import smtplib
 import socket
 import ssl
 import subprocess
@@ -43,7 +44,7 @@ from aspdigest.config import Project, load_project
 from aspdigest.content import load_content
 from aspdigest.days import plan_days
 from aspdigest.deliver.email import send_digest, send_test
-from aspdigest.deliver.smtp import Reply, SmtpSession, _wire_body, parse_smtp_url
+from aspdigest.deliver.smtp import Reply, SmtpSession, _quoted, _wire_body, parse_smtp_url
 from aspdigest.errors import UserError
 from aspdigest.render import RenderContext
 from aspdigest.render.email import digest
@@ -1027,3 +1028,13 @@ def test_the_message_on_the_wire_has_crlf_lines_and_its_leading_dots_doubled(
         (b"." + line if line.startswith(b".") else line) + b"\r\n" for line in lines
     )
     assert _wire_body(data) == (expected or b"\r\n")
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.text(alphabet="abcXYZ09.!#$%&'*+/=?^_`{|}~-", max_size=12),
+    st.text(alphabet="ab.-09 <>", max_size=10),
+)
+def test_an_address_is_quoted_as_smtplib_quotes_it(local: str, domain: str) -> None:
+    address = f"{local}@{domain}"
+    assert _quoted(address) == smtplib.quoteaddr(address)

@@ -193,9 +193,10 @@ def send_digest(
     shares = emailprocs.shares(settings.connections, settings.rate_per_second, counts["pending"])
     helpers = None
     if len(shares) > 1:
-        send.shard = (0, len(shares))
         url = store.engine.url.render_as_string(hide_password=False)
-        helpers = emailprocs.start(send, project, environ, url, delivery_id, shares[1:])
+        spans = emailprocs.spans(store.pending_ids(delivery_id))
+        helpers = emailprocs.start(send, project, environ, url, delivery_id, shares[1:], spans)
+        send.upto, send.more = -1, helpers.take_span
     send.run(shares[0], smtp_target(environ))
     if helpers is not None:
         send.connections += helpers.join()
@@ -219,25 +220,26 @@ def send_digest(
     return _finish(store, delivery_id, send.connections, actor)
 
 
-def run_shard(
+def run_share(
     store: Store,
     delivery_id: int,
     project: Project,
     *,
     environ: Mapping[str, str] | None,
-    shard: tuple[int, int],
+    more: Callable[[], tuple[int, int] | None],
     connections: int,
     progress: Progress | None,
     halt: Callable[[], bool] | None,
 ) -> tuple[int, str | None]:
-    """A helper process's part of `send_digest` (see `deliver.emailprocs`): the recipients
-    with id % n == k over `connections` connections; returns the connections made and why
-    the server could not be reached, if it could not. Errors raise."""
+    """A helper process's part of `send_digest` (see `deliver.emailprocs`): the spans of
+    recipient ids `more()` hands out, over `connections` connections; returns the
+    connections made and why the server could not be reached, if it could not. Errors
+    raise."""
     delivery = store.delivery(delivery_id)
     if delivery is None:
         raise UserError(f"delivery {delivery_id}: no such delivery")
     send = _materials(store, delivery, project, environ, progress, halt)
-    send.shard = shard
+    send.upto, send.more = -1, more
     send.run(connections, smtp_target(environ))
     if send.raised is not None:
         raise send.raised

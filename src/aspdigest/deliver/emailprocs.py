@@ -1,40 +1,52 @@
 """Helper processes for a digest sent over several connections without a rate limit.
 
 Deliver stage, beside `deliver.email`. One Python process cannot go faster than one core,
-and building, signing and recording each message takes most of a core at a few thousand
-messages a second; so when `email.connections` > 1, `email.rate_per_second` is 0 and the
-list is long, `send_digest` splits the recipients by id into shards (`id % n`), sends
-shard 0 itself and starts one helper process per other shard (`start`). Each helper
-opens its own store connection and runs the same workers (`email.Workers`) over its shard.
+and building, signing and recording each message takes most of a core at a couple of
+thousand messages a second; so when `email.connections` > 1, `email.rate_per_second` is
+0 and the list is long, `send_digest` starts one helper process per other core (`start`)
+and hands out the list in spans of recipient ids (`spans`), to its own workers and, on
+request, to the helpers, so a helper that is slow to start simply takes fewer. A helper is
+a fresh Python running `_helper`: it reads what it needs (pickled, secrets included, never
+on its command line) from its standard input, opens its own store connection and runs the
+same workers (`deliver.mailworkers`) over the spans it is given.
 
 Exactly once holds as in one process: every recipient is claimed in the store, atomically,
-right before the final dot of its message, whichever process sends it. The helpers are
-started from multiprocessing's fork server (a clean, single-threaded copy of the package,
-so not a fork of a runner that has other threads), and each watches a pipe whose other end
-only the parent holds: when the parent dies, even by SIGKILL, the pipe reads as closed and
-the helper takes no further recipient (the one in flight ends as it would have).
+right before the final dot of its message, whichever process sends it. The helper and the
+parent talk in lines: on the helper's standard output `more` (a span, please), `done N`
+(progress) and `end […]`; on its standard input `span LO HI`, `none` and `stop`. Only the
+parent holds the helper's standard input open: when the parent dies, even by SIGKILL, it
+reads as closed and the helper takes no further recipient (the one in flight ends as it
+would have). A new process rather than a fork: a runner has other threads, and
+multiprocessing's fork server would re-run the parent's main module in each helper.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import multiprocessing.connection
+import collections
+import contextlib
+import json
 import os
+import pickle
 import queue
+import subprocess
+import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 from aspdigest.config import Project
 
 if TYPE_CHECKING:
     from aspdigest.deliver.mailworkers import Workers
 
-# Below this many recipients per extra process, starting one costs more than it saves.
+# Below this many recipients per extra process, starting one (about half a second of
+# imports) costs more than it saves.
 PER_PROCESS = 500
-_CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(["aspdigest.deliver.email"])
+SPAN = 128  # recipients per span handed out: small enough to share the end evenly
+STOP = b"stop\n"  # the parent asks a helper to take no further recipient
+_CODE = "import sys; from aspdigest.deliver import emailprocs; emailprocs._helper()"
 
 
 def shares(connections: int, rate: float, pending: int) -> list[int]:
@@ -46,87 +58,131 @@ def shares(connections: int, rate: float, pending: int) -> list[int]:
     return [connections // processes + (n < connections % processes) for n in range(processes)]
 
 
+def spans(ids: list[int]) -> collections.deque[tuple[int, int]]:
+    """`ids` (in order) as (first, last) spans of SPAN ids each."""
+    return collections.deque(
+        (ids[n], ids[min(n + SPAN, len(ids)) - 1]) for n in range(0, len(ids), SPAN)
+    )
+
+
 @dataclass(frozen=True)
 class _Spec:
-    """What a helper needs to send its shard (picklable: it crosses to the fork server)."""
+    """What a helper needs to send its shard."""
 
     project: Project
     environ: dict[str, str] | None
     store_url: str
     delivery_id: int
-    shard: tuple[int, int]
     connections: int
 
 
 class Helpers:
-    """The helper processes of one send, and a thread that feeds their progress and errors
-    into the parent's `Workers` and stops them when it stops."""
+    """The helper processes of one send, with a thread each that feeds its progress and
+    errors into the parent's `Workers`; any of them stopping stops the others."""
 
-    def __init__(self, send: Workers, processes: list[tuple[Any, Any]]) -> None:
+    def __init__(self, send: Workers, spans: collections.deque[tuple[int, int]]) -> None:
         self.send = send
-        self.processes = processes  # (process, its done counter)
-        self.stop = _CONTEXT.Event()
-        self.results: Any = _CONTEXT.Queue()
-        self.alive_reader, self.alive_writer = _CONTEXT.Pipe(duplex=False)
-        self.counted = [0] * len(processes)
+        self.spans = spans
+        self.spans_lock = threading.Lock()
+        self.write_lock = threading.Lock()
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.readers: list[threading.Thread] = []
         self.finished: dict[int, tuple[int, str | None, str | None]] = {}
-        self.monitor = threading.Thread(target=self._watch, name="smtp-helpers", daemon=True)
+        self.stopped = threading.Event()
+        self.watcher = threading.Thread(target=self._watch, name="smtp-helpers", daemon=True)
 
     def _start(self, specs: list[_Spec]) -> None:
         for n, spec in enumerate(specs):
-            counter = _CONTEXT.Value("q", 0)
-            process = _CONTEXT.Process(
-                target=_helper,
-                args=(spec, self.alive_reader, self.stop, counter, self.results, n),
-                name=f"aspdigest-smtp-{spec.shard[0]}",
-                daemon=True,
+            process = subprocess.Popen(
+                [sys.executable, "-c", _CODE],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                close_fds=True,
+                env=_environment(),
             )
-            process.start()
-            self.processes.append((process, counter))
-        self.counted = [0] * len(self.processes)
-        self.alive_reader.close()  # only the helpers hold the reading end now
-        self.monitor.start()
+            assert process.stdin is not None and process.stdout is not None
+            data = pickle.dumps(spec)
+            process.stdin.write(len(data).to_bytes(8, "big") + data)
+            process.stdin.flush()  # and kept open: its closing tells the helper we are gone
+            self.processes.append(process)
+            reader = threading.Thread(
+                target=self._read, args=(n, process.stdout), name=f"smtp-helper-{n}", daemon=True
+            )
+            reader.start()
+            self.readers.append(reader)
+        self.watcher.start()
 
-    def _collect(self) -> None:
-        for n, (_, counter) in enumerate(self.processes):
-            value = int(counter.value)
-            if value > self.counted[n]:
-                self.send.count_many(value - self.counted[n])
-                self.counted[n] = value
-        while True:
-            try:
-                n, connections, unavailable, raised = self.results.get_nowait()
-            except queue.Empty:
-                break
-            self.finished[n] = (connections, unavailable, raised)
-            with self.send.lock:
-                self.send.unavailable = self.send.unavailable or unavailable
-                if raised is not None and self.send.raised is None:
-                    self.send.raised = RuntimeError(f"a sending process failed: {raised}")
+    def take_span(self) -> tuple[int, int] | None:
+        """The next span of recipient ids to send, for the parent's workers or a helper."""
+        if self.send.stopped():
+            return None
+        with self.spans_lock:
+            return self.spans.popleft() if self.spans else None
+
+    def _tell(self, process: subprocess.Popen[bytes], line: bytes) -> None:
+        with self.write_lock, contextlib.suppress(OSError, ValueError):  # it may have gone
+            assert process.stdin is not None
+            process.stdin.write(line)
+            process.stdin.flush()
+
+    def _read(self, n: int, stdout: IO[bytes]) -> None:
+        counted = 0
+        for line in stdout:
+            kind, _, rest = line.decode("utf-8", "replace").strip().partition(" ")
+            if kind == "more":
+                span = self.take_span()
+                self._tell(
+                    self.processes[n], f"span {span[0]} {span[1]}\n".encode() if span else b"none\n"
+                )
+            elif kind == "done":
+                done = int(rest)
+                if done > counted:
+                    self.send.count_many(done - counted)
+                    counted = done
+            elif kind == "end":
+                connections, unavailable, raised = json.loads(rest)
+                self.finished[n] = (connections, unavailable, raised)
+                with self.send.lock:
+                    self.send.unavailable = self.send.unavailable or unavailable
+                    if raised is not None and self.send.raised is None:
+                        self.send.raised = RuntimeError(f"a sending process failed: {raised}")
 
     def _watch(self) -> None:
-        while any(p.is_alive() for p, _ in self.processes):
-            self._collect()
+        while not self.stopped.wait(0.05):
             if self.send.stopped():
-                self.stop.set()
-            self.stop.wait(0.05)
-        self._collect()
+                self._stop_all()
+                return
+
+    def _stop_all(self) -> None:
+        for process in self.processes:
+            self._tell(process, STOP)
 
     def join(self) -> int:
         """Wait for every helper; returns the SMTP connections they made. A helper that
         died without saying why (killed, out of memory) stops the send as an error."""
-        for process, _ in self.processes:
-            process.join()
-        self.monitor.join()
-        self._collect()
-        self.alive_writer.close()
-        for n, (process, _) in enumerate(self.processes):
+        for process in self.processes:
+            process.wait()
+        for reader in self.readers:
+            reader.join()
+        self.stopped.set()
+        self.watcher.join()
+        for n, process in enumerate(self.processes):
+            with self.write_lock:
+                assert process.stdin is not None
+                process.stdin.close()
             if n not in self.finished:
                 with self.send.lock:
                     self.send.raised = self.send.raised or RuntimeError(
-                        f"a sending process ended unexpectedly (exit code {process.exitcode})"
+                        f"a sending process ended unexpectedly (exit code {process.returncode})"
                     )
         return sum(connections for connections, _, _ in self.finished.values())
+
+
+def _environment() -> dict[str, str]:
+    # This very package first on the path, whichever way the parent found it.
+    package_root = str(Path(__file__).resolve().parents[2])
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": package_root + (os.pathsep + path if path else "")}
 
 
 def start(
@@ -136,62 +192,82 @@ def start(
     store_url: str,
     delivery_id: int,
     connections: list[int],
+    spans: collections.deque[tuple[int, int]],
 ) -> Helpers:
-    """Start one helper process per entry of `connections` (its share of them), for shards
-    1 … len(connections) of len(connections) + 1; the caller sends shard 0."""
-    helpers = Helpers(send, [])
-    total = len(connections) + 1
+    """Start one helper process per entry of `connections` (its share of them), each
+    asking for `spans` as it goes; the caller's workers take theirs with `take_span`."""
+    helpers = Helpers(send, spans)
+    environ = dict(environ) if environ is not None else None
     helpers._start(
-        [
-            _Spec(
-                project,
-                dict(environ) if environ is not None else None,
-                store_url,
-                delivery_id,
-                (n + 1, total),
-                share,
-            )
-            for n, share in enumerate(connections)
-        ]
+        [_Spec(project, environ, store_url, delivery_id, share) for share in connections]
     )
     return helpers
 
 
-def _helper(
-    spec: _Spec,
-    alive: multiprocessing.connection.Connection,
-    stop: Any,
-    counter: Any,
-    results: Any,
-    n: int,
-) -> None:
-    """A helper process: send one shard, then say how it went on `results`."""
-    from aspdigest.deliver.email import run_shard
+def _helper() -> None:
+    """A helper process: send the spans the parent hands out, report on standard output,
+    stop when standard input says so or closes."""
+    from aspdigest.deliver.email import run_share
     from aspdigest.store import open_store
 
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    spec = pickle.loads(stdin.read(int.from_bytes(stdin.read(8), "big")))
+    assert isinstance(spec, _Spec)
+    halt = threading.Event()
+    answers: queue.Queue[tuple[int, int] | None] = queue.Queue()
+    lock = threading.Lock()
+    done = 0
+
+    def listen() -> None:
+        for line in stdin:  # until the end of file: the parent is gone
+            kind, *numbers = line.split()
+            if kind == b"span":
+                answers.put((int(numbers[0]), int(numbers[1])))
+            elif kind == b"none":
+                answers.put(None)
+            elif kind == STOP.strip():
+                break
+        halt.set()
+        answers.put(None)
+
+    def say(line: str) -> None:
+        with lock, contextlib.suppress(OSError):  # the parent may be gone: nobody to tell
+            stdout.write(line.encode())
+            stdout.flush()
+
+    def report() -> None:
+        while not halt.wait(0.05):
+            say(f"done {done}\n")
+
+    def more() -> tuple[int, int] | None:
+        if halt.is_set():
+            return None
+        say("more\n")
+        return answers.get()
+
+    def count(_done: int, _total: int, _address: str) -> None:
+        nonlocal done
+        with lock:
+            done += 1
+
+    threading.Thread(target=listen, daemon=True).start()
+    threading.Thread(target=report, daemon=True).start()
     connections, unavailable, raised = 0, None, None
     try:
         with open_store(spec.store_url, migrate=False) as store:
-
-            def done(_done: int, _total: int, _address: str) -> None:
-                with counter.get_lock():
-                    counter.value += 1
-
-            def halted() -> bool:
-                # poll() is true once the parent has gone: its end of the pipe closed.
-                return bool(stop.is_set() or alive.poll())
-
-            report = run_shard(
+            connections, unavailable = run_share(
                 store,
                 spec.delivery_id,
                 spec.project,
                 environ=spec.environ,
-                shard=spec.shard,
+                more=more,
                 connections=spec.connections,
-                progress=done,
-                halt=halted,
+                progress=count,
+                halt=halt.is_set,
             )
-            connections, unavailable = report
     except BaseException as exc:  # reported to the parent, which raises it there
         raised = f"{type(exc).__name__}: {exc}"
-    results.put((n, connections, unavailable, raised))
+    say(f"done {done}\nend {json.dumps([connections, unavailable, raised])}\n")
+    # Not a normal exit: the listening thread is blocked reading standard input, and the
+    # interpreter's shutdown would wait on that file's lock.
+    os._exit(0)

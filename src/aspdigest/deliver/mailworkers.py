@@ -99,7 +99,10 @@ class Workers:
         self.reserved: set[int] = set()  # read from the store and not yet settled or released
         self.batch: collections.deque[Recipient] = collections.deque()
         self.after = 0  # the highest recipient id read so far
-        self.shard: tuple[int, int] | None = None  # (k, n): only ids with id % n == k
+        # Shared with helper processes: the last id of the span being read (-1: none yet),
+        # and where the next span comes from (None when there is no other).
+        self.upto: int | None = None
+        self.more: Callable[[], tuple[int, int] | None] | None = None
         self.lock = threading.Lock()
         self.connections = 0
         self.unavailable: str | None = None  # the server could not be reached at all
@@ -183,26 +186,41 @@ class Workers:
 
     def _take(self, now: float) -> Recipient | None:
         """(Under the lock.) The next recipient from the batch in memory, reading the next
-        batch from the store when it is empty; at the end of the list, once more from the
-        start for those a 4xx put back and whose wait is over."""
+        batch from the store when it is empty; at the end of the list, those a 4xx put
+        back whose wait is over."""
         if not self.batch:
             waiting = {rid for rid, at in self.deferred.items() if at > now}
-            skip = self.reserved | waiting
-            rows = self.store.reserve_recipients(
-                self.delivery.id, after=self.after, limit=BATCH, skip=skip, shard=self.shard
-            )
-            if not rows and self.after:
-                self.after = 0
+            rows = self._read(self.reserved | waiting)
+            due = [rid for rid in self.deferred if rid not in waiting | self.reserved]
+            if not rows and due:
                 rows = self.store.reserve_recipients(
-                    self.delivery.id, after=0, limit=BATCH, skip=skip, shard=self.shard
+                    self.delivery.id, only=due, limit=BATCH, skip=self.reserved
                 )
-            if rows:
-                self.after = rows[-1].id
             for row in rows:
                 self.deferred.pop(row.id, None)
                 self.reserved.add(row.id)
             self.batch.extend(rows)
         return self.batch.popleft() if self.batch else None
+
+    def _read(self, skip: set[int]) -> list[Recipient]:
+        """The next batch of the list in id order: of the whole list, or, when the list is
+        shared with helper processes, of the span of ids this process is working through,
+        then of the next span `more()` hands out (see `deliver.emailprocs`)."""
+        while True:
+            if self.upto is None or self.after < self.upto:
+                rows = self.store.reserve_recipients(
+                    self.delivery.id, after=self.after, upto=self.upto, limit=BATCH, skip=skip
+                )
+                if rows:
+                    self.after = rows[-1].id
+                    return rows
+                if self.upto is None:
+                    return []
+            span = self.more() if self.more is not None else None
+            if span is None:
+                self.more = None
+                return []
+            self.after, self.upto = span[0] - 1, span[1]
 
     def _release(self, recipient: Recipient) -> None:
         with self.lock:

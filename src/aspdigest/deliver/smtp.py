@@ -161,6 +161,15 @@ def _wire_body(data: bytes) -> bytes:
     return data.replace(b"\r\n.", b"\r\n..")
 
 
+_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+\Z")
+
+
+def _quoted(address: str) -> str:
+    """`<address>` as smtplib's `quoteaddr` writes it, without its address parser (a
+    tenth of a message's time) for the plain addresses a subscriber list holds."""
+    return f"<{address}>" if _PLAIN_ADDRESS.match(address) else smtplib.quoteaddr(address)
+
+
 class SmtpSession:
     """One SMTP connection, opened on first use and reopened after a drop."""
 
@@ -342,11 +351,7 @@ class SmtpSession:
     def _pipelined(self, conn: smtplib.SMTP, sender: str, recipient: str) -> Reply | None:
         # RFC 2920: MAIL, RCPT and DATA in one write, then their three replies in order; a
         # round trip per command is most of a small message's time on a near server.
-        conn.send(
-            f"mail FROM:{smtplib.quoteaddr(sender)}\r\n"
-            f"rcpt TO:{smtplib.quoteaddr(recipient)}\r\n"
-            "data\r\n"
-        )
+        conn.send(f"mail FROM:{_quoted(sender)}\r\nrcpt TO:{_quoted(recipient)}\r\ndata\r\n")
         replies = [conn.getreply() for _ in range(3)]
         (mail, mail_text), (rcpt, rcpt_text), (data, data_text) = replies
         if mail == 250 and rcpt in (250, 251) and data == 354:

@@ -269,20 +269,23 @@ class RecipientsMixin(StoreBase):
         delivery_id: int,
         *,
         after: int = 0,
+        upto: int | None = None,
+        only: Collection[int] | None = None,
         limit: int = 64,
         skip: Collection[int] = (),
-        shard: tuple[int, int] | None = None,
     ) -> list[Recipient]:
-        """Up to `limit` `pending` recipients with ids above `after`, in id order, leaving out
-        `skip`, to prepare messages for: nothing is taken (`settle_and_claim` claims each one
-        at the last moment). One whose address is on the suppression list is settled here
-        and comes back `suppressed`, not to be sent. Walking the ids from `after` keeps
-        each batch a short range scan of the primary key, however long the list. With
-        `shard` (k, n), only ids with id % n == k (one sending process's share)."""
+        """Up to `limit` `pending` recipients with ids above `after` (and at most `upto`, or
+        among `only`), in id order, leaving out `skip`, to prepare messages for: nothing is
+        taken (`settle_and_claim` claims each one at the last moment). One whose address
+        is on the suppression list is settled here and comes back `suppressed`, not to be
+        sent. Walking the ids from `after` keeps each batch a short range scan of the
+        primary key, however long the list."""
         now = self.clock()
         query = _RESERVE
-        if shard is not None:
-            query = query.where(recipients.c.id % shard[1] == shard[0])
+        if upto is not None:
+            query = query.where(recipients.c.id <= upto)
+        if only is not None:
+            query = query.where(recipients.c.id.in_(list(only)))
         found: list[Recipient] = []
         with self._tx() as c:
             while len(found) < limit:
@@ -304,6 +307,20 @@ class RecipientsMixin(StoreBase):
                 if len(rows) < limit:
                     break
         return found
+
+    def pending_ids(self, delivery_id: int) -> list[int]:
+        """The ids of a delivery's `pending` recipients, in order."""
+        with self._tx() as c:
+            return list(
+                c.execute(
+                    sa.select(recipients.c.id)
+                    .where(
+                        (recipients.c.delivery_id == delivery_id)
+                        & (recipients.c.status == "pending")
+                    )
+                    .order_by(recipients.c.id)
+                ).scalars()
+            )
 
     def settle_and_claim(
         self, outcomes: Sequence[Outcome], claim: int | None = None
