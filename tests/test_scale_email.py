@@ -258,11 +258,26 @@ def test_a_long_list_over_several_connections_is_shared_with_a_helper_process(
                 environ=env,
                 progress=lambda done, total, _a: seen.append(done),
             )
+            warm = [p.pid for p in emailprocs._IDLE]
+            # The next digest (the next day's) finds the helper up and waiting.
+            content = load_content(project, "asp23")
+            day2 = plan_days(content)[1]
+            eml = BuiltDay(project, "asp23", day2.date).eml
+            eml.parent.mkdir(parents=True, exist_ok=True)
+            eml.write_bytes(
+                digest(day2, RenderContext(project, content, make_environment(project))).eml
+            )
+            second = store.ensure_delivery("asp23", day2.date, "email")
+            assert store.approve(second.id, {}, "tester") and store.claim(second.id)
+            again = send_digest(store, second.id, project, environ=env)
     finally:
         controller.stop()
     # Four connections made: two of them by the helper, which had recipients to send to.
     assert (report.status, report.connections) == ("sent", 4)
     assert report.counts["sent"] == people - 1 and report.counts["suppressed"] == 1
     assert seen[-1] == people and seen == sorted(seen)
-    assert sorted(handler.copies.values()) == [1] * (people - 1)
     assert "reader01501@example.org" not in handler.copies
+    assert len(warm) == len(emailprocs.shares(4, 0, people)) - 1
+    assert (again.status, again.connections, again.counts["sent"]) == ("sent", 4, people - 1)
+    assert [p.pid for p in emailprocs._IDLE] == warm  # the same helper, used again
+    assert sorted(handler.copies.values()) == [2] * (people - 1)  # once per digest

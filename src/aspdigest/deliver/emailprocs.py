@@ -6,22 +6,24 @@ thousand messages a second; so when `email.connections` > 1, `email.rate_per_sec
 0 and the list is long, `send_digest` starts one helper process per other core (`start`)
 and hands out the list in spans of recipient ids (`spans`), to its own workers and, on
 request, to the helpers, so a helper that is slow to start simply takes fewer. A helper is
-a fresh Python running `_helper`: it reads what it needs (pickled, secrets included, never
-on its command line) from its standard input, opens its own store connection and runs the
-same workers (`deliver.mailworkers`) over the spans it is given.
+a fresh Python running `_helper`; it stays, warm, for the next send of the same parent
+(a runner sends digest after digest, and a start is half a second of imports).
 
 Exactly once holds as in one process: every recipient is claimed in the store, atomically,
 right before the final dot of its message, whichever process sends it. The helper and the
-parent talk in lines: on the helper's standard output `more` (a span, please), `done N`
-(progress) and `end […]`; on its standard input `span LO HI`, `none` and `stop`. Only the
-parent holds the helper's standard input open: when the parent dies, even by SIGKILL, it
-reads as closed and the helper takes no further recipient (the one in flight ends as it
-would have). A new process rather than a fork: a runner has other threads, and
-multiprocessing's fork server would re-run the parent's main module in each helper.
+parent talk in lines. On the helper's standard input: `spec …` (what to send, pickled,
+secrets included, never on a command line), `span LO HI` or `none` (an answer), `stop`.
+On its standard output: `more` (a span, please), `done N` (progress), `end […]` (how the
+send went). Only the parent holds the helper's standard input open: when the parent dies,
+even by SIGKILL, it reads as closed and the helper takes no further recipient (the one in
+flight ends as it would have), then exits. A new process rather than a fork: a runner has
+other threads, and multiprocessing's fork server would re-run the parent's main module in
+each helper.
 """
 
 from __future__ import annotations
 
+import base64
 import collections
 import contextlib
 import json
@@ -46,7 +48,7 @@ if TYPE_CHECKING:
 PER_PROCESS = 500
 SPAN = 128  # recipients per span handed out: small enough to share the end evenly
 STOP = b"stop\n"  # the parent asks a helper to take no further recipient
-_CODE = "import sys; from aspdigest.deliver import emailprocs; emailprocs._helper()"
+_CODE = "from aspdigest.deliver import emailprocs; emailprocs._helper()"
 
 
 def shares(connections: int, rate: float, pending: int) -> list[int]:
@@ -93,17 +95,10 @@ class Helpers:
 
     def _start(self, specs: list[_Spec]) -> None:
         for n, spec in enumerate(specs):
-            process = subprocess.Popen(
-                [sys.executable, "-c", _CODE],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                close_fds=True,
-                env=_environment(),
-            )
-            assert process.stdin is not None and process.stdout is not None
-            data = pickle.dumps(spec)
-            process.stdin.write(len(data).to_bytes(8, "big") + data)
-            process.stdin.flush()  # and kept open: its closing tells the helper we are gone
+            process = _helper_process()
+            assert process.stdout is not None
+            # stdin stays open: its closing tells the helper we are gone.
+            self._tell(process, b"spec " + base64.b64encode(pickle.dumps(spec)) + b"\n")
             self.processes.append(process)
             reader = threading.Thread(
                 target=self._read, args=(n, process.stdout), name=f"smtp-helper-{n}", daemon=True
@@ -146,6 +141,7 @@ class Helpers:
                     self.send.unavailable = self.send.unavailable or unavailable
                     if raised is not None and self.send.raised is None:
                         self.send.raised = RuntimeError(f"a sending process failed: {raised}")
+                return  # the helper waits for its next send; its stdout stays open
 
     def _watch(self) -> None:
         while not self.stopped.wait(0.05):
@@ -158,24 +154,50 @@ class Helpers:
             self._tell(process, STOP)
 
     def join(self) -> int:
-        """Wait for every helper; returns the SMTP connections they made. A helper that
-        died without saying why (killed, out of memory) stops the send as an error."""
-        for process in self.processes:
-            process.wait()
+        """Wait for every helper to finish its part; returns the SMTP connections they
+        made. A helper that ended cleanly waits, warm, for the next send of this process;
+        one that died without saying why (killed, out of memory) stops the send as an
+        error."""
         for reader in self.readers:
             reader.join()
         self.stopped.set()
         self.watcher.join()
         for n, process in enumerate(self.processes):
+            if self.finished.get(n, (0, "", ""))[1:] == (None, None):
+                with _IDLE_LOCK:
+                    _IDLE.append(process)
+                continue
             with self.write_lock:
                 assert process.stdin is not None
                 process.stdin.close()
+            process.wait()
             if n not in self.finished:
                 with self.send.lock:
                     self.send.raised = self.send.raised or RuntimeError(
                         f"a sending process ended unexpectedly (exit code {process.returncode})"
                     )
         return sum(connections for connections, _, _ in self.finished.values())
+
+
+# Helpers that finished a send cleanly, waiting for this process's next one: starting a
+# helper costs about half a second of imports, a runner sends digest after digest.
+_IDLE: list[subprocess.Popen[bytes]] = []
+_IDLE_LOCK = threading.Lock()
+
+
+def _helper_process() -> subprocess.Popen[bytes]:
+    with _IDLE_LOCK:
+        while _IDLE:
+            process = _IDLE.pop()
+            if process.poll() is None:
+                return process
+    return subprocess.Popen(
+        [sys.executable, "-c", _CODE],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        close_fds=True,
+        env=_environment(),
+    )
 
 
 def _environment() -> dict[str, str]:
@@ -205,30 +227,34 @@ def start(
 
 
 def _helper() -> None:
-    """A helper process: send the spans the parent hands out, report on standard output,
-    stop when standard input says so or closes."""
+    """A helper process: for each `spec` line, send the spans the parent hands out and
+    report on standard output; stop a send when told, and exit when standard input
+    closes (the parent has gone)."""
     from aspdigest.deliver.email import run_share
     from aspdigest.store import open_store
 
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    spec = pickle.loads(stdin.read(int.from_bytes(stdin.read(8), "big")))
-    assert isinstance(spec, _Spec)
-    halt = threading.Event()
+    specs: queue.Queue[_Spec | None] = queue.Queue()
     answers: queue.Queue[tuple[int, int] | None] = queue.Queue()
+    halt, gone = threading.Event(), threading.Event()
     lock = threading.Lock()
-    done = 0
+    done: int | None = None  # recipients settled in the current send (None: between sends)
 
     def listen() -> None:
-        for line in stdin:  # until the end of file: the parent is gone
-            kind, *numbers = line.split()
-            if kind == b"span":
-                answers.put((int(numbers[0]), int(numbers[1])))
+        for line in stdin:
+            kind, *words = line.split()
+            if kind == b"spec":
+                specs.put(pickle.loads(base64.b64decode(words[0])))
+            elif kind == b"span":
+                answers.put((int(words[0]), int(words[1])))
             elif kind == b"none":
                 answers.put(None)
             elif kind == STOP.strip():
-                break
+                halt.set()
+        gone.set()  # end of file: the parent is gone
         halt.set()
         answers.put(None)
+        specs.put(None)
 
     def say(line: str) -> None:
         with lock, contextlib.suppress(OSError):  # the parent may be gone: nobody to tell
@@ -236,8 +262,9 @@ def _helper() -> None:
             stdout.flush()
 
     def report() -> None:
-        while not halt.wait(0.05):
-            say(f"done {done}\n")
+        while not gone.wait(0.05):
+            if done is not None:
+                say(f"done {done}\n")
 
     def more() -> tuple[int, int] | None:
         if halt.is_set():
@@ -248,26 +275,31 @@ def _helper() -> None:
     def count(_done: int, _total: int, _address: str) -> None:
         nonlocal done
         with lock:
-            done += 1
+            done = (done or 0) + 1
 
     threading.Thread(target=listen, daemon=True).start()
     threading.Thread(target=report, daemon=True).start()
-    connections, unavailable, raised = 0, None, None
-    try:
-        with open_store(spec.store_url, migrate=False) as store:
-            connections, unavailable = run_share(
-                store,
-                spec.delivery_id,
-                spec.project,
-                environ=spec.environ,
-                more=more,
-                connections=spec.connections,
-                progress=count,
-                halt=halt.is_set,
-            )
-    except BaseException as exc:  # reported to the parent, which raises it there
-        raised = f"{type(exc).__name__}: {exc}"
-    say(f"done {done}\nend {json.dumps([connections, unavailable, raised])}\n")
-    # Not a normal exit: the listening thread is blocked reading standard input, and the
-    # interpreter's shutdown would wait on that file's lock.
+    while (spec := specs.get()) is not None and not gone.is_set():
+        halt.clear()  # a stop line belongs to the send before
+        done = 0
+        connections, unavailable, raised = 0, None, None
+        try:
+            with open_store(spec.store_url, migrate=False) as store:
+                connections, unavailable = run_share(
+                    store,
+                    spec.delivery_id,
+                    spec.project,
+                    environ=spec.environ,
+                    more=more,
+                    connections=spec.connections,
+                    progress=count,
+                    halt=halt.is_set,
+                )
+        except BaseException as exc:  # reported to the parent, which raises it there
+            raised = f"{type(exc).__name__}: {exc}"
+        with lock:
+            finished, done = done, None
+        say(f"done {finished}\nend {json.dumps([connections, unavailable, raised])}\n")
+    # Not a normal exit: the listening thread may be blocked reading standard input, and
+    # the interpreter's shutdown would wait on that file's lock.
     os._exit(0)
