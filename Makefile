@@ -43,13 +43,19 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 
-# The SMTP rows compare with Postfix's smtp-source into smtp-sink (Debian's postfix package;
-# the MTA is never started). Without them bench_smtp.py prints our figures alone.
+# The SMTP rows compare with Postfix's smtp-source into smtp-sink (Debian's postfix package,
+# installed here when missing and we are root; the MTA is never configured or started).
+# Without them bench_smtp.py prints our figures alone.
 # `make bench QUICK=1`: fewer rounds and smaller sizes, a smoke test of every script.
 bench: $(STAMP) node_modules/.installed
 	@if [ ! -x /usr/sbin/smtp-source ] || [ ! -x /usr/sbin/smtp-sink ]; then \
-		echo "note: /usr/sbin/smtp-source and smtp-sink missing: the SMTP rows will lack Postfix's reference;"; \
-		echo "      install them with: sudo apt-get install postfix   (the MTA need not run)"; \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null; \
+		else \
+			echo "note: /usr/sbin/smtp-source and smtp-sink missing: the SMTP rows will lack Postfix's reference;"; \
+			echo "      install them with: sudo apt-get install postfix   (the MTA need not run)"; \
+		fi; \
 	fi
 	$(BIN)/python benchmarks/run.py $(if $(QUICK),--quick)
 
