@@ -59,6 +59,7 @@ from aspdigest.render.threads import (
     compose,
     verify,
 )
+from aspdigest.render.threads import count as count_posts
 from aspdigest.text import (
     RULES,
     mastodon_rule,
@@ -308,16 +309,35 @@ def thread_sections(
     values = values or _values(day, ctx, platform)
     budget = ctx.project.settings.social.budget(platform.name)
     archive = values["archive_url"]
+    # Within the budget the thread is built once per record tried, each time from the same
+    # parts: each is made once. An item depends on the record and on what the thread has
+    # named and linked before it, so it is remembered under those; a record's quotes and the
+    # opener depend on nothing else (the cards' warnings are collected on the first call).
+    opener = _opener(day, ctx, platform, values)
+    items: dict[tuple[int, frozenset[str], frozenset[str]], _Made] = {}
+    quotes: dict[int, list[Section]] = {}
+
+    def item(n: int, mentions: Mentions, used: set[str]) -> TextUnit:
+        key = (n, frozenset(mentions.seen), frozenset(used))
+        made = items.get(key)
+        if made is None:
+            unit = _item(day.records[n], ctx, platform, values, mentions, used)
+            made = items[key] = _Made(unit, frozenset(mentions.seen), frozenset(used))
+        mentions.seen = set(made.seen)
+        used.update(made.used)
+        return made.unit
 
     def build(chosen: set[int], quoted: set[int]) -> list[Section]:
         mentions, used = Mentions(day.event, platform.name), {archive}
-        sections: list[Section] = [(_opener(day, ctx, platform, values),)]
+        sections: list[Section] = [(opener,)]
         for n, record in enumerate(day.records):
             if n not in chosen:
                 continue
-            sections.append((_item(record, ctx, platform, values, mentions, used),))
+            sections.append((item(n, mentions, used),))
             if n in quoted:
-                sections.extend(_quote_units(day, ctx, record, platform, media, values))
+                if n not in quotes:
+                    quotes[n] = _quote_units(day, ctx, record, platform, media, values)
+                sections.extend(quotes[n])
         closing = _closing(ctx, values, len(day.records) - len(chosen), used)
         return [*sections, closing] if closing else sections
 
@@ -337,8 +357,18 @@ def thread_sections(
     return build(chosen, quoted)
 
 
+@dataclass(frozen=True)
+class _Made:
+    """An item unit and what the thread has named and linked once it is posted."""
+
+    unit: TextUnit
+    seen: frozenset[str]
+    used: frozenset[str]
+
+
 def _size(sections: list[Section], platform: Platform) -> int:
-    return len(compose(sections, platform))
+    """How many posts `compose` makes of the sections (counted, not composed)."""
+    return count_posts(sections, platform)
 
 
 def quote_unit(
