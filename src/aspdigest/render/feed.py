@@ -29,11 +29,14 @@ def send_times(ctx: RenderContext) -> tuple[dict[dt.date, dt.datetime], list[str
     """When each day's digest is planned to go out, from the schedule file; and a warning
     when there is a schedule that cannot be read (its entries then use the day's end)."""
     from aspdigest.errors import UserError
-    from aspdigest.queue.schedule import load_schedule, schedule_path
+    from aspdigest.inputs import schedule_file
 
     event = ctx.content.event
-    if not schedule_path(ctx.project, event.id).is_file():
+    if not schedule_file(ctx.project, event.id).is_file():
         return {}, []
+    # Only now: the schedule's models cost a build without a schedule ~10 ms to import.
+    from aspdigest.queue.schedule import load_schedule
+
     try:
         planned = load_schedule(ctx.project, event).planned()
     except UserError as exc:
