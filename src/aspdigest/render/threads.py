@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from aspdigest.errors import Problem, RenderError
 from aspdigest.platforms import display_name
 from aspdigest.render.quotemarks import Marks
-from aspdigest.text import PlatformRule, bluesky_shorten_links
+from aspdigest.text import PlatformRule
+from aspdigest.text.bluesky import bluesky_display_text
 from aspdigest.text.split import Level, Span, Unsplittable, merge_spans, pack, protected_spans
 
 ELLIPSIS = "\u2026"
@@ -155,7 +156,7 @@ class Platform:
     def display(self, text: str) -> str:
         """The text as posted: Bluesky shows long links shortened (the facet keeps the URL)."""
         if self.name == "bluesky":
-            return bluesky_shorten_links(text)[0]
+            return bluesky_display_text(text)
         return text
 
     def problems(self, text: str) -> list[str]:

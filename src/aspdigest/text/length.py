@@ -22,10 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import emoji
-import regex
 
 from aspdigest.platforms import PLATFORMS, Platform
-from aspdigest.text.bluesky import bluesky_bytes, bluesky_length
+from aspdigest.text.bluesky import bluesky_bytes, bluesky_length, grapheme_count
 from aspdigest.text.extract import (
     extract_hashtags,
     extract_mastodon_mentions,
@@ -146,7 +145,7 @@ MASTODON_URL_LENGTH = _MASTODON.url_length or 23
 
 
 def _graphemes(text: str) -> int:
-    return len(regex.findall(r"\X", text))
+    return grapheme_count(text)
 
 
 def mastodon_length(
