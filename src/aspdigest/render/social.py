@@ -288,7 +288,9 @@ def _quote_units(
     return out
 
 
-def _closing(ctx: RenderContext, values: dict[str, Any], more: int, used: set[str]) -> Section:
+def _closing(
+    ctx: RenderContext, values: dict[str, Any], more: int, used: frozenset[str] | set[str]
+) -> Section:
     signup = values["signup_url"] if values["signup_url"] not in used else None
     text = _render(ctx.env, "closing", {**values, "more": more, "signup_url": signup})
     return tuple(TextUnit(p, "aspdigest.toml") for p in paragraphs(text))
@@ -316,29 +318,41 @@ def thread_sections(
     opener = _opener(day, ctx, platform, values)
     items: dict[tuple[int, frozenset[str], frozenset[str]], _Made] = {}
     quotes: dict[int, list[Section]] = {}
+    closings: dict[tuple[int, bool], Section] = {}
 
-    def item(n: int, mentions: Mentions, used: set[str]) -> TextUnit:
-        key = (n, frozenset(mentions.seen), frozenset(used))
-        made = items.get(key)
+    def item(n: int, seen: frozenset[str], used: frozenset[str]) -> _Made:
+        # The same frozensets come back from the memo, with their hashes computed once.
+        made = items.get((n, seen, used))
         if made is None:
-            unit = _item(day.records[n], ctx, platform, values, mentions, used)
-            made = items[key] = _Made(unit, frozenset(mentions.seen), frozenset(used))
-        mentions.seen = set(made.seen)
-        used.update(made.used)
-        return made.unit
+            mentions, now_used = Mentions(day.event, platform.name), set(used)
+            mentions.seen = set(seen)
+            unit = _item(day.records[n], ctx, platform, values, mentions, now_used)
+            made = items[(n, seen, used)] = _Made(
+                unit, frozenset(mentions.seen), frozenset(now_used)
+            )
+        return made
 
     def build(chosen: set[int], quoted: set[int]) -> list[Section]:
-        mentions, used = Mentions(day.event, platform.name), {archive}
+        seen: frozenset[str] = frozenset()
+        used = frozenset({archive})
         sections: list[Section] = [(opener,)]
         for n, record in enumerate(day.records):
             if n not in chosen:
                 continue
-            sections.append((item(n, mentions, used),))
+            made = item(n, seen, used)
+            seen, used = made.seen, made.used
+            sections.append((made.unit,))
             if n in quoted:
                 if n not in quotes:
                     quotes[n] = _quote_units(day, ctx, record, platform, media, values)
                 sections.extend(quotes[n])
-        closing = _closing(ctx, values, len(day.records) - len(chosen), used)
+        more = len(day.records) - len(chosen)
+        # The closing depends only on how many records are left out and on whether the
+        # thread already carries the sign-up link.
+        key = (more, values["signup_url"] in used)
+        if key not in closings:
+            closings[key] = _closing(ctx, values, more, used)
+        closing = closings[key]
         return [*sections, closing] if closing else sections
 
     everything = set(range(len(day.records)))
