@@ -118,6 +118,10 @@ def x_weighted_length(text: str, *, emoji_parsing: bool = True) -> int:
 
 
 def _x_invalid_characters(text: str) -> str | None:
+    # NFC leaves these three as they are and makes none of them from other characters, so a
+    # text without them has none after normalising either.
+    if X_INVALID_CHARACTERS.isdisjoint(text):
+        return None
     bad = sorted({c for c in unicodedata.normalize("NFC", text) if c in X_INVALID_CHARACTERS})
     if not bad:
         return None
