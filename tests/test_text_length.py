@@ -841,3 +841,24 @@ def test_grapheme_count_equals_regex_clusters(text: str) -> None:
     assert grapheme_count(text) == len(regex.findall(r"\X", text))
     assert bluesky_length(text) == len(regex.findall(r"\X", text))
     assert _byte_offsets(text) == [len(text[:n].encode("utf-8")) for n in range(len(text) + 1)]
+
+
+# -- the emoji code points kept on disk (text/emojichars.py) -----------------------------------
+
+
+def test_the_emoji_code_points_come_from_the_cache_or_the_package_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aspdigest.text import emojichars
+
+    monkeypatch.setenv("ASPDIGEST_CACHE_DIR", str(tmp_path))
+    want = frozenset(c for key in emoji.EMOJI_DATA for c in key if not c.isascii())
+    assert emojichars.emoji_chars() == want  # the process's own, whatever made it
+    assert emojichars.emoji_chars.__wrapped__() == want  # computed, then written
+    (cached,) = tmp_path.glob("emoji-chars-*.json")
+    assert emojichars.emoji_chars.__wrapped__() == want  # read back
+    # A damaged or foreign file is never trusted: the set is computed (and written) again.
+    for damaged in ("[1, 2", '{"a": 1}', "[-5]", '["x"]', ""):
+        cached.write_text(damaged)
+        assert emojichars.emoji_chars.__wrapped__() == want
+        assert json.loads(cached.read_text()) == sorted(ord(c) for c in want)
