@@ -77,6 +77,39 @@ def test_unchanged_days_are_reused_and_an_edit_rebuilds_only_its_day(
     assert "at lunchtime" in json.dumps(day)
 
 
+def test_a_reused_day_keeps_its_bytes_and_takes_no_file_from_outside_out(
+    sample_project: Project, tmp_path: Path
+) -> None:
+    # Files of a reused day come from the output being replaced (linked, not rewritten):
+    # the bytes stay those of its manifest, and a file that is not a plain file of out/
+    # (here a symlink to a same-content copy elsewhere) is written anew, never linked to.
+    build(sample_project, "asp23", now=NOW)
+    out = sample_project.output_dir / "asp23"
+    before = _tree(out)
+    card = (
+        out
+        / "2024-12-02"
+        / next(p for p in sorted(_tree(out / "2024-12-02")) if p.startswith("cards/"))
+    )
+    outside = tmp_path / "card-copy.png"
+    outside.write_bytes(card.read_bytes())
+    card.unlink()
+    card.symlink_to(outside)
+    record = sample_project.content_dir / "asp23" / "2024-12-04" / "the-veto.md"
+    record.write_text(record.read_text().replace("over lunch", "at lunchtime"))
+    edited = build(sample_project, "asp23", now=NOW)
+    assert "2024-12-02" in edited.reused and "2024-12-04" not in edited.reused
+    after = _tree(out)
+    for kept in ("2024-12-02", "2024-12-03", "2024-12-05", "2024-12-06"):
+        assert {k: v for k, v in after.items() if k.startswith(kept)} == {
+            k: v for k, v in before.items() if k.startswith(kept)
+        }
+    assert not card.is_symlink() and card.read_bytes() == outside.read_bytes()
+    assert outside.stat().st_nlink == 1
+    # The next build, nothing changed, finds every day intact and reuses it.
+    assert len(build(sample_project, "asp23", now=NOW).reused) == 5
+
+
 def test_a_failed_build_leaves_the_previous_output_untouched(
     sample_project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:

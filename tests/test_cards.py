@@ -863,3 +863,37 @@ def test_generated_conference_every_language_meets_the_floor(tmp_path: Path) -> 
             assert_floor(card.path, card.meta)
             _shown(card.meta, quote.text)  # whole, or a verbatim excerpt
             assert quote.text in (card.alt or "")
+
+
+def test_a_spec_is_loaded_again_whenever_what_it_read_changes(sample_root: Path) -> None:
+    # load_spec keeps a valid spec between calls (a build asks once per day and renderer):
+    # the same project gives the same spec; a change to the spec's text, to a font file it
+    # resolved or to the brand logo is seen at the next call, errors included.
+    project = _override(sample_root, lambda s: s)
+    first = load_spec(project)
+    assert load_spec(project) is first
+    assert load_spec(load_project(sample_root, environ={})) is first  # a new load, same files
+    # A font beside the spec takes the place of the bundled one, and its removal is seen.
+    font = REPO / "src" / "aspdigest" / "fonts" / "CardSans-Bold.ttf"
+    beside = sample_root / "templates" / "cards" / "CardSans-Bold.ttf"
+    beside.write_bytes(font.read_bytes())
+    moved = load_spec(project)
+    assert moved is not first and Path(moved.fonts["bold"]) == beside.resolve()
+    beside.unlink()
+    assert load_spec(project).fonts == first.fonts
+    # A brand logo that disappears is reported, not remembered.
+    Image.new("RGB", (400, 100), "#00a000").save(sample_root / "logo.png")
+    settings = sample_root / "aspdigest.toml"
+    settings.write_text(settings.read_text().replace("[brand]\n", '[brand]\nlogo = "logo.png"\n'))
+    with_logo = load_project(sample_root, environ={})
+    assert load_spec(with_logo).logo == str((sample_root / "logo.png").resolve())
+    (sample_root / "logo.png").unlink()
+    with pytest.raises(RenderError, match=r'brand\.logo: "logo\.png" is not a file'):
+        load_spec(with_logo)
+    # The spec's own text: a contrast problem written into it stops the next call.
+    settings.write_text(settings.read_text().replace('logo = "logo.png"\n', ""))
+    project = _override(
+        sample_root, lambda s: s.replace('detail = "#4a4a50"', 'detail = "#9a9aa0"')
+    )
+    with pytest.raises(RenderError, match=r"colors\.detail: text colour #9a9aa0"):
+        load_spec(project)

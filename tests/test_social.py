@@ -654,6 +654,24 @@ def test_numbering_never_pushes_a_post_over_even_past_nine_posts(sample_root: Pa
     for n, post in enumerate(data["posts"], start=1):
         assert post["text"].endswith(f"\n{n}/{total}")
         assert check("x", post["text"]) == []
+    # The budget counts threads without composing them (threads.count): the same figure,
+    # here where the label gains a digit, asked of a fresh platform and of one that has
+    # counted and packed before (its memory must not mix up the two number reserves).
+    day = plan_days(content)[4]
+    for name in ("x", "bluesky", "mastodon", "threads"):
+        platform = social.platform_for(name, ctx.project.settings.social)
+        sections = social.thread_sections(day, ctx, platform)
+        fresh = social.platform_for(name, ctx.project.settings.social)
+        composed = len(threads_module.compose(sections, fresh))
+        assert threads_module.count(sections, fresh) == composed
+        assert threads_module.count(sections, platform) == composed
+        assert threads_module.count(sections[:3], platform) == len(
+            threads_module.compose(
+                sections[:3], social.platform_for(name, ctx.project.settings.social)
+            )
+        )
+        if name == "x":
+            assert composed >= 20  # two-digit labels: packed a second time
 
 
 def test_a_day_over_the_thread_budget_keeps_highlights_and_counts_the_rest(
@@ -818,9 +836,10 @@ def test_thread_properties(records: list[tuple[str, list[str], str]]) -> None:
         assert shown_records, platform
         # the thread's words, in order, are the unsplit thread's (marks and the ellipses that
         # mark a cut aside)
-        whole = threads_module.single(
-            social.thread_sections(day, ctx, result.platform), result.platform
-        ).text
+        sections = social.thread_sections(day, ctx, result.platform)
+        whole = threads_module.single(sections, result.platform).text
+        # 6. the budget's count of a thread is the number of posts composing it makes
+        assert threads_module.count(sections, result.platform) == len(result.posts)
         words = "\n\n".join(texts).split()
         assert "".join(bare(words)) == "".join(bare(whole.split())), platform
         for record in shown_records:

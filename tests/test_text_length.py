@@ -14,6 +14,7 @@ from typing import Any
 
 import emoji
 import pytest
+import regex
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -44,6 +45,7 @@ from aspdigest.text import (
     x_weighted_length,
 )
 from aspdigest.text import length as length_module
+from aspdigest.text.bluesky import SIMPLE_RANGES, _byte_offsets, grapheme_count
 
 DATA = Path(__file__).parent / "data" / "twitter-text"
 
@@ -774,3 +776,89 @@ def test_url_kinds_tco_slugs_and_one_point_emoji_of_text_weight() -> None:
     # emoji sequence after it still counts 2
     assert x_weighted_length("a©") == 2
     assert x_weighted_length("©👍🏽") == 3
+
+
+# -- grapheme clusters without \X (text/bluesky.py's grapheme_count) ----------------------------
+
+_CJK = range(0x4E00, 0xA000)
+_SIMPLE = [
+    chr(c)
+    for first, last in SIMPLE_RANGES
+    for c in range(ord(first), ord(last) + 1)
+    if c not in _CJK
+]
+
+
+def test_every_simple_code_point_is_a_cluster_of_its_own_beside_every_other() -> None:
+    # grapheme_count counts a text of these code points by its length (CR LF aside): true only
+    # if regex's \X breaks between any two of them. Each string holds every pair (a, b) and
+    # (b, a) for one a.
+    grapheme = regex.compile(r"\X")
+    for a in _SIMPLE:
+        text = "".join(a + b for b in _SIMPLE)
+        assert len(grapheme.findall(text)) == len(text) - text.count("\r\n"), hex(ord(a))
+    # Ideographs are all alike (letters of no joining class): beside a sample of the others.
+    mixed = "\r\n\x00\u2068" + "".join(_SIMPLE[::11])
+    for c in _CJK:
+        text = chr(c).join(mixed)
+        assert len(grapheme.findall(text)) == len(text) - text.count("\r\n"), hex(c)
+
+
+_CLUSTER_PARTS = st.sampled_from(
+    [
+        *"ab \r\n\t“”…«»é中ёع",
+        "\u0301",  # combining acute
+        "\u200d",  # ZWJ
+        "\u200c",  # ZWNJ
+        "\ufe0f",  # VS16
+        "\U0001f1fa",  # regional indicators
+        "\U0001f1e6",
+        "\u1100\u1161\u11a8",  # Hangul L V T
+        "\uac00",  # Hangul LV
+        "\u0915\u094d",  # Devanagari consonant + virama
+        "\u0600",  # Arabic prepended mark
+        "\u064e",  # Arabic mark
+        "\u0483",  # Cyrillic combining mark
+        "\u0903",  # spacing mark
+        "👩",
+        "🏽",
+        "⚖",
+        "\u2068",
+        "\u2069",
+        "\u202f",
+        "\x00",
+        "\u1cf5",  # joins a following consonant in regex's \X
+        "\U00011a3a",
+        "\u302a",
+        "\uff9e",
+    ]
+)
+
+
+@settings(max_examples=500)
+@given(st.lists(_CLUSTER_PARTS, max_size=16).map("".join))
+def test_grapheme_count_equals_regex_clusters(text: str) -> None:
+    assert grapheme_count(text) == len(regex.findall(r"\X", text))
+    assert bluesky_length(text) == len(regex.findall(r"\X", text))
+    assert _byte_offsets(text) == [len(text[:n].encode("utf-8")) for n in range(len(text) + 1)]
+
+
+# -- the emoji code points kept on disk (text/emojichars.py) -----------------------------------
+
+
+def test_the_emoji_code_points_come_from_the_cache_or_the_package_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aspdigest.text import emojichars
+
+    monkeypatch.setenv("ASPDIGEST_CACHE_DIR", str(tmp_path))
+    want = frozenset(c for key in emoji.EMOJI_DATA for c in key if not c.isascii())
+    assert emojichars.emoji_chars() == want  # the process's own, whatever made it
+    assert emojichars.emoji_chars.__wrapped__() == want  # computed, then written
+    (cached,) = tmp_path.glob("emoji-chars-*.json")
+    assert emojichars.emoji_chars.__wrapped__() == want  # read back
+    # A damaged or foreign file is never trusted: the set is computed (and written) again.
+    for damaged in ("[1, 2", '{"a": 1}', "[-5]", '["x"]', ""):
+        cached.write_text(damaged)
+        assert emojichars.emoji_chars.__wrapped__() == want
+        assert json.loads(cached.read_text()) == sorted(ord(c) for c in want)

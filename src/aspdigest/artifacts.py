@@ -21,8 +21,9 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -144,9 +145,22 @@ def _safe(path: str) -> PurePosixPath:
     return pure
 
 
-def _write(folder: Path, artifact: Artifact) -> None:
+def _write(folder: Path, artifact: Artifact, previous: Path | None = None) -> None:
+    """Write one artifact; or, when `previous` holds the same file from the last build (a day
+    reused unchanged), link to it: the bytes are those `read_day` checked against that build's
+    manifest, and rewriting megabytes of cards for one record edited cost more than its
+    rendering. Anything but a regular file of the right size there is written instead."""
     target = folder / _safe(artifact.path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    if previous is not None:
+        source = previous / _safe(artifact.path)
+        try:
+            info = os.lstat(source)
+            if stat.S_ISREG(info.st_mode) and info.st_size == len(artifact.data):
+                os.link(source, target, follow_symlinks=False)
+                return
+        except OSError:
+            pass  # no such file, or links not supported here: write it
     target.write_bytes(artifact.data)
 
 
@@ -164,8 +178,13 @@ def write_output(
     event_rendered: Rendered,
     event_facts: dict[str, Any],
     built_at: dt.datetime,
+    reused: Collection[str] = (),
+    event_reused: bool = False,
 ) -> Written:
-    """Write every day and the event-wide files, then swap the new folder into place."""
+    """Write every day and the event-wide files, then swap the new folder into place.
+
+    `reused` names the days (and `event_reused` the event-wide files) that come unchanged from
+    the output being replaced: their files are linked from it rather than written again."""
     output_root.mkdir(parents=True, exist_ok=True)
     final = output_root / event_id
     tmp = Path(tempfile.mkdtemp(prefix=f".{event_id}.building-", dir=output_root))
@@ -180,12 +199,13 @@ def write_output(
         for out, inputs in days:
             folder = tmp / out.day.key
             folder.mkdir(parents=True, exist_ok=True)
+            previous = final / out.day.key if out.day.key in reused else None
             for artifact in out.rendered.artifacts:
-                _write(folder, artifact)
+                _write(folder, artifact, previous)
             (folder / MANIFEST).write_bytes(dumps(day_manifest(out, inputs)))
             day_manifests[out.day.key] = final / out.day.key / MANIFEST
         for artifact in event_rendered.artifacts:
-            _write(tmp, artifact)
+            _write(tmp, artifact, final if event_reused else None)
         summary: dict[str, Any] = {
             **event_facts,
             "built_at": built_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),

@@ -211,6 +211,13 @@ def build(
             [b.__dict__ for b in blocked],
         )
     written = write_output(
-        project.output_dir, event.id, outputs, event_rendered, facts, now or build_time()
+        project.output_dir,
+        event.id,
+        outputs,
+        event_rendered,
+        facts,
+        now or build_time(),
+        reused=set(reused),
+        event_reused=event_reused,
     )
     return BuildResult(event.id, written, built, tuple(reused), warnings, event_reused, blocked)

@@ -161,10 +161,17 @@ def unchanged(project: Project, event_id: str) -> Unchanged | None:
     key = quick_key(project, event_id)
     if key is None:
         return None
-    from aspdigest.artifacts import intact_event_manifest
+    from aspdigest.artifacts import MANIFEST, intact_event_manifest
 
     event_dir = project.output_dir / event_id
     try:
+        # The key first: after an edit it differs, and checking every output file's hash
+        # (megabytes of cards) would only be wasted on the way to the full build.
+        last = json.loads((event_dir / MANIFEST).read_text(encoding="utf-8"))
+        if not isinstance(last, dict) or not isinstance(last.get(QUICK), dict):
+            return None
+        if last[QUICK].get("inputs") != key:
+            return None
         manifest = intact_event_manifest(event_dir)
         facts = manifest.get(QUICK) if manifest is not None else None
         if manifest is None or not isinstance(facts, dict) or facts.get("inputs") != key:

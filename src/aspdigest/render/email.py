@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import tomllib
+import weakref
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
@@ -256,11 +257,21 @@ def teaser(day: Day, labels: dict[str, Any]) -> str:
     return " · ".join(shown)
 
 
+# The subject and preheader settings compiled once per environment (a build renders them for
+# every day, and the social renderer once more for the Bluesky link cards).
+_SETTING_TEMPLATES: weakref.WeakKeyDictionary[jinja2.Environment, dict[str, jinja2.Template]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def _setting_template(
     env: jinja2.Environment, name: str, source: str, values: dict[str, Any]
 ) -> str:
     try:
-        text = env.from_string(source).render(**values)
+        compiled = _SETTING_TEMPLATES.setdefault(env, {})
+        if source not in compiled:
+            compiled[source] = env.from_string(source)
+        text = compiled[source].render(**values)
     except (jinja2.TemplateError, IndexError, AttributeError) as exc:
         raise RenderError([Problem("aspdigest.toml", f"email.{name}", f"{exc}")]) from None
     return " ".join(text.split())

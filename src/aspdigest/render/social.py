@@ -59,6 +59,7 @@ from aspdigest.render.threads import (
     compose,
     verify,
 )
+from aspdigest.render.threads import count as count_posts
 from aspdigest.text import (
     RULES,
     mastodon_rule,
@@ -287,7 +288,9 @@ def _quote_units(
     return out
 
 
-def _closing(ctx: RenderContext, values: dict[str, Any], more: int, used: set[str]) -> Section:
+def _closing(
+    ctx: RenderContext, values: dict[str, Any], more: int, used: frozenset[str] | set[str]
+) -> Section:
     signup = values["signup_url"] if values["signup_url"] not in used else None
     text = _render(ctx.env, "closing", {**values, "more": more, "signup_url": signup})
     return tuple(TextUnit(p, "aspdigest.toml") for p in paragraphs(text))
@@ -308,17 +311,48 @@ def thread_sections(
     values = values or _values(day, ctx, platform)
     budget = ctx.project.settings.social.budget(platform.name)
     archive = values["archive_url"]
+    # Within the budget the thread is built once per record tried, each time from the same
+    # parts: each is made once. An item depends on the record and on what the thread has
+    # named and linked before it, so it is remembered under those; a record's quotes and the
+    # opener depend on nothing else (the cards' warnings are collected on the first call).
+    opener = _opener(day, ctx, platform, values)
+    items: dict[tuple[int, frozenset[str], frozenset[str]], _Made] = {}
+    quotes: dict[int, list[Section]] = {}
+    closings: dict[tuple[int, bool], Section] = {}
+
+    def item(n: int, seen: frozenset[str], used: frozenset[str]) -> _Made:
+        # The same frozensets come back from the memo, with their hashes computed once.
+        made = items.get((n, seen, used))
+        if made is None:
+            mentions, now_used = Mentions(day.event, platform.name), set(used)
+            mentions.seen = set(seen)
+            unit = _item(day.records[n], ctx, platform, values, mentions, now_used)
+            made = items[(n, seen, used)] = _Made(
+                unit, frozenset(mentions.seen), frozenset(now_used)
+            )
+        return made
 
     def build(chosen: set[int], quoted: set[int]) -> list[Section]:
-        mentions, used = Mentions(day.event, platform.name), {archive}
-        sections: list[Section] = [(_opener(day, ctx, platform, values),)]
+        seen: frozenset[str] = frozenset()
+        used = frozenset({archive})
+        sections: list[Section] = [(opener,)]
         for n, record in enumerate(day.records):
             if n not in chosen:
                 continue
-            sections.append((_item(record, ctx, platform, values, mentions, used),))
+            made = item(n, seen, used)
+            seen, used = made.seen, made.used
+            sections.append((made.unit,))
             if n in quoted:
-                sections.extend(_quote_units(day, ctx, record, platform, media, values))
-        closing = _closing(ctx, values, len(day.records) - len(chosen), used)
+                if n not in quotes:
+                    quotes[n] = _quote_units(day, ctx, record, platform, media, values)
+                sections.extend(quotes[n])
+        more = len(day.records) - len(chosen)
+        # The closing depends only on how many records are left out and on whether the
+        # thread already carries the sign-up link.
+        key = (more, values["signup_url"] in used)
+        if key not in closings:
+            closings[key] = _closing(ctx, values, more, used)
+        closing = closings[key]
         return [*sections, closing] if closing else sections
 
     everything = set(range(len(day.records)))
@@ -337,8 +371,18 @@ def thread_sections(
     return build(chosen, quoted)
 
 
+@dataclass(frozen=True)
+class _Made:
+    """An item unit and what the thread has named and linked once it is posted."""
+
+    unit: TextUnit
+    seen: frozenset[str]
+    used: frozenset[str]
+
+
 def _size(sections: list[Section], platform: Platform) -> int:
-    return len(compose(sections, platform))
+    """How many posts `compose` makes of the sections (counted, not composed)."""
+    return count_posts(sections, platform)
 
 
 def quote_unit(

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aspdigest.errors import Problem, RenderError
 from aspdigest.platforms import display_name
 from aspdigest.render.quotemarks import Marks
-from aspdigest.text import PlatformRule, bluesky_shorten_links
+from aspdigest.text import PlatformRule
+from aspdigest.text.bluesky import bluesky_display_text
 from aspdigest.text.split import Level, Span, Unsplittable, merge_spans, pack, protected_spans
 
 ELLIPSIS = "\u2026"
@@ -122,14 +123,31 @@ Unit = TextUnit | QuoteUnit | CardQuote
 Section = tuple[Unit, ...]
 
 
+# How many answers of `Platform.problems` one Platform keeps (a day's thread asks a few
+# thousand distinct texts; the bound only caps a pathological input).
+_MEMO_SIZE = 200_000
+
+
 @dataclass(frozen=True)
 class Platform:
-    """What packing needs to know about one platform."""
+    """What packing needs to know about one platform.
+
+    Measuring a text is pure, and packing asks the same texts again and again (the thread
+    budget packs the day's thread once per record it tries, see `count`), so each Platform
+    remembers its answers: `problems` per text, and the post count of each section per
+    number reserve.
+    """
 
     name: str
     rule: PlatformRule
     numbered: bool
     max_media: int = 4
+    _problems: dict[str, tuple[str, ...]] = field(
+        default_factory=dict, init=False, compare=False, hash=False, repr=False
+    )
+    _counts: dict[tuple[Section, str], int] = field(
+        default_factory=dict, init=False, compare=False, hash=False, repr=False
+    )
 
     @property
     def label(self) -> str:
@@ -138,11 +156,16 @@ class Platform:
     def display(self, text: str) -> str:
         """The text as posted: Bluesky shows long links shortened (the facet keeps the URL)."""
         if self.name == "bluesky":
-            return bluesky_shorten_links(text)[0]
+            return bluesky_display_text(text)
         return text
 
     def problems(self, text: str) -> list[str]:
-        return self.rule.problems(self.display(text))
+        known = self._problems.get(text)
+        if known is None:
+            if len(self._problems) >= _MEMO_SIZE:
+                self._problems.clear()
+            known = self._problems[text] = tuple(self.rule.problems(self.display(text)))
+        return list(known)
 
     def fits(self, text: str) -> bool:
         return not self.problems(text)
@@ -191,6 +214,31 @@ def compose(sections: Sequence[Section], platform: Platform) -> tuple[Post, ...]
         posts.append(_post(text, chunks))
     verify(posts, platform)
     return tuple(posts)
+
+
+def count(sections: Sequence[Section], platform: Platform) -> int:
+    """`len(compose(sections, platform))`, without making the posts: a section always starts
+    a new post, so the thread's size is the sum of its sections' sizes, each packed once per
+    number reserve and remembered by the platform (the thread budget asks this for many
+    threads that share most of their sections)."""
+    if not platform.rule.thread:
+        return 1
+    digits = 1
+    while True:
+        reserve = LABEL_JOIN + "9" * digits + "/" + "9" * digits if platform.numbered else ""
+        fits = _reserving(platform, reserve)
+        total = 0
+        for section in sections:
+            key = (section, reserve)
+            size = platform._counts.get(key)
+            if size is None:
+                if len(platform._counts) >= _MEMO_SIZE:
+                    platform._counts.clear()
+                size = platform._counts[key] = len(_pack([section], platform, fits))
+            total += size
+        if not platform.numbered or len(str(total)) <= digits:
+            return total
+        digits = len(str(total))
 
 
 def _reserving(platform: Platform, reserve: str) -> Callable[[str], bool]:

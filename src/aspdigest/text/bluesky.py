@@ -12,6 +12,8 @@ full URI, as the Bluesky app does before posting.
 
 from __future__ import annotations
 
+import itertools
+import re
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
@@ -60,9 +62,47 @@ class Facet:
         }
 
 
+# Blocks of code points each of which is always a grapheme cluster of its own, whatever is
+# next to it (UAX #29: none is a mark, joiner, prepended mark, regional indicator or Hangul
+# jamo), CR LF being the one pair that is one cluster: Latin to U+02FF, Greek, Cyrillic but
+# its combining marks, Arabic letters, digits and punctuation but its marks, general
+# punctuation but ZWNJ and ZWJ (so the quotation marks, bidi isolates and narrow no-break
+# space of a post), currency signs, CJK punctuation but its tone marks, CJK ideographs and
+# full-width forms. tests/test_text_length.py checks every pair of them against `regex`'s \X.
+SIMPLE_RANGES: tuple[tuple[str, str], ...] = (
+    ("\u0000", "\u02ff"),
+    ("\u0370", "\u0482"),
+    ("\u048a", "\u052f"),
+    ("\u0606", "\u060f"),
+    ("\u061b", "\u064a"),
+    ("\u0660", "\u066f"),
+    ("\u0671", "\u06d5"),
+    ("\u2000", "\u200b"),
+    ("\u200e", "\u206f"),
+    ("\u20a0", "\u20cf"),
+    ("\u3000", "\u3029"),
+    ("\u3030", "\u303f"),
+    ("\u4e00", "\u9fff"),
+    ("\uff01", "\uff9d"),
+)
+_NOT_SIMPLE = re.compile("[^" + "".join(f"{a}-{b}" for a, b in SIMPLE_RANGES) + "]")
+_GRAPHEME = regex.compile(r"\X")
+
+
+def grapheme_count(text: str) -> int:
+    """The number of extended grapheme clusters in ``text`` (what ``regex``'s ``\\X`` finds).
+
+    Finding them builds one string per cluster; a post made only of code points that are
+    clusters of their own (most are) is counted without that.
+    """
+    if text.isascii() or _NOT_SIMPLE.search(text) is None:
+        return len(text) - text.count("\r\n")
+    return len(_GRAPHEME.findall(text))
+
+
 def bluesky_length(text: str) -> int:
     """Length in extended grapheme clusters, the unit of the 300 limit."""
-    return len(regex.findall(r"\X", text))
+    return grapheme_count(text)
 
 
 def bluesky_bytes(text: str) -> int:
@@ -137,10 +177,14 @@ def _code_point_facets(text: str) -> list[tuple[FacetKind, int, int, str]]:
 
 def _byte_offsets(text: str) -> list[int]:
     """``offsets[i]`` is the UTF-8 byte offset of code point ``i`` (and of the end)."""
-    offsets = [0]
-    for char in text:
-        offsets.append(offsets[-1] + len(char.encode("utf-8")))
-    return offsets
+    if text.isascii():
+        return list(range(len(text) + 1))
+    return [0, *itertools.accumulate(_utf8_size(char) for char in text)]
+
+
+def _utf8_size(char: str) -> int:
+    code = ord(char)
+    return 1 if code < 0x80 else 2 if code < 0x800 else 3 if code < 0x10000 else 4
 
 
 def bluesky_facets(text: str) -> list[Facet]:
@@ -187,6 +231,18 @@ def bluesky_shorten_links(text: str, max_path: int = 15) -> tuple[str, list[Face
     full URI, mention and tag facets are moved to their new byte offsets. Post exactly these
     facets; detecting facets again on the shortened text would not find the full URIs.
     """
+    shortened, spans = _shortened(text, max_path)
+    offsets = _byte_offsets(shortened)
+    return shortened, [Facet(k, offsets[s], offsets[e], v) for k, s, e, v in spans]
+
+
+def bluesky_display_text(text: str, max_path: int = 15) -> str:
+    """The text of :func:`bluesky_shorten_links` alone (what is measured), without facets."""
+    return _shortened(text, max_path)[0]
+
+
+def _shortened(text: str, max_path: int) -> tuple[str, list[tuple[FacetKind, int, int, str]]]:
+    """The text with each link shortened, and each facet's code point span in it."""
     pieces: list[str] = []
     spans: list[tuple[FacetKind, int, int, str]] = []
     cursor = 0
@@ -200,6 +256,4 @@ def bluesky_shorten_links(text: str, max_path: int = 15) -> tuple[str, list[Face
         length += len(shown)
         cursor = end
     pieces.append(text[cursor:])
-    shortened = "".join(pieces)
-    offsets = _byte_offsets(shortened)
-    return shortened, [Facet(k, offsets[s], offsets[e], v) for k, s, e, v in spans]
+    return "".join(pieces), spans

@@ -21,11 +21,9 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import emoji
-import regex
-
 from aspdigest.platforms import PLATFORMS, Platform
-from aspdigest.text.bluesky import bluesky_bytes, bluesky_length
+from aspdigest.text.bluesky import bluesky_bytes, bluesky_length, grapheme_count
+from aspdigest.text.emojichars import emoji_chars
 from aspdigest.text.extract import (
     extract_hashtags,
     extract_mastodon_mentions,
@@ -62,17 +60,18 @@ def _x_weight(char: str) -> int:
     return X_DEFAULT_WEIGHT
 
 
-# Every code point outside ASCII that occurs in any emoji sequence the ``emoji`` package knows.
-# Every sequence holds at least one of them (even without its VS16), so a text with none of
-# them has no emoji: the common case, answered without ``emoji.emoji_list``'s tokenizer, which
-# costs ~1 ms per post-sized text and was most of the time spent measuring posts.
-_EMOJI_CHARS = frozenset(c for key in emoji.EMOJI_DATA for c in key if not c.isascii())
-
-
 def emoji_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each of ``emoji.emoji_list(text)``, in order; quick when there is none."""
-    if _EMOJI_CHARS.isdisjoint(text):
+    """(start, end) of each of ``emoji.emoji_list(text)``, in order; quick when there is none.
+
+    Every emoji sequence the ``emoji`` package knows holds at least one code point outside
+    ASCII of `emojichars.emoji_chars` (even without its VS16), so a text with none of them has
+    no emoji: the common case, answered without importing ``emoji`` or running its tokenizer,
+    which costs ~1 ms per post-sized text and was most of the time spent measuring posts.
+    """
+    if text.isascii() or emoji_chars().isdisjoint(text):
         return []
+    import emoji
+
     return [(found["match_start"], found["match_end"]) for found in emoji.emoji_list(text)]
 
 
@@ -119,6 +118,10 @@ def x_weighted_length(text: str, *, emoji_parsing: bool = True) -> int:
 
 
 def _x_invalid_characters(text: str) -> str | None:
+    # NFC leaves these three as they are and makes none of them from other characters, so a
+    # text without them has none after normalising either.
+    if X_INVALID_CHARACTERS.isdisjoint(text):
+        return None
     bad = sorted({c for c in unicodedata.normalize("NFC", text) if c in X_INVALID_CHARACTERS})
     if not bad:
         return None
@@ -146,7 +149,7 @@ MASTODON_URL_LENGTH = _MASTODON.url_length or 23
 
 
 def _graphemes(text: str) -> int:
-    return len(regex.findall(r"\X", text))
+    return grapheme_count(text)
 
 
 def mastodon_length(
