@@ -8,9 +8,13 @@ sample, real worker processes: the pixels, the code points and the bytes must ma
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import random
 import re
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -134,23 +138,51 @@ def test_coverage_of_a_font_without_a_unicode_cmap_is_asked_of_fonttools(tmp_pat
     assert fonts.coverage(str(path)) == frozenset(latin)
 
 
+_FORKED_POOL = """
+import hashlib, json, sys
+from pathlib import Path
+from aspdigest.config import load_project
+from aspdigest.content import load_content
+from aspdigest.days import plan_days
+from aspdigest.render import RenderContext, carddraw
+from aspdigest.render.cards import plan
+from aspdigest.render.templates import make_environment
+
+project = load_project(Path(sys.argv[1]), environ={})
+content = load_content(project, "asp23")
+ctx = RenderContext(project=project, content=content, env=make_environment(project))
+jobs = [job for day in plan_days(content) for job in plan(day, ctx).jobs]
+method = carddraw.start_method()
+pngs = [hashlib.sha256(r.png).hexdigest() for r in carddraw.draw_all(jobs)]
+carddraw.shutdown_card_pool()
+print(json.dumps([method, pngs]))
+"""
+
+
 def test_pool_by_fork_and_by_fork_server_draw_the_serial_bytes(sample_project: Project) -> None:
     jobs = _asp23_jobs(sample_project)
     assert len(jobs) > carddraw.PARALLEL_ABOVE
     serial = [carddraw.draw_card(job).png for job in jobs]
+    # By fork: in a fresh process with no other thread, as `aspdigest build` runs (this
+    # test process may have threads other tests left behind).
+    child = subprocess.run(
+        [sys.executable, "-c", _FORKED_POOL, str(sample_project.root)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    method, pngs = json.loads(child.stdout)
+    assert method == "fork"
+    assert pngs == [hashlib.sha256(png).hexdigest() for png in serial]
+    # By the fork server: whenever another thread runs.
     carddraw.shutdown_card_pool()
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)
+    other.start()
     try:
-        assert carddraw.start_method() == "fork"  # no other thread in this test process
+        assert carddraw.start_method() == "forkserver"  # a thread: never fork
         assert [r.png for r in carddraw.draw_all(jobs)] == serial
-        carddraw.shutdown_card_pool()
-        stop = threading.Event()
-        other = threading.Thread(target=stop.wait, daemon=True)
-        other.start()
-        try:
-            assert carddraw.start_method() == "forkserver"  # a thread: never fork
-            assert [r.png for r in carddraw.draw_all(jobs)] == serial
-        finally:
-            stop.set()
-            other.join()
     finally:
+        stop.set()
+        other.join()
         carddraw.shutdown_card_pool()
