@@ -1,4 +1,5 @@
-"""render/social.py, threads.py, quoteposts.py: threads per platform, quote posts, limits.
+"""render/social.py, threadsections.py, threads.py, quoteposts.py: threads per platform, quote
+posts, limits.
 
 Real renders throughout: the ASP23 sample (golden JSON for every day and platform), the real
 cards plan and layout check for attachments, and hypothesis over random text with URLs, emoji,
@@ -27,7 +28,7 @@ from aspdigest.days import Day, plan_days
 from aspdigest.errors import RenderError
 from aspdigest.platforms import PLATFORMS as REGISTRY
 from aspdigest.records import Event, Quote, Record, Speaker
-from aspdigest.render import DAY_RENDERERS, RenderContext, Rendered, social
+from aspdigest.render import DAY_RENDERERS, RenderContext, Rendered, social, threadsections
 from aspdigest.render import threads as threads_module
 from aspdigest.render.quotemarks import marks
 from aspdigest.render.quoteposts import alt_length
@@ -660,7 +661,7 @@ def test_numbering_never_pushes_a_post_over_even_past_nine_posts(sample_root: Pa
     day = plan_days(content)[4]
     for name in ("x", "bluesky", "mastodon", "threads"):
         platform = social.platform_for(name, ctx.project.settings.social)
-        sections = social.thread_sections(day, ctx, platform)
+        sections = threadsections.thread_sections(day, ctx, platform)
         fresh = social.platform_for(name, ctx.project.settings.social)
         composed = len(threads_module.compose(sections, fresh))
         assert threads_module.count(sections, fresh) == composed
@@ -836,7 +837,7 @@ def test_thread_properties(records: list[tuple[str, list[str], str]]) -> None:
         assert shown_records, platform
         # the thread's words, in order, are the unsplit thread's (marks and the ellipses that
         # mark a cut aside)
-        sections = social.thread_sections(day, ctx, result.platform)
+        sections = threadsections.thread_sections(day, ctx, result.platform)
         whole = threads_module.single(sections, result.platform).text
         # 6. the budget's count of a thread is the number of posts composing it makes
         assert threads_module.count(sections, result.platform) == len(result.posts)

@@ -1,10 +1,10 @@
 """Who and what a post names, and how each platform writes it: handles and hashtags.
 
-Render stage, used by `social.py` (threads, LinkedIn) and the quote posts: `handle(event,
-name, platform)` is a name's account as a post writes it (from event.toml's `[handles]` and
-the registry's prefix), `hashtag_line` the event's hashtags as the platform carries them (the
-registry says how many: Threads takes one topic tag), and `Mentions` remembers who a thread
-has named so a person is mentioned by handle once per thread.
+Render stage, used by `threadsections.py` (thread items), `social.py` (LinkedIn) and the quote
+posts: `handle(event, name, platform)` is a name's account as a post writes it (from
+event.toml's `[handles]` and the registry's prefix), `hashtag_line` the event's hashtags as the
+platform carries them (the registry says how many: Threads takes one topic tag), and `Mentions`
+remembers who a thread has named so a person is mentioned by handle once per thread.
 """
 
 from __future__ import annotations

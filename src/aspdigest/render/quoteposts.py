@@ -1,12 +1,12 @@
 """Quote posts and the quote cards attached to social posts.
 
-A helper of the render stage, used by `render/social.py`. Renderers do not see each other's
-artifacts, so `card_index(day, ctx)` asks the cards renderer's own planning function
-(`cards.plan`) which cards it will draw and repeats the same layout check it makes before
-drawing (`cardlayout.fit` on every text element): a card the cards renderer skips is never
-attached. `attach(...)` picks, for one platform, the card size that platform shows best and the
-fullest alt text within the platform's alt-text limit (both from `aspdigest.platforms`); `quote_posts(...)` returns one
-`QuotePost` per quote with `card: true`:
+A helper of the render stage, used by `render/social.py` and `render/threadsections.py`.
+Renderers do not see each other's artifacts, so `card_index(day, ctx)` asks the cards renderer's
+own planning function (`cards.plan`) which cards it will draw and repeats the same layout check
+it makes before drawing (`cardlayout.fit` on every text element): a card the cards renderer
+skips is never attached. `attach(...)` picks, for one platform, the card size that platform
+shows best and the fullest alt text within the platform's alt-text limit (both from
+`aspdigest.platforms`); `quote_posts(...)` returns one `QuotePost` per quote with `card: true`:
 
 1. the quote in the post text, with the card attached (images of text are not accessible on
    their own), when that fits the platform;

@@ -1,9 +1,10 @@
 """Pack a day's social text into posts for one platform: the thread composer.
 
-A helper of the render stage, used by `render/social.py` and `render/quoteposts.py`. It takes
-sections (a tuple of units each; a section always starts a new post) and a `Platform` (the
-length rule, numbering, media cap), and returns frozen `Post`s whose text the platform accepts
-by its own counting rule. It never reads templates or files: the units arrive rendered.
+A helper of the render stage, used by `render/social.py`, `render/threadsections.py` and
+`render/quoteposts.py`. It takes sections (a tuple of units each; a section always starts a new
+post) and a `Platform` (the length rule, numbering, media cap), and returns frozen `Post`s whose
+text the platform accepts by its own counting rule. It never reads templates or files: the units
+arrive rendered.
 
 How a thread is packed:
 - units of one section share a post while they fit (joined by a blank line); a unit that does
