@@ -256,15 +256,18 @@ def _helper() -> None:
         answers.put(None)
         specs.put(None)
 
-    def say(line: str) -> None:
+    def say(line: str | None = None) -> None:
+        """Write `line`, or the progress of the send under way if any (checked under the
+        same lock that ends a send, so no stale count follows its `end` line)."""
         with lock, contextlib.suppress(OSError):  # the parent may be gone: nobody to tell
-            stdout.write(line.encode())
+            if line is None and done is None:
+                return
+            stdout.write((line or f"done {done}\n").encode())
             stdout.flush()
 
     def report() -> None:
         while not gone.wait(0.05):
-            if done is not None:
-                say(f"done {done}\n")
+            say()
 
     def more() -> tuple[int, int] | None:
         if halt.is_set():
