@@ -48,6 +48,8 @@ MODULES = (
     "src/aspdigest/text/links.py",
     "src/aspdigest/text/excerpt.py",
     "src/aspdigest/text/regexcache.py",
+    "src/aspdigest/text/emojichars.py",
+    "src/aspdigest/cachedir.py",
     "src/aspdigest/records.py",
     "src/aspdigest/subscribers.py",
     "src/aspdigest/tokens.py",

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import regex
 
+from aspdigest import cachedir
 from aspdigest.text import regexcache
 from aspdigest.text.extract import _url_patterns, _urls, extract_urls
 
@@ -118,7 +119,7 @@ def test_the_temporary_file_is_made_next_to_the_cache(
     cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Renaming is atomic only within one file system: the temporary file must not go to /tmp.
-    monkeypatch.setattr(regexcache.tempfile, "tempdir", str(tmp_path / "no-such-folder"))
+    monkeypatch.setattr(cachedir.tempfile, "tempdir", str(tmp_path / "no-such-folder"))
     regexcache.compile_cached("t", SOURCES)
     assert len(list(cache.glob("t-*.pickle"))) == 1
 
@@ -129,6 +130,28 @@ def test_a_failed_write_leaves_no_temporary_file(
     def full_disk(source: str, target: str) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(regexcache.os, "replace", full_disk)
+    monkeypatch.setattr(cachedir.os, "replace", full_disk)
     assert regexcache.compile_cached("t", SOURCES)["word"].findall("a b") == ["a", "b"]
     assert list(cache.iterdir()) == []
+
+
+def test_the_cache_folder_is_the_setting_then_xdg_then_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ASPDIGEST_CACHE_DIR", str(tmp_path / "explicit"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cachedir.cache_dir() == tmp_path / "explicit"
+    monkeypatch.setenv("ASPDIGEST_CACHE_DIR", "")  # set but empty: as if unset
+    assert cachedir.cache_dir() == tmp_path / "xdg" / "aspdigest"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert cachedir.cache_dir() == tmp_path / "home" / ".cache" / "aspdigest"
+
+
+def test_a_cache_file_is_read_as_written_and_an_absent_one_is_none(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "file.bin"
+    assert cachedir.read(path) is None
+    cachedir.write(path, b"\x00\xffdata")
+    cachedir.write(path, b"again")  # replaced whole
+    assert cachedir.read(path) == b"again"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["file.bin"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,12 @@ from aspdigest.text import (
     x_weighted_length,
 )
 from aspdigest.text import length as length_module
-from aspdigest.text.bluesky import SIMPLE_RANGES, _byte_offsets, grapheme_count
+from aspdigest.text.bluesky import (
+    SIMPLE_RANGES,
+    _byte_offsets,
+    bluesky_display_text,
+    grapheme_count,
+)
 
 DATA = Path(__file__).parent / "data" / "twitter-text"
 
@@ -862,3 +868,46 @@ def test_the_emoji_code_points_come_from_the_cache_or_the_package_alike(
         cached.write_text(damaged)
         assert emojichars.emoji_chars.__wrapped__() == want
         assert json.loads(cached.read_text()) == sorted(ord(c) for c in want)
+
+
+def test_the_emoji_cache_file_is_read_back_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file is named by a 20-character key of the package's files, and what it holds is
+    what a later run uses (so a file of one emoji gives a set of one)."""
+    from aspdigest.text import emojichars
+
+    monkeypatch.setenv("ASPDIGEST_CACHE_DIR", str(tmp_path))
+    emojichars.emoji_chars.__wrapped__()
+    (cached,) = tmp_path.glob("emoji-chars-*.json")
+    assert re.fullmatch(r"emoji-chars-[0-9a-f]{20}\.json", cached.name)
+    cached.write_text(json.dumps([0x1F600]), encoding="utf-8")
+    assert emojichars.emoji_chars.__wrapped__() == {"\U0001f600"}
+
+
+def test_without_the_emoji_package_on_the_path_there_is_no_cache_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from aspdigest.text import emojichars
+
+    monkeypatch.setattr(emojichars.importlib.util, "find_spec", lambda name: None)
+    assert emojichars._key() is None
+
+
+@pytest.mark.parametrize("code", [0x7F, 0x80, 0x7FF, 0x800, 0xFFFF, 0x10000, 0x10FFFF])
+def test_a_code_point_takes_as_many_utf8_bytes_as_python_encodes(code: int) -> None:
+    from aspdigest.text.bluesky import _utf8_size
+
+    assert _utf8_size(chr(code)) == len(chr(code).encode("utf-8"))
+
+
+def test_bluesky_measures_links_shortened_as_they_are_posted() -> None:
+    """The display text measured is the text posted: a path of 16 characters is cut."""
+    text = "Read https://example.org/abcdefghijklmnop now"
+    assert bluesky_display_text(text) == bluesky_shorten_links(text)[0]
+    assert bluesky_display_text(text) != text
+
+
+@pytest.mark.parametrize(("text", "clusters"), [("a\r\nb", 3), ("é\r\n", 2), ("\r\n\r\n", 2)])
+def test_a_crlf_is_one_grapheme_cluster(text: str, clusters: int) -> None:
+    assert grapheme_count(text) == clusters == len(regex.findall(r"\X", text))

@@ -19,10 +19,9 @@ import importlib.util
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
-from aspdigest.cachedir import cache_dir
+from aspdigest import cachedir
 
 # The files the package's EMOJI_DATA comes from (relative to its folder).
 _SOURCES = ("__init__.py", "unicode_codes/__init__.py", "unicode_codes/emoji.json")
@@ -51,9 +50,10 @@ def _key() -> str | None:
 
 
 def _load(path: Path) -> frozenset[str] | None:
+    data = cachedir.read(path)
     try:
-        points = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        points = json.loads(data) if data is not None else None
+    except ValueError:
         return None
     if not isinstance(points, list) or not all(isinstance(p, int) for p in points):
         return None
@@ -63,33 +63,16 @@ def _load(path: Path) -> frozenset[str] | None:
         return None
 
 
-def _store(path: Path, chars: frozenset[str]) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Written to a temporary file and renamed: a concurrent run reads the old file or the
-        # whole new one, never half of it.
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(sorted(ord(c) for c in chars), handle)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-    except OSError:
-        pass  # a read-only or full disk only costs the next run the import
-
-
 @functools.cache
 def emoji_chars() -> frozenset[str]:
     """The set `compute` returns, through the on-disk cache."""
     key = _key()
     if key is None:
         return compute()
-    path = cache_dir() / f"emoji-chars-{key}.json"
+    path = cachedir.cache_dir() / f"emoji-chars-{key}.json"
     loaded = _load(path)
     if loaded is not None:
         return loaded
     chars = compute()
-    _store(path, chars)
+    cachedir.write(path, json.dumps(sorted(ord(c) for c in chars)).encode())
     return chars

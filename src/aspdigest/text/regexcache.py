@@ -15,16 +15,14 @@ the cache can make a run faster, never different. The folder is `aspdigest.cache
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import regex
 
-from aspdigest.cachedir import cache_dir
+from aspdigest import cachedir
 
 
 def _key(sources: Mapping[str, str]) -> str:
@@ -36,9 +34,10 @@ def _key(sources: Mapping[str, str]) -> str:
 
 
 def _load(path: Path, sources: Mapping[str, str]) -> dict[str, regex.Pattern[str]] | None:
+    data = cachedir.read(path)
     try:
-        loaded = pickle.loads(path.read_bytes())
-    except Exception:  # a missing, truncated or foreign file: compile instead
+        loaded = pickle.loads(data) if data is not None else None
+    except Exception:  # a truncated or foreign file: compile instead
         return None
     if not isinstance(loaded, dict) or set(loaded) != set(sources):
         return None
@@ -48,29 +47,12 @@ def _load(path: Path, sources: Mapping[str, str]) -> dict[str, regex.Pattern[str
     return loaded
 
 
-def _store(path: Path, patterns: Mapping[str, regex.Pattern[str]]) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Written to a temporary file and renamed: a concurrent run reads the old file or the
-        # whole new one, never half of it.
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                pickle.dump(dict(patterns), handle, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-    except OSError:
-        pass  # a read-only or full disk only costs the next run the compile
-
-
 def compile_cached(name: str, sources: Mapping[str, str]) -> dict[str, regex.Pattern[str]]:
     """``sources`` compiled with `regex` (default flags), through the on-disk cache."""
-    path = cache_dir() / f"{name}-{_key(sources)}.pickle"
+    path = cachedir.cache_dir() / f"{name}-{_key(sources)}.pickle"
     loaded = _load(path, sources)
     if loaded is not None:
         return loaded
     compiled = {key: regex.compile(source) for key, source in sources.items()}
-    _store(path, compiled)
+    cachedir.write(path, pickle.dumps(compiled, protocol=pickle.HIGHEST_PROTOCOL))
     return compiled
