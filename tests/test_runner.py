@@ -638,3 +638,24 @@ def test_sigterm_at_any_moment_of_startup_exits_cleanly(
         time.sleep(rng.uniform(0.0, 0.3))
         assert stop(proc, timeout=15) == 0
         assert log_lines(log)[-1]["msg"] == "runner stopped"
+
+
+def test_a_job_announced_after_it_ran_leaves_the_runner_idle(root: Path) -> None:
+    """apscheduler tells of a submitted job only after the round's other submissions: a quick
+    job can run before it is told. Told late, the runner must not count that delivery busy
+    again: a stop_when_idle runner (a rehearsal) then waited for ever with everything sent."""
+    from types import SimpleNamespace
+
+    from aspdigest.queue.runner import Runner
+
+    proj, delivery_id = setup_queue(root)
+    with open_project_store(proj) as store:
+        runner = Runner(proj, "asp23", store, stop_when_idle=True)
+        runner.stopping = True  # fire() returns at once: only the bookkeeping is under test
+        runner.fire(delivery_id)  # ran first …
+        runner._submitted(SimpleNamespace(job_id=f"d{delivery_id}"))  # … announced after
+        assert runner._busy == set()
+        runner._submitted(SimpleNamespace(job_id=f"d{delivery_id}"))  # in the usual order
+        assert runner._busy == {delivery_id}
+        runner.fire(delivery_id)
+        assert runner._busy == set()

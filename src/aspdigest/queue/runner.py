@@ -94,6 +94,12 @@ class Runner:
         self.fired: list[Fired] = []
         self._busy: set[int] = set()  # submitted to the executor or being delivered
         self._orphans: set[int] = set()  # claimed by a runner that died: resume them
+        # apscheduler announces a submitted job only after the round's other submissions, so
+        # a quick job can start, even finish, before its announcement: such ids wait here,
+        # and the late announcement must not mark them busy again (a stop_when_idle runner
+        # then never found itself idle: a rehearsal hung with every delivery sent).
+        self._started_early: set[int] = set()
+        self._queued: set[int] = set()  # announced, not yet started
         self._warned: set[int] = set()
         self._cv = threading.Condition()
         self._sync_lock = threading.Lock()
@@ -297,8 +303,13 @@ class Runner:
 
     def _submitted(self, event: Any) -> None:
         if str(event.job_id).startswith("d"):
+            delivery_id = int(event.job_id[1:])
             with self._cv:
-                self._busy.add(int(event.job_id[1:]))
+                if delivery_id in self._started_early:
+                    self._started_early.discard(delivery_id)
+                else:
+                    self._queued.add(delivery_id)
+                    self._busy.add(delivery_id)
 
     def _missed_event(self, event: Any) -> None:
         if str(event.job_id).startswith("d"):
@@ -341,6 +352,11 @@ class Runner:
 
     def fire(self, delivery_id: int) -> None:
         """The job: deliver one approved delivery if it is still due, approved and unchanged."""
+        with self._cv:
+            if delivery_id in self._queued:
+                self._queued.discard(delivery_id)
+            else:
+                self._started_early.add(delivery_id)
         with self._held(delivery_id):
             if self.stopping:
                 return
