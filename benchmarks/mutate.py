@@ -39,22 +39,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 EQUIVALENTS = ROOT / "mutation-equivalents.toml"
 
+
 # The rows of the table: a module, or every module of a package (text/).
-MODULES = (
-    "src/aspdigest/text/length.py",
-    "src/aspdigest/text/split.py",
-    "src/aspdigest/text/extract.py",
-    "src/aspdigest/text/bluesky.py",
-    "src/aspdigest/text/links.py",
-    "src/aspdigest/text/excerpt.py",
-    "src/aspdigest/text/regexcache.py",
-    "src/aspdigest/text/emojichars.py",
-    "src/aspdigest/cachedir.py",
-    "src/aspdigest/records.py",
-    "src/aspdigest/subscribers.py",
-    "src/aspdigest/tokens.py",
-    "src/aspdigest/store/lifecycle.py",
-)
+def _modules() -> tuple[str, ...]:
+    """The table's modules: what `[tool.mutmut]` in pyproject.toml mutates (one place for it),
+    globs expanded, less its `do_not_mutate`, in the order listed."""
+    settings = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]
+    skip = set(settings["mutmut"].get("do_not_mutate", ()))
+    found: list[str] = []
+    for pattern in settings["mutmut"]["only_mutate"]:
+        for path in sorted(ROOT.glob(pattern)) if "*" in pattern else [ROOT / pattern]:
+            name = path.relative_to(ROOT).as_posix()
+            if name.endswith(".py") and name not in skip and name not in found:
+                found.append(name)
+    return tuple(found)
+
+
+MODULES = _modules()
 
 # mutmut's exit codes of a mutant's test run (mutmut/stats.py): a failing test, a pytest
 # internal error, a timeout (the mutant made a loop endless) and the type checker all kill.
