@@ -23,7 +23,8 @@ from aspdigest.days import plan_days
 from aspdigest.errors import ContentError
 from aspdigest.readiness import digest_ready
 from aspdigest.render import RenderContext
-from aspdigest.render.email import Digest, digest, render, sentences
+from aspdigest.render.email import Digest, digest, render
+from aspdigest.render.emailitems import sentences
 from aspdigest.render.message import TOKEN_PLACEHOLDER, Letter, unstructured
 from aspdigest.render.palette import contrast, dark
 from aspdigest.render.templates import make_environment
