@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from aspdigest import config
 from aspdigest.deliver.bluesky import MAX_IMAGES
-from aspdigest.deliver.mastodon import Instance
+from aspdigest.deliver.mastodon_answers import Instance
 from aspdigest.platforms import MENTION_RE, PLATFORMS, display_name
 from aspdigest.records import Handles
 from aspdigest.render.reviewviews import segments

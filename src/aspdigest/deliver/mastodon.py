@@ -18,61 +18,40 @@ go out (`deliver.mastodon_ahead`: waiting for each card's processing in turn was
 thread's time). Uploads are recorded per post in the ledger and reused by a retry in any
 process (the server allows 30 uploads per 30 minutes). Server answers become `posting`'s
 errors: a refused token, a rejected post (or an image the server failed to process), a rate
-limit with its reset time, or no answer. Settings: `mastodon.instance` and
-`mastodon.visibility`; the token is read from ASPDIGEST_MASTODON_TOKEN when needed and never
-appears in a message.
+limit with its reset time, or no answer (`deliver.mastodon_answers` reads the failures and
+the instance's limits). Settings: `mastodon.instance` and `mastodon.visibility`; the token
+is read from ASPDIGEST_MASTODON_TOKEN when needed and never appears in a message.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import hashlib
 import time
 from collections.abc import Callable, Mapping
 from contextlib import suppress
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import requests
-from mastodon import (
-    Mastodon,
-    MastodonAPIError,
-    MastodonError,
-    MastodonNetworkError,
-    MastodonRatelimitError,
-)
+from mastodon import Mastodon, MastodonError
 
 from aspdigest.config import secret
 from aspdigest.deliver import Ledger, Post, Publication
 from aspdigest.deliver.mastodon_ahead import Uploader, UploadsAhead
+from aspdigest.deliver.mastodon_answers import TOKEN, Instance, NotFound, failure, limits
 from aspdigest.deliver.posting import (
-    ApiError,
     ApiPublisher,
-    AuthFailed,
     PostRef,
-    RateLimited,
     Rejected,
     Sleep,
     Unreachable,
 )
 from aspdigest.errors import UserError
-from aspdigest.platforms import PLATFORMS
 from aspdigest.store import SocialPost
 from aspdigest.text import mastodon_length
 
-TOKEN = "ASPDIGEST_MASTODON_TOKEN"
-# What a server allows unless /api/v2/instance says otherwise: the registry's figures. The
-# description limit is MediaAttachment::MAX_DESCRIPTION_LENGTH before 4.6; 4.6 reports its own
-# (10,000) as configuration.media_attachments.description_limit.
-_SPEC = PLATFORMS["mastodon"]
-MAX_CHARACTERS = _SPEC.limit
-URL_LENGTH = _SPEC.url_length or 23
-MAX_MEDIA = _SPEC.max_media
-DESCRIPTION_LIMIT = _SPEC.alt_limit
 PAGES = 3  # pages of 40 own statuses read when looking for a post in doubt
 T = TypeVar("T")
 
@@ -122,17 +101,6 @@ class MastodonPublisher(ApiPublisher["MastodonApi"]):
             timeout=settings.delivery.timeout,
             show=self.project.relative,
         )
-
-
-@dataclass(frozen=True)
-class Instance:
-    """What the server allows, from GET /api/v2/instance (or v1 on an older server)."""
-
-    domain: str
-    max_characters: int = MAX_CHARACTERS
-    url_length: int = URL_LENGTH
-    max_media: int = MAX_MEDIA
-    description_limit: int = DESCRIPTION_LIMIT
 
 
 class MastodonApi:
@@ -260,14 +228,14 @@ class MastodonApi:
         for status_id, url in sorted(candidates, key=lambda c: (len(c[0]), c[0])):
             try:
                 source = self._call(partial(self.client.status_source, status_id))
-            except _NotFound:  # deleted meanwhile
+            except NotFound:  # deleted meanwhile
                 continue
             if source.get("text") == post.text:
                 found.append(PostRef(status_id, None, url))
         return found
 
     def delete(self, ref: PostRef) -> None:
-        with suppress(_NotFound):  # already gone
+        with suppress(NotFound):  # already gone
             self._call(partial(self.client.status_delete, ref.id))
 
     def post(
@@ -358,7 +326,7 @@ class MastodonApi:
         is attached to a status or removed (unattached media is vacuumed after a while)."""
         try:
             media = self._call(partial(self.client.media, media_id))
-        except _NotFound:
+        except NotFound:
             return False
         self.processed(media, name)
         return True
@@ -368,24 +336,15 @@ class MastodonApi:
         if self._info is None:
             try:
                 data: Mapping[str, Any] = self._call(self.client.instance_v2)
-            except _NotFound:  # before Mastodon 4.0
+            except NotFound:  # before Mastodon 4.0
                 try:
                     data = self._call(self.client.instance_v1)
-                except _NotFound:
+                except NotFound:
                     raise Rejected(
                         f"{self.instance} does not answer as a Mastodon server "
                         "(GET /api/v1/instance: HTTP 404)"
                     ) from None
-            config = data.get("configuration") or {}
-            statuses = config.get("statuses") or {}
-            media = config.get("media_attachments") or {}
-            self._info = Instance(
-                str(data.get("domain") or urlsplit(self.instance).netloc),
-                int(statuses.get("max_characters") or data.get("max_toot_chars") or MAX_CHARACTERS),
-                int(statuses.get("characters_reserved_per_url") or URL_LENGTH),
-                int(statuses.get("max_media_attachments") or MAX_MEDIA),
-                int(media.get("description_limit") or DESCRIPTION_LIMIT),
-            )
+            self._info = limits(data, self.instance)
         return self._info
 
     def _upload(self, path: Path, alt: str) -> str:
@@ -417,7 +376,7 @@ class MastodonApi:
             pause = min(pause * 2, 2.0)
             try:
                 media = self._call(partial(self.client.media, media["id"]))
-            except _NotFound:
+            except NotFound:
                 raise
             except Rejected as exc:
                 raise Rejected(f"{name} could not be processed: {exc}") from None
@@ -427,94 +386,5 @@ class MastodonApi:
         self._last = None
         try:
             return request()
-        except MastodonRatelimitError:
-            raise self._rate_limited() from None
-        except MastodonNetworkError as exc:
-            raise Unreachable(
-                f"no answer from {self.instance} ({self._reason(exc)})",
-                slow=isinstance(exc.__context__, requests.Timeout),
-            ) from None
-        except MastodonAPIError as exc:
-            code = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else None
-            error = next((str(a) for a in exc.args[3:1:-1] if a), None)  # error, else reason
-            if code in (401, 403):
-                raise AuthFailed(
-                    f"the token in {TOKEN} was refused by {self.instance} "
-                    f"({error or f'HTTP {code}'})"
-                ) from None
-            if code == 404:
-                raise _NotFound(f"{self.instance} answered 404: {error or 'not found'}") from None
-            if code is not None and 400 <= code < 500:
-                raise Rejected(
-                    f"{self.instance} answered {code}: {error or 'no reason given'}"
-                ) from None
-            # a 5xx, or an answer that is not Mastodon's JSON: the post may be up
-            if code is None:
-                raise Unreachable(
-                    f"{self.instance} sent an answer that is not Mastodon's JSON"
-                ) from None
-            raise Unreachable(
-                f"{self.instance} answered {code} ({error or 'no reason given'})"
-            ) from None
-        except MastodonError as exc:  # a media file Mastodon.py cannot read or type
-            raise Rejected(str(exc)) from None
-
-    def _rate_limited(self) -> ApiError:
-        last = self._last
-        if last is None or last.status_code != 429:
-            # Mastodon.py could not read the rate-limit headers of an answer: maybe a success.
-            return Unreachable(f"{self.instance} sent rate-limit headers that could not be read")
-        reset = _moment(last.headers.get("X-RateLimit-Reset"))
-        sent = _http_date(last.headers.get("Date"))
-        if reset is None:
-            return RateLimited(
-                f"{self.instance} limits this account (HTTP 429, no reset time given)", 60.0
-            )
-        # Measured against the server's own clock, so a skewed local clock does not matter.
-        wait = (reset - (sent or dt.datetime.now(dt.UTC))).total_seconds()
-        return RateLimited(
-            f"{self.instance} limits this account until "
-            f"{reset.astimezone(dt.UTC):%H:%M:%S} UTC (HTTP 429)",
-            wait,
-        )
-
-    def _reason(self, exc: MastodonNetworkError) -> str:
-        cause = exc.__context__
-        if isinstance(cause, requests.Timeout):
-            return f"nothing within {self.timeout:g} s"
-        text = str(cause or exc)
-        for needle, reason in (
-            ("refused", "connection refused"),
-            ("RemoteDisconnected", "the connection closed without an answer"),
-            ("reset by peer", "the connection was reset"),
-            ("aborted", "the connection closed without an answer"),
-            ("resolve", "the host name is unknown"),
-            ("SSL", "TLS failed"),
-        ):
-            if needle in text:
-                return reason
-        return type(cause or exc).__name__
-
-
-class _NotFound(Rejected):
-    """A 404: a post replied to that is gone, or an endpoint an older server lacks."""
-
-
-def _moment(value: str | None) -> dt.datetime | None:
-    """X-RateLimit-Reset: Mastodon sends an ISO 8601 time ("2024-11-30T12:05:00.000000Z")."""
-    if not value:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
-def _http_date(value: str | None) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        return email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
+        except MastodonError as exc:
+            raise failure(exc, self.instance, self.timeout, self._last) from None
