@@ -32,7 +32,7 @@ from aspdigest.config import Project, load_project
 from aspdigest.content import load_content
 from aspdigest.days import plan_days
 from aspdigest.deliver import emailprocs
-from aspdigest.deliver.email import send_digest
+from aspdigest.deliver.email import SendReport, send_digest
 from aspdigest.render import RenderContext
 from aspdigest.render.email import digest
 from aspdigest.render.templates import make_environment
@@ -118,12 +118,23 @@ def _claimed(project: Project, store: Store, people: int) -> int:
     return d.id
 
 
+def _send_counting(
+    store: Store, delivery_id: int, project: Project, env: dict[str, str]
+) -> tuple[SendReport, list[int]]:
+    """send_digest, with every progress count it reported."""
+    seen: list[int] = []
+    report = send_digest(
+        store, delivery_id, project, environ=env, progress=lambda done, _t, _a: seen.append(done)
+    )
+    return report, seen
+
+
 CHILD = """
 import sys
 from pathlib import Path
 from aspdigest.config import load_project
 from aspdigest.deliver import emailprocs
-from aspdigest.deliver.email import send_digest
+from aspdigest.deliver.email import SendReport, send_digest
 from aspdigest.store import open_project_store
 
 project = load_project(Path(sys.argv[1]))
@@ -210,14 +221,7 @@ def test_parallel_connections_on_sqlite_send_each_recipient_once(
     with open_project_store(project) as store:
         delivery_id = _claimed(project, store, 300)
         store.suppress("reader00007@example.org", "unsubscribed")
-        seen: list[int] = []
-        report = send_digest(
-            store,
-            delivery_id,
-            project,
-            environ=env,
-            progress=lambda done, total, _a: seen.append(done),
-        )
+        report, seen = _send_counting(store, delivery_id, project, env)
     assert (report.status, report.connections) == ("sent", 3)
     assert report.counts["sent"] == 299 and report.counts["suppressed"] == 1
     assert seen == list(range(1, 301))
@@ -253,14 +257,7 @@ def test_a_long_list_over_several_connections_is_shared_with_a_helper_process(
         with open_project_store(project) as store:
             delivery_id = _claimed(project, store, people)
             store.suppress("reader01501@example.org", "unsubscribed")  # late in the list
-            seen: list[int] = []
-            report = send_digest(
-                store,
-                delivery_id,
-                project,
-                environ=env,
-                progress=lambda done, total, _a: seen.append(done),
-            )
+            report, seen = _send_counting(store, delivery_id, project, env)
             warm = [p.pid for p in emailprocs._IDLE]
             # The next digest (the next day's) finds the helper up and waiting.
             content = load_content(project, "asp23")

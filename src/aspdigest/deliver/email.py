@@ -196,7 +196,7 @@ def send_digest(
         url = store.engine.url.render_as_string(hide_password=False)
         spans = emailprocs.spans(store.pending_ids(delivery_id))
         helpers = emailprocs.start(send, project, environ, url, delivery_id, shares[1:], spans)
-        send.upto, send.more = -1, helpers.take_span
+        send.share(helpers.take_span)
     send.run(shares[0], smtp_target(environ))
     if helpers is not None:
         send.connections += helpers.join()
@@ -239,7 +239,7 @@ def run_share(
     if delivery is None:
         raise UserError(f"delivery {delivery_id}: no such delivery")
     send = _materials(store, delivery, project, environ, progress, halt)
-    send.upto, send.more = -1, more
+    send.share(more)
     send.run(connections, smtp_target(environ))
     if send.raised is not None:
         raise send.raised
@@ -268,8 +268,6 @@ def _materials(
         _sender(project),
         progress,
         halt,
-        done=0,
-        total=0,
     )
 
 

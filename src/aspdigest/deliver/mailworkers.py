@@ -84,23 +84,20 @@ class Workers:
         sender: str,
         progress: Progress | None,
         halt: Callable[[], bool] | None,
-        *,
-        done: int,
-        total: int,
     ) -> None:
         self.store, self.delivery, self.letter = store, delivery, letter
         self.project, self.settings = project, project.settings.email
         self.key, self.sender, self.progress, self.halt = key, sender, progress, halt
         self.dkim_signer = dkim_signer
         self.token_ids = store.token_ids()  # the subscriber ids the links are made from
-        self.done, self.total = done, total
+        self.done = self.total = 0  # recipients settled so far, of all (for `progress`)
         self.pacer = Pacer(self.settings.rate_per_second)
         self.deferred: dict[int, float] = {}  # recipient id → monotonic time of its 4xx retry
         self.reserved: set[int] = set()  # read from the store and not yet settled or released
         self.batch: collections.deque[Recipient] = collections.deque()
         self.after = 0  # the highest recipient id read so far
-        # Shared with helper processes: the last id of the span being read (-1: none yet),
-        # and where the next span comes from (None when there is no other).
+        # The last id of the span being read (None: the whole list), and where the next
+        # span comes from (see `share`).
         self.upto: int | None = None
         self.more: Callable[[], tuple[int, int] | None] | None = None
         self.lock = threading.Lock()
@@ -123,6 +120,11 @@ class Workers:
             worker.start()
         for worker in workers:
             worker.join()
+
+    def share(self, more: Callable[[], tuple[int, int] | None]) -> None:
+        """Send only the spans of recipient ids `more()` hands out (None: no more), when the
+        list is shared with helper processes (see `deliver.emailprocs`)."""
+        self.upto, self.more = -1, more
 
     def count_many(self, n: int) -> None:
         """Recipients settled by a helper process (see `deliver.emailprocs`)."""

@@ -369,8 +369,7 @@ class SmtpSession:
             # DATA taken although MAIL or RCPT was refused (a server that should not): only
             # a dropped connection ends it without a message.
             self._drop()
-            reply = _classify(code, text)
-            return reply if reply.status != "retry" else Reply("retry", code, reply.text)
+            return _classify(code, text)
         return self._refused(conn, code, text)
 
     def _refused(self, conn: smtplib.SMTP, code: int, text: bytes) -> Reply:

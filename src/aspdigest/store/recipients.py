@@ -110,16 +110,23 @@ _SUPPRESS = (
 )
 
 
+def _settle(c: Connection, now: dt.datetime, outcome: Outcome) -> bool:
+    """Write one outcome; False when the recipient was not in a status it may leave so."""
+    rid, status, error, attempted = outcome
+    if status == "sent":
+        result = c.execute(_SENT, {"rid": rid, "now": now})
+    else:
+        result = c.execute(
+            _SETTLE[status], {"rid": rid, "error": error, "now": now, "count": int(attempted)}
+        )
+    return bool(result.rowcount == 1)
+
+
 def _settle_and_claim(
     c: Connection, now: dt.datetime, outcomes: Sequence[Outcome], claim: int | None
 ) -> Recipient | None:
-    for rid, status, error, attempted in outcomes:
-        if status == "sent":
-            c.execute(_SENT, {"rid": rid, "now": now})
-        else:
-            c.execute(
-                _SETTLE[status], {"rid": rid, "error": error, "now": now, "count": int(attempted)}
-            )
+    for outcome in outcomes:
+        _settle(c, now, outcome)
     if claim is None:
         return None
     row = c.execute(_CLAIM, {"rid": claim, "now": now}).first()
@@ -198,32 +205,11 @@ class RecipientsMixin(StoreBase):
         return {s: counts.get(s, 0) for s in RECIPIENT_STATUSES}
 
     def peek_recipient(self, delivery_id: int, skip: Collection[int] = ()) -> Recipient | None:
-        """A `pending` recipient (leaving out `skip`) to prepare a message for, without taking
-        it: `claim_recipient(recipient_id=…)` takes it at the last moment. One whose address
-        is on the suppression list is settled here and comes back `suppressed`, not to be
-        sent. No ORDER BY, for the reason given in claim_recipient."""
-        held = sa.exists().where(suppressions.c.address == recipients.c.address)
-        query = sa.select(recipients, held.label("held")).where(
-            (recipients.c.delivery_id == delivery_id) & (recipients.c.status == "pending")
-        )
-        if skip:
-            query = query.where(recipients.c.id.not_in(list(skip)))
-        with self._tx() as c:
-            row = c.execute(query.limit(1)).first()
-            if row is None:
-                return None
-            found = Recipient(**{col.name: row._mapping[col.name] for col in recipients.columns})
-            if not row.held:
-                return found
-            now = self.clock()
-            done = c.execute(
-                recipients.update()
-                .where((recipients.c.id == found.id) & (recipients.c.status == "pending"))
-                .values(status="suppressed", last_error="on the suppression list", updated_at=now)
-            ).rowcount
-        if not done:  # taken meanwhile by someone else: not ours to settle
-            return self.peek_recipient(delivery_id, {*skip, found.id})
-        return replace(found, status="suppressed", last_error="on the suppression list")
+        """The first `pending` recipient (leaving out `skip`) as `reserve_recipients` reads
+        it, without taking it: `claim_recipient(recipient_id=…)` takes it. A suppressed
+        address is settled on the way and comes back `suppressed`, not to be sent."""
+        found = self.reserve_recipients(delivery_id, limit=1, skip=skip)
+        return found[0] if found else None
 
     def claim_recipient(
         self, delivery_id: int, skip: Collection[int] = (), *, recipient_id: int | None = None
@@ -351,16 +337,18 @@ class RecipientsMixin(StoreBase):
             )
         return result.rowcount == 1
 
+    def _settle_one(self, outcome: Outcome) -> bool:
+        with self._tx() as c:
+            return _settle(c, self.clock(), outcome)
+
     def mark_recipient_sent(self, recipient_id: int) -> bool:
-        return self._recipient_to(
-            recipient_id, "sent", ("sending",), sent_at=self.clock(), last_error=None
-        )
+        return self._settle_one(Outcome(recipient_id, "sent"))
 
     def mark_recipient_failed(self, recipient_id: int, error: str) -> bool:
-        return self._recipient_to(recipient_id, "failed", ("sending", "pending"), last_error=error)
+        return self._settle_one(Outcome(recipient_id, "failed", error, attempted=False))
 
     def mark_recipient_unknown(self, recipient_id: int, error: str) -> bool:
-        return self._recipient_to(recipient_id, "unknown", ("sending",), last_error=error)
+        return self._settle_one(Outcome(recipient_id, "unknown", error))
 
     def release_recipient(self, recipient_id: int, error: str) -> bool:
         """Back to `pending`: the server certainly did not take the message (it failed
