@@ -25,6 +25,7 @@ from aspdigest.store import (
     open_store,
     resolve_url,
 )
+from aspdigest.store.recipients import Outcome
 from support.delivery_helpers import postgres_schema
 from support.store_helpers import (
     is_suppressed,
@@ -269,6 +270,79 @@ def test_peek_then_claim_by_id_takes_a_recipient_only_at_the_last_moment(store: 
     late = store.claim_recipient(d.id, recipient_id=other.id)
     assert late is not None and late.status == "suppressed"
     assert store.peek_recipient(d.id) is None
+
+
+def test_a_workers_claim_returns_the_row_as_stored_on_every_path(store: Store) -> None:
+    d = store.ensure_delivery("asp23", DAY, "email")
+    store.add_recipients(d.id, [(f"r{i}@example.org", None) for i in range(4)])
+    first, second, third, fourth = store.reserve_recipients(d.id)
+    claims = store.claims()
+    try:
+        # As read: claimed in place, and what comes back is what the store now holds.
+        taken = claims.settle_and_claim([], first)
+        assert taken == store.recipients(d.id, "sending")[0]
+        assert (taken.status, taken.attempts, taken.updated_at) == ("sending", 1, T0)
+        # The previous one's outcome goes in with the next claim.
+        store.clock.now = T0 + dt.timedelta(seconds=1)  # type: ignore[attr-defined]
+        assert claims.settle_and_claim([Outcome(first.id, "sent")], first) is None  # not pending
+        assert store.recipients(d.id, "sent")[0].id == first.id
+        # Changed since it was read (a refusal counted an attempt): the store's row wins.
+        claims.settle_and_claim([Outcome(second.id, "pending", "451 busy")])
+        again = claims.settle_and_claim([], second)
+        assert again is not None and (again.attempts, again.last_error) == (2, "451 busy")
+        assert again == store.recipients(d.id, "sending")[0]
+        # Put on the suppression list after it was read: taken, never to be sent.
+        store.suppress("r2@example.org", "unsubscribed")
+        held = claims.settle_and_claim([], third)
+        assert held is not None and (held.status, held.last_error, held.attempts) == (
+            "suppressed",
+            "on the suppression list",
+            0,
+        )
+        # Taken by another sender first.
+        assert store.claim_recipient(d.id, recipient_id=fourth.id) is not None
+        assert claims.settle_and_claim([], fourth) is None
+    finally:
+        claims.close()
+    assert store.recipient_counts(d.id) == {
+        "pending": 0,
+        "sending": 2,
+        "sent": 1,
+        "failed": 0,
+        "unknown": 0,
+        "suppressed": 1,
+    }
+
+
+def test_parallel_workers_claims_never_share_one(store: Store) -> None:
+    d = store.ensure_delivery("asp23", DAY, "email")
+    store.add_recipients(d.id, [(f"r{i:03d}@example.org", None) for i in range(120)])
+    everyone = store.reserve_recipients(d.id, limit=200)
+    taken: list[int] = []
+    start = threading.Barrier(4)
+
+    def worker() -> None:
+        claims = store.claims()
+        previous: list[Outcome] = []
+        start.wait()
+        try:
+            for recipient in everyone:  # every worker tries every one
+                claimed = claims.settle_and_claim(previous, recipient)
+                previous = []
+                if claimed is not None:
+                    taken.append(claimed.id)
+                    previous = [Outcome(claimed.id, "sent")]
+            claims.settle_and_claim(previous)
+        finally:
+            claims.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(taken) == sorted(r.id for r in everyone)
+    assert store.recipient_counts(d.id)["sent"] == 120
 
 
 def test_parallel_recipient_claims_never_share_one(store: Store) -> None:

@@ -19,7 +19,7 @@ delivery the caller has claimed to every subscriber not suppressed, returning a 
 - the claim is made at the last moment: after the rate limit's wait, MAIL, RCPT, DATA and
   the message itself, right before the final dot (a kill any earlier leaves the recipient
   `pending`, not in doubt); the recipient becomes `sent` after the server's 250, written
-  with the next recipient's claim (one commit a message) or before any wait;
+  with the next recipient's claim (`store.recipients.Claims`) or before any wait;
 - a run that finds a recipient still `sending` (the previous run died between the claim
   and recording the reply) marks it `unknown` and does not resend it: the server may
   have taken that message, and a second copy is worse than a person checking its log;

@@ -282,7 +282,7 @@ class Workers:
             self._after(recipient, recipient.attempts + 1, refused, writes)
             return
         # The claim, durable before the one write after which nobody can know.
-        claimed = writes.claim(recipient.id)
+        claimed = writes.claim(recipient)
         if claimed is None or claimed.status == "suppressed":
             session.abandon()  # taken by another runner, or unsubscribed meanwhile
             self._release(recipient)
@@ -339,9 +339,9 @@ class Workers:
 
 class _Writes:
     """One worker's own connection to the store, and the outcome it has not written yet:
-    at most the `sent` of its last message, which goes in with the next claim (one commit
-    a message instead of two) or before any wait. Killed in between, that recipient is
-    still `sending` and the next run marks it `unknown`: at most one per connection."""
+    at most the `sent` of its last message, which goes in with the next claim (one call,
+    see `Claims`) or before any wait. Killed in between, that recipient is still
+    `sending` and the next run marks it `unknown`: at most one per connection."""
 
     def __init__(self, claims: Claims) -> None:
         self.claims = claims
@@ -352,7 +352,7 @@ class _Writes:
             self.claims.settle_and_claim(self.unsaved)
             self.unsaved.clear()
 
-    def claim(self, recipient_id: int) -> Recipient | None:
-        claimed = self.claims.settle_and_claim(self.unsaved, recipient_id)
+    def claim(self, recipient: Recipient) -> Recipient | None:
+        claimed = self.claims.settle_and_claim(self.unsaved, recipient)
         self.unsaved.clear()
         return claimed

@@ -3,7 +3,7 @@
 Deliver stage: `deliver.email` adds a delivery's recipients, reads them in batches
 (`reserve_recipients`: a suppressed address is settled there, never sent), claims each one
 right before the final dot of its message and records what the server said
-(`settle_and_claim`: one transaction for the previous message's outcome and the next claim);
+(`Claims.settle_and_claim`: the previous message's outcome and the next claim together);
 `queue.actions.resolve` settles those in doubt. Rows come back as frozen `Recipient`s.
 Status: pending → sending → sent | failed | unknown; or suppressed. The one-at-a-time
 methods (`claim_recipient`, `mark_recipient_*`) stay for tools and tests.
@@ -91,6 +91,23 @@ _CLAIM = (
     )
     .returning(*recipients.columns)
 )
+# The claim when the row is as the sender read it and not held: a plain UPDATE, whose
+# single step in SQLite takes the lock, writes and commits (see `Claims`).
+_QUICK_CLAIM = (
+    recipients.update()
+    .where(
+        (recipients.c.id == sa.bindparam("rid"))
+        & (recipients.c.status == "pending")
+        & (recipients.c.attempts == sa.bindparam("attempts"))
+        & recipients.c.last_error.is_not_distinct_from(sa.bindparam("error"))
+        & ~_HELD
+    )
+    .values(
+        status=sa.literal_column("'sending'"),
+        attempts=recipients.c.attempts + 1,
+        updated_at=sa.bindparam("now"),
+    )
+)
 _RESERVE = (
     sa.select(recipients, _HELD.label("held"))
     .where(
@@ -123,28 +140,57 @@ def _settle(c: Connection, now: dt.datetime, outcome: Outcome) -> bool:
 
 
 def _settle_and_claim(
-    c: Connection, now: dt.datetime, outcomes: Sequence[Outcome], claim: int | None
+    c: Connection, now: dt.datetime, outcomes: Sequence[Outcome], claim: Recipient | None
 ) -> Recipient | None:
     for outcome in outcomes:
         _settle(c, now, outcome)
     if claim is None:
         return None
-    row = c.execute(_CLAIM, {"rid": claim, "now": now}).first()
+    if c.execute(
+        _QUICK_CLAIM,
+        {"rid": claim.id, "attempts": claim.attempts, "error": claim.last_error, "now": now},
+    ).rowcount:
+        # The row was as read (pending, same attempts and error) and is not held: it now
+        # reads exactly as this, so no RETURNING (see `Claims`).
+        return replace(
+            claim, status="sending", attempts=claim.attempts + 1, updated_at=now.astimezone(dt.UTC)
+        )
+    row = c.execute(_CLAIM, {"rid": claim.id, "now": now}).first()
     return _recipient(row) if row is not None else None
 
 
 class Claims:
-    """One sending worker's own connection to the store, held for the whole send: the
-    claim before each final dot is its one commit a message, without a pool checkout."""
+    """One sending worker's own connection to the store, held for the whole send, for
+    `settle_and_claim`: the previous message's outcome and the claim of the next one,
+    right before its final dot.
+
+    On PostgreSQL that is one transaction (one commit a message; rows are locked one by
+    one). SQLite locks the whole database for a writing transaction, and a Python client
+    holds that lock from its first statement to its commit, across every wait for the GIL
+    in between: with several sending threads and helper processes, the others then sleep
+    in SQLite's busy handler (a millisecond and more) behind a thread that is waiting to
+    be scheduled. So on SQLite each statement commits on its own (autocommit): the
+    outcome, then the claim, each taking and releasing the lock inside one call into
+    SQLite. A kill between the two leaves the previous recipient `sent` and the next one
+    `pending`, as a kill before the claim always did."""
 
     def __init__(self, engine: sa.Engine, clock: Callable[[], dt.datetime]) -> None:
         self.connection = engine.connect()
         self.clock = clock
+        self.each = engine.dialect.name == "sqlite"  # each statement its own transaction
+        if self.each:
+            self.connection = self.connection.execution_options(isolation_level="AUTOCOMMIT")
 
     def settle_and_claim(
-        self, outcomes: Sequence[Outcome], claim: int | None = None
+        self, outcomes: Sequence[Outcome], claim: Recipient | None = None
     ) -> Recipient | None:
-        """As `RecipientsMixin.settle_and_claim`, on this worker's connection."""
+        """Write `outcomes`, then claim `claim` as read by `reserve_recipients` (`pending`
+        → `sending`, one more attempt). Returns the claimed recipient as the store now has
+        it, `suppressed` if its address was put on the suppression list meanwhile (then
+        not to be sent), or None when it is no longer pending (another sender took it) or
+        nothing was to be claimed."""
+        if self.each:
+            return _settle_and_claim(self.connection, self.clock(), outcomes, claim)
         with self.connection.begin():
             return _settle_and_claim(self.connection, self.clock(), outcomes, claim)
 
@@ -307,18 +353,6 @@ class RecipientsMixin(StoreBase):
                     .order_by(recipients.c.id)
                 ).scalars()
             )
-
-    def settle_and_claim(
-        self, outcomes: Sequence[Outcome], claim: int | None = None
-    ) -> Recipient | None:
-        """Write `outcomes` and claim the recipient `claim` (`pending` → `sending`, one more
-        attempt), in one transaction: the sender calls it right before the final dot of
-        the next message, so the outcome of the one before costs no commit of its own.
-        Returns the claimed recipient, `suppressed` if its address was put on the
-        suppression list meanwhile (then not to be sent), or None when it is no longer
-        pending (another sender took it) or nothing was to be claimed."""
-        with self._tx() as c:
-            return _settle_and_claim(c, self.clock(), outcomes, claim)
 
     def claims(self) -> Claims:
         """A held connection for one sending worker's `settle_and_claim` calls (close it)."""
