@@ -26,7 +26,7 @@ from aspdigest.config import Project
 from aspdigest.content import load_content
 from aspdigest.days import plan_days
 from aspdigest.errors import RenderError
-from aspdigest.render import RenderContext, carddraw, cardemoji, fonts
+from aspdigest.render import RenderContext, carddraw, cardemoji, cardpng, fonts
 from aspdigest.render.cards import plan
 from aspdigest.render.templates import make_environment
 
@@ -53,13 +53,13 @@ def test_png_holds_the_drawn_pixels_and_nothing_else() -> None:
         font=fonts.load(str(fonts.FONTS_DIR / fonts.REGULAR), 40),
         fill="#e63946",
     )
-    png = carddraw.encode_png(image)
+    png = cardpng.encode_png(image)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     back = _decoded(png)
     assert back.mode == "RGB" and back.size == image.size
     assert back.tobytes() == image.tobytes()
     assert back.info == {}  # no time, text or other metadata chunk
-    assert carddraw.encode_png(image.copy()) == png  # equal images, equal bytes
+    assert cardpng.encode_png(image.copy()) == png  # equal images, equal bytes
 
 
 def _random_walk(size: int, seed: int) -> Image.Image:
@@ -77,16 +77,16 @@ def _random_walk(size: int, seed: int) -> Image.Image:
 
 def test_a_photo_like_card_over_the_limit_gets_pillows_filters_and_best_level() -> None:
     photo = _random_walk(700, seed=18)
-    assert len(carddraw._png_unfiltered(photo)) > carddraw.MAX_PNG_BYTES
-    png = carddraw.encode_png(photo)
-    assert len(png) <= carddraw.MAX_PNG_BYTES
+    assert len(cardpng._png_unfiltered(photo)) > cardpng.MAX_PNG_BYTES
+    png = cardpng.encode_png(photo)
+    assert len(png) <= cardpng.MAX_PNG_BYTES
     assert _decoded(png).tobytes() == photo.tobytes()
 
 
 def test_a_card_no_encoder_brings_under_the_limit_is_an_error() -> None:
     noise = Image.frombytes("RGB", (700, 700), random.Random(18).randbytes(700 * 700 * 3))
     with pytest.raises(RenderError, match=re.escape("a 700×700 card is ")):
-        carddraw.encode_png(noise)
+        cardpng.encode_png(noise)
 
 
 def test_asp23_cards_decode_to_what_pillow_encodes(sample_project: Project) -> None:

@@ -14,9 +14,7 @@ import atexit
 import io
 import multiprocessing
 import os
-import struct
 import threading
-import zlib
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -26,7 +24,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from aspdigest.errors import RenderError, UserError
+from aspdigest.errors import UserError
 from aspdigest.render import cardemoji
 from aspdigest.render.cardlayout import (
     Block,
@@ -37,6 +35,7 @@ from aspdigest.render.cardlayout import (
     measure,
     mirror,
 )
+from aspdigest.render.cardpng import encode_png
 from aspdigest.render.cardspec import (
     CardSize,
     Phone,
@@ -55,10 +54,6 @@ from aspdigest.text.excerpt import Excerpt, excerpt
 # busy 2-core machine 12 cards took 0.27 s CPU serially against 0.36 s across workers.
 # The pool, once started, serves every later day of the build (see card_pool).
 PARALLEL_ABOVE = 12
-# zlib level 1: flat colours compress well even at the fastest level, and level 6 or 9
-# takes several times longer for a few per cent.
-PNG_COMPRESS_LEVEL = 1
-MAX_PNG_BYTES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -355,56 +350,3 @@ def _logo_image(path: Path, height: int) -> Image.Image:
             return source.convert("RGBA")
     with Image.open(path) as source:
         return source.convert("RGBA")
-
-
-def encode_png(image: Image.Image) -> bytes:
-    """PNG bytes with no metadata chunks (no time, no text), so equal images give equal bytes."""
-    data = _png_unfiltered(image) if image.mode == "RGB" else b""
-    if not data or len(data) > MAX_PNG_BYTES:
-        # Photos in a logo can defeat unfiltered rows at the fastest level; Pillow's encoder
-        # (a filter chosen per row, the best zlib level) spends the time only then.
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG", compress_level=9)
-        data = buffer.getvalue()
-    if len(data) > MAX_PNG_BYTES:
-        raise RenderError(
-            f"cards: a {image.width}×{image.height} card is {len(data)} bytes, "
-            f"over the {MAX_PNG_BYTES}-byte limit; use a simpler logo image"
-        )
-    return data
-
-
-def _png_unfiltered(image: Image.Image) -> bytes:
-    """An 8-bit RGB PNG, every row with filter type 0 (none), deflated at PNG_COMPRESS_LEVEL.
-
-    Pillow's encoder picks one of five filters for every row by trying them all, which took
-    more than half of the encoding time of a card; flat colours and anti-aliased text
-    compress as well unfiltered (ASP23's cards came out a few per cent smaller), and zlib at
-    level 1 then takes about 5 ms for a 1080×1350 card against Pillow's 13. zlib's output
-    depends only on its input and settings, so the bytes are the same on every run.
-    """
-    width, height = image.size
-    raw = memoryview(image.tobytes())
-    stride = width * 3
-    deflate = zlib.compressobj(PNG_COMPRESS_LEVEL)
-    # Fed row by row (a filter-type byte, then the row) rather than joined into one more
-    # copy of the 4 MB image.
-    parts = []
-    for start in range(0, len(raw), stride):
-        parts.append(deflate.compress(b"\0"))
-        parts.append(deflate.compress(raw[start : start + stride]))
-    parts.append(deflate.flush())
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, not interlaced
-    return b"".join(
-        (
-            b"\x89PNG\r\n\x1a\n",
-            _png_chunk(b"IHDR", header),
-            _png_chunk(b"IDAT", b"".join(parts)),
-            _png_chunk(b"IEND", b""),
-        )
-    )
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    crc = zlib.crc32(data, zlib.crc32(kind))
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
