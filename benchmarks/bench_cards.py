@@ -12,9 +12,11 @@ Reports
 - the process pool: all 24 ASP23 cards as one batch drawn serially and through the pool
   `render.cards` uses for days with more than PARALLEL_ABOVE cards: once with the pool's
   start-up (workers forked from this process, which runs no other thread, or else a fork
-  server; fonts) and then warm, as later days of a build find it.
+  server; fonts) and then warm, as later days of a build find it (`carddraw.draw_all`,
+  median of 7 runs: on a noisy 2-core machine a median of 3 swung from 1.3x to 1.7x).
   Issue 18's goal: the warm pool at least 1.6 times as fast as serial on 2 cores. CPU time
-  of the pool run counts the workers only once they exit, so it is shown for serial only.
+  of the pool run counts the workers only once they exit, so it is shown for serial only;
+  a separate run a card at a time gives each worker's CPU seconds.
 """
 
 from __future__ import annotations
@@ -44,11 +46,11 @@ def _clear_caches() -> None:
     cardlayout.measure.cache_clear()
 
 
-def timed_draw(job: carddraw.CardJob) -> tuple[int, float, carddraw.CardResult]:
-    """draw_card in a worker, with the worker's pid and the CPU seconds the card took."""
+def timed_draw(job: carddraw.CardJob) -> tuple[int, float]:
+    """draw_card in a worker: the worker's pid and the CPU seconds the card took."""
     started = time.process_time()
-    result = carddraw.draw_card(job)
-    return os.getpid(), time.process_time() - started, result
+    carddraw.draw_card(job)
+    return os.getpid(), time.process_time() - started
 
 
 def main() -> int:
@@ -96,17 +98,17 @@ def main() -> int:
     pooled = carddraw.draw_all(jobs) if len(jobs) > carddraw.PARALLEL_ABOVE else []
     pool_cold_s = time.perf_counter() - t0
     serial: list[carddraw.CardResult] = []
-    for _ in range(1 if QUICK else 3):
+    for _ in range(1 if QUICK else 7):  # a noisy machine: the median of more runs
         c0, t0 = cpu_seconds(), time.perf_counter()
         serial = [carddraw.draw_card(job) for job in jobs]
         serial_runs.append(time.perf_counter() - t0)
         serial_cpu.append(cpu_seconds() - c0)
         t0 = time.perf_counter()
-        timed = list(carddraw.card_pool().map(timed_draw, jobs, chunksize=1))
+        pooled = carddraw.draw_all(jobs)  # as a build draws a day of that many cards
         pool_runs.append(time.perf_counter() - t0)
-        pooled = [result for _, _, result in timed]
+        # Once more, a card at a time, for each worker's CPU seconds.
         per_worker: dict[int, float] = {}
-        for pid, seconds, _ in timed:
+        for pid, seconds in carddraw.card_pool().map(timed_draw, jobs, chunksize=1):
             per_worker[pid] = per_worker.get(pid, 0.0) + seconds
         # The busiest worker's CPU: what the pool's wall time would be with a core each.
         pool_cpu_critical.append(max(per_worker.values()))
@@ -163,7 +165,9 @@ def main() -> int:
     )
     critical = statistics.median(pool_cpu_critical)
     cpu_speedup = statistics.median(serial_cpu) / critical
-    speedup = serial_s / pool_s
+    # Each pool run against the serial run just before it, then the median: a neighbour's
+    # burst that slows one pair slows both of its runs alike.
+    speedup = statistics.median(s / p for s, p in zip(serial_runs, pool_runs, strict=True))
     row(
         f"{count} cards: warm pool speed-up over serial",
         speedup,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from aspdigest.build import build
 from aspdigest.config import Project
 from aspdigest.days import Day
 from aspdigest.errors import ContentError, UserError
-from aspdigest.render import RenderContext, Rendered
+from aspdigest.render import RenderContext, Rendered, Started
 
 NOW = dt.datetime(2024, 11, 30, 12, 0, tzinfo=dt.UTC)
 
@@ -60,6 +62,36 @@ def test_same_inputs_give_byte_identical_outputs(sample_project: Project, tmp_pa
         k for k, v in _tree(sample_project.output_dir / "asp23").items() if first.get(k) != v
     }
     assert changed == {"manifest.json"}  # only the build time differs
+
+
+_BUILD_ALONE = """
+import datetime as dt, sys
+from pathlib import Path
+from aspdigest.build import build
+from aspdigest.config import load_project
+from aspdigest.render import carddraw
+project = load_project(Path(sys.argv[1]), environ={})
+build(project, "asp23", now=dt.datetime(2024, 11, 30, 12, 0, tzinfo=dt.UTC), force=True)
+print(carddraw._POOL is not None)
+"""
+
+
+def test_cards_drawn_ahead_in_worker_processes_give_the_same_build(
+    sample_project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("aspdigest.render.carddraw.AHEAD_ABOVE", 10_000)
+    build(sample_project, "asp23", now=NOW)  # here, each day's cards drawn as it is collected
+    first = _tree(sample_project.output_dir / "asp23")
+    # Alone in a fresh process (no other thread), the build forks the card workers first
+    # and draws every day's cards in them while it renders the rest.
+    child = subprocess.run(
+        [sys.executable, "-c", _BUILD_ALONE, str(sample_project.root)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert child.stdout.strip() == "True"
+    assert _tree(sample_project.output_dir / "asp23") == first
 
 
 def test_unchanged_days_are_reused_and_an_edit_rebuilds_only_its_day(
@@ -126,7 +158,9 @@ def test_a_failed_build_leaves_the_previous_output_untouched(
             raise RuntimeError("renderer crashed on the third day")
         return summary.render(day, ctx)
 
-    monkeypatch.setattr("aspdigest.build.day_renderers", lambda: [explode])
+    monkeypatch.setattr(
+        "aspdigest.build.start_day_renderers", lambda days, ctx: [Started(explode, late=False)]
+    )
     with pytest.raises(RuntimeError):
         build(sample_project, "asp23", now=NOW, force=True)
     assert _tree(sample_project.output_dir / "asp23") == before

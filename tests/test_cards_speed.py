@@ -151,11 +151,15 @@ from aspdigest.render.templates import make_environment
 project = load_project(Path(sys.argv[1]), environ={})
 content = load_content(project, "asp23")
 ctx = RenderContext(project=project, content=content, env=make_environment(project))
-jobs = [job for day in plan_days(content) for job in plan(day, ctx).jobs]
+days = [plan(day, ctx).jobs for day in plan_days(content)]
+jobs = [job for day in days for job in day]
 method = carddraw.start_method()
+waiting = carddraw.start_drawing(days)  # every day's cards at once, as a build starts them
+started = carddraw._POOL is not None
+ahead = [hashlib.sha256(r.png).hexdigest() for wait in waiting for r in wait()]
 pngs = [hashlib.sha256(r.png).hexdigest() for r in carddraw.draw_all(jobs)]
 carddraw.shutdown_card_pool()
-print(json.dumps([method, pngs]))
+print(json.dumps([method, started, ahead, pngs]))
 """
 
 
@@ -171,9 +175,9 @@ def test_pool_by_fork_and_by_fork_server_draw_the_serial_bytes(sample_project: P
         text=True,
         check=True,
     )
-    method, pngs = json.loads(child.stdout)
-    assert method == "fork"
-    assert pngs == [hashlib.sha256(png).hexdigest() for png in serial]
+    method, started, ahead, pngs = json.loads(child.stdout)
+    assert (method, started) == ("fork", True)
+    assert pngs == ahead == [hashlib.sha256(png).hexdigest() for png in serial]
     # By the fork server: whenever another thread runs.
     carddraw.shutdown_card_pool()
     stop = threading.Event()
@@ -181,6 +185,10 @@ def test_pool_by_fork_and_by_fork_server_draw_the_serial_bytes(sample_project: P
     other.start()
     try:
         assert carddraw.start_method() == "forkserver"  # a thread: never fork
+        # Not worth a fork server's start for drawing ahead: drawn when collected.
+        waiting = carddraw.start_drawing([jobs[:6], jobs[6:]])
+        assert carddraw._POOL is None
+        assert [r.png for wait in waiting for r in wait()] == serial
         assert [r.png for r in carddraw.draw_all(jobs)] == serial
     finally:
         stop.set()

@@ -2,7 +2,8 @@
 
 The orchestrating stage. `build(project, event_id)` validates everything before writing
 anything, renders each day (reusing a day from the previous build when none of its inputs
-changed), runs the event-wide renderers over all days (reusing their files too when no day's
+changed; the cards of every day to render are started first, in worker processes, and
+collected last), runs the event-wide renderers over all days (reusing their files too when no day's
 inputs changed: they depend on nothing else, not even the state store), and hands the lot to
 `artifacts.write_output`. Progress is reported through a callback so the CLI can draw a
 bar and tests can stay quiet. Returns a frozen `BuildResult`, which lists the artifacts a
@@ -40,8 +41,8 @@ from aspdigest.render import (
     DayOutput,
     RenderContext,
     Rendered,
-    day_renderers,
     event_renderers,
+    start_day_renderers,
 )
 from aspdigest.render.templates import make_environment
 
@@ -120,25 +121,44 @@ def build(
         )
     ).hexdigest()
     event_dir = project.output_dir / event.id
-    renderers = None  # imported on first use: a rebuild with nothing changed needs none
     total = len(days) + len(EVENT_RENDERERS)
+    done = 0
+    keys = {day.key: _inputs_key(day, shared) for day in days}
+    previous_days = {}
+    for day in days:
+        previous = None if force else read_day(event_dir, day.key)
+        if previous is not None and previous.inputs == keys[day.key]:
+            previous_days[day.key] = previous
+            done += 1
+            if progress:
+                progress(done, total, day.key)
+    fresh = [day for day in days if day.key not in previous_days]
+    # Imported and started only when a day needs rendering: a rebuild with nothing changed
+    # needs none. Renderers that started their work on every day ahead (cards, in other
+    # processes) are collected last, so that work runs while the others render.
+    renderers = start_day_renderers(fresh, ctx) if fresh else []
+    parts: dict[tuple[str, int], Rendered] = {}
+    for late in (False, True):
+        for day in fresh:
+            for n, renderer in enumerate(renderers):
+                if renderer.late == late:
+                    parts[day.key, n] = renderer.render(day, ctx)
+            if late:
+                done += 1
+                if progress:
+                    progress(done, total, day.key)
     outputs: list[tuple[DayOutput, str]] = []
     reused: list[str] = []
-    for i, day in enumerate(days, start=1):
-        key = _inputs_key(day, shared)
-        previous = None if force else read_day(event_dir, day.key)
-        if previous is not None and previous.inputs == key:
-            outputs.append((DayOutput(day, previous.rendered), key))
+    for day in days:
+        key = keys[day.key]
+        if day.key in previous_days:
+            outputs.append((DayOutput(day, previous_days[day.key].rendered), key))
             reused.append(day.key)
         else:
             rendered = Rendered()
-            if renderers is None:
-                renderers = day_renderers()
-            for renderer in renderers:
-                rendered = rendered + renderer(day, ctx)
+            for n in range(len(renderers)):
+                rendered = rendered + parts[day.key, n]
             outputs.append((DayOutput(day, rendered), key))
-        if progress:
-            progress(i, total, day.key)
     event_rendered = Rendered()
     built = tuple(out for out, _ in outputs)
     every = list(outputs)

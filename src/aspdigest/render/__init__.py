@@ -3,7 +3,9 @@
 Third stage. Each renderer is a function `render(day, ctx) -> Rendered`; event-wide
 renderers (feeds, the review site) are `render_event(days, ctx) -> Rendered` and see every
 day's artifacts. They register in one place, `DAY_RENDERERS` / `EVENT_RENDERERS` below, as
-"module:function" strings so that `aspdigest --help` never imports Pillow or MJML.
+"module:function" strings so that `aspdigest --help` never imports Pillow or MJML. A
+renderer may also name, in `DAY_RENDERERS_AHEAD`, a function that starts its work for all
+of a build's days at once (cards, in worker processes) while the others render.
 Renderers return bytes in memory; only `artifacts.py` writes to disk.
 """
 
@@ -27,6 +29,11 @@ DAY_RENDERERS: tuple[str, ...] = (
     "aspdigest.render.cards:render",
     "aspdigest.render.social:render",
 )
+# Renderers whose work a build starts for all its days at once, before walking them:
+# "module:function" taking (days, ctx) and returning the day renderer that collects it.
+DAY_RENDERERS_AHEAD: Mapping[str, str] = {
+    "aspdigest.render.cards:render": "aspdigest.render.cards:ahead",
+}
 EVENT_RENDERERS: tuple[str, ...] = (
     "aspdigest.render.feed:render_event",
     "aspdigest.render.review:render_event",
@@ -79,6 +86,28 @@ def _load(spec: str) -> Any:
 
 def day_renderers() -> list[DayRenderer]:
     return [_load(spec) for spec in DAY_RENDERERS]
+
+
+@dataclass(frozen=True)
+class Started:
+    """A day renderer as a build of several days runs it (see `start_day_renderers`)."""
+
+    render: DayRenderer
+    late: bool  # its work is under way elsewhere: called after every other renderer's
+
+
+def start_day_renderers(days: Sequence[Day], ctx: RenderContext) -> list[Started]:
+    """The day renderers, in DAY_RENDERERS order, for a build of `days`: a renderer listed
+    in DAY_RENDERERS_AHEAD first starts its work on every one of them (in other
+    processes), and what it returns collects a day's part, best called last."""
+    started = []
+    for spec in DAY_RENDERERS:
+        ahead = DAY_RENDERERS_AHEAD.get(spec)
+        if ahead is None:
+            started.append(Started(_load(spec), late=False))
+        else:
+            started.append(Started(_load(ahead)(days, ctx), late=True))
+    return started
 
 
 def event_renderers() -> list[EventRenderer]:

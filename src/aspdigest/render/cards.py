@@ -13,9 +13,10 @@ and the manifest marks the card `excerpt: true`. A card that holds a character n
 draw is skipped with a warning: never drawn with missing-glyph boxes. Emoji are drawn in
 colour (`render/cardemoji.py`).
 
-Cards are independent, so a day with many of them is drawn across the machine's cores in a
-process pool; results keep their order and PNGs carry no timestamps, so the bytes are the
-same whichever way they were drawn.
+Cards are independent, so they are drawn across the machine's cores in a process pool: a
+build starts every day's cards at once (`ahead`) and renders everything else while they are
+drawn; `render` alone uses the pool for a day with many of them. Results keep their order
+and PNGs carry no timestamps, so the bytes are the same whichever way they were drawn.
 """
 
 from __future__ import annotations
@@ -29,10 +30,12 @@ from babel.dates import format_date
 
 from aspdigest.days import Day
 from aspdigest.records import Quote, Record
-from aspdigest.render import Artifact, RenderContext, Rendered, cardemoji
+from aspdigest.render import Artifact, DayRenderer, RenderContext, Rendered, cardemoji
 from aspdigest.render.carddraw import (
     CardJob,
+    CardResult,
     draw_all,
+    start_drawing,
 )
 from aspdigest.render.cardlayout import (
     Direction,
@@ -115,9 +118,28 @@ def plan(day: Day, ctx: RenderContext) -> CardPlan:
 
 def render(day: Day, ctx: RenderContext) -> Rendered:
     cards = plan(day, ctx)
+    return _rendered(cards, draw_all(cards.jobs))
+
+
+def ahead(days: Sequence[Day], ctx: RenderContext) -> DayRenderer:
+    """Start drawing the cards of all of `days` now, in the process pool when there are
+    enough of them (see `carddraw.start_drawing`), while the build renders the rest;
+    returns the day renderer that waits for a day's cards (each of `days`, once)."""
+    plans = {day.key: plan(day, ctx) for day in days}
+    waiting = dict(zip(plans, start_drawing([cards.jobs for cards in plans.values()]), strict=True))
+
+    def collect(day: Day, ctx: RenderContext) -> Rendered:
+        if day.key not in plans:  # not one of `days`: drawn here and now
+            return render(day, ctx)
+        return _rendered(plans[day.key], waiting[day.key]())
+
+    return collect
+
+
+def _rendered(cards: CardPlan, results: Sequence[CardResult]) -> Rendered:
     artifacts = []
     warnings = list(cards.warnings)
-    for job, result in zip(cards.jobs, draw_all(cards.jobs), strict=True):
+    for job, result in zip(cards.jobs, results, strict=True):
         if result.png is None:
             el = job.size.text[result.failed or "quote"]
             what = (
