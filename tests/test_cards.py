@@ -897,3 +897,26 @@ def test_a_spec_is_loaded_again_whenever_what_it_read_changes(sample_root: Path)
     )
     with pytest.raises(RenderError, match=r"colors\.detail: text colour #9a9aa0"):
         load_spec(project)
+
+
+def test_drawable_is_layouts_verdict_at_the_minimum_sizes(synthetic: Synthetic) -> None:
+    """Threads ask `drawable` before they attach a card; the cards renderer lays it out. The
+    two must agree, on cards that fit and on cards an element of which does not."""
+    ctx, days = _context(synthetic.project)
+    jobs = [job for day in days for job in plan(day, ctx).jobs]
+    variants = list(jobs)
+    for job in jobs[::3]:  # each element's box cut to a sixth, one at a time
+        for name, el in job.size.text.items():
+            x, y, w, h = el.box
+            small = el.model_copy(update={"box": (x, y, max(1, w // 6), max(1, h // 6))})
+            size = job.size.model_copy(update={"text": {**job.size.text, name: small}})
+            variants.append(dataclasses.replace(job, size=size))
+            if name == "quote":  # where only a short excerpt fits: a record's own, if any
+                middle = job.quote.split()[len(job.quote.split()) // 2 :][:2]
+                variants.append(dataclasses.replace(job, size=size, excerpt=" ".join(middle)))
+    verdicts = [
+        (cards_module.drawable(job), not isinstance(cards_module.layout(job), str))
+        for job in variants
+    ]
+    assert [mine for mine, _ in verdicts] == [theirs for _, theirs in verdicts]
+    assert {mine for mine, _ in verdicts} == {True, False}  # both kinds were tried

@@ -33,6 +33,7 @@ from aspdigest.render.cardlayout import (
     Direction,
     first_strong,
     fit,
+    fits_at_minimum,
     has_direction,
     measure,
     mirror,
@@ -237,6 +238,29 @@ def layout(job: CardJob) -> Layout | str:
     if shown is None:
         return "quote"
     return Layout(tuple(blocks), shown)
+
+
+def drawable(job: CardJob) -> bool:
+    """Whether `layout(job)` succeeds (and `draw_card` draws the card), decided as `layout`
+    decides it but at each element's minimum size only (see `fits_at_minimum`): what a
+    thread checks before it attaches a card the cards renderer draws elsewhere, without
+    laying every card out a second time."""
+    for name, text in job.texts:
+        el = canvas_box(job.size.text[name], job.size.width, job.phone)
+        font = job.fonts[el.font]
+        if name == "quote":
+
+            def fits(candidate: str, el: TextBox = el, font: str = font) -> bool:
+                wrapped = job.marks.wrap(candidate)
+                return fits_at_minimum(wrapped, el, font, job.direction, job.lang)
+
+            if excerpt(job.quote, fits, job.excerpt) is None:
+                return False
+        elif not el.optional:
+            direction = element_direction(text, job.direction)
+            if not fits_at_minimum(text, el, font, direction, job.lang):
+                return False
+    return any(name == "quote" for name, _ in job.texts)
 
 
 def _fit_quote(job: CardJob, el: TextBox, font: str) -> tuple[Excerpt, Block] | None:

@@ -169,6 +169,14 @@ def _attempt(
     return lines
 
 
+def fits_at_minimum(
+    text: str, el: TextBox, font_file: str, direction: Direction, language: str
+) -> bool:
+    """Whether `fit` finds a size for `text` at all: it tries the minimum first and gives up
+    when that fails, so this is its verdict, found at one size instead of several."""
+    return _attempt(words(text), el, font_file, int(el.min_size), direction, language) is not None
+
+
 def fit(
     name: str,
     text: str,

@@ -30,7 +30,7 @@ from aspdigest.days import Day
 from aspdigest.platforms import PLATFORMS
 from aspdigest.records import Record
 from aspdigest.render import RenderContext
-from aspdigest.render.carddraw import CardJob, layout
+from aspdigest.render.carddraw import CardJob, drawable
 from aspdigest.render.cards import plan
 from aspdigest.render.quotemarks import marks
 from aspdigest.render.threads import (
@@ -77,7 +77,7 @@ def card_index(day: Day, ctx: RenderContext) -> CardIndex:
 def fits_card(job: CardJob) -> bool:
     """The check `cards.draw_card` makes before it draws: every element fits its box (the
     quote whole or as an excerpt)."""
-    return not isinstance(layout(job), str)
+    return drawable(job)
 
 
 def alt_candidates(record: Record, index: int, full: str, language: str) -> list[str]:
