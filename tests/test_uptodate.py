@@ -10,8 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
+from aspdigest import inputs
 from aspdigest.cli import app
 from aspdigest.config import load_project
 from aspdigest.inputs import quick_key, unchanged
@@ -105,3 +107,36 @@ def test_a_symlink_in_the_content_folder_means_the_full_build(sample_root: Path)
     extra = sample_root / "content/asp23/notes.txt"
     os.symlink(sample_root / "aspdigest.toml", extra)
     assert quick_key(load_project(sample_root, environ={}), "asp23") is None
+
+
+def test_the_code_digest_is_cached_under_every_files_size_and_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = tmp_path / "package"
+    (package / "__pycache__").mkdir(parents=True)
+    (package / "a.py").write_text("A = 1\n")
+    (package / "__pycache__" / "a.pyc").write_bytes(b"not an input")
+    monkeypatch.setattr(inputs, "PACKAGE", package)
+    monkeypatch.setenv("ASPDIGEST_CACHE_DIR", str(tmp_path / "cache"))
+    first = _fresh_digest()
+    assert first == inputs._hash_code()
+    [entry] = (tmp_path / "cache" / "code").iterdir()
+    assert entry.read_text() == first
+    # Read back from the cache, not hashed again: a planted value proves it.
+    entry.write_text("f" * 64)
+    assert _fresh_digest() == "f" * 64
+    # Any change of a file's size or time is a new key, hashed again.
+    (package / "a.py").write_text("A = 22\n")
+    second = _fresh_digest()
+    assert second == inputs._hash_code() != first
+    os.utime(package / "a.py", ns=(1, 1))
+    assert _fresh_digest() == second  # same bytes, new key: the same hash, computed again
+    assert len(list((tmp_path / "cache" / "code").iterdir())) == 3
+
+
+def _fresh_digest() -> str:
+    inputs.code_digest.cache_clear()
+    try:
+        return inputs.code_digest()
+    finally:
+        inputs.code_digest.cache_clear()

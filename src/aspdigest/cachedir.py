@@ -1,8 +1,8 @@
 """Where aspdigest keeps caches that only make runs faster: compiled patterns and templates.
 
 Used by text/regexcache.py (compiled URL patterns), text/emojichars.py (the code points of
-emoji) and render/templates.py (Jinja2 bytecode); `read` and `write` are the first two's
-way in and out.
+emoji), inputs.py (the hash of aspdigest's own files) and render/templates.py (Jinja2
+bytecode); `read` and `write` are the first three's way in and out.
 Nothing here is an input of a build: deleting the folder costs the next run some time, never
 changes an output. The folder is ``$ASPDIGEST_CACHE_DIR`` if set, else
 ``$XDG_CACHE_HOME/aspdigest``, else ``~/.cache/aspdigest``.
