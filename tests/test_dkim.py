@@ -58,6 +58,8 @@ def test_digests_and_test_sends_are_signed_and_verify(tmp_path: Path) -> None:
     for data in messages:
         assert data.startswith(b"DKIM-Signature: ")
         assert verify(data, record)
+        # CRLF lines only, signature included: the sender vouches for it (begin(crlf=True)).
+        assert data.count(b"\r\n") == data.count(b"\n") == data.count(b"\r")
         header = data.split(b"\r\n\r\n", 1)[0].decode()
         fields = dict(
             f.strip().split("=", 1)

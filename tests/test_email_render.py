@@ -6,6 +6,7 @@ import binascii
 import dataclasses
 import datetime as dt
 import email.policy
+import functools
 import html
 import re
 import string
@@ -24,6 +25,7 @@ from aspdigest.build import build
 from aspdigest.config import Project, load_project
 from aspdigest.content import load_content
 from aspdigest.days import Day, plan_days
+from aspdigest.deliver.smtp import _wire_body
 from aspdigest.errors import RenderError, UserError
 from aspdigest.render import RenderContext
 from aspdigest.render.email import Digest, digest, render, size_check
@@ -773,3 +775,31 @@ def test_the_quick_to_header_is_what_the_policy_writes(name: str, local: str) ->
         except UnsafeHeader as exc:
             slow = str(exc)
     assert quick == slow
+
+
+@functools.cache
+def _asp23_letter() -> Letter:
+    return render_day(
+        load_project(Path(__file__).resolve().parents[1], environ={}), DATES[1]
+    ).letter
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    name=st.text(alphabet=string.ascii_letters + " .,'\"=?-é\r\n\t", max_size=40),
+    local=st.from_regex(r"[A-Za-z0-9!#'+_-]{1,20}(\.[A-Za-z0-9!#'+_-]{1,20}){0,3}", fullmatch=True),
+    token=st.text(alphabet=string.ascii_letters + string.digits + "-_", min_size=1, max_size=90),
+)
+def test_every_personalised_message_has_crlf_lines_only(name: str, local: str, token: str) -> None:
+    """The sender vouches for it (`SmtpSession.begin(crlf=True)`) instead of checking."""
+    address = f"{local}@example.org"
+    data = _asp23_letter().message(
+        date=dt.datetime(2024, 12, 3, 18, 0, tzinfo=dt.UTC),
+        message_id="<asp23.2024-12-03.x@asp-digest.example.org>",
+        to=address,
+        name=name,
+        address=address,
+        token=token,
+    )
+    assert data.count(b"\r\n") == data.count(b"\n") == data.count(b"\r")
+    assert _wire_body(data, crlf=True) == _wire_body(data)

@@ -272,7 +272,9 @@ class Workers:
             self._release(recipient)
             return
         try:
-            refused = session.begin(self._return_path(token_id), recipient.address, data)
+            # Letter.message writes every line with CRLF, and so does DKIM's signature.
+            sender = self._return_path(token_id)
+            refused = session.begin(sender, recipient.address, data, crlf=True)
         except SmtpUnavailable as exc:  # no connection: nothing was sent, it stays pending
             self._release(recipient)
             with self.lock:

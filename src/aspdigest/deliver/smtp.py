@@ -146,14 +146,16 @@ def _peer_spoke(sock: socket.socket) -> bool:
         sock.settimeout(timeout)
 
 
-def _wire_body(data: bytes) -> bytes:
+def _wire_body(data: bytes, *, crlf: bool = False) -> bytes:
     """The message as DATA carries it: CRLF lines and leading dots doubled; the final
-    ".\r\n" is `SmtpSession.end`'s."""
-    crlf = data.count(b"\r\n")
-    if data.count(b"\n") != crlf or data.count(b"\r") != crlf:
-        data = re.sub(rb"\r\n|\r|\n", b"\r\n", data)
-    # (A message from Letter.message is CRLF already: counting is ten times cheaper than the
-    # substitution, which was a tenth of a send's time.)
+    ".\r\n" is `SmtpSession.end`'s. `crlf`: the caller vouches that every line already ends
+    in CRLF (no lone CR or LF), and the check is skipped."""
+    if not crlf:
+        pairs = data.count(b"\r\n")
+        if data.count(b"\n") != pairs or data.count(b"\r") != pairs:
+            data = re.sub(rb"\r\n|\r|\n", b"\r\n", data)
+    # (Counting is ten times cheaper than the substitution, which was a tenth of a send's
+    # time; for a 27 KB digest it is still 40 of the 60 µs this takes, hence `crlf`.)
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
     if data.startswith(b"."):
@@ -277,14 +279,17 @@ class SmtpSession:
         refused = self.begin(sender, recipient, data)
         return refused if refused is not None else self.end()
 
-    def begin(self, sender: str, recipient: str, data: bytes) -> Reply | None:
+    def begin(
+        self, sender: str, recipient: str, data: bytes, *, crlf: bool = False
+    ) -> Reply | None:
         """Everything of one message but its final dot: MAIL, RCPT, DATA (in one write when
         the server offers PIPELINING) and the message itself. None when the server now
         waits for the dot, which `end()` sends (or `abandon()` withholds); otherwise the
         Reply that stopped it, and the server cannot have taken the message.
 
         Split from `end` so a sender can record, durably, that the message is on its way
-        right before the one write after which nobody can know whether it arrived."""
+        right before the one write after which nobody can know whether it arrived. `crlf`:
+        every line of `data` ends in CRLF already (see `_wire_body`)."""
         conn = self.connection()
         options: list[str] = []
         if not (sender + recipient).isascii():
@@ -307,7 +312,7 @@ class SmtpSession:
                 raise smtplib.SMTPServerDisconnected("connection closed")
             # Everything but the final ".\r\n": until that is sent the server cannot have
             # taken the message, so a drop before it is safe to retry.
-            sock.sendall(_wire_body(data))
+            sock.sendall(_wire_body(data, crlf=crlf))
             if _peer_spoke(sock):
                 # A server that closed (or answered) before the end of the message has not
                 # taken it; the kernel would still accept our final dot into its buffer,
