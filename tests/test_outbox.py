@@ -25,7 +25,7 @@ from aspdigest.store import (
     open_store,
     resolve_url,
 )
-from aspdigest.store.recipients import Outcome
+from aspdigest.store.claims import Outcome
 from support.delivery_helpers import postgres_schema
 from support.store_helpers import (
     is_suppressed,
@@ -283,9 +283,16 @@ def test_a_workers_claim_returns_the_row_as_stored_on_every_path(store: Store) -
         assert taken == store.recipients(d.id, "sending")[0]
         assert (taken.status, taken.attempts, taken.updated_at) == ("sending", 1, T0)
         # The previous one's outcome goes in with the next claim.
-        store.clock.now = T0 + dt.timedelta(seconds=1)  # type: ignore[attr-defined]
+        later = T0 + dt.timedelta(seconds=1, microseconds=250)  # stored as SQLAlchemy stores it
+        store.clock.now = later  # type: ignore[attr-defined]
         assert claims.settle_and_claim([Outcome(first.id, "sent")], first) is None  # not pending
-        assert store.recipients(d.id, "sent")[0].id == first.id
+        sent = store.recipients(d.id, "sent")[0]
+        assert (sent.id, sent.sent_at, sent.updated_at, sent.last_error) == (
+            first.id,
+            later,
+            later,
+            None,
+        )
         # Changed since it was read (a refusal counted an attempt): the store's row wins.
         claims.settle_and_claim([Outcome(second.id, "pending", "451 busy")])
         again = claims.settle_and_claim([], second)

@@ -29,7 +29,7 @@ from aspdigest.deliver.dkim import Signer, sign
 from aspdigest.deliver.smtp import Reply, SmtpSession, SmtpTarget, SmtpUnavailable
 from aspdigest.render.message import Letter
 from aspdigest.store import Delivery, Recipient, Store
-from aspdigest.store.recipients import Claims, Outcome
+from aspdigest.store.claims import Claims, Outcome
 from aspdigest.tokens import make_token
 
 BATCH = 64  # recipients read from the store at a time (each still claimed on its own)

@@ -3,7 +3,7 @@
 Deliver stage: `deliver.email` adds a delivery's recipients, reads them in batches
 (`reserve_recipients`: a suppressed address is settled there, never sent), claims each one
 right before the final dot of its message and records what the server said
-(`Claims.settle_and_claim`: the previous message's outcome and the next claim together);
+(`store.claims.Claims`: the previous message's outcome and the next claim together);
 `queue.actions.resolve` settles those in doubt. Rows come back as frozen `Recipient`s.
 Status: pending → sending → sent | failed | unknown; or suppressed. The one-at-a-time
 methods (`claim_recipient`, `mark_recipient_*`) stay for tools and tests.
@@ -11,15 +11,14 @@ methods (`claim_recipient`, `mark_recipient_*`) stay for tools and tests.
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
-from typing import Any, Literal, NamedTuple
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from aspdigest.store.base import StoreBase, normalise_address
+from aspdigest.store.claims import HELD, Claims, Outcome, recipient_row, settle
 from aspdigest.store.schema import (
     RECIPIENT_STATUSES,
     Recipient,
@@ -28,88 +27,8 @@ from aspdigest.store.schema import (
     suppressions,
 )
 
-
-def _recipient(row: sa.Row[Any]) -> Recipient:
-    m = row._mapping
-    return Recipient(**{c.name: m[c.name] for c in recipients.columns})
-
-
-class Outcome(NamedTuple):
-    """What became of one message, for `settle_and_claim` to write: the recipient moves
-    to `status` (from `sending`, or from `pending` when the server refused it before the
-    final dot, which counts an attempt when `attempted`)."""
-
-    recipient_id: int
-    status: Literal["sent", "failed", "unknown", "pending"]
-    error: str | None = None
-    attempted: bool = True
-
-
-# Built once: a send runs these thousands of times, and building a statement costs more
-# than running it (SQLAlchemy then finds the compiled form in its cache).
-_HELD = sa.exists().where(suppressions.c.address == recipients.c.address)
-_SENT = (
-    recipients.update()
-    .where((recipients.c.id == sa.bindparam("rid")) & (recipients.c.status == "sending"))
-    .values(
-        status=sa.literal_column("'sent'"),
-        last_error=sa.null(),
-        sent_at=sa.bindparam("now"),
-        updated_at=sa.bindparam("now"),
-    )
-)
-_FROM = {
-    "unknown": ("sending",),
-    "failed": ("sending", "pending"),
-    "pending": ("sending", "pending"),
-}
-_SETTLE = {
-    status: recipients.update()
-    .where(
-        (recipients.c.id == sa.bindparam("rid"))
-        & sa.or_(*(recipients.c.status == s for s in _FROM[status]))
-    )
-    .values(
-        status=status,
-        last_error=sa.bindparam("error"),
-        updated_at=sa.bindparam("now"),
-        attempts=recipients.c.attempts
-        + sa.case(((recipients.c.status == "pending") & (sa.bindparam("count") == 1), 1), else_=0),
-    )
-    for status in _FROM
-}
-
-
-_CLAIM = (
-    recipients.update()
-    .where((recipients.c.id == sa.bindparam("rid")) & (recipients.c.status == "pending"))
-    .values(
-        status=sa.case((_HELD, "suppressed"), else_="sending"),
-        last_error=sa.case((_HELD, "on the suppression list"), else_=recipients.c.last_error),
-        attempts=recipients.c.attempts + sa.case((_HELD, 0), else_=1),
-        updated_at=sa.bindparam("now"),
-    )
-    .returning(*recipients.columns)
-)
-# The claim when the row is as the sender read it and not held: a plain UPDATE, whose
-# single step in SQLite takes the lock, writes and commits (see `Claims`).
-_QUICK_CLAIM = (
-    recipients.update()
-    .where(
-        (recipients.c.id == sa.bindparam("rid"))
-        & (recipients.c.status == "pending")
-        & (recipients.c.attempts == sa.bindparam("attempts"))
-        & recipients.c.last_error.is_not_distinct_from(sa.bindparam("error"))
-        & ~_HELD
-    )
-    .values(
-        status=sa.literal_column("'sending'"),
-        attempts=recipients.c.attempts + 1,
-        updated_at=sa.bindparam("now"),
-    )
-)
 _RESERVE = (
-    sa.select(recipients, _HELD.label("held"))
+    sa.select(recipients, HELD.label("held"))
     .where(
         (recipients.c.delivery_id == sa.bindparam("delivery_id"))
         & (recipients.c.id > sa.bindparam("after"))
@@ -125,77 +44,6 @@ _SUPPRESS = (
         status="suppressed", last_error="on the suppression list", updated_at=sa.bindparam("now")
     )
 )
-
-
-def _settle(c: Connection, now: dt.datetime, outcome: Outcome) -> bool:
-    """Write one outcome; False when the recipient was not in a status it may leave so."""
-    rid, status, error, attempted = outcome
-    if status == "sent":
-        result = c.execute(_SENT, {"rid": rid, "now": now})
-    else:
-        result = c.execute(
-            _SETTLE[status], {"rid": rid, "error": error, "now": now, "count": int(attempted)}
-        )
-    return bool(result.rowcount == 1)
-
-
-def _settle_and_claim(
-    c: Connection, now: dt.datetime, outcomes: Sequence[Outcome], claim: Recipient | None
-) -> Recipient | None:
-    for outcome in outcomes:
-        _settle(c, now, outcome)
-    if claim is None:
-        return None
-    if c.execute(
-        _QUICK_CLAIM,
-        {"rid": claim.id, "attempts": claim.attempts, "error": claim.last_error, "now": now},
-    ).rowcount:
-        # The row was as read (pending, same attempts and error) and is not held: it now
-        # reads exactly as this, so no RETURNING (see `Claims`).
-        return replace(
-            claim, status="sending", attempts=claim.attempts + 1, updated_at=now.astimezone(dt.UTC)
-        )
-    row = c.execute(_CLAIM, {"rid": claim.id, "now": now}).first()
-    return _recipient(row) if row is not None else None
-
-
-class Claims:
-    """One sending worker's own connection to the store, held for the whole send, for
-    `settle_and_claim`: the previous message's outcome and the claim of the next one,
-    right before its final dot.
-
-    On PostgreSQL that is one transaction (one commit a message; rows are locked one by
-    one). SQLite locks the whole database for a writing transaction, and a Python client
-    holds that lock from its first statement to its commit, across every wait for the GIL
-    in between: with several sending threads and helper processes, the others then sleep
-    in SQLite's busy handler (a millisecond and more) behind a thread that is waiting to
-    be scheduled. So on SQLite each statement commits on its own (autocommit): the
-    outcome, then the claim, each taking and releasing the lock inside one call into
-    SQLite. A kill between the two leaves the previous recipient `sent` and the next one
-    `pending`, as a kill before the claim always did."""
-
-    def __init__(self, engine: sa.Engine, clock: Callable[[], dt.datetime]) -> None:
-        self.connection = engine.connect()
-        self.clock = clock
-        self.each = engine.dialect.name == "sqlite"  # each statement its own transaction
-        if self.each:
-            self.connection = self.connection.execution_options(isolation_level="AUTOCOMMIT")
-
-    def settle_and_claim(
-        self, outcomes: Sequence[Outcome], claim: Recipient | None = None
-    ) -> Recipient | None:
-        """Write `outcomes`, then claim `claim` as read by `reserve_recipients` (`pending`
-        → `sending`, one more attempt). Returns the claimed recipient as the store now has
-        it, `suppressed` if its address was put on the suppression list meanwhile (then
-        not to be sent), or None when it is no longer pending (another sender took it) or
-        nothing was to be claimed."""
-        if self.each:
-            return _settle_and_claim(self.connection, self.clock(), outcomes, claim)
-        with self.connection.begin():
-            return _settle_and_claim(self.connection, self.clock(), outcomes, claim)
-
-    def close(self) -> None:
-        self.connection.close()
 
 
 _COLUMNS = tuple(c.name for c in recipients.columns)
@@ -238,7 +86,7 @@ class RecipientsMixin(StoreBase):
         if status is not None:
             query = query.where(recipients.c.status == status)
         with self._tx() as c:
-            return [_recipient(r) for r in c.execute(query.order_by(recipients.c.id))]
+            return [recipient_row(r) for r in c.execute(query.order_by(recipients.c.id))]
 
     def recipient_counts(self, delivery_id: int) -> dict[str, int]:
         query = (
@@ -294,7 +142,7 @@ class RecipientsMixin(StoreBase):
                 )
                 .returning(*recipients.columns)
             ).first()
-        return _recipient(row) if row is not None else None
+        return recipient_row(row) if row is not None else None
 
     def reserve_recipients(
         self,
@@ -373,7 +221,7 @@ class RecipientsMixin(StoreBase):
 
     def _settle_one(self, outcome: Outcome) -> bool:
         with self._tx() as c:
-            return _settle(c, self.clock(), outcome)
+            return settle(c, self.clock(), outcome)
 
     def mark_recipient_sent(self, recipient_id: int) -> bool:
         return self._settle_one(Outcome(recipient_id, "sent"))
