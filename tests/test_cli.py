@@ -109,3 +109,39 @@ def test_the_console_script_exits_1_without_a_traceback(tmp_path: Path) -> None:
     )
     assert "Traceback" not in proc.stderr
     assert not (root / "out").exists()
+
+
+def test_the_console_script_leaves_fast_with_all_its_output_and_status(sample_root: Path) -> None:
+    """`main` skips the interpreter's teardown (os._exit): nothing printed may be lost, the
+    status must be the command's, and the card pool's exit handler must still run."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASPDIGEST_")}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "aspdigest", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            timeout=120,
+        )
+
+    schema = cli("schema")  # a long output through a pipe
+    assert schema.returncode == 0
+    assert schema.stdout == runner.invoke(app, ["schema"]).stdout
+    built = cli("build", "asp23", "--force", "--json", "-C", str(sample_root))
+    assert built.returncode == 0
+    assert json.loads(built.stdout)["event"] == "asp23"  # the JSON whole, to its last brace
+    # Cards were drawn ahead in worker processes: none is left behind.
+    children = subprocess.run(
+        ["pgrep", "-f", f"aspdigest build asp23 --force --json -C {sample_root}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert children.stdout == ""
+    usage = cli("no-such-command")
+    assert usage.returncode == 2 and "No such command" in usage.stderr
+    wrong = cli("build", "no-such-event", "-C", str(sample_root))
+    assert wrong.returncode == 1
+    assert wrong.stderr.startswith("content/no-such-event: no such event")

@@ -13,13 +13,17 @@ are imported inside the commands that need them, keeping `aspdigest --help` fast
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import datetime as dt
+import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Annotated, NamedTuple, NoReturn, TypeVar
 
 import typer
 
@@ -222,4 +226,36 @@ __all__ = ["accounts", "app", "content", "init", "mail", "main", "schedule", "su
 
 
 def main() -> None:
-    app()
+    """The console script: run the command, then exit without the interpreter's teardown."""
+    try:
+        app()
+    except SystemExit as exc:
+        _leave(exc.code)
+    _leave(0)
+
+
+def _leave(code: object) -> NoReturn:
+    """Exit with `code` as `sys.exit` would, but without freeing every module and object one
+    by one first: that took 30-80 ms of a build that itself takes a few hundred (a seventh
+    of a one-record rebuild). Exit handlers run first (the card pool's shutdown, logging's
+    flush) and the standard streams are flushed; while another non-daemon thread still
+    runs, the ordinary exit (which waits for it) is taken instead."""
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:  # what sys.exit does with a message
+        sys.stderr.write(f"{code}\n")
+        status = 1
+    atexit._run_exitfuncs()
+    others = [
+        t
+        for t in threading.enumerate()
+        if t is not threading.main_thread() and not t.daemon and t.is_alive()
+    ]
+    if others:
+        sys.exit(status)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # closed, or a reader gone
+            stream.flush()
+    os._exit(status)
