@@ -145,3 +145,29 @@ def test_the_console_script_leaves_fast_with_all_its_output_and_status(sample_ro
     wrong = cli("build", "no-such-event", "-C", str(sample_root))
     assert wrong.returncode == 1
     assert wrong.stderr.startswith("content/no-such-event: no such event")
+
+
+_GC_AT_EXIT = """
+import atexit, gc, sys
+sys.argv = ["aspdigest", *sys.argv[1:]]
+atexit.register(lambda: print("collector", "on" if gc.isenabled() else "off"))
+from aspdigest.cli import main
+main()
+"""
+
+
+def test_brief_commands_run_without_the_cycle_collector_and_others_with_it() -> None:
+    def collector(*args: str) -> str:
+        proc = subprocess.run(
+            [sys.executable, "-c", _GC_AT_EXIT, *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        return proc.stdout.splitlines()[-1]
+
+    assert collector("version") == "collector off"
+    assert collector("--help") == "collector off"
+    assert collector("status", "--help") == "collector on"  # the queue's commands keep it
+    assert collector("run", "--help") == "collector on"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import datetime as dt
+import gc
 import os
 import sys
 import threading
@@ -225,8 +226,18 @@ from aspdigest.cli import (  # noqa: E402
 __all__ = ["accounts", "app", "content", "init", "mail", "main", "schedule", "subscribers_service"]
 
 
+# Commands that run for a second or so and exit: Python's cycle collector, which walks
+# the ever larger heap of imported modules again and again while they load, costs them
+# more than it frees (~35 ms of a one-record rebuild; the 1,000-record conference's
+# build peaks at the same 115 MB either way). Commands that keep running keep it.
+_BRIEF = frozenset({"build", "check", "export", "schema", "version"})
+
+
 def main() -> None:
     """The console script: run the command, then exit without the interpreter's teardown."""
+    words = [arg for arg in sys.argv[1:] if not arg.startswith("-")]
+    if not words or words[0] in _BRIEF:
+        gc.disable()
     try:
         app()
     except SystemExit as exc:
