@@ -274,8 +274,8 @@ def test_peek_then_claim_by_id_takes_a_recipient_only_at_the_last_moment(store: 
 
 def test_a_workers_claim_returns_the_row_as_stored_on_every_path(store: Store) -> None:
     d = store.ensure_delivery("asp23", DAY, "email")
-    store.add_recipients(d.id, [(f"r{i}@example.org", None) for i in range(4)])
-    first, second, third, fourth = store.reserve_recipients(d.id)
+    store.add_recipients(d.id, [(f"r{i}@example.org", None) for i in range(6)])
+    first, second, third, fourth, fifth, sixth = store.reserve_recipients(d.id)
     claims = store.claims()
     try:
         # As read: claimed in place, and what comes back is what the store now holds.
@@ -293,11 +293,18 @@ def test_a_workers_claim_returns_the_row_as_stored_on_every_path(store: Store) -
             later,
             None,
         )
-        # Changed since it was read (a refusal counted an attempt): the store's row wins.
-        claims.settle_and_claim([Outcome(second.id, "pending", "451 busy")])
-        again = claims.settle_and_claim([], second)
-        assert again is not None and (again.attempts, again.last_error) == (2, "451 busy")
-        assert again == store.recipients(d.id, "sending")[0]
+        # Changed since it was read: the store's row wins, whether the attempts, the error
+        # or both changed (a refusal counts an attempt; one before sending does not).
+        changes = [
+            (second, Outcome(second.id, "pending", "451 busy"), (2, "451 busy")),
+            (fifth, Outcome(fifth.id, "pending", None), (2, None)),
+            (sixth, Outcome(sixth.id, "pending", "452 later", attempted=False), (1, "452 later")),
+        ]
+        for read, change, expected in changes:
+            claims.settle_and_claim([change])
+            again = claims.settle_and_claim([], read)
+            assert again is not None and (again.attempts, again.last_error) == expected
+            assert again == next(r for r in store.recipients(d.id) if r.id == read.id)
         # Put on the suppression list after it was read: taken, never to be sent.
         store.suppress("r2@example.org", "unsubscribed")
         held = claims.settle_and_claim([], third)
@@ -313,7 +320,7 @@ def test_a_workers_claim_returns_the_row_as_stored_on_every_path(store: Store) -
         claims.close()
     assert store.recipient_counts(d.id) == {
         "pending": 0,
-        "sending": 2,
+        "sending": 4,
         "sent": 1,
         "failed": 0,
         "unknown": 0,
