@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from aspdigest.build import build
@@ -788,6 +788,18 @@ def synthetic_day(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(st.lists(RECORD, min_size=1, max_size=3))
+@example(  # found by Hypothesis: a quote cut at a dash right before a link ("a—…")
+    records=[
+        (
+            "The a.",
+            [
+                "The https://example.org// https://example.org/__ a—https://example.org/a. "
+                "The https://example.org/ https://example.org/_ https://example.org/-."
+            ],
+            "en",
+        )
+    ],
+)
 def test_thread_properties(records: list[tuple[str, list[str], str]]) -> None:
     project = load_project(REPO, environ={})
     day, ctx = synthetic_day(project, records)
@@ -866,10 +878,13 @@ def test_thread_properties(records: list[tuple[str, list[str], str]]) -> None:
                     assert quote.text[a.end : b.start].strip() == ""
                     assert NBSP not in quote.text[a.end : b.start]
                 m = marks(quote.lang or "en")
+                text = quote.text
                 for carrier, q in spans:
-                    lead = "" if q.start == 0 else "… "
-                    trail = "" if q.end == len(quote.text) else " …"
-                    body = quote.text[q.start : q.end]
+                    # "…" spaced as the quote is at the cut: "a— …" would add a space the
+                    # speaker's words do not have where a part ends at a dash before a link.
+                    lead = "" if q.start == 0 else "…" + " " * text[q.start - 1].isspace()
+                    trail = "" if q.end == len(text) else " " * text[q.end].isspace() + "…"
+                    body = text[q.start : q.end]
                     assert m.open + "\u2068" + lead + body + trail + "\u2069" in carrier.text
 
 
