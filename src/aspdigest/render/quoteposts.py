@@ -61,7 +61,7 @@ class CardIndex:
 
     def drawable(self, job: CardJob) -> bool:
         if job.path not in self.checked:
-            self.checked[job.path] = fits_card(job)
+            self.checked[job.path] = drawable(job)  # as `cards` decides it, at the minimum sizes
         return self.checked[job.path]
 
 
@@ -72,12 +72,6 @@ def card_index(day: Day, ctx: RenderContext) -> CardIndex:
         jobs.setdefault((job.record, job.number - 1), {})[job.size_name] = job
     alts = {(record, number - 1): alt for (record, number), alt in cards.alts.items()}
     return CardIndex(jobs, alts)
-
-
-def fits_card(job: CardJob) -> bool:
-    """The check `cards.draw_card` makes before it draws: every element fits its box (the
-    quote whole or as an excerpt)."""
-    return drawable(job)
 
 
 def alt_candidates(record: Record, index: int, full: str, language: str) -> list[str]:
